@@ -1,0 +1,572 @@
+//! The claim: a provider's bill for care given to a member, submitted by the member's
+//! insurer, and its life from submission to payout.
+//!
+//! ```text
+//! submitted ──adjudicate──▶ approved ──schedule──▶ payout scheduled ──confirm──▶ paid
+//!                      ├──▶ denied
+//!                      └──▶ pended (a reviewer decides; later issue)
+//! ```
+//!
+//! A submission that is not a valid claim (unknown member, malformed lines) is refused by
+//! [`ClaimDecider::decide`] with every reason at once and never becomes a claim.
+
+use crate::accumulator::BenefitYear;
+use crate::adjudication::{self, Adjudication, AdjudicationContext, AdjudicationError, Decision};
+use crate::chain_values::{PayoutReference, TransactionHash, WalletAddress};
+use crate::decider::Decider;
+use crate::ids::{
+    ClaimId, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, PayoutBatchId, ProcedureCode,
+    ProviderId,
+};
+use crate::member::Member;
+use crate::money::{Money, MoneyError};
+use crate::plan::BenefitPlan;
+use crate::provider::Provider;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The most service lines one claim may carry (as on an X12 837 professional claim).
+pub const MAX_LINES: usize = 50;
+
+/// A claim as submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The engine's id, derived from the insurer and its claim reference.
+    pub id: ClaimId,
+    /// The insurer that submitted it.
+    pub insurer: InsurerId,
+    /// The insurer's own reference for it.
+    pub insurer_ref: InsurerClaimRef,
+    /// The member who received the care.
+    pub member: MemberId,
+    /// The provider who gave it and is to be paid.
+    pub provider: ProviderId,
+    /// The day the insurer received it.
+    pub received_on: NaiveDate,
+    /// The services billed.
+    pub lines: Vec<ServiceLine>,
+}
+
+/// One service on a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLine {
+    /// The line's number on the claim, from 1.
+    pub number: u32,
+    /// What was done.
+    pub procedure: ProcedureCode,
+    /// Why (ICD-10 codes).
+    #[serde(default)]
+    pub diagnoses: Vec<DiagnosisCode>,
+    /// When.
+    pub date_of_service: NaiveDate,
+    /// How many units of the procedure.
+    pub units: u32,
+    /// What the provider charges for the line.
+    pub billed: Money,
+}
+
+impl Claim {
+    /// The benefit year: the calendar year of the first line's date of service (a valid
+    /// claim's lines all fall in one year).
+    pub fn benefit_year(&self) -> BenefitYear {
+        self.lines
+            .iter()
+            .map(|line| line.date_of_service)
+            .min()
+            .unwrap_or(self.received_on)
+            .year()
+    }
+
+    /// The sum of every line's billed amount.
+    pub fn billed_total(&self) -> Result<Money, MoneyError> {
+        let currency = self
+            .lines
+            .first()
+            .map_or(crate::money::Currency::USD, |line| line.billed.currency());
+        Money::sum(currency, self.lines.iter().map(|line| &line.billed))
+    }
+}
+
+/// What the engine knows, at submission, about the parties the claim names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionContext {
+    /// The member, if enrolled.
+    pub member: Option<Member>,
+    /// The provider, if registered.
+    pub provider: Option<Provider>,
+    /// The member's plan, if published.
+    pub plan: Option<BenefitPlan>,
+}
+
+/// Where a claim is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimStatus {
+    /// Accepted, waiting for adjudication.
+    Submitted,
+    /// The plan pays more than zero.
+    Approved,
+    /// Nothing is payable.
+    Denied,
+    /// Waiting for a reviewer.
+    Pended,
+    /// In a payout batch on its way to the chain.
+    PayoutScheduled,
+    /// Paid on chain.
+    Paid,
+}
+
+impl fmt::Display for ClaimStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClaimStatus::Submitted => "submitted",
+            ClaimStatus::Approved => "approved",
+            ClaimStatus::Denied => "denied",
+            ClaimStatus::Pended => "pended",
+            ClaimStatus::PayoutScheduled => "payout scheduled",
+            ClaimStatus::Paid => "paid",
+        })
+    }
+}
+
+/// A payout scheduled for a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledPayout {
+    /// The batch it is paid in.
+    pub batch: PayoutBatchId,
+    /// The claim's opaque name on chain.
+    pub reference: PayoutReference,
+    /// Where the money goes.
+    pub wallet: WalletAddress,
+    /// How much.
+    pub amount: Money,
+}
+
+/// A payout confirmed on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmedPayout {
+    /// The batch.
+    pub batch: PayoutBatchId,
+    /// The transaction that paid it.
+    pub transaction: TransactionHash,
+    /// The block it was included in.
+    pub block: u64,
+}
+
+/// Commands on a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimCommand {
+    /// Accepts a submitted claim, or refuses it with every reason.
+    Submit {
+        /// The claim.
+        claim: Claim,
+        /// The parties it names, as the engine knows them.
+        context: Box<SubmissionContext>,
+    },
+    /// Applies the plan's rules.
+    Adjudicate(Box<AdjudicationContext>),
+    /// Puts an approved claim in a payout batch.
+    SchedulePayout {
+        /// The batch.
+        batch: PayoutBatchId,
+        /// The claim's opaque name on chain, chosen by the caller.
+        reference: PayoutReference,
+        /// The provider's wallet at scheduling time.
+        wallet: WalletAddress,
+    },
+    /// Records that the chain paid the claim.
+    ConfirmPayout(ConfirmedPayout),
+}
+
+/// What happened to a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClaimEvent {
+    /// The claim was accepted for adjudication.
+    Submitted {
+        /// The claim as submitted.
+        claim: Claim,
+    },
+    /// The plan's rules were applied.
+    Adjudicated {
+        /// The result.
+        adjudication: Adjudication,
+    },
+    /// The claim's payout was put in a batch.
+    PayoutScheduled {
+        /// The payout.
+        payout: ScheduledPayout,
+    },
+    /// The chain paid the claim.
+    PayoutConfirmed {
+        /// The confirmation.
+        payout: ConfirmedPayout,
+    },
+}
+
+impl ClaimEvent {
+    /// The event's stored type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            ClaimEvent::Submitted { .. } => "ClaimSubmitted",
+            ClaimEvent::Adjudicated { .. } => "ClaimAdjudicated",
+            ClaimEvent::PayoutScheduled { .. } => "ClaimPayoutScheduled",
+            ClaimEvent::PayoutConfirmed { .. } => "ClaimPayoutConfirmed",
+        }
+    }
+}
+
+/// What is known of a claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimState {
+    /// The claim, once submitted.
+    pub claim: Option<Claim>,
+    /// Where it is in its life.
+    pub status: Option<ClaimStatus>,
+    /// The adjudication, once made.
+    pub adjudication: Option<Adjudication>,
+    /// The payout, once scheduled.
+    pub payout: Option<ScheduledPayout>,
+    /// The chain's confirmation, once paid.
+    pub confirmation: Option<ConfirmedPayout>,
+}
+
+/// One reason a submission is not a valid claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", content = "detail", rename_all = "kebab-case")]
+pub enum Rejection {
+    /// The member is not enrolled.
+    #[error("member {0} is not enrolled")]
+    UnknownMember(MemberId),
+    /// The member is enrolled with another insurer.
+    #[error("member {member} is not insured by {insurer}")]
+    MemberOfAnotherInsurer {
+        /// The member.
+        member: MemberId,
+        /// The submitting insurer.
+        insurer: InsurerId,
+    },
+    /// The provider is not registered.
+    #[error("provider {0} is not registered")]
+    UnknownProvider(ProviderId),
+    /// The member's plan has not been published.
+    #[error("the member's plan {0} has not been published")]
+    UnknownPlan(String),
+    /// No lines.
+    #[error("the claim has no service lines")]
+    NoLines,
+    /// Too many lines.
+    #[error("the claim has {0} service lines; at most 50 are allowed")]
+    TooManyLines(usize),
+    /// Two lines share a number, or a number is 0.
+    #[error("line number {0} is zero or used twice")]
+    BadLineNumber(u32),
+    /// A line has no units.
+    #[error("line {0} has zero units")]
+    ZeroUnits(u32),
+    /// A line's billed amount is zero or negative.
+    #[error("line {line} bills {billed}; a line must bill more than zero")]
+    NotPositive {
+        /// The line.
+        line: u32,
+        /// Its billed amount.
+        billed: Money,
+    },
+    /// A line's billed amount has fractions of a cent.
+    #[error("line {line} bills {billed}, which is not a whole number of cents")]
+    FractionalCents {
+        /// The line.
+        line: u32,
+        /// Its billed amount.
+        billed: Money,
+    },
+    /// A line's currency is not the plan's.
+    #[error("line {line} is billed in {currency}, but the member's plan pays in {plan_currency}")]
+    CurrencyNotOfPlan {
+        /// The line.
+        line: u32,
+        /// Its currency.
+        currency: crate::money::Currency,
+        /// The plan's currency.
+        plan_currency: crate::money::Currency,
+    },
+    /// A line's service date is after the claim was received.
+    #[error("line {line} has a date of service ({date}) after the claim was received ({received})")]
+    ServiceAfterReceipt {
+        /// The line.
+        line: u32,
+        /// Its date of service.
+        date: NaiveDate,
+        /// The day the claim was received.
+        received: NaiveDate,
+    },
+    /// Lines fall in more than one benefit year.
+    #[error(
+        "the lines fall in benefit years {first} and {last}; submit one claim per benefit year"
+    )]
+    SpansBenefitYears {
+        /// The earliest year.
+        first: BenefitYear,
+        /// The latest year.
+        last: BenefitYear,
+    },
+}
+
+/// Why a claim command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// The submission is not a valid claim.
+    #[error("claim rejected: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<Rejection>),
+    /// The same claim id was already submitted with different content (an insurer reused
+    /// its claim reference).
+    #[error("claim {0} was already submitted with different content; use a new claim reference")]
+    ConflictingResubmission(ClaimId),
+    /// The command needs a submitted claim, and there is none under this id.
+    #[error("there is no such claim; cannot {action}")]
+    NotSubmitted {
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The command does not apply to a claim in this status.
+    #[error("claim {claim} is {status}; cannot {action}")]
+    WrongStatus {
+        /// The claim.
+        claim: ClaimId,
+        /// Its status.
+        status: ClaimStatus,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// The claim could not be adjudicated.
+    #[error(transparent)]
+    Adjudication(#[from] AdjudicationError),
+}
+
+/// The claim aggregate.
+pub struct ClaimDecider;
+
+impl Decider for ClaimDecider {
+    type State = ClaimState;
+    type Command = ClaimCommand;
+    type Event = ClaimEvent;
+    type Error = ClaimError;
+
+    fn decide(state: &ClaimState, command: ClaimCommand) -> Result<Vec<ClaimEvent>, ClaimError> {
+        match command {
+            ClaimCommand::Submit { claim, context } => submit(state, claim, &context),
+            ClaimCommand::Adjudicate(context) => adjudicate(state, &context),
+            ClaimCommand::SchedulePayout {
+                batch,
+                reference,
+                wallet,
+            } => schedule_payout(state, batch, reference, wallet),
+            ClaimCommand::ConfirmPayout(confirmation) => confirm_payout(state, confirmation),
+        }
+    }
+
+    fn evolve(mut state: ClaimState, event: &ClaimEvent) -> ClaimState {
+        match event {
+            ClaimEvent::Submitted { claim } => {
+                state.claim = Some(claim.clone());
+                state.status = Some(ClaimStatus::Submitted);
+            }
+            ClaimEvent::Adjudicated { adjudication } => {
+                state.status = Some(match adjudication.decision {
+                    Decision::Approved => ClaimStatus::Approved,
+                    Decision::Denied => ClaimStatus::Denied,
+                    Decision::Pended { .. } => ClaimStatus::Pended,
+                });
+                state.adjudication = Some(adjudication.clone());
+            }
+            ClaimEvent::PayoutScheduled { payout } => {
+                state.status = Some(ClaimStatus::PayoutScheduled);
+                state.payout = Some(*payout);
+            }
+            ClaimEvent::PayoutConfirmed { payout } => {
+                state.status = Some(ClaimStatus::Paid);
+                state.confirmation = Some(*payout);
+            }
+        }
+        state
+    }
+}
+
+fn submit(
+    state: &ClaimState,
+    claim: Claim,
+    context: &SubmissionContext,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    if let Some(existing) = &state.claim {
+        return if *existing == claim {
+            Ok(vec![])
+        } else {
+            Err(ClaimError::ConflictingResubmission(claim.id))
+        };
+    }
+    let rejections = validate(&claim, context);
+    if rejections.is_empty() {
+        Ok(vec![ClaimEvent::Submitted { claim }])
+    } else {
+        Err(ClaimError::Rejected(rejections))
+    }
+}
+
+/// Every reason the submission is not a valid claim; empty when it is one.
+fn validate(claim: &Claim, context: &SubmissionContext) -> Vec<Rejection> {
+    let mut rejections = Vec::new();
+    match &context.member {
+        None => rejections.push(Rejection::UnknownMember(claim.member.clone())),
+        Some(member) if member.insurer != claim.insurer => {
+            rejections.push(Rejection::MemberOfAnotherInsurer {
+                member: claim.member.clone(),
+                insurer: claim.insurer.clone(),
+            });
+        }
+        Some(member) if context.plan.is_none() => {
+            rejections.push(Rejection::UnknownPlan(member.plan.to_string()));
+        }
+        Some(_) => {}
+    }
+    if context.provider.is_none() {
+        rejections.push(Rejection::UnknownProvider(claim.provider.clone()));
+    }
+    if claim.lines.is_empty() {
+        rejections.push(Rejection::NoLines);
+    }
+    if claim.lines.len() > MAX_LINES {
+        rejections.push(Rejection::TooManyLines(claim.lines.len()));
+    }
+    let mut numbers = BTreeSet::new();
+    for line in &claim.lines {
+        if line.number == 0 || !numbers.insert(line.number) {
+            rejections.push(Rejection::BadLineNumber(line.number));
+        }
+        if line.units == 0 {
+            rejections.push(Rejection::ZeroUnits(line.number));
+        }
+        if !line.billed.is_positive() {
+            rejections.push(Rejection::NotPositive {
+                line: line.number,
+                billed: line.billed,
+            });
+        } else if !line.billed.is_in_minor_units() {
+            rejections.push(Rejection::FractionalCents {
+                line: line.number,
+                billed: line.billed,
+            });
+        }
+        if let Some(plan) = &context.plan
+            && line.billed.currency() != plan.currency
+        {
+            rejections.push(Rejection::CurrencyNotOfPlan {
+                line: line.number,
+                currency: line.billed.currency(),
+                plan_currency: plan.currency,
+            });
+        }
+        if line.date_of_service > claim.received_on {
+            rejections.push(Rejection::ServiceAfterReceipt {
+                line: line.number,
+                date: line.date_of_service,
+                received: claim.received_on,
+            });
+        }
+    }
+    let years: BTreeSet<_> = claim
+        .lines
+        .iter()
+        .map(|line| line.date_of_service.year())
+        .collect();
+    if let (Some(first), Some(last)) = (years.first(), years.last())
+        && first != last
+    {
+        rejections.push(Rejection::SpansBenefitYears {
+            first: *first,
+            last: *last,
+        });
+    }
+    rejections
+}
+
+fn wrong_status(state: &ClaimState, action: &'static str) -> ClaimError {
+    match (&state.claim, state.status) {
+        (Some(claim), Some(status)) => ClaimError::WrongStatus {
+            claim: claim.id,
+            status,
+            action,
+        },
+        _ => ClaimError::NotSubmitted { action },
+    }
+}
+
+fn adjudicate(
+    state: &ClaimState,
+    context: &AdjudicationContext,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let Some(claim) = &state.claim else {
+        return Err(ClaimError::NotSubmitted {
+            action: "adjudicate",
+        });
+    };
+    match state.status {
+        Some(ClaimStatus::Submitted) => {
+            let adjudication = adjudication::adjudicate(claim, context)?;
+            Ok(vec![ClaimEvent::Adjudicated { adjudication }])
+        }
+        // Already decided: a redelivered command changes nothing.
+        _ => Ok(vec![]),
+    }
+}
+
+fn schedule_payout(
+    state: &ClaimState,
+    batch: PayoutBatchId,
+    reference: PayoutReference,
+    wallet: WalletAddress,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    match (state.status, &state.adjudication, &state.payout) {
+        (Some(ClaimStatus::Approved), Some(adjudication), None) => {
+            Ok(vec![ClaimEvent::PayoutScheduled {
+                payout: ScheduledPayout {
+                    batch,
+                    reference,
+                    wallet,
+                    amount: adjudication.payer_paid,
+                },
+            }])
+        }
+        // The same scheduling again changes nothing; the same batch with another reference
+        // or wallet would disagree with what the chain is told, so it is refused.
+        (_, _, Some(payout))
+            if payout.batch == batch
+                && payout.reference == reference
+                && payout.wallet == wallet =>
+        {
+            Ok(vec![])
+        }
+        _ => Err(wrong_status(state, "schedule a payout")),
+    }
+}
+
+fn confirm_payout(
+    state: &ClaimState,
+    confirmation: ConfirmedPayout,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    match (state.status, &state.payout) {
+        (Some(ClaimStatus::PayoutScheduled), Some(payout))
+            if payout.batch == confirmation.batch =>
+        {
+            Ok(vec![ClaimEvent::PayoutConfirmed {
+                payout: confirmation,
+            }])
+        }
+        // The same confirmation again changes nothing; a different transaction for a paid
+        // claim would mean it was paid twice, so it is refused.
+        (Some(ClaimStatus::Paid), _) if state.confirmation == Some(confirmation) => Ok(vec![]),
+        _ => Err(wrong_status(state, "confirm a payout")),
+    }
+}
