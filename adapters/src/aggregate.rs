@@ -1,0 +1,231 @@
+//! Aggregates on the event store: load a decider's state from its stream, and turn the
+//! events it decides into an append that expects the version it was decided on.
+//!
+//! This is where each domain aggregate gets its stream name, its stored event type names
+//! and its schema version. Every command handler in the engine goes through [`load`] and
+//! [`Loaded::append`], so optimistic concurrency is applied the same way everywhere.
+
+use crate::event_store::{
+    EventId, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamAppend,
+    StreamId, StreamVersion,
+};
+use claims_domain::Decider;
+use claims_domain::accumulator::{AccumulatorDecider, AccumulatorEvent, BenefitYear};
+use claims_domain::claim::{ClaimDecider, ClaimEvent};
+use claims_domain::ids::{ClaimId, MemberId, PayoutBatchId, PlanId, ProviderId};
+use claims_domain::member::{MemberDecider, MemberEvent};
+use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
+use claims_domain::plan::{PlanDecider, PlanEvent};
+use claims_domain::provider::{ProviderDecider, ProviderEvent};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A domain aggregate whose events are kept in the event store.
+pub trait StoredAggregate: Decider<Event: Serialize + DeserializeOwned> {
+    /// The stream category, the first part of every stream id of this aggregate.
+    const CATEGORY: &'static str;
+
+    /// The stored type name of an event, such as `ClaimSubmitted`.
+    fn event_type(event: &Self::Event) -> &'static str;
+
+    /// The schema version events are written with; older stored versions are upcast on read.
+    fn schema_version(_event: &Self::Event) -> u32 {
+        1
+    }
+}
+
+/// An aggregate's state as loaded, with the version it was loaded at.
+#[derive(Debug)]
+pub struct Loaded<D: Decider> {
+    /// The stream.
+    pub stream: StreamId,
+    /// The state: the fold of every stored event.
+    pub state: D::State,
+    /// The stream's version (0 when it has no events).
+    pub version: StreamVersion,
+}
+
+impl<D: StoredAggregate> Loaded<D> {
+    /// An append of decided events that expects the stream to be where it was loaded.
+    /// `None` when nothing was decided (the command had already taken effect).
+    pub fn append(
+        &self,
+        events: &[D::Event],
+        metadata: &serde_json::Value,
+    ) -> Result<Option<StreamAppend>, AggregateError> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let events = events
+            .iter()
+            .map(|event| {
+                Ok(NewEvent {
+                    id: EventId::random(),
+                    event_type: D::event_type(event).to_owned(),
+                    schema_version: D::schema_version(event),
+                    payload: serde_json::to_value(event)?,
+                    metadata: metadata.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|source| AggregateError::Encode {
+                stream: self.stream.clone(),
+                source,
+            })?;
+        Ok(Some(StreamAppend {
+            stream: self.stream.clone(),
+            expected: ExpectedVersion::from_loaded(self.version),
+            events,
+        }))
+    }
+}
+
+/// Loads an aggregate by folding every event of its stream.
+pub async fn load<D: StoredAggregate>(
+    store: &dyn EventStore,
+    stream: StreamId,
+) -> Result<Loaded<D>, AggregateError> {
+    let recorded = store.read_stream(&stream, 1).await?;
+    let version = recorded.last().map_or(0, |event| event.version);
+    let events = recorded
+        .iter()
+        .map(decode::<D>)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded {
+        state: D::fold(&events),
+        stream,
+        version,
+    })
+}
+
+/// Decodes one stored event of an aggregate.
+pub fn decode<D: StoredAggregate>(recorded: &RecordedEvent) -> Result<D::Event, AggregateError> {
+    serde_json::from_value(recorded.payload.clone()).map_err(|source| AggregateError::Decode {
+        stream: recorded.stream.clone(),
+        version: recorded.version,
+        event_type: recorded.event_type.clone(),
+        source,
+    })
+}
+
+/// Why an aggregate could not be loaded or its events encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not read as the aggregate's event.
+    #[error("event {version} ({event_type}) of stream {stream} cannot be read: {source}")]
+    Decode {
+        /// The stream.
+        stream: StreamId,
+        /// The event's version.
+        version: StreamVersion,
+        /// Its stored type.
+        event_type: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A decided event could not be serialised.
+    #[error("an event for stream {stream} cannot be serialised: {source}")]
+    Encode {
+        /// The stream.
+        stream: StreamId,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// Stream ids of the engine's aggregates.
+pub mod streams {
+    use super::*;
+
+    /// A claim's stream.
+    pub fn claim(id: ClaimId) -> StreamId {
+        StreamId::new(ClaimDecider::CATEGORY, id)
+    }
+
+    /// A member's enrolment stream.
+    pub fn member(id: &MemberId) -> StreamId {
+        StreamId::new(MemberDecider::CATEGORY, id)
+    }
+
+    /// A plan's stream.
+    pub fn plan(id: &PlanId) -> StreamId {
+        StreamId::new(PlanDecider::CATEGORY, id)
+    }
+
+    /// A provider's stream.
+    pub fn provider(id: &ProviderId) -> StreamId {
+        StreamId::new(ProviderDecider::CATEGORY, id)
+    }
+
+    /// A member's accumulators for one benefit year.
+    pub fn accumulator(member: &MemberId, year: BenefitYear) -> StreamId {
+        StreamId::new(AccumulatorDecider::CATEGORY, format!("{member}-{year}"))
+    }
+
+    /// A payout batch's stream.
+    pub fn payout_batch(id: PayoutBatchId) -> StreamId {
+        StreamId::new(PayoutBatchDecider::CATEGORY, id)
+    }
+
+    /// The claim a claim stream belongs to, if it is one.
+    pub fn claim_of(stream: &StreamId) -> Option<ClaimId> {
+        stream
+            .as_str()
+            .strip_prefix(ClaimDecider::CATEGORY)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|id| id.parse().ok())
+    }
+}
+
+impl StoredAggregate for ClaimDecider {
+    const CATEGORY: &'static str = "claim";
+    fn event_type(event: &ClaimEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+impl StoredAggregate for AccumulatorDecider {
+    const CATEGORY: &'static str = "accumulator";
+    fn event_type(event: &AccumulatorEvent) -> &'static str {
+        match event {
+            AccumulatorEvent::CostSharingApplied { .. } => "CostSharingApplied",
+        }
+    }
+}
+
+impl StoredAggregate for PlanDecider {
+    const CATEGORY: &'static str = "plan";
+    fn event_type(event: &PlanEvent) -> &'static str {
+        match event {
+            PlanEvent::Published { .. } => "PlanPublished",
+        }
+    }
+}
+
+impl StoredAggregate for MemberDecider {
+    const CATEGORY: &'static str = "member";
+    fn event_type(event: &MemberEvent) -> &'static str {
+        match event {
+            MemberEvent::Enrolled { .. } => "MemberEnrolled",
+        }
+    }
+}
+
+impl StoredAggregate for ProviderDecider {
+    const CATEGORY: &'static str = "provider";
+    fn event_type(event: &ProviderEvent) -> &'static str {
+        match event {
+            ProviderEvent::Registered { .. } => "ProviderRegistered",
+        }
+    }
+}
+
+impl StoredAggregate for PayoutBatchDecider {
+    const CATEGORY: &'static str = "payout";
+    fn event_type(event: &PayoutBatchEvent) -> &'static str {
+        event.event_type()
+    }
+}

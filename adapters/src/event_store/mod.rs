@@ -1,0 +1,71 @@
+//! The event-store port: the log that is the truth of every claim, plan, member,
+//! provider, accumulator and payout.
+//!
+//! The port is shaped so that the SQLite implementation (the embedded default) and the
+//! PostgreSQL implementation (production) are interchangeable:
+//!
+//! - every append names, per stream, the version it expects ([`ExpectedVersion`]);
+//! - one call may append to several streams, atomically (a claim's decision together with
+//!   the member's accumulator events): either every stream moves or none does;
+//! - every event carries a client-assigned [`EventId`]; re-appending events whose ids are
+//!   already stored with the same content is a no-op success, so a retried command is safe;
+//! - every event gets a [`LogPosition`]; a reader that resumes strictly after the last
+//!   position it saw never skips an event. On SQLite (one writer at a time) the position is
+//!   the insertion order; on PostgreSQL it is ordered by transaction so that late commits are
+//!   not skipped.
+
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteEventStore;
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// The event log. Implementations: [`SqliteEventStore`] (embedded default); PostgreSQL
+/// follows with the same contract.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends events to one or more streams in a single transaction.
+    ///
+    /// Fails with [`StoreError::VersionConflict`] (and appends nothing) if any stream is not
+    /// at the version its [`StreamAppend`] expects. Events whose [`EventId`] is already
+    /// stored with identical content are skipped, and a stream whose events are all such
+    /// repeats is not checked against its expected version: re-sending a whole append is a
+    /// no-op success. An id stored with different content is
+    /// [`StoreError::EventIdReused`].
+    ///
+    /// Every implementation also keeps these rules (the contract tests check them):
+    ///
+    /// - a [`StreamAppend`] whose events are partly stored and partly new is
+    ///   [`StoreError::InvalidAppend`]: a retry re-sends the original append unchanged, so
+    ///   such a mix means the writer lost track of what it sent;
+    /// - so is a list naming one stream twice, a [`StreamAppend`] with no events, or one
+    ///   event id twice; an empty list is a no-op success with an empty outcome;
+    /// - for a repeated stream, the outcome reports the stream's current version and
+    ///   `appended: 0`;
+    /// - `ExpectedVersion::Exact(0)` holds exactly when `NoStream` does.
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads a stream's events in version order, starting at `from` (1 is the first event).
+    /// A stream that does not exist reads as empty.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events of every stream, in log order, strictly after `after`.
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The stored position of a named reader (a relay, a projection), or
+    /// [`LogPosition::START`] if it has none yet.
+    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError>;
+
+    /// Stores a named reader's position.
+    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError>;
+}

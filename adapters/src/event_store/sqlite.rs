@@ -1,0 +1,742 @@
+//! The event store on SQLite: the embedded default, one file (or memory) per engine.
+//!
+//! SQLite lets one writer in at a time, so every append takes the write lock up front
+//! (`BEGIN IMMEDIATE`): the version checks and the inserts see the same state, and the
+//! log's insertion order is its commit order. That is why a [`LogPosition`] here is simply
+//! the row's `sequence`, twice.
+//!
+//! The statements live beside this file in `sqlite/*.sql`, the schema in
+//! `adapters/migrations/sqlite/`. Payloads and metadata are stored as the JSON text they
+//! were serialised to, so an amount never passes through a float on the way in or out.
+
+use super::{
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent,
+    StoreError, StreamAppend, StreamAppended, StreamId, StreamVersion,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+use uuid::Uuid;
+
+/// The schema, embedded in the binary so an engine can create its own database.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQL the store runs, one statement per file.
+mod statements {
+    /// A stream's current version.
+    pub(super) const STREAM_VERSION: &str = include_str!("sqlite/stream_version.sql");
+    /// The stored events among a JSON array of event ids.
+    pub(super) const STORED_EVENTS_BY_ID: &str = include_str!("sqlite/stored_events_by_id.sql");
+    /// The head of the multi-row insert; the values are pushed by `QueryBuilder`.
+    pub(super) const INSERT_EVENTS: &str = include_str!("sqlite/insert_events.sql");
+    /// One stream's events from a version on.
+    pub(super) const READ_STREAM: &str = include_str!("sqlite/read_stream.sql");
+    /// The whole log after a sequence, a page at a time.
+    pub(super) const READ_ALL: &str = include_str!("sqlite/read_all.sql");
+    /// A reader's checkpoint.
+    pub(super) const LOAD_CHECKPOINT: &str = include_str!("sqlite/load_checkpoint.sql");
+    /// Stores a reader's checkpoint.
+    pub(super) const SAVE_CHECKPOINT: &str = include_str!("sqlite/save_checkpoint.sql");
+}
+
+/// How long a writer waits for another writer's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to a database file: one writes at a time, the others read alongside (WAL).
+const FILE_POOL_SIZE: u32 = 8;
+
+/// Rows per `INSERT` statement, well under SQLite's limit of 32 766 bound values
+/// (8 per row); a larger append is split into several statements of the same transaction.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// The event log in a SQLite database: the embedded default of the engine.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteEventStore {
+    pool: SqlitePool,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating it if missing) the database file at `path` and brings its schema up
+    /// to date.
+    ///
+    /// The file is written with a write-ahead log and `synchronous=FULL`, so an append that
+    /// returned has reached the disk: a crash right after a claim was accepted cannot lose it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_SIZE)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// A store in memory, for tests and demonstrations: everything is gone when it is dropped.
+    ///
+    /// The database lives in a single connection that the pool never closes (no idle
+    /// timeout, no maximum lifetime), because an in-memory database disappears with the
+    /// last connection to it.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. A file store can
+    /// then be reopened (by this process or another) with everything it held.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// After an insert hit the `(stream_id, version)` uniqueness rule (another writer got
+    /// in between, which `BEGIN IMMEDIATE` should make impossible), finds the stream that
+    /// moved and reports it as the conflict it is.
+    async fn conflict_after_race(
+        &self,
+        planned: &[PlannedStream<'_>],
+        error: sqlx::Error,
+    ) -> StoreError {
+        for stream in planned.iter().filter(|stream| stream.appended > 0) {
+            match stream_version(&self.pool, stream.append.stream.as_str()).await {
+                Ok(actual) if actual != stream.before => {
+                    return StoreError::VersionConflict {
+                        stream: stream.append.stream.clone(),
+                        expected: stream.append.expected,
+                        actual,
+                    };
+                }
+                Ok(_) => {}
+                Err(read_error) => return read_error,
+            }
+        }
+        StoreError::Database(error)
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        let encoded = encode_appends(&appends)?;
+        if appends.is_empty() {
+            return Ok(AppendOutcome {
+                streams: Vec::new(),
+            });
+        }
+        let recorded_at = now_rfc3339();
+
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let stored = stored_events(&mut tx, &appends).await?;
+
+        // Every repeated id must carry the content it was stored with, whatever the
+        // versions say: a reused id is a bug in the writer, not a race.
+        let mut repeats = Vec::with_capacity(appends.len());
+        for append in &appends {
+            let mut count = 0;
+            for event in &append.events {
+                if let Some(existing) = stored.get(&event.id) {
+                    existing.require_same(&append.stream, event)?;
+                    count += 1;
+                }
+            }
+            repeats.push(count);
+        }
+
+        let mut planned = Vec::with_capacity(appends.len());
+        for (append, repeated) in appends.iter().zip(repeats) {
+            let before = stream_version(&mut *tx, append.stream.as_str()).await?;
+            let total = append.events.len();
+            if repeated == total {
+                planned.push(PlannedStream {
+                    append,
+                    before,
+                    appended: 0,
+                });
+                continue;
+            }
+            if repeated > 0 {
+                return Err(StoreError::InvalidAppend(format!(
+                    "{repeated} of the {total} events for stream {} are already stored and the \
+                     others are new; re-send the original append unchanged, or only new events",
+                    append.stream
+                )));
+            }
+            require_expected(append, before)?;
+            planned.push(PlannedStream {
+                append,
+                before,
+                appended: total,
+            });
+        }
+
+        let mut rows = Vec::new();
+        for (stream, events) in planned.iter().zip(&encoded) {
+            if stream.appended == 0 {
+                continue;
+            }
+            for (event, offset) in events.iter().zip(1..) {
+                let version = stream.before + offset;
+                rows.push(NewRow {
+                    stream: stream.append.stream.as_str(),
+                    version: i64::try_from(version).map_err(|_| StoreError::OutOfRange {
+                        what: "stream version",
+                        value: version,
+                    })?,
+                    event,
+                });
+            }
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(statements::INSERT_EVENTS);
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.event.event.id.0.to_string())
+                    .push_bind(row.stream)
+                    .push_bind(row.version)
+                    .push_bind(row.event.event.event_type.as_str())
+                    .push_bind(i64::from(row.event.event.schema_version))
+                    .push_bind(row.event.payload.as_str())
+                    .push_bind(row.event.metadata.as_str())
+                    .push_bind(recorded_at.as_str());
+            });
+            if let Err(error) = insert.build().execute(&mut *tx).await {
+                let raced = matches!(
+                    &error,
+                    sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation
+                        && db.message().contains("events.version")
+                );
+                drop(tx);
+                return Err(if raced {
+                    self.conflict_after_race(&planned, error).await
+                } else {
+                    StoreError::Database(error)
+                });
+            }
+        }
+        tx.commit().await?;
+
+        let streams = planned
+            .iter()
+            .map(|stream| StreamAppended {
+                stream: stream.append.stream.clone(),
+                version: stream.before + to_version(stream.appended),
+                appended: stream.appended,
+            })
+            .collect::<Vec<_>>();
+        for stream in &streams {
+            tracing::debug!(
+                stream = %stream.stream,
+                version = stream.version,
+                appended = stream.appended,
+                "appended to stream"
+            );
+        }
+        Ok(AppendOutcome { streams })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Versions start at 1, so 0 and 1 both read from the start; a `from` beyond what
+        // SQLite can store reads as empty, as it would for any version past the end.
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        sqlx::query_as::<_, EventRow>(statements::READ_STREAM)
+            .bind(stream.as_str())
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(EventRow::into_recorded)
+            .collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // On SQLite the transaction part of a position equals its sequence, so the
+        // sequence alone says where to resume.
+        let after = i64::try_from(after.sequence).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        sqlx::query_as::<_, EventRow>(statements::READ_ALL)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(EventRow::into_recorded)
+            .collect()
+    }
+
+    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
+        let stored: Option<(i64, i64)> = sqlx::query_as(statements::LOAD_CHECKPOINT)
+            .bind(reader)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((transaction, sequence)) = stored else {
+            return Ok(LogPosition::START);
+        };
+        match (u64::try_from(transaction), u64::try_from(sequence)) {
+            (Ok(transaction), Ok(sequence)) => Ok(LogPosition {
+                transaction,
+                sequence,
+            }),
+            _ => Err(StoreError::Corrupt {
+                position: LogPosition::START,
+                reason: format!(
+                    "the checkpoint of reader {reader:?} is negative ({transaction}/{sequence})"
+                ),
+            }),
+        }
+    }
+
+    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
+        let transaction =
+            i64::try_from(position.transaction).map_err(|_| StoreError::OutOfRange {
+                what: "checkpoint transaction",
+                value: position.transaction,
+            })?;
+        let sequence = i64::try_from(position.sequence).map_err(|_| StoreError::OutOfRange {
+            what: "checkpoint sequence",
+            value: position.sequence,
+        })?;
+        sqlx::query(statements::SAVE_CHECKPOINT)
+            .bind(reader)
+            .bind(transaction)
+            .bind(sequence)
+            .bind(now_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// An event ready to insert: its payload and metadata serialised once, before the write
+/// lock is taken.
+struct EncodedEvent<'a> {
+    event: &'a NewEvent,
+    payload: String,
+    metadata: String,
+}
+
+/// What an append will do to one stream, decided under the write lock.
+struct PlannedStream<'a> {
+    append: &'a StreamAppend,
+    /// The stream's version before the append.
+    before: StreamVersion,
+    /// How many events are new (0 when the whole append is a repeat).
+    appended: usize,
+}
+
+/// One row of the multi-row insert.
+struct NewRow<'a> {
+    stream: &'a str,
+    version: i64,
+    event: &'a EncodedEvent<'a>,
+}
+
+/// Refuses malformed appends before touching the database, and serialises every event.
+fn encode_appends(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreError> {
+    let mut streams = HashSet::new();
+    let mut ids = HashSet::new();
+    appends
+        .iter()
+        .map(|append| {
+            if !streams.insert(&append.stream) {
+                return Err(StoreError::InvalidAppend(format!(
+                    "stream {} appears more than once; put all its events in one StreamAppend",
+                    append.stream
+                )));
+            }
+            if append.events.is_empty() {
+                return Err(StoreError::InvalidAppend(format!(
+                    "the append to stream {} has no events",
+                    append.stream
+                )));
+            }
+            append
+                .events
+                .iter()
+                .map(|event| {
+                    if !ids.insert(event.id) {
+                        return Err(StoreError::InvalidAppend(format!(
+                            "event id {} appears more than once in the append",
+                            event.id
+                        )));
+                    }
+                    Ok(EncodedEvent {
+                        event,
+                        payload: encode_json(&event.payload, event.id, "payload")?,
+                        metadata: encode_json(&event.metadata, event.id, "metadata")?,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn encode_json(value: &serde_json::Value, id: EventId, part: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| {
+        StoreError::InvalidAppend(format!(
+            "the {part} of event {id} cannot be stored: {error}"
+        ))
+    })
+}
+
+/// An event as stored, with just what decides whether a re-sent event is a repeat.
+struct StoredIdentity {
+    sequence: i64,
+    stream: String,
+    event_type: String,
+    schema_version: i64,
+    payload: String,
+    metadata: String,
+}
+
+impl StoredIdentity {
+    /// Succeeds when `event`, appended to `stream`, is exactly the stored event.
+    fn require_same(&self, stream: &StreamId, event: &NewEvent) -> Result<(), StoreError> {
+        let position = position_of(self.sequence);
+        let payload = parse_json(&self.payload, position, "payload")?;
+        let metadata = parse_json(&self.metadata, position, "metadata")?;
+        let same = self.stream == stream.as_str()
+            && self.event_type == event.event_type
+            && self.schema_version == i64::from(event.schema_version)
+            && payload == event.payload
+            && metadata == event.metadata;
+        if same {
+            Ok(())
+        } else {
+            Err(StoreError::EventIdReused {
+                id: event.id,
+                stream: StreamId::from_raw(self.stream.clone()),
+            })
+        }
+    }
+}
+
+/// The stored events among those of the appends, by id.
+async fn stored_events(
+    connection: &mut SqliteConnection,
+    appends: &[StreamAppend],
+) -> Result<HashMap<EventId, StoredIdentity>, StoreError> {
+    let ids: Vec<String> = appends
+        .iter()
+        .flat_map(|append| &append.events)
+        .map(|event| event.id.0.to_string())
+        .collect();
+    let ids = serde_json::Value::from(ids).to_string();
+    let rows: Vec<(i64, String, String, String, i64, String, String)> =
+        sqlx::query_as(statements::STORED_EVENTS_BY_ID)
+            .bind(ids)
+            .fetch_all(connection)
+            .await?;
+    rows.into_iter()
+        .map(
+            |(sequence, id, stream, event_type, schema_version, payload, metadata)| {
+                let id = parse_event_id(&id, position_of(sequence))?;
+                Ok((
+                    id,
+                    StoredIdentity {
+                        sequence,
+                        stream,
+                        event_type,
+                        schema_version,
+                        payload,
+                        metadata,
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
+/// A stream's current version (0 when it has no events).
+async fn stream_version<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    stream: &str,
+) -> Result<StreamVersion, StoreError> {
+    let version: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
+        .bind(stream)
+        .fetch_one(executor)
+        .await?;
+    u64::try_from(version).map_err(|_| StoreError::Corrupt {
+        position: LogPosition::START,
+        reason: format!("stream {stream} has a negative version {version}"),
+    })
+}
+
+/// Refuses the append when its stream is not where the writer saw it.
+fn require_expected(append: &StreamAppend, actual: StreamVersion) -> Result<(), StoreError> {
+    let holds = match append.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual == 0,
+        ExpectedVersion::Exact(expected) => actual == expected,
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict {
+            stream: append.stream.clone(),
+            expected: append.expected,
+            actual,
+        })
+    }
+}
+
+/// A row of the `events` table, as read.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    sequence: i64,
+    event_id: String,
+    stream_id: String,
+    version: i64,
+    event_type: String,
+    schema_version: i64,
+    payload: String,
+    metadata: String,
+    recorded_at: String,
+}
+
+impl EventRow {
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let position = position_of(self.sequence);
+        let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+        if self.sequence < 1 {
+            return Err(corrupt(format!(
+                "its sequence {} is not positive",
+                self.sequence
+            )));
+        }
+        let version = u64::try_from(self.version)
+            .map_err(|_| corrupt(format!("its version {} is negative", self.version)))?;
+        let schema_version = u32::try_from(self.schema_version).map_err(|_| {
+            corrupt(format!(
+                "its schema version {} is out of range",
+                self.schema_version
+            ))
+        })?;
+        let recorded_at = DateTime::parse_from_rfc3339(&self.recorded_at)
+            .map_err(|error| {
+                corrupt(format!(
+                    "its recording time {:?} is not RFC 3339: {error}",
+                    self.recorded_at
+                ))
+            })?
+            .with_timezone(&Utc);
+        Ok(RecordedEvent {
+            id: parse_event_id(&self.event_id, position)?,
+            stream: StreamId::from_raw(self.stream_id),
+            version,
+            position,
+            event_type: self.event_type,
+            schema_version,
+            payload: parse_json(&self.payload, position, "payload")?,
+            metadata: parse_json(&self.metadata, position, "metadata")?,
+            recorded_at,
+        })
+    }
+}
+
+/// The log position of a row: on SQLite both parts are the row's sequence.
+fn position_of(sequence: i64) -> LogPosition {
+    let sequence = u64::try_from(sequence).unwrap_or_default();
+    LogPosition {
+        transaction: sequence,
+        sequence,
+    }
+}
+
+fn parse_event_id(text: &str, position: LogPosition) -> Result<EventId, StoreError> {
+    Uuid::parse_str(text)
+        .map(EventId)
+        .map_err(|error| StoreError::Corrupt {
+            position,
+            reason: format!("its event id {text:?} is not a UUID: {error}"),
+        })
+}
+
+fn parse_json(
+    text: &str,
+    position: LogPosition,
+    part: &str,
+) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        position,
+        reason: format!("its {part} is not JSON: {error}"),
+    })
+}
+
+/// A count of events as a version offset.
+fn to_version(count: usize) -> StreamVersion {
+    u64::try_from(count).unwrap_or(u64::MAX)
+}
+
+/// Now, as the RFC 3339 UTC text the store records (microseconds, `Z`).
+fn now_rfc3339() -> String {
+    DateTime::<Utc>::from(SystemTime::now()).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(event_type: &str) -> NewEvent {
+        NewEvent {
+            id: EventId::random(),
+            event_type: event_type.to_owned(),
+            schema_version: 1,
+            payload: json!({ "amount": "400.00" }),
+            metadata: json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_events_cannot_be_changed_or_removed() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        store
+            .append(vec![StreamAppend {
+                stream: StreamId::from_raw("claim-1"),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event("ClaimSubmitted")],
+            }])
+            .await
+            .unwrap();
+
+        let update = sqlx::query("UPDATE events SET payload = '{}'")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(update.to_string().contains("immutable"), "{update}");
+        let delete = sqlx::query("DELETE FROM events")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(delete.to_string().contains("immutable"), "{delete}");
+        assert_eq!(
+            store.read_all(LogPosition::START, 10).await.unwrap().len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_that_cannot_be_read_is_reported_with_its_position() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        sqlx::query(
+            "INSERT INTO events (event_id, stream_id, version, event_type, schema_version, \
+             payload, metadata, recorded_at) \
+             VALUES ('not-a-uuid', 'claim-1', 1, 'ClaimSubmitted', 1, '{}', '{}', \
+             '2026-01-01T00:00:00Z')",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+
+        let error = store.read_all(LogPosition::START, 10).await.unwrap_err();
+        match error {
+            StoreError::Corrupt { position, reason } => {
+                assert_eq!(position.sequence, 1);
+                assert!(reason.contains("not-a-uuid"), "{reason}");
+            }
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_a_payload_that_is_not_json() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let error = sqlx::query(
+            "INSERT INTO events (event_id, stream_id, version, event_type, schema_version, \
+             payload, metadata, recorded_at) \
+             VALUES ('00000000-0000-0000-0000-000000000001', 'claim-1', 1, 'ClaimSubmitted', \
+             1, 'not json', '{}', '2026-01-01T00:00:00Z')",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&error, sqlx::Error::Database(db) if db.kind() == ErrorKind::CheckViolation),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn recorded_times_are_rfc3339_utc_text() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let before = DateTime::<Utc>::from(SystemTime::now());
+        store
+            .append(vec![StreamAppend {
+                stream: StreamId::from_raw("claim-1"),
+                expected: ExpectedVersion::Any,
+                events: vec![event("ClaimSubmitted")],
+            }])
+            .await
+            .unwrap();
+        let (text,): (String,) = sqlx::query_as("SELECT recorded_at FROM events")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(text.ends_with('Z'), "{text}");
+        let recorded = DateTime::parse_from_rfc3339(&text).unwrap();
+        assert!(recorded >= before - chrono::Duration::seconds(1), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_beyond_the_database_range_is_refused() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let error = store
+            .save_checkpoint(
+                "relay",
+                LogPosition {
+                    transaction: u64::MAX,
+                    sequence: u64::MAX,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::OutOfRange { value, .. } if value == u64::MAX),
+            "{error:?}"
+        );
+        assert_eq!(
+            store.load_checkpoint("relay").await.unwrap(),
+            LogPosition::START
+        );
+    }
+}

@@ -1,0 +1,4 @@
+-- A named reader's stored position.
+SELECT txn, sequence
+FROM checkpoints
+WHERE reader = ?1

@@ -1,0 +1,5 @@
+-- One stream's events from a version on, in version order.
+SELECT sequence, event_id, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
+FROM events
+WHERE stream_id = ?1 AND version >= ?2
+ORDER BY version

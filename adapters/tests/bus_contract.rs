@@ -1,0 +1,636 @@
+//! The contract of the message-bus port, run against every implementation.
+//!
+//! Each check is an `async fn` that takes a bus and asserts what the port's documentation
+//! promises. Every check works in its own subject namespace and queue names, so the same
+//! checks can share one NATS server. `bus_contract!` turns the whole list into tests for
+//! one implementation, given an `async fn` that makes a bus; the NATS bus will add one
+//! more invocation, and pass the same checks.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "the checks are tests run through a macro; an unexpected error should fail them loudly"
+)]
+
+use bytes::Bytes;
+use claims_adapters::bus::{
+    BusError, Delivery, InProcessBus, Message, MessageBus, Subject, SubjectPattern, Subscription,
+    WorkQueue, WorkQueueSpec, dead_letter_headers,
+};
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A bus under test, with whatever must live as long as it (such as a server).
+struct Fixture {
+    bus: Arc<dyn MessageBus>,
+    _keep: Box<dyn Any + Send>,
+}
+
+/// Instantiates every check as a test against the buses made by `$fresh`.
+macro_rules! bus_contract {
+    ($fresh:path) => {
+        bus_contract!(
+            $fresh;
+            a_queue_captures_what_is_published_after_it_is_declared,
+            every_queue_gets_its_own_copy,
+            workers_sharing_a_queue_each_get_different_messages,
+            an_acked_message_is_not_delivered_again,
+            a_nak_redelivers_with_the_next_attempt,
+            a_nak_with_a_delay_waits_and_the_rest_keep_their_order,
+            after_max_deliveries_a_message_is_dead_lettered,
+            a_rejected_message_is_dead_lettered_at_once,
+            a_dropped_delivery_is_delivered_again,
+            an_unacknowledged_delivery_is_redelivered_after_ack_wait,
+            an_unacknowledged_last_delivery_is_dead_lettered,
+            a_message_id_is_published_once,
+            a_subscription_hears_later_matching_messages,
+            re_declaring_a_queue_keeps_it_unless_the_spec_differs,
+            an_oversized_message_is_refused,
+        );
+    };
+    ($fresh:path; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture = $fresh().await;
+                super::$check(fixture.bus.clone()).await;
+            }
+        )+
+    };
+}
+
+mod in_process {
+    use super::*;
+
+    async fn fresh() -> Fixture {
+        Fixture {
+            bus: Arc::new(InProcessBus::new()),
+            _keep: Box::new(()),
+        }
+    }
+
+    bus_contract!(fresh);
+}
+
+#[test]
+fn malformed_subjects_and_patterns_are_refused() {
+    for text in [
+        "",
+        "claims..acme",
+        ".claims",
+        "claims.",
+        "claims.sub mit",
+        "claims.*",
+        "claims.>",
+    ] {
+        assert!(
+            matches!(Subject::new(text), Err(BusError::InvalidSubject { ref subject, .. }) if subject == text),
+            "{text:?} should not be a subject"
+        );
+    }
+    for text in ["", "events.>.claim", "claims.sub*", "claims..*"] {
+        assert!(
+            matches!(SubjectPattern::new(text), Err(BusError::InvalidSubject { ref subject, .. }) if subject == text),
+            "{text:?} should not be a pattern"
+        );
+    }
+    assert!(Subject::new("a".repeat(257)).is_err());
+    assert!(SubjectPattern::new("events.*.ClaimSubmitted.>").is_ok());
+}
+
+// ---- helpers ----
+
+/// How long to wait for something that should happen.
+const PATIENCE: Duration = Duration::from_secs(2);
+/// How long to watch for something that should not happen.
+const QUIET: Duration = Duration::from_millis(250);
+
+/// A namespace of subjects and queue names of one check.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> Self {
+        Self(format!("t{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn subject(&self, rest: &str) -> Subject {
+        Subject::new(format!("{}.{rest}", self.0)).unwrap()
+    }
+
+    fn pattern(&self, rest: &str) -> SubjectPattern {
+        SubjectPattern::new(format!("{}.{rest}", self.0)).unwrap()
+    }
+
+    fn queue(&self, name: &str, subjects: &[&str]) -> WorkQueueSpec {
+        WorkQueueSpec {
+            name: format!("{}_{name}", self.0),
+            subjects: subjects.iter().map(|rest| self.pattern(rest)).collect(),
+            max_deliveries: 3,
+            ack_wait: Duration::from_secs(30),
+            dead_letter: self.subject(&format!("deadletter.{name}")),
+        }
+    }
+
+    fn message(&self, rest: &str, payload: &str) -> Message {
+        Message::new(self.subject(rest), Bytes::from(payload.to_owned()))
+    }
+}
+
+async fn next_within(queue: &mut Box<dyn WorkQueue>, wait: Duration) -> Option<Delivery> {
+    tokio::time::timeout(wait, queue.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn next(queue: &mut Box<dyn WorkQueue>) -> Delivery {
+    next_within(queue, PATIENCE)
+        .await
+        .expect("a delivery should arrive")
+}
+
+#[track_caller]
+fn assert_quiet(delivery: Option<Delivery>) {
+    if let Some(delivery) = delivery {
+        panic!(
+            "nothing should be delivered, got {:?} (attempt {})",
+            payload(&delivery.message),
+            delivery.attempt
+        );
+    }
+}
+
+async fn heard(subscription: &mut Subscription) -> Message {
+    tokio::time::timeout(PATIENCE, subscription.next())
+        .await
+        .expect("a message should be heard")
+        .expect("the subscription should be open")
+}
+
+async fn heard_nothing(subscription: &mut Subscription) {
+    if let Ok(message) = tokio::time::timeout(QUIET, subscription.next()).await {
+        panic!("nothing should be heard, got {message:?}");
+    }
+}
+
+fn payload(message: &Message) -> String {
+    String::from_utf8_lossy(&message.payload).into_owned()
+}
+
+// ---- the contract ----
+
+async fn a_queue_captures_what_is_published_after_it_is_declared(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    bus.publish(ns.message("claims.submit.acme", "too early"))
+        .await
+        .unwrap();
+    let mut intake = bus
+        .work_queue(ns.queue("intake", &["claims.submit.*"]))
+        .await
+        .unwrap();
+
+    let reply_to = ns.subject("inbox.1");
+    let sent = ns
+        .message("claims.submit.acme", "claim 1")
+        .with_id(format!("{}-claim-1", ns.0))
+        .with_header("Content-Type", "application/json")
+        .with_reply_to(reply_to.clone());
+    bus.publish(sent.clone()).await.unwrap();
+    bus.publish(ns.message("claims.ack.acme", "not a submission"))
+        .await
+        .unwrap();
+    bus.publish(ns.message("claims.submit.beta", "claim 2"))
+        .await
+        .unwrap();
+
+    let first = next(&mut intake).await;
+    assert_eq!(first.attempt, 1);
+    assert_eq!(first.message.subject, sent.subject);
+    assert_eq!(payload(&first.message), "claim 1");
+    assert_eq!(
+        first.message.header("Content-Type"),
+        Some("application/json")
+    );
+    assert_eq!(first.message.reply_to, Some(reply_to));
+    assert_eq!(first.message.id, sent.id);
+    first.ack().await.unwrap();
+    let second = next(&mut intake).await;
+    assert_eq!(payload(&second.message), "claim 2");
+    assert_eq!(second.message.subject, ns.subject("claims.submit.beta"));
+    second.ack().await.unwrap();
+    assert_quiet(next_within(&mut intake, QUIET).await);
+}
+
+async fn every_queue_gets_its_own_copy(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let mut settlement = bus
+        .work_queue(ns.queue("settlement", &["events.claim.*"]))
+        .await
+        .unwrap();
+    let mut outcomes = bus
+        .work_queue(ns.queue("outcomes", &["events.>"]))
+        .await
+        .unwrap();
+
+    bus.publish(ns.message("events.claim.ClaimAdjudicated", "adjudicated"))
+        .await
+        .unwrap();
+
+    let to_settlement = next(&mut settlement).await;
+    assert_eq!(payload(&to_settlement.message), "adjudicated");
+    to_settlement.ack().await.unwrap();
+    let to_outcomes = next(&mut outcomes).await;
+    assert_eq!(payload(&to_outcomes.message), "adjudicated");
+    assert_eq!(to_outcomes.attempt, 1);
+    to_outcomes.ack().await.unwrap();
+    assert_quiet(next_within(&mut settlement, QUIET).await);
+    assert_quiet(next_within(&mut outcomes, QUIET).await);
+}
+
+async fn workers_sharing_a_queue_each_get_different_messages(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = ns.queue("adjudication", &["work.*"]);
+    let mut first_worker = bus.work_queue(spec.clone()).await.unwrap();
+    let mut second_worker = bus.work_queue(spec).await.unwrap();
+    let sent: BTreeSet<String> = (0..20).map(|n| format!("claim {n:02}")).collect();
+    for text in &sent {
+        bus.publish(ns.message("work.claim", text)).await.unwrap();
+    }
+
+    // While one worker holds a message, the other gets a different one.
+    let held = next(&mut first_worker).await;
+    let other = next(&mut second_worker).await;
+    assert_ne!(payload(&held.message), payload(&other.message));
+    let mut received = vec![payload(&held.message), payload(&other.message)];
+    held.ack().await.unwrap();
+    other.ack().await.unwrap();
+
+    let drain = |mut worker: Box<dyn WorkQueue>| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(delivery) = next_within(&mut worker, QUIET).await {
+                got.push(payload(&delivery.message));
+                delivery.ack().await.unwrap();
+            }
+            got
+        })
+    };
+    let first = drain(first_worker);
+    let second = drain(second_worker);
+    received.extend(first.await.unwrap());
+    received.extend(second.await.unwrap());
+
+    assert_eq!(
+        received.len(),
+        20,
+        "each message exactly once: {received:?}"
+    );
+    assert_eq!(received.into_iter().collect::<BTreeSet<_>>(), sent);
+}
+
+async fn an_acked_message_is_not_delivered_again(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = WorkQueueSpec {
+        ack_wait: Duration::from_millis(100),
+        ..ns.queue("intake", &["work"])
+    };
+    let mut queue = bus.work_queue(spec).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    let delivery = next(&mut queue).await;
+    assert_eq!(payload(&delivery.message), "job");
+    delivery.ack().await.unwrap();
+
+    // Well past ack_wait: an unacked message would have come back by now.
+    assert_quiet(next_within(&mut queue, QUIET).await);
+}
+
+async fn a_nak_redelivers_with_the_next_attempt(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    let first = next(&mut queue).await;
+    assert_eq!(first.attempt, 1);
+    first.nak(None, "plan store unavailable").await.unwrap();
+
+    let second = next(&mut queue).await;
+    assert_eq!(second.attempt, 2);
+    assert_eq!(payload(&second.message), "job");
+    second.ack().await.unwrap();
+    assert_quiet(next_within(&mut queue, QUIET).await);
+}
+
+async fn a_nak_with_a_delay_waits_and_the_rest_keep_their_order(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    for text in ["a", "b", "c"] {
+        bus.publish(ns.message("work", text)).await.unwrap();
+    }
+
+    let a = next(&mut queue).await;
+    assert_eq!(payload(&a.message), "a");
+    let delay = Duration::from_millis(300);
+    let naked_at = Instant::now();
+    a.nak(Some(delay), "member not enrolled yet").await.unwrap();
+
+    let b = next(&mut queue).await;
+    assert_eq!((payload(&b.message).as_str(), b.attempt), ("b", 1));
+    b.ack().await.unwrap();
+    let c = next(&mut queue).await;
+    assert_eq!((payload(&c.message).as_str(), c.attempt), ("c", 1));
+    c.ack().await.unwrap();
+    let again = next(&mut queue).await;
+    let waited = naked_at.elapsed();
+    assert_eq!((payload(&again.message).as_str(), again.attempt), ("a", 2));
+    assert!(
+        waited >= delay,
+        "redelivered after {waited:?}, before the {delay:?} delay"
+    );
+    again.ack().await.unwrap();
+}
+
+async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = WorkQueueSpec {
+        max_deliveries: 2,
+        ..ns.queue("intake", &["claims.submit.*"])
+    };
+    let mut dead_letters = bus
+        .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
+        .await
+        .unwrap();
+    let mut operators = bus
+        .work_queue(ns.queue("operators", &["deadletter.>"]))
+        .await
+        .unwrap();
+    let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+    let sent = ns
+        .message("claims.submit.acme", "claim")
+        .with_id(format!("{}-claim", ns.0))
+        .with_header("Content-Type", "application/json");
+    bus.publish(sent.clone()).await.unwrap();
+
+    let first = next(&mut queue).await;
+    first.nak(None, "plan store unavailable").await.unwrap();
+    let second = next(&mut queue).await;
+    assert_eq!(second.attempt, 2);
+    second
+        .nak(None, "plan store still unavailable")
+        .await
+        .unwrap();
+
+    let letter = heard(&mut dead_letters).await;
+    assert_eq!(letter.subject, spec.dead_letter);
+    assert_eq!(payload(&letter), "claim");
+    assert_eq!(letter.id, None);
+    assert_eq!(
+        letter.header(dead_letter_headers::REASON),
+        Some("plan store still unavailable")
+    );
+    assert_eq!(
+        letter.header(dead_letter_headers::ORIGINAL_SUBJECT),
+        Some(sent.subject.as_str())
+    );
+    assert_eq!(letter.header(dead_letter_headers::DELIVERIES), Some("2"));
+    assert_eq!(
+        letter.header(dead_letter_headers::QUEUE),
+        Some(spec.name.as_str())
+    );
+    assert_eq!(letter.header("Content-Type"), Some("application/json"));
+    let captured = next(&mut operators).await;
+    assert_eq!(captured.message, letter);
+    captured.ack().await.unwrap();
+    assert_quiet(next_within(&mut queue, QUIET).await);
+}
+
+async fn a_rejected_message_is_dead_lettered_at_once(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = ns.queue("intake", &["claims.submit.*"]);
+    let mut dead_letters = bus
+        .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
+        .await
+        .unwrap();
+    let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+    bus.publish(ns.message("claims.submit.acme", "{not json"))
+        .await
+        .unwrap();
+
+    let delivery = next(&mut queue).await;
+    delivery
+        .reject("the submission is not valid JSON")
+        .await
+        .unwrap();
+
+    let letter = heard(&mut dead_letters).await;
+    assert_eq!(payload(&letter), "{not json");
+    assert_eq!(
+        letter.header(dead_letter_headers::REASON),
+        Some("the submission is not valid JSON")
+    );
+    assert_eq!(letter.header(dead_letter_headers::DELIVERIES), Some("1"));
+    assert_eq!(
+        letter.header(dead_letter_headers::QUEUE),
+        Some(spec.name.as_str())
+    );
+    assert_quiet(next_within(&mut queue, QUIET).await);
+    heard_nothing(&mut dead_letters).await;
+}
+
+async fn a_dropped_delivery_is_delivered_again(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    // ack_wait is long: the redelivery must come from the drop, not from the timer.
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    let dropped = next(&mut queue).await;
+    assert_eq!(dropped.attempt, 1);
+    drop(dropped);
+
+    let again = next_within(&mut queue, Duration::from_secs(1))
+        .await
+        .expect("the dropped delivery should come back well before ack_wait");
+    assert_eq!(again.attempt, 2);
+    assert_eq!(payload(&again.message), "job");
+    again.ack().await.unwrap();
+}
+
+async fn an_unacknowledged_delivery_is_redelivered_after_ack_wait(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let ack_wait = Duration::from_millis(200);
+    let spec = WorkQueueSpec {
+        ack_wait,
+        ..ns.queue("intake", &["work"])
+    };
+    let mut queue = bus.work_queue(spec).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    let pulled_at = Instant::now();
+    let stalled = next(&mut queue).await;
+    let again = next(&mut queue).await;
+    let waited = pulled_at.elapsed();
+
+    assert_eq!(again.attempt, 2);
+    assert_eq!(payload(&again.message), "job");
+    assert!(
+        waited >= ack_wait,
+        "redelivered after {waited:?}, before ack_wait"
+    );
+    again.ack().await.unwrap();
+    // The stalled worker's late answer does not bring the finished work back.
+    drop(stalled);
+    assert_quiet(next_within(&mut queue, QUIET + ack_wait).await);
+}
+
+async fn an_unacknowledged_last_delivery_is_dead_lettered(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = WorkQueueSpec {
+        max_deliveries: 1,
+        ack_wait: Duration::from_millis(100),
+        ..ns.queue("intake", &["work"])
+    };
+    let mut dead_letters = bus
+        .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
+        .await
+        .unwrap();
+    let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    let stalled = next(&mut queue).await;
+    assert_quiet(next_within(&mut queue, QUIET).await);
+
+    let letter = heard(&mut dead_letters).await;
+    assert_eq!(payload(&letter), "job");
+    assert_eq!(letter.header(dead_letter_headers::DELIVERIES), Some("1"));
+    assert!(letter.header(dead_letter_headers::REASON).is_some());
+    drop(stalled);
+    assert_quiet(next_within(&mut queue, QUIET).await);
+    heard_nothing(&mut dead_letters).await;
+}
+
+async fn a_message_id_is_published_once(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let mut queue = bus
+        .work_queue(ns.queue("intake", &["claims.submit.*"]))
+        .await
+        .unwrap();
+    let mut listener = bus.subscribe(ns.pattern("claims.submit.*")).await.unwrap();
+    let id = format!("{}-acme-claim-1", ns.0);
+
+    let first = bus
+        .publish(
+            ns.message("claims.submit.acme", "original")
+                .with_id(id.clone()),
+        )
+        .await
+        .unwrap();
+    let repeat = bus
+        .publish(ns.message("claims.submit.acme", "re-sent").with_id(id))
+        .await
+        .unwrap();
+    let other = bus
+        .publish(
+            ns.message("claims.submit.acme", "another claim")
+                .with_id(format!("{}-acme-claim-2", ns.0)),
+        )
+        .await
+        .unwrap();
+
+    assert!(!first.duplicate);
+    assert!(repeat.duplicate);
+    assert!(!other.duplicate);
+    for expected in ["original", "another claim"] {
+        let delivery = next(&mut queue).await;
+        assert_eq!(payload(&delivery.message), expected);
+        delivery.ack().await.unwrap();
+        assert_eq!(payload(&heard(&mut listener).await), expected);
+    }
+    assert_quiet(next_within(&mut queue, QUIET).await);
+    heard_nothing(&mut listener).await;
+}
+
+async fn a_subscription_hears_later_matching_messages(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    bus.publish(ns.message("claims.ack.acme", "before"))
+        .await
+        .unwrap();
+    let mut acks = bus.subscribe(ns.pattern("claims.ack.*")).await.unwrap();
+    let mut everything = bus.subscribe(ns.pattern(">")).await.unwrap();
+
+    bus.publish(ns.message("claims.ack.acme", "accepted"))
+        .await
+        .unwrap();
+    bus.publish(ns.message("claims.outcome.acme", "paid"))
+        .await
+        .unwrap();
+    bus.publish(ns.message("claims.ack.acme.extra", "too deep"))
+        .await
+        .unwrap();
+
+    let ack = heard(&mut acks).await;
+    assert_eq!(ack.subject, ns.subject("claims.ack.acme"));
+    assert_eq!(payload(&ack), "accepted");
+    heard_nothing(&mut acks).await;
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        all.push(payload(&heard(&mut everything).await));
+    }
+    assert_eq!(all, ["accepted", "paid", "too deep"]);
+}
+
+async fn re_declaring_a_queue_keeps_it_unless_the_spec_differs(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let spec = ns.queue("intake", &["work"]);
+    let first = bus.work_queue(spec.clone()).await.unwrap();
+    bus.publish(ns.message("work", "captured")).await.unwrap();
+    drop(first);
+
+    let mut again = bus.work_queue(spec.clone()).await.unwrap();
+    let delivery = next(&mut again).await;
+    assert_eq!(payload(&delivery.message), "captured");
+    delivery.ack().await.unwrap();
+
+    let changed = WorkQueueSpec {
+        ack_wait: Duration::from_secs(5),
+        ..spec.clone()
+    };
+    match bus.work_queue(changed).await {
+        Err(BusError::QueueMismatch(name)) => assert_eq!(name, spec.name),
+        Err(other) => panic!("expected a queue mismatch, got {other:?}"),
+        Ok(_) => panic!("a queue re-declared with another spec should be refused"),
+    }
+    let other_subjects = WorkQueueSpec {
+        subjects: vec![ns.pattern("other")],
+        ..spec.clone()
+    };
+    assert!(matches!(
+        bus.work_queue(other_subjects).await,
+        Err(BusError::QueueMismatch(_))
+    ));
+}
+
+async fn an_oversized_message_is_refused(bus: Arc<dyn MessageBus>) {
+    let ns = Namespace::new();
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    let size = 1024 * 1024 + 1;
+
+    let refused = bus
+        .publish(Message::new(ns.subject("work"), vec![b'x'; size]))
+        .await;
+
+    match refused {
+        Err(BusError::TooLarge {
+            size: reported,
+            limit,
+        }) => {
+            assert_eq!(reported, size);
+            assert!(limit < size);
+        }
+        other => panic!("expected the message to be refused as too large, got {other:?}"),
+    }
+    bus.publish(ns.message("work", "small")).await.unwrap();
+    let delivery = next(&mut queue).await;
+    assert_eq!(payload(&delivery.message), "small");
+    delivery.ack().await.unwrap();
+}
