@@ -1,0 +1,290 @@
+//! `claims demo`: the whole engine in one process, from insurer submissions to provider
+//! payouts on the embedded chain.
+//!
+//! Reads `reference-data.toml` and every `claims/*.json` from the examples directory,
+//! submits each claim as the example insurer, waits for every accepted claim to be decided
+//! and every approved one to be paid, and reports what happened.
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::{Database, EmbeddedConfig, Engine};
+use crate::intake::{IntakeReply, ReplyStatus};
+use crate::reference::ReferenceData;
+use anyhow::Context;
+use claims_domain::adjudication::Decision;
+use claims_domain::claim::{ClaimState, ClaimStatus};
+use claims_domain::{InsurerId, Money};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The insurer the example claims are submitted as.
+pub const EXAMPLE_INSURER: &str = "acme-health";
+
+/// What the demo is run on.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// The directory holding `reference-data.toml` and `claims/`.
+    pub examples: PathBuf,
+    /// The SQLite file to keep the event log in (a fresh temporary one if `None`).
+    pub database: Option<PathBuf>,
+}
+
+/// One submitted example and what became of it.
+#[derive(Debug, Clone)]
+pub struct DemoClaim {
+    /// The example file.
+    pub file: String,
+    /// Intake's answer.
+    pub reply: IntakeReply,
+    /// The claim's final state, when accepted.
+    pub state: Option<ClaimState>,
+}
+
+/// A provider's stablecoin balance at the end.
+#[derive(Debug, Clone)]
+pub struct DemoBalance {
+    /// The provider's name.
+    pub provider: String,
+    /// Its wallet.
+    pub wallet: String,
+    /// Its balance.
+    pub balance: Money,
+}
+
+/// Everything the demo did.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// Every example, in file order.
+    pub claims: Vec<DemoClaim>,
+    /// Every provider's balance.
+    pub balances: Vec<DemoBalance>,
+    /// Where the event log was kept.
+    pub database: PathBuf,
+}
+
+impl DemoReport {
+    /// How many claims were paid on chain.
+    pub fn paid(&self) -> usize {
+        self.claims
+            .iter()
+            .filter(|claim| {
+                claim.state.as_ref().and_then(|state| state.status) == Some(ClaimStatus::Paid)
+            })
+            .count()
+    }
+}
+
+/// Runs the demo.
+pub async fn run(options: &DemoOptions) -> anyhow::Result<DemoReport> {
+    let reference = ReferenceData::from_file(&options.examples.join("reference-data.toml"))?;
+    let claim_files = example_claims(&options.examples.join("claims"))?;
+    let (database, _temporary) = match &options.database {
+        Some(path) => (path.clone(), None),
+        None => {
+            let dir =
+                tempfile::tempdir().context("creating a temporary directory for the event log")?;
+            (dir.path().join("claims.sqlite"), Some(dir))
+        }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut config = EmbeddedConfig::new(Database::File(database.clone()), clock);
+    config.settler.max_wait = Some(Duration::from_millis(300));
+    let engine = Engine::start_embedded(config).await?;
+    let result = drive(&engine, &reference, &claim_files).await;
+    engine.shutdown().await;
+    let (claims, balances) = result?;
+    Ok(DemoReport {
+        claims,
+        balances,
+        database,
+    })
+}
+
+async fn drive(
+    engine: &Engine,
+    reference: &ReferenceData,
+    files: &[PathBuf],
+) -> anyhow::Result<(Vec<DemoClaim>, Vec<DemoBalance>)> {
+    engine.load_reference_data(reference).await?;
+    let insurer = InsurerId::new(EXAMPLE_INSURER)?;
+    // One claim at a time, each decided before the next is sent, so that claims of the same
+    // member meet their accumulators in file order and the report is the same on every run.
+    let mut claims = Vec::new();
+    for file in files {
+        let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let reply = engine.submit(&insurer, body).await?;
+        let state = match reply.claim_id {
+            Some(id) => Some(
+                engine
+                    .wait_for_claim(id, "decided", Duration::from_secs(15), |state| {
+                        !matches!(state.status, None | Some(ClaimStatus::Submitted))
+                    })
+                    .await?,
+            ),
+            None => None,
+        };
+        claims.push(DemoClaim {
+            file: file
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            reply,
+            state,
+        });
+    }
+    for claim in &mut claims {
+        let approved = claim
+            .state
+            .as_ref()
+            .and_then(|state| state.adjudication.as_ref())
+            .is_some_and(|adjudication| adjudication.decision == Decision::Approved);
+        let (Some(id), true) = (claim.reply.claim_id, approved) else {
+            continue;
+        };
+        claim.state = Some(
+            engine
+                .wait_for_claim(id, "paid", Duration::from_secs(30), |state| {
+                    state.status == Some(ClaimStatus::Paid)
+                })
+                .await?,
+        );
+    }
+    let mut balances = Vec::new();
+    for provider in &reference.providers {
+        balances.push(DemoBalance {
+            provider: provider.name.clone(),
+            wallet: provider.wallet.to_string(),
+            balance: engine.balance(provider.wallet).await?,
+        });
+    }
+    Ok((claims, balances))
+}
+
+fn example_claims(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the example claims in {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A stablecoin balance with at least cents shown: `76.00`, `0.000001`.
+fn token_units(balance: &Money) -> String {
+    let mut amount = balance.amount().normalize();
+    if amount.scale() < 2 {
+        amount.rescale(2);
+    }
+    amount.to_string()
+}
+
+/// The report as tables for a terminal.
+pub fn render(report: &DemoReport) -> String {
+    let mut claims = Table::new();
+    claims.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "example",
+        "claim",
+        "decision",
+        "billed",
+        "payer pays",
+        "member owes",
+        "adjustments",
+        "payout batch / transaction",
+    ]);
+    for claim in &report.claims {
+        let claim_ref = claim
+            .reply
+            .claim_ref
+            .clone()
+            .unwrap_or_else(|| "-".to_owned());
+        let Some(state) = &claim.state else {
+            claims.add_row([
+                claim.file.clone(),
+                claim_ref,
+                "rejected".to_owned(),
+                String::new(),
+                String::new(),
+                String::new(),
+                claim.reply.reasons_text(),
+                String::new(),
+            ]);
+            continue;
+        };
+        let adjudication = state.adjudication.as_ref();
+        let billed = state
+            .claim
+            .as_ref()
+            .and_then(|claim| claim.billed_total().ok())
+            .map(|money| money.to_string())
+            .unwrap_or_default();
+        let adjustments = adjudication
+            .map(|adjudication| {
+                adjudication
+                    .lines
+                    .iter()
+                    .flat_map(|line| {
+                        line.adjustments
+                            .iter()
+                            .map(move |adjustment| format!("line {}: {adjustment}", line.line))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        let payout = match (&state.payout, &state.confirmation) {
+            (_, Some(paid)) => format!(
+                "{}\n{} (block {})",
+                paid.batch, paid.transaction, paid.block
+            ),
+            (Some(scheduled), None) => format!("{} (not yet confirmed)", scheduled.batch),
+            _ => String::new(),
+        };
+        claims.add_row([
+            claim.file.clone(),
+            claim_ref,
+            state
+                .status
+                .map(|status| status.to_string())
+                .unwrap_or_default(),
+            billed,
+            adjudication
+                .map(|a| a.payer_paid.to_string())
+                .unwrap_or_default(),
+            adjudication
+                .map(|a| a.member_responsibility.to_string())
+                .unwrap_or_default(),
+            adjustments,
+            payout,
+        ]);
+    }
+    let mut balances = Table::new();
+    balances.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "provider",
+        "payout wallet",
+        "stablecoin balance (USDC)",
+    ]);
+    for balance in &report.balances {
+        balances.add_row([
+            balance.provider.clone(),
+            balance.wallet.clone(),
+            token_units(&balance.balance),
+        ]);
+    }
+    let rejected = report
+        .claims
+        .iter()
+        .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
+        .count();
+    format!(
+        "Claims\n{claims}\n\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
+        report.claims.len(),
+        rejected,
+        report.paid(),
+        report.database.display()
+    )
+}

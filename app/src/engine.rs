@@ -1,0 +1,312 @@
+//! The engine wired in one process with the embedded defaults: SQLite event store,
+//! in-process bus, embedded EVM. Every role runs as a task: intake, relay, adjudication
+//! workers, outcome notices and the settler.
+//!
+//! This is what `claims demo` and the analysts' specifications run. The roles talk to each
+//! other only through the store and the bus, exactly as they do when each runs in its own
+//! process on its own host.
+
+use crate::adjudicator::Adjudicator;
+use crate::clock::Clock;
+use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
+use crate::outcomes::Outcomes;
+use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
+use crate::relay::Relay;
+use crate::settler::{Settler, SettlerConfig};
+use crate::shutdown::{self, ShutdownTrigger};
+use crate::subjects;
+use anyhow::{Context, bail};
+use claims_adapters::aggregate::{self, streams};
+use claims_adapters::bus::{
+    InProcessBus, Message, MessageBus, Subject, SubjectPattern, WorkQueueSpec,
+};
+use claims_adapters::event_store::{EventStore, SqliteEventStore};
+use claims_domain::claim::{ClaimDecider, ClaimState};
+use claims_domain::{ClaimId, Currency, InsurerId, Money, WalletAddress};
+use claims_settlement::embedded::EmbeddedChainConfig;
+use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
+use claims_settlement::{EmbeddedChain, SettlementChain, TokenAmount};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Where the embedded event store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// In memory: gone when the engine stops (specifications, tests).
+    InMemory,
+    /// An SQLite file, created if missing.
+    File(PathBuf),
+}
+
+/// How the embedded engine is wired.
+pub struct EmbeddedConfig {
+    /// The event store's location.
+    pub database: Database,
+    /// The clock decisions are dated by.
+    pub clock: Arc<dyn Clock>,
+    /// When the settler pays batches.
+    pub settler: SettlerConfig,
+    /// Adjudication workers to run.
+    pub adjudicators: usize,
+    /// How often the relay looks for new events once caught up.
+    pub relay_poll: Duration,
+    /// The stablecoin float minted into the settlement contract, in whole tokens.
+    pub float: u64,
+}
+
+impl EmbeddedConfig {
+    /// Defaults for one process: two adjudication workers, a 20 ms relay poll, batches of up
+    /// to 100 claims or 2 seconds, a float of 10 million tokens.
+    pub fn new(database: Database, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            database,
+            clock,
+            settler: SettlerConfig {
+                max_batch: 100,
+                max_wait: Some(Duration::from_secs(2)),
+            },
+            adjudicators: 2,
+            relay_poll: Duration::from_millis(20),
+            float: 10_000_000,
+        }
+    }
+}
+
+/// The durable queues the roles pull from.
+mod queues {
+    pub const INTAKE: &str = "intake";
+    pub const ADJUDICATION: &str = "adjudication";
+    pub const SETTLEMENT: &str = "settlement";
+    pub const OUTCOMES: &str = "outcomes";
+}
+
+/// A running engine.
+pub struct Engine {
+    store: Arc<dyn EventStore>,
+    bus: InProcessBus,
+    chain: Arc<EmbeddedChain>,
+    settlement: Arc<SettlementService>,
+    shutdown: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts every role in this process on the embedded adapters.
+    pub async fn start_embedded(config: EmbeddedConfig) -> anyhow::Result<Engine> {
+        let store: Arc<dyn EventStore> = match &config.database {
+            Database::InMemory => Arc::new(SqliteEventStore::in_memory().await?),
+            Database::File(path) => Arc::new(
+                SqliteEventStore::open(path)
+                    .await
+                    .with_context(|| format!("opening the event store at {}", path.display()))?,
+            ),
+        };
+        let bus = InProcessBus::new();
+        let chain = Arc::new(
+            EmbeddedChain::launch(EmbeddedChainConfig {
+                float: TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
+            })
+            .context("launching the embedded EVM")?,
+        );
+        if chain.token().decimals != 6 {
+            bail!(
+                "the embedded stablecoin has {} decimals; expected 6",
+                chain.token().decimals
+            );
+        }
+        let settlement = Arc::new(SettlementService::new(
+            store.clone(),
+            chain.clone(),
+            TokenDenomination(Currency::USD),
+        ));
+        let dyn_bus: Arc<dyn MessageBus> = Arc::new(bus.clone());
+        let (trigger, shutdown) = shutdown::channel();
+
+        // Queues first, so they capture everything the relay publishes from its first pass.
+        let intake_queue = dyn_bus
+            .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
+            .await?;
+        let settlement_queue = dyn_bus
+            .work_queue(queue_spec(
+                queues::SETTLEMENT,
+                subjects::events_of_type("claim", "ClaimAdjudicated"),
+            ))
+            .await?;
+        let outcome_spec = WorkQueueSpec {
+            subjects: vec![
+                subjects::events_of_type("claim", "ClaimAdjudicated"),
+                subjects::events_of_type("claim", "ClaimPayoutConfirmed"),
+            ],
+            ..queue_spec(
+                queues::OUTCOMES,
+                subjects::events_of_type("claim", "ClaimAdjudicated"),
+            )
+        };
+        let outcome_queue = dyn_bus.work_queue(outcome_spec).await?;
+        let adjudication_spec = queue_spec(
+            queues::ADJUDICATION,
+            subjects::events_of_type("claim", "ClaimSubmitted"),
+        );
+
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(
+            Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
+        ));
+        for _ in 0..config.adjudicators.max(1) {
+            let queue = dyn_bus.work_queue(adjudication_spec.clone()).await?;
+            tasks.push(tokio::spawn(
+                Adjudicator::new(store.clone(), config.clock.clone()).run(queue),
+            ));
+        }
+        tasks.push(tokio::spawn(
+            Outcomes::new(store.clone(), dyn_bus.clone()).run(outcome_queue),
+        ));
+        tasks.push(tokio::spawn(
+            Settler::new(settlement.clone(), config.clock.clone(), config.settler)
+                .run(settlement_queue, shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
+        ));
+
+        Ok(Engine {
+            store,
+            bus,
+            chain,
+            settlement,
+            shutdown: trigger,
+            tasks,
+        })
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &InProcessBus {
+        &self.bus
+    }
+
+    /// The embedded chain.
+    pub fn chain(&self) -> &Arc<EmbeddedChain> {
+        &self.chain
+    }
+
+    /// Stores plans, members and providers.
+    pub async fn load_reference_data(
+        &self,
+        data: &ReferenceData,
+    ) -> Result<ReferenceSummary, ReferenceError> {
+        data.store(self.store.as_ref()).await
+    }
+
+    /// Publishes a native JSON submission as `insurer` and waits for the engine's answer.
+    pub async fn submit(
+        &self,
+        insurer: &InsurerId,
+        body: impl Into<bytes::Bytes>,
+    ) -> anyhow::Result<IntakeReply> {
+        let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple()))?;
+        let mut replies = self
+            .bus
+            .subscribe(SubjectPattern::from(inbox.clone()))
+            .await?;
+        let message = Message::new(subjects::submit(insurer), body)
+            .with_header("Content-Type", NATIVE_CONTENT_TYPE)
+            .with_reply_to(inbox);
+        self.bus.publish(message).await?;
+        let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .context("intake did not answer the submission within 10 seconds")?
+            .context("the bus shut down before intake answered")?;
+        serde_json::from_slice(&reply.payload).context("intake's answer is not a valid reply")
+    }
+
+    /// A claim's state, folded from its events.
+    pub async fn claim(&self, claim: ClaimId) -> anyhow::Result<ClaimState> {
+        Ok(
+            aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim))
+                .await?
+                .state,
+        )
+    }
+
+    /// Waits until a claim's state satisfies `done`, or fails after `timeout` saying what
+    /// it was waiting for.
+    pub async fn wait_for_claim(
+        &self,
+        claim: ClaimId,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&ClaimState) -> bool,
+    ) -> anyhow::Result<ClaimState> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let state = self.claim(claim).await?;
+            if done(&state) {
+                return Ok(state);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let status = state
+                    .status
+                    .map_or_else(|| "not submitted".to_owned(), |status| status.to_string());
+                bail!("claim {claim} was not {what} within {timeout:?}; it is {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Pays these claims now, in one batch (those approved and not yet in a batch).
+    pub async fn settle_now(
+        &self,
+        claims: &[ClaimId],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Option<SettledBatch>> {
+        Ok(self.settlement.settle(claims, now).await?)
+    }
+
+    /// A wallet's balance of the payout stablecoin, in dollars.
+    pub async fn balance(&self, wallet: WalletAddress) -> anyhow::Result<Money> {
+        let decimals = self.chain.token().decimals;
+        let amount = self.chain.token_balance(wallet).await?;
+        let dollars = amount
+            .to_decimal(decimals)
+            .context("token balance out of range")?;
+        Ok(Money::new(dollars, Currency::USD))
+    }
+
+    /// Stops every role and waits for them.
+    pub async fn shutdown(mut self) {
+        self.shutdown.trigger();
+        self.bus.shutdown();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Engine {
+    /// An engine dropped without [`Engine::shutdown`] still stops its roles, so no task
+    /// outlives it.
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        self.bus.shutdown();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn queue_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {
+    WorkQueueSpec {
+        name: name.to_owned(),
+        subjects: vec![subjects],
+        max_deliveries: 5,
+        ack_wait: Duration::from_secs(30),
+        dead_letter: subjects::dead_letter(name),
+    }
+}

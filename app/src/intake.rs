@@ -1,0 +1,336 @@
+//! Intake: turns insurers' submissions into claims.
+//!
+//! Every message gets an answer: `accepted` with the engine's claim id, or `rejected` with
+//! every reason, sent to the message's reply subject if it has one and always to
+//! `claims.ack.<insurer>`. A message that is not even a submission is also dead-lettered
+//! with its reason, so an operator can see it. A failure of the engine itself (the store is
+//! down) hands the message back for a later attempt; nothing is lost and no other message
+//! waits on it.
+//!
+//! Submission is idempotent: the claim id is derived from the insurer and its claim
+//! reference, so the same submission twice is `accepted` twice with the same claim id and
+//! `duplicate: true` the second time, and never becomes a second claim.
+
+use crate::retry;
+use crate::subjects;
+use crate::submission::{ClaimSubmission, SubmissionError};
+use claims_adapters::aggregate::{self, AggregateError, streams};
+use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
+use claims_adapters::event_store::EventStore;
+use claims_domain::Decider;
+use claims_domain::claim::{Claim, ClaimCommand, ClaimDecider, ClaimError, SubmissionContext};
+use claims_domain::member::MemberDecider;
+use claims_domain::plan::PlanDecider;
+use claims_domain::provider::ProviderDecider;
+use claims_domain::{ClaimId, InsurerId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{Instrument, info, warn};
+
+/// The content type of a native submission; also assumed when none is given.
+pub const NATIVE_CONTENT_TYPE: &str = "application/json";
+
+/// The engine's answer to a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntakeReply {
+    /// Accepted or rejected.
+    pub status: ReplyStatus,
+    /// The insurer's claim reference, when the message had a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_ref: Option<String>,
+    /// The engine's claim id, when accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<ClaimId>,
+    /// True when the claim had already been accepted before (a re-submission).
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Why it was rejected (empty when accepted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<ReplyReason>,
+}
+
+/// Accepted or rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyStatus {
+    /// The claim is in and will be adjudicated.
+    Accepted,
+    /// It is not, for the reasons given.
+    Rejected,
+}
+
+/// One reason a submission was rejected: a stable code for machines, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyReason {
+    /// Stable, kebab-case code, such as `unknown-member` or `malformed`.
+    pub code: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl ReplyReason {
+    fn new(code: &str, message: impl ToString) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl IntakeReply {
+    fn accepted(claim: &Claim, duplicate: bool) -> Self {
+        Self {
+            status: ReplyStatus::Accepted,
+            claim_ref: Some(claim.insurer_ref.to_string()),
+            claim_id: Some(claim.id),
+            duplicate,
+            reasons: vec![],
+        }
+    }
+
+    fn rejected(claim_ref: Option<String>, reasons: Vec<ReplyReason>) -> Self {
+        Self {
+            status: ReplyStatus::Rejected,
+            claim_ref,
+            claim_id: None,
+            duplicate: false,
+            reasons,
+        }
+    }
+
+    /// The reasons as one sentence.
+    pub fn reasons_text(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|reason| reason.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Why intake could not process a submission right now. The message is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] AggregateError),
+}
+
+/// The intake role.
+#[derive(Clone)]
+pub struct Intake {
+    store: Arc<dyn EventStore>,
+    bus: Arc<dyn MessageBus>,
+}
+
+impl Intake {
+    /// Intake over a store and a bus.
+    pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
+        Self { store, bus }
+    }
+
+    /// Processes submissions until the queue closes.
+    pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
+        while let Some(delivery) = queue.next().await {
+            self.handle(delivery).await;
+        }
+    }
+
+    /// Processes one delivery: answers it, then acks, dead-letters or hands it back.
+    pub async fn handle(&self, delivery: Delivery) {
+        let message = &delivery.message;
+        let Some(insurer) = message
+            .subject
+            .as_str()
+            .strip_prefix("claims.submit.")
+            .and_then(|token| InsurerId::new(token).ok())
+        else {
+            let reason = format!(
+                "{} is not a submission subject (claims.submit.<insurer>)",
+                message.subject
+            );
+            warn!(subject = %message.subject, "{reason}");
+            settle_delivery(delivery.reject(&reason).await);
+            return;
+        };
+        match self.process(&insurer, message).await {
+            Ok((reply, dead_letter)) => {
+                self.answer(&insurer, message, &reply).await;
+                let outcome = match dead_letter {
+                    Some(reason) => delivery.reject(&reason).await,
+                    None => delivery.ack().await,
+                };
+                settle_delivery(outcome);
+            }
+            Err(error) => {
+                warn!(%insurer, %error, attempt = delivery.attempt, "intake failed; the submission will be retried");
+                let delay = Duration::from_millis(200 * u64::from(delivery.attempt.min(20)));
+                settle_delivery(delivery.nak(Some(delay), &error.to_string()).await);
+            }
+        }
+    }
+
+    /// Decides what to answer, and whether the message is also dead-lettered (and why).
+    async fn process(
+        &self,
+        insurer: &InsurerId,
+        message: &Message,
+    ) -> Result<(IntakeReply, Option<String>), IntakeError> {
+        let content_type = message
+            .header("Content-Type")
+            .unwrap_or(NATIVE_CONTENT_TYPE);
+        if content_type != NATIVE_CONTENT_TYPE {
+            let reason = ReplyReason::new(
+                "unsupported-content-type",
+                format!(
+                    "content type {content_type:?} is not accepted; send native JSON ({NATIVE_CONTENT_TYPE})"
+                ),
+            );
+            let text = reason.message.clone();
+            return Ok((IntakeReply::rejected(None, vec![reason]), Some(text)));
+        }
+        let claim = match ClaimSubmission::parse(&message.payload)
+            .and_then(|submission| submission.into_claim(insurer))
+        {
+            Ok(claim) => claim,
+            Err(error) => {
+                let code = match error {
+                    SubmissionError::Malformed(_) => "malformed",
+                    SubmissionError::InsurerMismatch { .. } => "insurer-mismatch",
+                };
+                let claim_ref = claim_ref_of(&message.payload);
+                return Ok((
+                    IntakeReply::rejected(claim_ref, vec![ReplyReason::new(code, &error)]),
+                    Some(error.to_string()),
+                ));
+            }
+        };
+        let span = tracing::info_span!("intake", claim = %claim.id, %insurer);
+        self.submit(claim)
+            .instrument(span)
+            .await
+            .map(|reply| (reply, None))
+    }
+
+    /// Submits a parsed claim: accepted, accepted again (duplicate) or rejected with reasons.
+    pub async fn submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
+        retry::on_conflict(|| self.try_submit(claim.clone()), is_conflict).await
+    }
+
+    async fn try_submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
+        let store = self.store.as_ref();
+        let loaded = aggregate::load::<ClaimDecider>(store, streams::claim(claim.id)).await?;
+        let context = self.submission_context(&claim).await?;
+        let command = ClaimCommand::Submit {
+            claim: claim.clone(),
+            context: Box::new(context),
+        };
+        match ClaimDecider::decide(&loaded.state, command) {
+            Ok(events) => {
+                let metadata = serde_json::json!({ "claim": claim.id });
+                match loaded.append(&events, &metadata)? {
+                    None => Ok(IntakeReply::accepted(&claim, true)),
+                    Some(append) => {
+                        store
+                            .append(vec![append])
+                            .await
+                            .map_err(AggregateError::from)?;
+                        info!(claim_ref = %claim.insurer_ref, "claim accepted");
+                        Ok(IntakeReply::accepted(&claim, false))
+                    }
+                }
+            }
+            Err(ClaimError::Rejected(rejections)) => {
+                info!(reasons = rejections.len(), "claim rejected");
+                let reasons = rejections
+                    .iter()
+                    .map(|rejection| {
+                        let code = serde_json::to_value(rejection)
+                            .ok()
+                            .and_then(|value| {
+                                value
+                                    .get("code")
+                                    .and_then(|code| code.as_str().map(str::to_owned))
+                            })
+                            .unwrap_or_else(|| "invalid".to_owned());
+                        ReplyReason::new(&code, rejection)
+                    })
+                    .collect();
+                Ok(IntakeReply::rejected(
+                    Some(claim.insurer_ref.to_string()),
+                    reasons,
+                ))
+            }
+            Err(error) => Ok(IntakeReply::rejected(
+                Some(claim.insurer_ref.to_string()),
+                vec![ReplyReason::new("conflicting-resubmission", error)],
+            )),
+        }
+    }
+
+    async fn submission_context(&self, claim: &Claim) -> Result<SubmissionContext, AggregateError> {
+        let store = self.store.as_ref();
+        let member = aggregate::load::<MemberDecider>(store, streams::member(&claim.member))
+            .await?
+            .state
+            .member;
+        let provider =
+            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider))
+                .await?
+                .state
+                .provider;
+        let plan = match &member {
+            Some(member) => aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
+                .await?
+                .state
+                .current
+                .map(|(plan, _)| plan),
+            None => None,
+        };
+        Ok(SubmissionContext {
+            member,
+            provider,
+            plan,
+        })
+    }
+
+    async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &IntakeReply) {
+        let body = match serde_json::to_vec(reply) {
+            Ok(body) => body,
+            Err(error) => {
+                warn!(%error, "intake reply cannot be serialised");
+                return;
+            }
+        };
+        let mut targets = vec![subjects::ack(insurer)];
+        targets.extend(message.reply_to.clone());
+        for subject in targets {
+            let answer = Message::new(subject.clone(), body.clone())
+                .with_header("Content-Type", NATIVE_CONTENT_TYPE);
+            if let Err(error) = self.bus.publish(answer).await {
+                warn!(%subject, %error, "intake reply could not be published");
+            }
+        }
+    }
+}
+
+fn is_conflict(error: &IntakeError) -> bool {
+    matches!(error, IntakeError::Store(AggregateError::Store(store)) if store.is_conflict())
+}
+
+/// The `claim_ref` of a body that is JSON but not a valid submission, so the rejection can
+/// name the claim the insurer meant.
+fn claim_ref_of(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()?
+        .get("claim_ref")?
+        .as_str()
+        .map(|text| text.chars().take(64).collect())
+}
+
+fn settle_delivery(outcome: Result<(), claims_adapters::bus::BusError>) {
+    if let Err(error) = outcome {
+        warn!(%error, "could not acknowledge a message; the bus will redeliver it");
+    }
+}

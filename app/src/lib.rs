@@ -1,0 +1,26 @@
+//! The claims engine's application layer and its wiring.
+//!
+//! Each role is a module that talks to the rest only through the event store and the bus:
+//!
+//! - [`intake`]: insurer submissions ([`submission`] is the native JSON format) become claims;
+//! - [`relay`]: every stored event is published to the bus, in order, from a checkpoint;
+//! - [`adjudicator`]: submitted claims are decided, together with the member's accumulators;
+//! - [`outcomes`]: decisions and payments are announced to the insurer;
+//! - [`settler`]: approved claims are gathered into payout batches for the settlement service.
+//!
+//! [`engine`] wires them in one process with the embedded adapters; [`demo`] runs the
+//! example claims through it. [`reference`] loads plans, members and providers.
+
+pub mod adjudicator;
+pub mod clock;
+pub mod demo;
+pub mod engine;
+pub mod intake;
+pub mod outcomes;
+pub mod reference;
+pub mod relay;
+pub mod retry;
+pub mod settler;
+pub mod shutdown;
+pub mod subjects;
+pub mod submission;

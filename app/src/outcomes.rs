@@ -1,0 +1,135 @@
+//! Outcome notices: tells the insurer, on `claims.outcome.<insurer>`, when one of its
+//! claims is decided and when it is paid.
+//!
+//! Driven by the stored events (at least once, from the relay), so a notice is never lost
+//! to a crash; an insurer may see the same notice twice and should key on the claim id and
+//! `kind`.
+
+use crate::subjects;
+use claims_adapters::aggregate::{self, AggregateError, streams};
+use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
+use claims_adapters::event_store::{EventStore, RecordedEvent};
+use claims_domain::ClaimId;
+use claims_domain::adjudication::Adjudication;
+use claims_domain::claim::{ClaimDecider, ClaimEvent, ConfirmedPayout};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// A notice to the insurer about one of its claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OutcomeNotice {
+    /// The claim was adjudicated.
+    Decided {
+        /// The engine's claim id.
+        claim_id: ClaimId,
+        /// The insurer's reference.
+        claim_ref: String,
+        /// The decision with every line's amounts and reason codes.
+        adjudication: Adjudication,
+    },
+    /// The claim was paid on chain.
+    Paid {
+        /// The engine's claim id.
+        claim_id: ClaimId,
+        /// The insurer's reference.
+        claim_ref: String,
+        /// The batch, transaction and block.
+        payout: ConfirmedPayout,
+    },
+}
+
+/// The outcomes role.
+#[derive(Clone)]
+pub struct Outcomes {
+    store: Arc<dyn EventStore>,
+    bus: Arc<dyn MessageBus>,
+}
+
+impl Outcomes {
+    /// Outcomes over a store and a bus.
+    pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
+        Self { store, bus }
+    }
+
+    /// Publishes notices until the queue closes.
+    pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
+        while let Some(delivery) = queue.next().await {
+            self.handle(delivery).await;
+        }
+    }
+
+    async fn handle(&self, delivery: Delivery) {
+        let result = match serde_json::from_slice::<RecordedEvent>(&delivery.message.payload) {
+            Ok(recorded) => self.notify(&recorded).await,
+            Err(error) => {
+                let _ = delivery
+                    .reject(&format!("not a stored event: {error}"))
+                    .await;
+                return;
+            }
+        };
+        let outcome = match result {
+            Ok(()) => delivery.ack().await,
+            Err(error) => {
+                warn!(%error, "outcome notice failed; it will be retried");
+                delivery
+                    .nak(Some(Duration::from_millis(500)), &error.to_string())
+                    .await
+            }
+        };
+        if let Err(error) = outcome {
+            warn!(%error, "could not acknowledge an outcome message");
+        }
+    }
+
+    async fn notify(&self, recorded: &RecordedEvent) -> Result<(), OutcomeError> {
+        let Some(claim_id) = streams::claim_of(&recorded.stream) else {
+            return Ok(());
+        };
+        let claim =
+            aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim_id)).await?;
+        let Some(submitted) = claim.state.claim else {
+            return Ok(());
+        };
+        let claim_ref = submitted.insurer_ref.to_string();
+        let notice = match aggregate::decode::<ClaimDecider>(recorded)? {
+            ClaimEvent::Adjudicated { adjudication } => OutcomeNotice::Decided {
+                claim_id,
+                claim_ref,
+                adjudication,
+            },
+            ClaimEvent::PayoutConfirmed { payout } => OutcomeNotice::Paid {
+                claim_id,
+                claim_ref,
+                payout,
+            },
+            ClaimEvent::Submitted { .. } | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
+        };
+        let body = serde_json::to_vec(&notice).map_err(OutcomeError::Encode)?;
+        let message = Message::new(subjects::outcome(&submitted.insurer), body)
+            .with_id(format!("outcome-{}", recorded.id))
+            .with_header("Content-Type", "application/json");
+        self.bus
+            .publish(message)
+            .await
+            .map_err(|error| OutcomeError::Bus(error.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Why a notice could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum OutcomeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] AggregateError),
+    /// The notice could not be serialised.
+    #[error("outcome notice cannot be serialised: {0}")]
+    Encode(serde_json::Error),
+    /// The bus failed.
+    #[error("outcome notice could not be published: {0}")]
+    Bus(String),
+}

@@ -1,0 +1,195 @@
+//! Reference data: benefit plans, members and providers, read from a TOML file and stored
+//! as events like everything else.
+//!
+//! ```toml
+//! [[plan]]
+//! id = "gold-ppo"
+//! name = "Gold PPO"
+//! currency = "USD"
+//! deductible = "250.00 USD"
+//! coinsurance = "20%"
+//! out_of_pocket_max = "3000.00 USD"
+//! copays = { office-visit = "25.00 USD" }
+//! [plan.fee_schedule."99213"]
+//! category = "office-visit"
+//! allowed_per_unit = "120.00 USD"
+//!
+//! [[member]]
+//! id = "M-1001"
+//! insurer = "acme-health"
+//! plan = "gold-ppo"
+//! coverage = [{ start = "2026-01-01" }]
+//!
+//! [[provider]]
+//! id = "clinic-a"
+//! name = "Clinic A"
+//! wallet = "0x52908400098527886E0F7030069857D2E4169EE7"
+//! ```
+//!
+//! Loading is idempotent: an unchanged entry stores nothing; a changed one stores a new
+//! revision.
+
+use crate::retry;
+use claims_adapters::aggregate::{self, AggregateError, StoredAggregate, streams};
+use claims_adapters::event_store::{EventStore, StreamId};
+use claims_domain::member::{Member, MemberCommand, MemberDecider};
+use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider};
+use claims_domain::provider::{Provider, ProviderCommand, ProviderDecider};
+use serde::Deserialize;
+use std::fmt::Display;
+use std::path::Path;
+
+/// Plans, members and providers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceData {
+    /// Benefit plans.
+    #[serde(default, rename = "plan")]
+    pub plans: Vec<BenefitPlan>,
+    /// Members and their coverage.
+    #[serde(default, rename = "member")]
+    pub members: Vec<Member>,
+    /// Providers and their payout wallets.
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<Provider>,
+}
+
+/// Why reference data could not be read or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid reference data.
+    #[error("{path} is not valid reference data: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with its line and column.
+        source: toml::de::Error,
+    },
+    /// An entry was refused by its domain rules.
+    #[error("{entry} was refused: {reason}")]
+    Refused {
+        /// Which entry.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] AggregateError),
+}
+
+/// What loading stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReferenceSummary {
+    /// Entries stored (new or changed).
+    pub stored: usize,
+    /// Entries already stored as given.
+    pub unchanged: usize,
+}
+
+impl ReferenceData {
+    /// Reads reference data from a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ReferenceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReferenceError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ReferenceError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Reads reference data from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Stores every entry: plans first, then members, then providers.
+    pub async fn store(&self, store: &dyn EventStore) -> Result<ReferenceSummary, ReferenceError> {
+        let mut summary = ReferenceSummary::default();
+        for plan in &self.plans {
+            let stored = apply::<PlanDecider>(
+                store,
+                streams::plan(&plan.id),
+                || PlanCommand::Publish(plan.clone()),
+                format!("plan {}", plan.id),
+            )
+            .await?;
+            summary.count(stored);
+        }
+        for member in &self.members {
+            let stored = apply::<MemberDecider>(
+                store,
+                streams::member(&member.id),
+                || MemberCommand::Enrol(member.clone()),
+                format!("member {}", member.id),
+            )
+            .await?;
+            summary.count(stored);
+        }
+        for provider in &self.providers {
+            let stored = apply::<ProviderDecider>(
+                store,
+                streams::provider(&provider.id),
+                || ProviderCommand::Register(provider.clone()),
+                format!("provider {}", provider.id),
+            )
+            .await?;
+            summary.count(stored);
+        }
+        Ok(summary)
+    }
+}
+
+impl ReferenceSummary {
+    fn count(&mut self, stored: bool) {
+        if stored {
+            self.stored += 1;
+        } else {
+            self.unchanged += 1;
+        }
+    }
+}
+
+/// Decides one reference-data command and stores its events; true if anything was stored.
+async fn apply<D>(
+    store: &dyn EventStore,
+    stream: StreamId,
+    command: impl Fn() -> D::Command,
+    entry: String,
+) -> Result<bool, ReferenceError>
+where
+    D: StoredAggregate<Error: Display>,
+{
+    let attempt = || async {
+        let loaded = aggregate::load::<D>(store, stream.clone()).await?;
+        let events =
+            D::decide(&loaded.state, command()).map_err(|error| ReferenceError::Refused {
+                entry: entry.clone(),
+                reason: error.to_string(),
+            })?;
+        match loaded.append(&events, &serde_json::json!({}))? {
+            None => Ok(false),
+            Some(append) => {
+                store
+                    .append(vec![append])
+                    .await
+                    .map_err(AggregateError::from)?;
+                Ok(true)
+            }
+        }
+    };
+    retry::on_conflict(attempt, |error: &ReferenceError| {
+        matches!(error, ReferenceError::Store(AggregateError::Store(store)) if store.is_conflict())
+    })
+    .await
+}

@@ -1,0 +1,65 @@
+//! Every message subject the engine uses, in one place, so the insurer-facing contract can
+//! be read at a glance.
+//!
+//! | subject | direction | what |
+//! |---|---|---|
+//! | `claims.submit.<insurer>` | insurer → engine | a claim submission |
+//! | `claims.ack.<insurer>` | engine → insurer | accepted (with our claim id) or rejected (with reasons), for every submission |
+//! | `claims.outcome.<insurer>` | engine → insurer | a claim's decision, then its payment |
+//! | `events.<category>.<EventType>.<stream>` | relay → workers | every stored event, in log order |
+//! | `deadletter.<queue>` | bus → operators | messages a queue could not process, with the reason |
+
+use claims_adapters::bus::{Subject, SubjectPattern};
+use claims_adapters::event_store::RecordedEvent;
+use claims_domain::InsurerId;
+
+fn subject(text: String) -> Subject {
+    // Every part put in here is a validated subject-safe token (insurer ids, categories,
+    // event types, stream ids), so the text is always a valid subject.
+    Subject::new(text).unwrap_or_else(|error| unreachable!("engine subject is valid: {error}"))
+}
+
+fn pattern(text: &str) -> SubjectPattern {
+    SubjectPattern::new(text)
+        .unwrap_or_else(|error| unreachable!("engine pattern is valid: {error}"))
+}
+
+/// Where an insurer submits claims.
+pub fn submit(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.submit.{insurer}"))
+}
+
+/// Every insurer's submissions.
+pub fn all_submissions() -> SubjectPattern {
+    pattern("claims.submit.*")
+}
+
+/// Where the engine answers every submission of an insurer.
+pub fn ack(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.ack.{insurer}"))
+}
+
+/// Where an insurer hears its claims' decisions and payments.
+pub fn outcome(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.outcome.{insurer}"))
+}
+
+/// Where the relay publishes a stored event.
+pub fn event(recorded: &RecordedEvent) -> Subject {
+    subject(format!(
+        "events.{}.{}.{}",
+        recorded.stream.category(),
+        recorded.event_type,
+        recorded.stream
+    ))
+}
+
+/// Every stored event of one type, such as (`claim`, `ClaimSubmitted`).
+pub fn events_of_type(category: &str, event_type: &str) -> SubjectPattern {
+    pattern(&format!("events.{category}.{event_type}.*"))
+}
+
+/// Where a queue's unprocessable messages go.
+pub fn dead_letter(queue: &str) -> Subject {
+    subject(format!("deadletter.{queue}"))
+}

@@ -1,0 +1,423 @@
+//! The engine's roles wired together on the embedded adapters: intake answers every
+//! message, concurrent adjudication never applies a deductible twice, and nothing that
+//! reaches the chain carries health data.
+
+#![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use claims::adjudicator::Adjudicator;
+use claims::clock::{Clock, FixedClock};
+use claims::engine::{Database, EmbeddedConfig, Engine};
+use claims::intake::{Intake, ReplyStatus};
+use claims::reference::ReferenceData;
+use claims::settler::SettlerConfig;
+use claims::subjects;
+use claims_adapters::aggregate::{load, streams};
+use claims_adapters::bus::{
+    InProcessBus, Message, MessageBus, Subject, SubjectPattern, WorkQueueSpec, dead_letter_headers,
+};
+use claims_adapters::event_store::{EventStore, SqliteEventStore};
+use claims_domain::accumulator::AccumulatorDecider;
+use claims_domain::claim::{Claim, ClaimDecider, ClaimStatus, ServiceLine};
+use claims_domain::{ClaimId, InsurerClaimRef, InsurerId, MemberId, Money};
+use std::sync::Arc;
+use std::time::Duration;
+
+const REFERENCE: &str = r#"
+[[plan]]
+id = "gold-ppo"
+name = "Gold PPO"
+currency = "USD"
+deductible = "250.00 USD"
+coinsurance = "20%"
+out_of_pocket_max = "3000.00 USD"
+[plan.fee_schedule."29881"]
+category = "surgery"
+allowed_per_unit = "1000.00 USD"
+
+[[member]]
+id = "M-1001"
+insurer = "acme-health"
+plan = "gold-ppo"
+coverage = [{ start = "2026-01-01" }]
+
+[[provider]]
+id = "hospital-b"
+name = "Hospital B"
+wallet = "0xde709f2102306220921060314715629080e2fb77"
+"#;
+
+fn insurer() -> InsurerId {
+    InsurerId::new("acme-health").unwrap()
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(FixedClock::on(
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+    ))
+}
+
+fn submission(claim_ref: &str, member: &str, billed: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "claim_ref": claim_ref,
+        "member": member,
+        "provider": "hospital-b",
+        "received_on": "2026-03-05",
+        "lines": [{ "procedure": "29881", "diagnoses": ["M23.205"], "date_of_service": "2026-03-02", "units": 1, "billed": billed }]
+    }))
+    .unwrap()
+}
+
+async fn engine() -> Engine {
+    let mut config = EmbeddedConfig::new(Database::InMemory, clock());
+    config.settler = SettlerConfig {
+        max_batch: 1000,
+        max_wait: None,
+    };
+    let engine = Engine::start_embedded(config).await.unwrap();
+    engine
+        .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
+        .await
+        .unwrap();
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_submission_is_answered_bad_ones_are_dead_lettered_and_good_ones_still_go_through() {
+    let engine = engine().await;
+    let mut acks = engine
+        .bus()
+        .subscribe(SubjectPattern::new("claims.ack.acme-health").unwrap())
+        .await
+        .unwrap();
+    let mut dead = engine
+        .bus()
+        .subscribe(SubjectPattern::new("deadletter.intake").unwrap())
+        .await
+        .unwrap();
+
+    let hostile: Vec<(&str, Bytes)> = vec![
+        ("not json", Bytes::from_static(b"\x00\xff not json at all")),
+        ("float amount", Bytes::from(submission("ACME-1", "M-1001", "x").replace_billed_with_number())),
+        ("unknown field", Bytes::from(br#"{"claim_ref":"ACME-2","member":"M-1001","provider":"hospital-b","received_on":"2026-03-05","lines":[],"surprise":true}"#.to_vec())),
+        ("json array", Bytes::from_static(b"[1,2,3]")),
+    ];
+    for (_, body) in &hostile {
+        engine
+            .bus()
+            .publish(Message::new(subjects::submit(&insurer()), body.clone()))
+            .await
+            .unwrap();
+    }
+    let good = engine
+        .submit(&insurer(), submission("ACME-3", "M-1001", "1200.00 USD"))
+        .await
+        .unwrap();
+    assert_eq!(good.status, ReplyStatus::Accepted, "{good:?}");
+
+    let mut rejected = 0;
+    let mut accepted = 0;
+    for _ in 0..hostile.len() + 1 {
+        let ack = tokio::time::timeout(Duration::from_secs(5), acks.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let reply: claims::intake::IntakeReply = serde_json::from_slice(&ack.payload).unwrap();
+        match reply.status {
+            ReplyStatus::Rejected => {
+                rejected += 1;
+                assert!(!reply.reasons.is_empty());
+                assert!(!reply.reasons_text().is_empty());
+            }
+            ReplyStatus::Accepted => accepted += 1,
+        }
+    }
+    assert_eq!((rejected, accepted), (hostile.len(), 1));
+
+    for _ in 0..hostile.len() {
+        let letter = tokio::time::timeout(Duration::from_secs(5), dead.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let reason = letter
+            .header(dead_letter_headers::REASON)
+            .unwrap_or_default();
+        assert!(!reason.is_empty(), "a dead letter carries its reason");
+        assert_eq!(
+            letter.header(dead_letter_headers::ORIGINAL_SUBJECT),
+            Some("claims.submit.acme-health")
+        );
+    }
+
+    let claim = good.claim_id.unwrap();
+    let state = engine
+        .wait_for_claim(claim, "approved", Duration::from_secs(10), |state| {
+            state.status == Some(ClaimStatus::Approved)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        state.adjudication.unwrap().payer_paid.to_string(),
+        "600.00 USD"
+    );
+    engine.shutdown().await;
+}
+
+trait ReplaceBilled {
+    fn replace_billed_with_number(self) -> Vec<u8>;
+}
+
+impl ReplaceBilled for Vec<u8> {
+    /// The same submission with the billed amount as a JSON number, which could only have
+    /// come through a float.
+    fn replace_billed_with_number(self) -> Vec<u8> {
+        String::from_utf8(self)
+            .unwrap()
+            .replace("\"billed\":\"x\"", "\"billed\":1200.5")
+            .into_bytes()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resubmitted_claim_is_the_same_claim() {
+    let engine = engine().await;
+    let first = engine
+        .submit(&insurer(), submission("ACME-7", "M-1001", "1200.00 USD"))
+        .await
+        .unwrap();
+    let second = engine
+        .submit(&insurer(), submission("ACME-7", "M-1001", "1200.00 USD"))
+        .await
+        .unwrap();
+    assert_eq!(first.status, ReplyStatus::Accepted);
+    assert!(!first.duplicate);
+    assert_eq!(second.status, ReplyStatus::Accepted);
+    assert!(second.duplicate);
+    assert_eq!(first.claim_id, second.claim_id);
+
+    let changed = engine
+        .submit(&insurer(), submission("ACME-7", "M-1001", "1300.00 USD"))
+        .await
+        .unwrap();
+    assert_eq!(changed.status, ReplyStatus::Rejected);
+    assert_eq!(changed.reasons[0].code, "conflicting-resubmission");
+
+    let events = engine
+        .store()
+        .read_stream(&streams::claim(first.claim_id.unwrap()), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "ClaimSubmitted")
+            .count(),
+        1,
+        "one claim, submitted once"
+    );
+    engine.shutdown().await;
+}
+
+/// Invariant 2: two workers deciding claims of the same member at the same time never both
+/// apply the deductible. Each round submits two claims straight to the store and races two
+/// adjudicators (separate instances, as if on two hosts) on a file-backed store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adjudication_never_applies_the_deductible_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(&dir.path().join("race.sqlite"))
+            .await
+            .unwrap(),
+    );
+    ReferenceData::from_toml(REFERENCE)
+        .unwrap()
+        .store(store.as_ref())
+        .await
+        .unwrap();
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    let intake = Intake::new(store.clone(), bus);
+    let workers = [
+        Adjudicator::new(store.clone(), clock()),
+        Adjudicator::new(store.clone(), clock()),
+    ];
+
+    for round in 0..10 {
+        let member = format!("M-R{round}");
+        let mut data = ReferenceData::from_toml(REFERENCE).unwrap();
+        data.members[0].id = MemberId::new(member.clone()).unwrap();
+        data.store(store.as_ref()).await.unwrap();
+
+        let mut claims = Vec::new();
+        for n in 0..2 {
+            let claim = Claim {
+                id: ClaimId::for_submission(
+                    &insurer(),
+                    &InsurerClaimRef::new(format!("R{round}-{n}")).unwrap(),
+                ),
+                insurer: insurer(),
+                insurer_ref: InsurerClaimRef::new(format!("R{round}-{n}")).unwrap(),
+                member: MemberId::new(member.clone()).unwrap(),
+                provider: "hospital-b".parse().unwrap(),
+                received_on: NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+                lines: vec![ServiceLine {
+                    number: 1,
+                    procedure: "29881".parse().unwrap(),
+                    diagnoses: vec![],
+                    date_of_service: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+                    units: 1,
+                    billed: "1200.00 USD".parse().unwrap(),
+                }],
+            };
+            assert_eq!(
+                intake.submit(claim.clone()).await.unwrap().status,
+                ReplyStatus::Accepted
+            );
+            claims.push(claim.id);
+        }
+        let (a, b) = tokio::join!(
+            workers[0].adjudicate(claims[0]),
+            workers[1].adjudicate(claims[1])
+        );
+        a.unwrap();
+        b.unwrap();
+
+        let accumulator = load::<AccumulatorDecider>(
+            store.as_ref(),
+            streams::accumulator(&MemberId::new(member).unwrap(), 2026),
+        )
+        .await
+        .unwrap()
+        .state;
+        assert_eq!(
+            accumulator
+                .accumulated(claims_domain::Currency::USD)
+                .deductible
+                .to_string(),
+            "250.00 USD"
+        );
+        let mut deductibles = Money::zero(claims_domain::Currency::USD);
+        for claim in &claims {
+            let state = load::<ClaimDecider>(store.as_ref(), streams::claim(*claim))
+                .await
+                .unwrap()
+                .state;
+            deductibles = deductibles
+                .checked_add(state.adjudication.unwrap().cost_sharing.deductible)
+                .unwrap();
+        }
+        assert_eq!(
+            deductibles.to_string(),
+            "250.00 USD",
+            "round {round}: the two claims applied the deductible once in total"
+        );
+    }
+}
+
+/// Invariant 5: nothing that reaches the chain names a member, a claim, a procedure, a
+/// diagnosis or a provider; only opaque references, wallets and amounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_health_data_reaches_the_chain() {
+    let engine = engine().await;
+    let reply = engine
+        .submit(
+            &insurer(),
+            submission("ACME-PRIV-1", "M-1001", "1200.00 USD"),
+        )
+        .await
+        .unwrap();
+    let claim = reply.claim_id.unwrap();
+    engine
+        .wait_for_claim(claim, "approved", Duration::from_secs(10), |state| {
+            state.status == Some(ClaimStatus::Approved)
+        })
+        .await
+        .unwrap();
+    let paid = engine
+        .settle_now(&[claim], clock().now())
+        .await
+        .unwrap()
+        .expect("a batch was paid");
+    assert_eq!(paid.claims, vec![claim]);
+
+    let on_chain: Vec<Vec<u8>> = engine
+        .chain()
+        .transactions()
+        .into_iter()
+        .flat_map(|transaction| {
+            let mut blobs = vec![transaction.calldata.clone()];
+            for log in &transaction.logs {
+                blobs.push(log.data.clone());
+                blobs.extend(log.topics.iter().map(|topic| topic.to_vec()));
+            }
+            blobs
+        })
+        .collect();
+    assert!(!on_chain.is_empty());
+    let secrets: Vec<Vec<u8>> = [
+        "M-1001",
+        "ACME-PRIV-1",
+        "29881",
+        "M23.205",
+        "hospital-b",
+        "Hospital B",
+        "acme-health",
+    ]
+    .iter()
+    .map(|text| text.as_bytes().to_vec())
+    .chain([
+        claim.as_uuid().as_bytes().to_vec(),
+        claim.to_string().into_bytes(),
+    ])
+    .collect();
+    for blob in &on_chain {
+        for secret in &secrets {
+            assert!(
+                !blob
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_slice()),
+                "{:?} reached the chain",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_on_a_non_submission_subject_is_dead_lettered() {
+    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::in_memory().await.unwrap());
+    let bus = InProcessBus::new();
+    let dyn_bus: Arc<dyn MessageBus> = Arc::new(bus.clone());
+    let queue_spec = WorkQueueSpec {
+        name: "stray".to_owned(),
+        subjects: vec![SubjectPattern::new("stray.>").unwrap()],
+        max_deliveries: 3,
+        ack_wait: Duration::from_secs(5),
+        dead_letter: Subject::new("deadletter.stray").unwrap(),
+    };
+    let mut queue = dyn_bus.work_queue(queue_spec).await.unwrap();
+    let mut dead = dyn_bus
+        .subscribe(SubjectPattern::new("deadletter.stray").unwrap())
+        .await
+        .unwrap();
+    dyn_bus
+        .publish(Message::new(
+            Subject::new("stray.subject").unwrap(),
+            Bytes::from_static(b"{}"),
+        ))
+        .await
+        .unwrap();
+    let delivery = queue.next().await.unwrap();
+    Intake::new(store, dyn_bus).handle(delivery).await;
+    let letter = tokio::time::timeout(Duration::from_secs(5), dead.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        letter
+            .header(dead_letter_headers::REASON)
+            .unwrap()
+            .contains("is not a submission subject")
+    );
+}
