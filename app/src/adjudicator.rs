@@ -11,6 +11,7 @@
 
 use crate::clock::Clock;
 use crate::retry;
+use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent};
@@ -85,28 +86,23 @@ impl Adjudicator {
             .ok()
             .and_then(|event| streams::claim_of(&event.stream));
         let Some(claim) = claim else {
-            let outcome = delivery
-                .reject("not a stored claim event: the adjudication queue only takes ClaimSubmitted events")
-                .await;
-            log_bus_error(outcome);
+            let reason =
+                "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
+            conclude(delivery, Verdict::Unprocessable(reason.to_owned())).await;
             return;
         };
         let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
-        let result = self.adjudicate(claim).instrument(span.clone()).await;
-        let _entered = span.enter();
-        let outcome = match result {
-            Ok(_) => delivery.ack().await,
+        let verdict = match self.adjudicate(claim).instrument(span.clone()).await {
+            Ok(_) => Verdict::Done,
             Err(error @ AdjudicatorError::Unprocessable { .. }) => {
-                warn!(%error, "dead-lettering the claim's submission");
-                delivery.reject(&error.to_string()).await
+                Verdict::Unprocessable(error.to_string())
             }
             Err(error) => {
-                warn!(%error, "adjudication failed; it will be retried");
-                let delay = Duration::from_millis(100 * u64::from(delivery.attempt.min(50)));
-                delivery.nak(Some(delay), &error.to_string()).await
+                span.in_scope(|| warn!(%error, "adjudication failed; it will be retried"));
+                Verdict::retry(&delivery, Duration::from_millis(100), error)
             }
         };
-        log_bus_error(outcome);
+        conclude(delivery, verdict).instrument(span).await;
     }
 
     /// Decides a claim, retrying on fresh state if another worker moved the claim or the
@@ -184,11 +180,5 @@ impl Adjudicator {
         store.append(appends).await.map_err(AggregateError::from)?;
         info!(decision = ?decision, payer = %adjudication.payer_paid, member = %adjudication.member_responsibility, "claim adjudicated");
         Ok(Adjudicated::Decided(decision))
-    }
-}
-
-fn log_bus_error(outcome: Result<(), claims_adapters::bus::BusError>) {
-    if let Err(error) = outcome {
-        warn!(%error, "could not acknowledge a message; the bus will redeliver it");
     }
 }

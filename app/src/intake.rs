@@ -14,6 +14,7 @@
 use crate::retry;
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
+use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::EventStore;
@@ -139,6 +140,11 @@ impl Intake {
 
     /// Processes one delivery: answers it, then acks, dead-letters or hands it back.
     pub async fn handle(&self, delivery: Delivery) {
+        let verdict = self.verdict(&delivery).await;
+        conclude(delivery, verdict).await;
+    }
+
+    async fn verdict(&self, delivery: &Delivery) -> Verdict {
         let message = &delivery.message;
         let Some(insurer) = message
             .subject
@@ -146,27 +152,19 @@ impl Intake {
             .strip_prefix("claims.submit.")
             .and_then(|token| InsurerId::new(token).ok())
         else {
-            let reason = format!(
+            return Verdict::Unprocessable(format!(
                 "{} is not a submission subject (claims.submit.<insurer>)",
                 message.subject
-            );
-            warn!(subject = %message.subject, "{reason}");
-            settle_delivery(delivery.reject(&reason).await);
-            return;
+            ));
         };
         match self.process(&insurer, message).await {
             Ok((reply, dead_letter)) => {
                 self.answer(&insurer, message, &reply).await;
-                let outcome = match dead_letter {
-                    Some(reason) => delivery.reject(&reason).await,
-                    None => delivery.ack().await,
-                };
-                settle_delivery(outcome);
+                dead_letter.map_or(Verdict::Done, Verdict::Unprocessable)
             }
             Err(error) => {
                 warn!(%insurer, %error, attempt = delivery.attempt, "intake failed; the submission will be retried");
-                let delay = Duration::from_millis(200 * u64::from(delivery.attempt.min(20)));
-                settle_delivery(delivery.nak(Some(delay), &error.to_string()).await);
+                Verdict::retry(delivery, Duration::from_millis(200), error)
             }
         }
     }
@@ -327,10 +325,4 @@ fn claim_ref_of(payload: &[u8]) -> Option<String> {
         .get("claim_ref")?
         .as_str()
         .map(|text| text.chars().take(64).collect())
-}
-
-fn settle_delivery(outcome: Result<(), claims_adapters::bus::BusError>) {
-    if let Err(error) = outcome {
-        warn!(%error, "could not acknowledge a message; the bus will redeliver it");
-    }
 }

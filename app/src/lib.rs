@@ -24,3 +24,4 @@ pub mod settler;
 pub mod shutdown;
 pub mod subjects;
 pub mod submission;
+pub mod verdict;

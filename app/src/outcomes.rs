@@ -6,6 +6,7 @@
 //! `kind`.
 
 use crate::subjects;
+use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent};
@@ -62,27 +63,17 @@ impl Outcomes {
     }
 
     async fn handle(&self, delivery: Delivery) {
-        let result = match serde_json::from_slice::<RecordedEvent>(&delivery.message.payload) {
-            Ok(recorded) => self.notify(&recorded).await,
-            Err(error) => {
-                let _ = delivery
-                    .reject(&format!("not a stored event: {error}"))
-                    .await;
-                return;
-            }
+        let verdict = match serde_json::from_slice::<RecordedEvent>(&delivery.message.payload) {
+            Err(error) => Verdict::Unprocessable(format!("not a stored event: {error}")),
+            Ok(recorded) => match self.notify(&recorded).await {
+                Ok(()) => Verdict::Done,
+                Err(error) => {
+                    warn!(%error, "outcome notice failed; it will be retried");
+                    Verdict::retry(&delivery, Duration::from_millis(500), error)
+                }
+            },
         };
-        let outcome = match result {
-            Ok(()) => delivery.ack().await,
-            Err(error) => {
-                warn!(%error, "outcome notice failed; it will be retried");
-                delivery
-                    .nak(Some(Duration::from_millis(500)), &error.to_string())
-                    .await
-            }
-        };
-        if let Err(error) = outcome {
-            warn!(%error, "could not acknowledge an outcome message");
-        }
+        conclude(delivery, verdict).await;
     }
 
     async fn notify(&self, recorded: &RecordedEvent) -> Result<(), OutcomeError> {

@@ -8,6 +8,7 @@
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
+use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::RecordedEvent;
@@ -84,7 +85,11 @@ impl Settler {
             }
         }
         for (_, delivery) in self.waiting.drain(..) {
-            let _ = delivery.nak(None, "settler shutting down").await;
+            let handed_back = Verdict::Retry {
+                after: Duration::ZERO,
+                reason: "settler shutting down".to_owned(),
+            };
+            conclude(delivery, handed_back).await;
         }
     }
 
@@ -105,13 +110,11 @@ impl Settler {
                 self.oldest.get_or_insert_with(Instant::now);
                 self.waiting.push((claim, delivery));
             }
-            Some((_, false)) => {
-                let _ = delivery.ack().await;
-            }
+            Some((_, false)) => conclude(delivery, Verdict::Done).await,
             None => {
-                let _ = delivery
-                    .reject("not a stored ClaimAdjudicated event: the settlement queue takes nothing else")
-                    .await;
+                let reason =
+                    "not a stored ClaimAdjudicated event: the settlement queue takes nothing else";
+                conclude(delivery, Verdict::Unprocessable(reason.to_owned())).await;
             }
         }
     }
@@ -129,14 +132,14 @@ impl Settler {
                     info!(batch = %batch.batch, claims = batch.claims.len(), transaction = %batch.transaction, "batch paid");
                 }
                 for (_, delivery) in waiting {
-                    let _ = delivery.ack().await;
+                    conclude(delivery, Verdict::Done).await;
                 }
             }
             Err(error) => {
                 warn!(%error, claims = claims.len(), "payout batch failed; the claims will be retried");
                 for (_, delivery) in waiting {
-                    let delay = Duration::from_secs(u64::from(delivery.attempt.min(30)));
-                    let _ = delivery.nak(Some(delay), &error.to_string()).await;
+                    let verdict = Verdict::retry(&delivery, Duration::from_secs(1), &error);
+                    conclude(delivery, verdict).await;
                 }
             }
         }

@@ -127,13 +127,56 @@ text_id!(
     ServiceCategory, "service category", subject_safe = true
 );
 
-/// The engine's identifier for a claim.
-///
-/// Derived from the insurer and the insurer's own claim reference (a name-based UUID), so
-/// that a claim submitted twice gets the same id and cannot become a second claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ClaimId(Uuid);
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// The identifier from its UUID.
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            /// The UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self).map_err(|_| InvalidId {
+                    kind: $kind,
+                    value: s.chars().take(72).collect(),
+                    reason: "it is not a UUID",
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The engine's identifier for a claim.
+    ///
+    /// Derived from the insurer and the insurer's own claim reference (a name-based UUID), so
+    /// that a claim submitted twice gets the same id and cannot become a second claim.
+    ClaimId, "claim id"
+);
+uuid_id!(
+    /// A payout batch: approved claims paid together in one on-chain transaction. The
+    /// application chooses its id.
+    PayoutBatchId, "payout batch id"
+);
 
 impl ClaimId {
     const NAMESPACE: Uuid = Uuid::from_u128(0x8c1e_0f6a_2b1d_4a4e_9f1c_5a0d_7c3b_2e91);
@@ -142,67 +185,6 @@ impl ClaimId {
     pub fn for_submission(insurer: &InsurerId, reference: &InsurerClaimRef) -> Self {
         let name = format!("{}\u{1f}{}", insurer.as_str(), reference.as_str());
         Self(Uuid::new_v5(&Self::NAMESPACE, name.as_bytes()))
-    }
-
-    /// A claim id from its UUID.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl FromStr for ClaimId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self).map_err(|_| InvalidId {
-            kind: "claim id",
-            value: s.chars().take(72).collect(),
-            reason: "it is not a UUID",
-        })
-    }
-}
-
-impl fmt::Display for ClaimId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// A payout batch: approved claims paid together in one on-chain transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PayoutBatchId(Uuid);
-
-impl PayoutBatchId {
-    /// A batch id from its UUID (the application chooses it).
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl FromStr for PayoutBatchId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self).map_err(|_| InvalidId {
-            kind: "payout batch id",
-            value: s.chars().take(72).collect(),
-            reason: "it is not a UUID",
-        })
-    }
-}
-
-impl fmt::Display for PayoutBatchId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

@@ -101,6 +101,13 @@ impl ClaimsWorld {
             .ok_or_else(|| "the engine is not running".to_owned())
     }
 
+    /// Changes the reference data; it is loaded into the engine before the next step that
+    /// needs the engine.
+    fn define(&mut self, change: impl FnOnce(&mut ReferenceData)) {
+        change(&mut self.reference);
+        self.reference_loaded = false;
+    }
+
     fn plan_mut(&mut self, name: &str) -> Result<&mut BenefitPlan, String> {
         let id = slug(name);
         self.reference_loaded = false;
@@ -133,11 +140,7 @@ impl ClaimsWorld {
             plan: self.plan_id(plan)?,
             coverage: vec![period],
         };
-        self.reference
-            .members
-            .retain(|existing| existing.id != member.id);
-        self.reference.members.push(member);
-        self.reference_loaded = false;
+        self.define(|reference| replace(&mut reference.members, member, |entry| entry.id.clone()));
         Ok(())
     }
 
@@ -214,6 +217,12 @@ impl ClaimsWorld {
         self.last_reply = Some(reply);
         Ok(())
     }
+}
+
+/// Puts `entry` in `entries`, replacing one with the same key: a later step redefines.
+fn replace<T, K: PartialEq>(entries: &mut Vec<T>, entry: T, key: impl Fn(&T) -> K) {
+    entries.retain(|existing| key(existing) != key(&entry));
+    entries.push(entry);
 }
 
 /// An amount of money as analysts write it: `400.00 USD`.
@@ -334,12 +343,7 @@ fn plan_with(
             None
         },
     };
-    world
-        .reference
-        .plans
-        .retain(|existing| existing.id != plan.id);
-    world.reference.plans.push(plan);
-    world.reference_loaded = false;
+    world.define(|reference| replace(&mut reference.plans, plan, |entry| entry.id.clone()));
     Ok(())
 }
 
@@ -425,12 +429,7 @@ fn provider_wallet(world: &mut ClaimsWorld, name: String, wallet: String) -> Res
             .parse::<WalletAddress>()
             .map_err(|error| error.to_string())?,
     };
-    world
-        .reference
-        .providers
-        .retain(|existing| existing.id != provider.id);
-    world.reference.providers.push(provider);
-    world.reference_loaded = false;
+    world.define(|reference| replace(&mut reference.providers, provider, |entry| entry.id.clone()));
     Ok(())
 }
 
