@@ -97,11 +97,22 @@ impl Engine {
     pub async fn start_embedded(config: EmbeddedConfig) -> anyhow::Result<Engine> {
         let store: Arc<dyn EventStore> = match &config.database {
             Database::InMemory => Arc::new(SqliteEventStore::in_memory().await?),
-            Database::File(path) => Arc::new(
+            Database::File(path) => Arc::new({
+                if let Some(parent) = path
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!(
+                            "creating the directory for the event store at {}",
+                            path.display()
+                        )
+                    })?;
+                }
                 SqliteEventStore::open(path)
                     .await
-                    .with_context(|| format!("opening the event store at {}", path.display()))?,
-            ),
+                    .with_context(|| format!("opening the event store at {}", path.display()))?
+            }),
         };
         let bus = InProcessBus::new();
         let chain = Arc::new(

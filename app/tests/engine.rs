@@ -421,3 +421,24 @@ async fn a_message_on_a_non_submission_subject_is_dead_lettered() {
             .contains("is not a submission subject")
     );
 }
+
+#[tokio::test]
+async fn an_event_log_in_a_new_directory_is_created_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not/yet/there/claims.sqlite");
+    let engine = Engine::start_embedded(EmbeddedConfig::new(Database::File(path.clone()), clock()))
+        .await
+        .unwrap();
+    engine
+        .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
+        .await
+        .unwrap();
+    engine.shutdown().await;
+
+    let reopened = SqliteEventStore::open(&path).await.unwrap();
+    let plan = reopened
+        .read_stream(&streams::plan(&"gold-ppo".parse().unwrap()), 1)
+        .await
+        .unwrap();
+    assert_eq!(plan.len(), 1, "the plan survived the engine");
+}
