@@ -35,6 +35,41 @@ if [ -n "$offenders" ]; then
 fi
 echo "claims-domain depends on none of tokio, sqlx, async-nats, alloy, revm, reqwest, hyper, getrandom, rand"
 
+step "PostgreSQL for the event-store tests"
+# The PostgreSQL contract and gap tests fail (never skip) without a server. They use
+# CLAIMS_TEST_POSTGRES_URL when it is set; otherwise the machine's own server on
+# 127.0.0.1:5432 (trust authentication, database `test`), which this step starts, and
+# installs first if it is missing.
+if [ -n "${CLAIMS_TEST_POSTGRES_URL:-}" ]; then
+  echo "using CLAIMS_TEST_POSTGRES_URL; not touching a local server"
+else
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "PostgreSQL is not installed; installing it"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+    # A fresh test machine: let local TCP clients in as the tests do (trust, no password).
+    for hba in /etc/postgresql/*/main/pg_hba.conf; do
+      sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    done
+  fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+    version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+    echo "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 30); do
+      pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1 && break
+      sleep 1
+    done
+  fi
+  pg_isready -h 127.0.0.1 -p 5432
+  exists="$(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'test'")"
+  if [ "$exists" != "1" ]; then
+    echo "creating database test"
+    createdb -h 127.0.0.1 -p 5432 -U postgres test
+  fi
+  echo "PostgreSQL is up on 127.0.0.1:5432 with database test"
+fi
+
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

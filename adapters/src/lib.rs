@@ -1,7 +1,7 @@
 //! The claims engine's ports to the outside world, and their implementations.
 //!
 //! - [`event_store`]: the event log ([`event_store::EventStore`]), on SQLite for the
-//!   embedded default; PostgreSQL implements the same port.
+//!   embedded default, and on PostgreSQL for production.
 //! - [`aggregate`]: domain aggregates on the event store (stream names, loading,
 //!   appends at the loaded version).
 //! - [`bus`]: the message bus ([`bus::MessageBus`]), in process for the embedded default;

@@ -2,18 +2,23 @@
 //!
 //! Each check is an `async fn` that takes a fresh, empty store and asserts what the port's
 //! documentation promises. `event_store_contract!` turns the whole list into tests for one
-//! implementation, given an `async fn` that makes a fresh store; the PostgreSQL store
-//! will add one more invocation, and pass the same checks.
+//! implementation, given an `async fn` that makes a fresh store: SQLite in memory, SQLite
+//! in a file, and PostgreSQL (each test in a fresh schema of the server named by
+//! `CLAIMS_TEST_POSTGRES_URL`, by default the machine's `test` database; an unreachable
+//! server fails these tests, it never skips them).
 
 #![allow(
     clippy::unwrap_used,
     reason = "the checks are tests run through a macro; an unexpected error should fail them loudly"
 )]
 
+mod pg_support;
+
 use claims_adapters::event_store::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent,
-    SqliteEventStore, StoreError, StreamAppend, StreamAppended, StreamId,
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, PostgresEventStore,
+    RecordedEvent, SqliteEventStore, StoreError, StreamAppend, StreamAppended, StreamId,
 };
+use pg_support::TestSchema;
 use serde_json::json;
 use std::any::Any;
 use std::collections::HashSet;
@@ -46,6 +51,8 @@ macro_rules! event_store_contract {
             the_whole_log_reads_in_order_a_page_at_a_time,
             checkpoints_are_saved_and_loaded_per_reader,
             of_racing_writers_at_one_version_exactly_one_wins,
+            racing_re_sends_of_one_append_store_it_once,
+            racing_any_appends_to_one_stream_all_land,
             concurrent_writers_to_different_streams_all_land,
             payloads_keep_every_digit_of_an_amount,
         );
@@ -176,6 +183,346 @@ mod sqlite_file {
     }
 }
 
+mod postgres_schema {
+    use super::*;
+
+    async fn fresh() -> Fixture {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        Fixture {
+            store: Arc::new(store),
+            _keep: Box::new(schema),
+        }
+    }
+
+    event_store_contract!(fresh);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_on_one_database_never_both_win_a_race() {
+        // Two stores on one schema stand for two engine processes sharing the log.
+        let schema = TestSchema::new().await;
+        let first: Arc<dyn EventStore> = Arc::new(schema.store().await);
+        let second: Arc<dyn EventStore> = Arc::new(schema.store().await);
+        let accumulator = StreamId::from_raw("accumulator-m1-2026");
+
+        let barrier = Arc::new(Barrier::new(8));
+        let racers: Vec<_> = (0..8)
+            .map(|racer| {
+                let store = if racer % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let barrier = barrier.clone();
+                let accumulator = accumulator.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .append(vec![append(
+                            &accumulator,
+                            ExpectedVersion::NoStream,
+                            vec![event("CostSharingApplied")],
+                        )])
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for racer in racers {
+            match racer.await.unwrap() {
+                Ok(_) => winners += 1,
+                Err(error) => {
+                    assert_conflict(Err(error), &accumulator, ExpectedVersion::NoStream, 1);
+                }
+            }
+        }
+        assert_eq!(winners, 1);
+        assert_eq!(second.read_stream(&accumulator, 1).await.unwrap().len(), 1);
+        assert_eq!(first.read_stream(&accumulator, 1).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn logs_in_different_schemas_do_not_see_each_other() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let other_name = format!("{}_other", schema.name);
+        let other = PostgresEventStore::connect_in_schema(&schema.url, &other_name)
+            .await
+            .unwrap();
+        let claim = StreamId::from_raw("claim-1");
+        store
+            .append(vec![append(
+                &claim,
+                ExpectedVersion::NoStream,
+                vec![event("ClaimSubmitted")],
+            )])
+            .await
+            .unwrap();
+        other
+            .save_checkpoint(
+                "relay",
+                LogPosition {
+                    transaction: 1,
+                    sequence: 1,
+                },
+            )
+            .await
+            .unwrap();
+
+        assert!(other.read_stream(&claim, 1).await.unwrap().is_empty());
+        assert!(everything(&other).await.is_empty());
+        assert_eq!(everything(&store).await.len(), 1);
+        assert_eq!(
+            store.load_checkpoint("relay").await.unwrap(),
+            LogPosition::START
+        );
+        // The same stream starts afresh in the other schema.
+        let done = other
+            .append(vec![append(
+                &claim,
+                ExpectedVersion::NoStream,
+                vec![event("ClaimSubmitted")],
+            )])
+            .await
+            .unwrap();
+        assert_eq!(done, outcome(&[(&claim, 1, 1)]));
+        other.close().await;
+        let mut connection = schema.connection().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {other_name} CASCADE"
+        )))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_schema_name_that_needs_quoting_is_refused_before_connecting() {
+        // The URL points nowhere: the name is refused before any connection is tried.
+        let refused = PostgresEventStore::connect_in_schema(
+            "postgres://nobody@127.0.0.1:1/none",
+            "claims; DROP SCHEMA public",
+        )
+        .await;
+        assert!(
+            matches!(&refused, Err(StoreError::InvalidSchemaName(name)) if name.contains("DROP")),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stored_events_cannot_be_changed_or_removed() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        store
+            .append(vec![append(
+                &StreamId::from_raw("claim-1"),
+                ExpectedVersion::NoStream,
+                vec![event("ClaimSubmitted")],
+            )])
+            .await
+            .unwrap();
+        let mut connection = schema.connection().await;
+
+        for statement in [
+            "UPDATE events SET payload = '{}'",
+            "DELETE FROM events",
+            "TRUNCATE events",
+        ] {
+            let error = sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("immutable"),
+                "{statement}: {error}"
+            );
+        }
+        assert_eq!(everything(&store).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn payloads_are_jsonb_with_exact_numbers() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let payload = json!({ "units": 18446744073709551615_u64, "rate": 0.1, "big": 1e300 });
+        store
+            .append(vec![append(
+                &StreamId::from_raw("claim-1"),
+                ExpectedVersion::NoStream,
+                vec![NewEvent {
+                    payload: payload.clone(),
+                    ..event("ClaimSubmitted")
+                }],
+            )])
+            .await
+            .unwrap();
+        let mut connection = schema.connection().await;
+        let (kind, units, rate): (String, String, String) = sqlx::query_as(
+            "SELECT jsonb_typeof(payload), payload->>'units', payload->>'rate' FROM events",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+        assert_eq!(
+            (kind.as_str(), units.as_str(), rate.as_str()),
+            ("object", "18446744073709551615", "0.1")
+        );
+        assert_eq!(everything(&store).await[0].payload, payload);
+        // Re-sending it is still a repeat after the jsonb round trip.
+        let again = store
+            .append(vec![append(
+                &StreamId::from_raw("claim-1"),
+                ExpectedVersion::NoStream,
+                vec![NewEvent {
+                    payload,
+                    ..everything_as_new(&store).await
+                }],
+            )])
+            .await
+            .unwrap();
+        assert_eq!(again.streams[0].appended, 0);
+    }
+
+    async fn everything_as_new(store: &PostgresEventStore) -> NewEvent {
+        let stored = everything(store).await.remove(0);
+        NewEvent {
+            id: stored.id,
+            event_type: stored.event_type,
+            schema_version: stored.schema_version,
+            payload: stored.payload,
+            metadata: stored.metadata,
+        }
+    }
+
+    #[tokio::test]
+    async fn text_postgresql_cannot_hold_is_refused_before_anything_is_stored() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let claim = StreamId::from_raw("claim-1");
+        let cases = [
+            append(
+                &claim,
+                ExpectedVersion::Any,
+                vec![NewEvent {
+                    payload: json!({ "note": "a\u{0}b" }),
+                    ..event("A")
+                }],
+            ),
+            append(
+                &claim,
+                ExpectedVersion::Any,
+                vec![NewEvent {
+                    metadata: json!({ "k\u{0}": 1 }),
+                    ..event("A")
+                }],
+            ),
+            append(&claim, ExpectedVersion::Any, vec![event("A\u{0}")]),
+            append(
+                &StreamId::from_raw("claim-\u{0}"),
+                ExpectedVersion::Any,
+                vec![event("A")],
+            ),
+        ];
+        for case in cases {
+            assert_invalid(store.append(vec![case]).await, "NUL");
+        }
+        assert!(everything(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_keeps_any_transaction_id_but_no_sequence_beyond_bigint() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let far = LogPosition {
+            transaction: u64::MAX,
+            sequence: 1,
+        };
+        store.save_checkpoint("relay", far).await.unwrap();
+        assert_eq!(store.load_checkpoint("relay").await.unwrap(), far);
+
+        let error = store
+            .save_checkpoint(
+                "relay",
+                LogPosition {
+                    transaction: 1,
+                    sequence: u64::MAX,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::OutOfRange { value, .. } if value == u64::MAX),
+            "{error:?}"
+        );
+        assert_eq!(store.load_checkpoint("relay").await.unwrap(), far);
+    }
+
+    #[tokio::test]
+    async fn a_schema_version_beyond_integer_is_refused() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let result = store
+            .append(vec![append(
+                &StreamId::from_raw("claim-1"),
+                ExpectedVersion::Any,
+                vec![NewEvent {
+                    schema_version: u32::MAX,
+                    ..event("A")
+                }],
+            )])
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::OutOfRange { value, .. }) if value == u64::from(u32::MAX)),
+            "{result:?}"
+        );
+        assert!(everything(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_append_inside_a_callers_transaction_commits_or_rolls_back_with_it() {
+        let schema = TestSchema::new().await;
+        let store = schema.store().await;
+        let claim = StreamId::from_raw("claim-1");
+
+        let mut transaction = store.begin().await.unwrap();
+        store
+            .append_in(
+                &mut transaction,
+                vec![append(&claim, ExpectedVersion::NoStream, vec![event("A")])],
+            )
+            .await
+            .unwrap();
+        // A refused append leaves the caller's transaction usable.
+        assert_conflict(
+            store
+                .append_in(
+                    &mut transaction,
+                    vec![append(&claim, ExpectedVersion::NoStream, vec![event("B")])],
+                )
+                .await,
+            &claim,
+            ExpectedVersion::NoStream,
+            1,
+        );
+        assert!(store.read_stream(&claim, 1).await.unwrap().is_empty());
+        transaction.rollback().await.unwrap();
+        assert!(store.read_stream(&claim, 1).await.unwrap().is_empty());
+
+        let mut transaction = store.begin().await.unwrap();
+        let done = store
+            .append_in(
+                &mut transaction,
+                vec![append(&claim, ExpectedVersion::NoStream, vec![event("A")])],
+            )
+            .await
+            .unwrap();
+        transaction.commit().await.unwrap();
+        assert_eq!(done, outcome(&[(&claim, 1, 1)]));
+        assert_eq!(everything(&store).await.len(), 1);
+    }
+}
+
 // ---- helpers ----
 
 fn event(event_type: &str) -> NewEvent {
@@ -214,6 +561,10 @@ async fn everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
 }
 
 fn ids(events: &[RecordedEvent]) -> Vec<EventId> {
+    events.iter().map(|event| event.id).collect()
+}
+
+fn ids_of(events: &[NewEvent]) -> Vec<EventId> {
     events.iter().map(|event| event.id).collect()
 }
 
@@ -832,6 +1183,118 @@ async fn of_racing_writers_at_one_version_exactly_one_wins(store: Arc<dyn EventS
     let stored = store.read_stream(&accumulator, 1).await.unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[1].id, winners[0]);
+}
+
+async fn racing_re_sends_of_one_append_store_it_once(store: Arc<dyn EventStore>) {
+    // Two versions of one decision race: each sent by four racers (a redelivered message
+    // handled by several workers at once). They share the event ids and differ in content.
+    let claim = StreamId::from_raw("claim-1");
+    let original = vec![event("ClaimSubmitted"), event("ClaimAdjudicated")];
+    let altered: Vec<_> = original
+        .iter()
+        .map(|sent| NewEvent {
+            payload: json!({ "amount": "1.00" }),
+            ..sent.clone()
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|racer| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let events = if racer % 2 == 0 {
+                original.clone()
+            } else {
+                altered.clone()
+            };
+            let claim = claim.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let result = store
+                    .append(vec![append(&claim, ExpectedVersion::NoStream, events)])
+                    .await;
+                (racer % 2, result)
+            })
+        })
+        .collect();
+
+    let mut appended_by = Vec::new();
+    let mut succeeded = HashSet::new();
+    let mut refused = HashSet::new();
+    for racer in racers {
+        let (group, result) = racer.await.unwrap();
+        match result {
+            Ok(done) => {
+                assert_eq!(done.streams[0].version, 2);
+                if done.streams[0].appended == 2 {
+                    appended_by.push(group);
+                } else {
+                    assert_eq!(done, outcome(&[(&claim, 2, 0)]));
+                }
+                succeeded.insert(group);
+            }
+            Err(StoreError::EventIdReused { id, stream }) => {
+                assert!(id == original[0].id || id == original[1].id);
+                assert_eq!(stream, claim);
+                refused.insert(group);
+            }
+            Err(other) => panic!("expected success or a reused id, got {other:?}"),
+        }
+    }
+    // One racer wrote; every racer with the same content succeeded, every other was refused.
+    assert_eq!(appended_by.len(), 1);
+    let winner = appended_by[0];
+    assert_eq!(succeeded, HashSet::from([winner]));
+    assert_eq!(refused, HashSet::from([1 - winner]));
+    let stored = store.read_stream(&claim, 1).await.unwrap();
+    let winning = if winner == 0 { &original } else { &altered };
+    assert_eq!(ids(&stored), ids_of(winning));
+    assert_eq!(stored[0].payload, winning[0].payload);
+    assert_eq!(everything(store.as_ref()).await.len(), 2);
+}
+
+async fn racing_any_appends_to_one_stream_all_land(store: Arc<dyn EventStore>) {
+    let batch = StreamId::from_raw("payout-1");
+    let barrier = Arc::new(Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|racer| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut sent = Vec::new();
+                for round in 0..3 {
+                    let events = vec![
+                        event(&format!("ClaimAdded{racer}.{round}")),
+                        event(&format!("ClaimAdded{racer}.{round}")),
+                    ];
+                    let done = store
+                        .append(vec![append(&batch, ExpectedVersion::Any, events.clone())])
+                        .await
+                        .unwrap();
+                    assert_eq!(done.streams[0].appended, 2);
+                    sent.push((done.streams[0].version, ids_of(&events)));
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for racer in racers {
+        sent.extend(racer.await.unwrap());
+    }
+
+    let stored = store.read_stream(&batch, 1).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|event| event.version).collect::<Vec<_>>(),
+        (1..=48).collect::<Vec<_>>()
+    );
+    // Each append's two events sit together, at the version its outcome reported.
+    for (version, events) in sent {
+        let at = usize::try_from(version).unwrap();
+        assert_eq!(ids(&stored[at - 2..at]), events);
+    }
 }
 
 async fn concurrent_writers_to_different_streams_all_land(store: Arc<dyn EventStore>) {

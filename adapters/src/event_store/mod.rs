@@ -13,17 +13,24 @@
 //!   position it saw never skips an event. On SQLite (one writer at a time) the position is
 //!   the insertion order; on PostgreSQL it is ordered by transaction so that late commits are
 //!   not skipped.
+//!
+//! The two implementations mirror each other file for file: `sqlite.rs` and `postgres.rs`,
+//! their statements in `sqlite/*.sql` and `postgres/*.sql`, their schemas in
+//! `adapters/migrations/{sqlite,postgres}/`. One contract suite
+//! (`adapters/tests/event_store_contract.rs`) runs against both.
 
+mod postgres;
 mod sqlite;
 mod types;
 
+pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
 pub use types::*;
 
 use async_trait::async_trait;
 
-/// The event log. Implementations: [`SqliteEventStore`] (embedded default); PostgreSQL
-/// follows with the same contract.
+/// The event log. Implementations: [`SqliteEventStore`] (embedded default) and
+/// [`PostgresEventStore`] (production), under the same contract.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends events to one or more streams in a single transaction.
@@ -56,6 +63,10 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Reads up to `limit` events of every stream, in log order, strictly after `after`.
+    ///
+    /// Only events a later call can never precede are returned: on PostgreSQL, events of
+    /// transactions newer than the oldest one still open anywhere in the cluster wait until
+    /// it ends (see [`PostgresEventStore`]), so a reader may briefly lag but never skips.
     async fn read_all(
         &self,
         after: LogPosition,

@@ -203,6 +203,13 @@ pub enum StoreError {
         /// The stream that holds the stored event.
         stream: StreamId,
     },
+    /// Other writers kept moving the streams of an `Any` append between its reads and its
+    /// insert, every time it tried; try again later, or spread the writers out.
+    #[error("the append lost the race to other writers {attempts} times in a row; try again")]
+    Contended {
+        /// How many times the append ran.
+        attempts: u32,
+    },
     /// The append itself is malformed (for example the same stream twice, or no events).
     #[error("invalid append: {0}")]
     InvalidAppend(String),
@@ -223,6 +230,13 @@ pub enum StoreError {
         /// The number.
         value: u64,
     },
+    /// A schema name for the PostgreSQL store needs quoting, so it is refused rather than
+    /// risk naming another schema (or injecting SQL).
+    #[error(
+        "schema name {0:?} is not a plain identifier: use 1 to 63 lowercase letters, digits \
+         and underscores, starting with a letter or underscore and not with pg_"
+    )]
+    InvalidSchemaName(String),
     /// The database failed (connection, disk, lock timeout).
     #[error("event store database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -234,6 +248,9 @@ pub enum StoreError {
 impl StoreError {
     /// True when retrying the command on fresh state may succeed.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, StoreError::VersionConflict { .. })
+        matches!(
+            self,
+            StoreError::VersionConflict { .. } | StoreError::Contended { .. }
+        )
     }
 }

@@ -1,0 +1,934 @@
+//! The event store on PostgreSQL: production, one log shared by every engine process on
+//! every host.
+//!
+//! # Appends
+//!
+//! Many writers append at once, each in its own `READ COMMITTED` transaction. An append
+//! reads, in one statement (so from one snapshot), the current version of every stream it
+//! names and the stored events among its event ids; decides exactly as the SQLite store
+//! does; then inserts every new event of every stream with one
+//! `INSERT … SELECT FROM UNNEST(…)`. Four round trips (`BEGIN`, read, insert, `COMMIT`),
+//! whatever the number of streams and events.
+//!
+//! The database, not the read, has the last word: `UNIQUE (stream_id, version)` makes the
+//! second of two writers at one version fail, and `UNIQUE (event_id)` does the same for a
+//! racing re-send of the same events. Either failure (and a deadlock or serialization
+//! failure) means another writer committed in between; the append then runs again on
+//! fresh state, which turns the race into what it is: a [`StoreError::VersionConflict`]
+//! with the actual version for `Exact` and `NoStream`, an idempotent success or
+//! [`StoreError::EventIdReused`] for a re-sent event id, and simply a later version for
+//! `Any`. Because a conflicting row is committed before the insert fails, the second run
+//! always sees it; only `Any` appends that keep losing to other writers can run out of
+//! attempts ([`StoreError::Contended`]).
+//!
+//! Reading versions and ids from one snapshot matters: a racing re-send that committed
+//! between two separate reads would be seen as stored by one and absent from the other,
+//! and the repeat would report a stale version.
+//!
+//! # Gap-safe global order
+//!
+//! `global_position` comes from an identity sequence, handed out when a row is inserted, not
+//! when its transaction commits. With concurrent writers a row can become visible after a
+//! row with a larger position: a reader that resumed "after the largest position I saw"
+//! would skip it for good (the bug Marten and Axon shipped). Here every row also records its
+//! writing transaction's id (`tx_id`, an `xid8`), and [`EventStore::read_all`]:
+//!
+//! - orders the log by `(tx_id, global_position)`, which is what a [`LogPosition`] holds
+//!   (`transaction` = `tx_id`, `sequence` = `global_position`);
+//! - returns only rows whose `tx_id` is below `pg_snapshot_xmin(pg_current_snapshot())`, the
+//!   oldest transaction still in flight. Every transaction that may still commit rows has
+//!   an id at or above that horizon, so whatever it commits sorts after everything already
+//!   returned, and a reader resuming from its last position meets it later instead of
+//!   having moved past it.
+//!
+//! The order is stable and total but is not commit order; it is the order of transaction
+//! ids, which is what makes the rule above hold.
+//!
+//! **The trade-off.** Transaction ids are cluster-wide, so any long-running transaction that
+//! has written anything, in any database of the cluster, holds every reader back until it
+//! ends: readers see nothing newer than the oldest open writer. Keep writing transactions
+//! short (the store's own appends are), and watch for idle-in-transaction sessions: a stuck
+//! one stalls the relay and the projections, visibly, instead of letting them skip events
+//! silently. Appends and [`EventStore::read_stream`] are not held back.
+//!
+//! # Files
+//!
+//! The statements live beside this file in `postgres/*.sql`, the schema in
+//! `adapters/migrations/postgres/`. Every query is built at run time, so the build never
+//! needs a database. Payloads and metadata are sent as the JSON text they were serialised
+//! to and stored as `jsonb`; an amount never passes through a float on the way in or out.
+//! Transaction ids travel as text, because sqlx has no `xid8` type and an `xid8` may exceed
+//! `bigint`.
+
+use super::{
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent,
+    StoreError, StreamAppend, StreamAppended, StreamId, StreamVersion,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The schema, embedded in the binary so an engine can create its own tables.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQL the store runs, one statement per file.
+mod statements {
+    /// The current version of every named stream and the stored events among the ids of
+    /// an append, from one snapshot.
+    pub(super) const APPEND_STATE: &str = include_str!("postgres/append_state.sql");
+    /// Every new event of an append, from one array per column.
+    pub(super) const INSERT_EVENTS: &str = include_str!("postgres/insert_events.sql");
+    /// One stream's events from a version on.
+    pub(super) const READ_STREAM: &str = include_str!("postgres/read_stream.sql");
+    /// The whole log after a position, below the oldest transaction in flight.
+    pub(super) const READ_ALL: &str = include_str!("postgres/read_all.sql");
+    /// A reader's checkpoint.
+    pub(super) const LOAD_CHECKPOINT: &str = include_str!("postgres/load_checkpoint.sql");
+    /// Stores a reader's checkpoint.
+    pub(super) const SAVE_CHECKPOINT: &str = include_str!("postgres/save_checkpoint.sql");
+}
+
+/// Connections per store: enough for the workers of one process to append side by side.
+const POOL_SIZE: u32 = 16;
+
+/// How long a caller waits for a connection (or for the server to accept one) before the
+/// store reports the database as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times an append runs again after losing a race to another writer. `Exact` and
+/// `NoStream` appends settle on the second run; only `Any` appends to a stream that other
+/// writers keep moving can need more.
+const APPEND_ATTEMPTS: u32 = 20;
+
+/// The longest pause, per attempt so far, before running a lost append again; random, so
+/// that writers that collided once do not collide again in lockstep.
+const RETRY_PAUSE_PER_ATTEMPT: Duration = Duration::from_micros(500);
+
+/// The longest schema name PostgreSQL keeps without truncating it.
+const MAX_SCHEMA_NAME: usize = 63;
+
+/// SQLSTATE of a unique violation.
+const UNIQUE_VIOLATION: &str = "23505";
+/// SQLSTATE of a serialization failure (only under `REPEATABLE READ` or `SERIALIZABLE`).
+const SERIALIZATION_FAILURE: &str = "40001";
+/// SQLSTATE of a detected deadlock (two appends waiting on each other's rows).
+const DEADLOCK_DETECTED: &str = "40P01";
+/// SQLSTATE of `CREATE SCHEMA` for a schema that exists.
+const DUPLICATE_SCHEMA: &str = "42P06";
+
+/// The constraints whose violation means another writer got in first.
+const RACE_CONSTRAINTS: [&str; 2] = ["events_stream_version_unique", "events_event_id_unique"];
+
+/// The event log in a PostgreSQL database: what production engines share.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresEventStore {
+    pool: PgPool,
+}
+
+impl PostgresEventStore {
+    /// Connects to the database at `url` (such as `postgres://user@host:5432/claims`) and
+    /// brings the schema up to date, in whatever schema the connection's `search_path`
+    /// names first (normally `public`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = pool_options().connect(url).await?;
+        Self::migrated(pool).await
+    }
+
+    /// Connects to the database at `url` and keeps the whole log in `schema`, creating it if
+    /// missing: several logs (one per test, per tenant, per environment) can then share one
+    /// database without seeing each other.
+    ///
+    /// `schema` must be a plain identifier (lowercase letters, digits and underscores,
+    /// starting with a letter or underscore, at most 63 characters, not starting with
+    /// `pg_`), so that it can be named in SQL without quoting surprises.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        require_plain_identifier(schema)?;
+        let mut connection = PgConnection::connect(url).await?;
+        let created = sqlx::query(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .execute(&mut connection)
+        .await;
+        match created {
+            Ok(_) => {}
+            // Two connections creating the same schema at once: one of them loses the
+            // race on the catalog, and the schema exists either way.
+            Err(sqlx::Error::Database(error))
+                if matches!(
+                    error.code().as_deref(),
+                    Some(UNIQUE_VIOLATION | DUPLICATE_SCHEMA)
+                ) => {}
+            Err(error) => return Err(error.into()),
+        }
+        connection.close().await?;
+
+        let search_path = format!("SET search_path TO {schema}");
+        let pool = pool_options()
+            .after_connect(move |connection, _| {
+                let statement = AssertSqlSafe(search_path.clone());
+                Box::pin(async move {
+                    sqlx::query(statement).execute(connection).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction on one of the store's connections (so in the store's schema),
+    /// for a caller that wants to write its own rows and append events atomically with
+    /// [`Self::append_in`]: a projection storing its state with its checkpoint, or a
+    /// service recording what it did together with the events that say so.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Appends exactly as [`EventStore::append`] does, but inside the caller's transaction
+    /// (obtained from [`Self::begin`]): the events become visible when, and only if, the
+    /// caller commits.
+    ///
+    /// The append runs in a savepoint, so a refused append (a version conflict, a reused
+    /// id) leaves the caller's transaction usable. Readers of the whole log are held back
+    /// while the caller's transaction is open (see the module docs), so keep it short.
+    pub async fn append_in(
+        &self,
+        transaction: &mut PgConnection,
+        appends: Vec<StreamAppend>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let encoded = encode_appends(&appends)?;
+        if appends.is_empty() {
+            return Ok(AppendOutcome {
+                streams: Vec::new(),
+            });
+        }
+        append_on(transaction, &appends, &encoded).await
+    }
+
+    async fn migrated(pool: PgPool) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresEventStore {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        let encoded = encode_appends(&appends)?;
+        if appends.is_empty() {
+            return Ok(AppendOutcome {
+                streams: Vec::new(),
+            });
+        }
+        let mut connection = self.pool.acquire().await?;
+        let outcome = append_on(&mut connection, &appends, &encoded).await?;
+        for stream in &outcome.streams {
+            tracing::debug!(
+                stream = %stream.stream,
+                version = stream.version,
+                appended = stream.appended,
+                "appended to stream"
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Versions start at 1, so 0 and 1 both read from the start; a `from` beyond what a
+        // bigint holds reads as empty, as it would for any version past the end.
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        sqlx::query_as::<_, EventRow>(statements::READ_STREAM)
+            .bind(stream.as_str())
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(EventRow::into_recorded)
+            .collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // No row of a transaction has a position beyond a bigint, so clamping the
+        // sequence keeps "strictly after" exact.
+        let sequence = i64::try_from(after.sequence).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        sqlx::query_as::<_, EventRow>(statements::READ_ALL)
+            .bind(after.transaction.to_string())
+            .bind(sequence)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(EventRow::into_recorded)
+            .collect()
+    }
+
+    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
+        let stored: Option<(String, i64)> = sqlx::query_as(statements::LOAD_CHECKPOINT)
+            .bind(reader)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((transaction, sequence)) = stored else {
+            return Ok(LogPosition::START);
+        };
+        match (transaction.parse::<u64>(), u64::try_from(sequence)) {
+            (Ok(transaction), Ok(sequence)) => Ok(LogPosition {
+                transaction,
+                sequence,
+            }),
+            _ => Err(StoreError::Corrupt {
+                position: LogPosition::START,
+                reason: format!(
+                    "the checkpoint of reader {reader:?} is not a position ({transaction}/{sequence})"
+                ),
+            }),
+        }
+    }
+
+    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
+        let sequence = i64::try_from(position.sequence).map_err(|_| StoreError::OutOfRange {
+            what: "checkpoint sequence",
+            value: position.sequence,
+        })?;
+        sqlx::query(statements::SAVE_CHECKPOINT)
+            .bind(reader)
+            .bind(position.transaction.to_string())
+            .bind(sequence)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
+/// Refuses a schema name that would need quoting (or could inject SQL).
+fn require_plain_identifier(schema: &str) -> Result<(), StoreError> {
+    let mut characters = schema.chars();
+    let plain = characters
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && characters.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema.len() <= MAX_SCHEMA_NAME
+        && !schema.starts_with("pg_");
+    if plain {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidSchemaName(schema.to_owned()))
+    }
+}
+
+/// Runs an append on `connection`: in a transaction of its own, or in a savepoint when
+/// the connection is already in one. Runs it again, on fresh state, when it lost a race.
+async fn append_on(
+    connection: &mut PgConnection,
+    appends: &[StreamAppend],
+    encoded: &[Vec<EncodedEvent<'_>>],
+) -> Result<AppendOutcome, StoreError> {
+    for attempt in 1..=APPEND_ATTEMPTS {
+        let mut transaction = connection.begin().await?;
+        let error = match try_append(&mut transaction, appends, encoded).await {
+            Ok(outcome) => match transaction.commit().await {
+                Ok(()) => return Ok(outcome),
+                // COMMIT fails only for a serializable transaction that lost; it is over
+                // either way, and the next attempt starts afresh.
+                Err(error) if is_race(&error) => {
+                    pause_before_retry(attempt).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            },
+            Err(error) => error,
+        };
+        if let Err(rollback) = transaction.rollback().await {
+            tracing::warn!(%rollback, "rolling back a failed append failed");
+            return Err(match error {
+                Attempt::Failed(error) => error,
+                Attempt::Raced(_) => rollback.into(),
+            });
+        }
+        match error {
+            Attempt::Failed(error) => return Err(error),
+            Attempt::Raced(race) => {
+                tracing::debug!(attempt, %race, "append lost a race; running it again");
+                pause_before_retry(attempt).await;
+            }
+        }
+    }
+    Err(StoreError::Contended {
+        attempts: APPEND_ATTEMPTS,
+    })
+}
+
+/// A short random pause, growing with the attempts, before running a lost append again.
+async fn pause_before_retry(attempt: u32) {
+    let ceiling = RETRY_PAUSE_PER_ATTEMPT.saturating_mul(attempt);
+    let ceiling = u64::try_from(ceiling.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let random = Uuid::new_v4().as_u64_pair().0;
+    tokio::time::sleep(Duration::from_micros(random % ceiling)).await;
+}
+
+/// Why one attempt at an append did not succeed.
+enum Attempt {
+    /// Another writer committed in between; running the append again will tell what to do.
+    Raced(sqlx::Error),
+    /// The append is refused or the database failed: the answer to the caller.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        Attempt::Failed(error)
+    }
+}
+
+impl From<sqlx::Error> for Attempt {
+    fn from(error: sqlx::Error) -> Self {
+        if is_race(&error) {
+            Attempt::Raced(error)
+        } else {
+            Attempt::Failed(error.into())
+        }
+    }
+}
+
+/// True when `error` means another writer committed first.
+fn is_race(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    match error.code().as_deref() {
+        Some(UNIQUE_VIOLATION) => error
+            .constraint()
+            .is_some_and(|constraint| RACE_CONSTRAINTS.contains(&constraint)),
+        Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => true,
+        _ => false,
+    }
+}
+
+/// One attempt: reads, decides as the port documents, inserts. Nothing is committed here.
+async fn try_append(
+    connection: &mut PgConnection,
+    appends: &[StreamAppend],
+    encoded: &[Vec<EncodedEvent<'_>>],
+) -> Result<AppendOutcome, Attempt> {
+    let AppendState { versions, stored } = AppendState::read(&mut *connection, appends).await?;
+
+    // Every repeated id must carry the content it was stored with, whatever the versions
+    // say: a reused id is a bug in the writer, not a race.
+    let mut repeats = Vec::with_capacity(appends.len());
+    for append in appends {
+        let mut count = 0;
+        for event in &append.events {
+            if let Some(existing) = stored.get(&event.id) {
+                existing.require_same(&append.stream, event)?;
+                count += 1;
+            }
+        }
+        repeats.push(count);
+    }
+
+    let mut planned = Vec::with_capacity(appends.len());
+    for (append, repeated) in appends.iter().zip(repeats) {
+        let before = versions
+            .get(append.stream.as_str())
+            .copied()
+            .unwrap_or_default();
+        let total = append.events.len();
+        if repeated == total {
+            planned.push(PlannedStream {
+                append,
+                before,
+                appended: 0,
+            });
+            continue;
+        }
+        if repeated > 0 {
+            return Err(StoreError::InvalidAppend(format!(
+                "{repeated} of the {total} events for stream {} are already stored and the \
+                 others are new; re-send the original append unchanged, or only new events",
+                append.stream
+            ))
+            .into());
+        }
+        require_expected(append, before)?;
+        planned.push(PlannedStream {
+            append,
+            before,
+            appended: total,
+        });
+    }
+
+    let rows = NewRows::of(&planned, encoded)?;
+    if !rows.is_empty() {
+        sqlx::query(statements::INSERT_EVENTS)
+            .bind(rows.event_ids)
+            .bind(rows.stream_ids)
+            .bind(rows.versions)
+            .bind(rows.event_types)
+            .bind(rows.schema_versions)
+            .bind(rows.payloads)
+            .bind(rows.metadata)
+            .execute(&mut *connection)
+            .await?;
+    }
+
+    Ok(AppendOutcome {
+        streams: planned
+            .iter()
+            .map(|stream| StreamAppended {
+                stream: stream.append.stream.clone(),
+                version: stream.before + to_version(stream.appended),
+                appended: stream.appended,
+            })
+            .collect(),
+    })
+}
+
+/// An event ready to insert: its payload and metadata serialised once, before any
+/// round trip.
+struct EncodedEvent<'a> {
+    event: &'a NewEvent,
+    payload: String,
+    metadata: String,
+}
+
+/// What an append will do to one stream.
+struct PlannedStream<'a> {
+    append: &'a StreamAppend,
+    /// The stream's version before the append.
+    before: StreamVersion,
+    /// How many events are new (0 when the whole append is a repeat).
+    appended: usize,
+}
+
+/// The new events of an append, one array per column, as the insert binds them.
+#[derive(Default)]
+struct NewRows<'a> {
+    event_ids: Vec<Uuid>,
+    stream_ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    event_types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    payloads: Vec<&'a str>,
+    metadata: Vec<&'a str>,
+}
+
+impl<'a> NewRows<'a> {
+    fn of(
+        planned: &[PlannedStream<'a>],
+        encoded: &'a [Vec<EncodedEvent<'a>>],
+    ) -> Result<Self, StoreError> {
+        let mut rows = NewRows::default();
+        for (stream, events) in planned.iter().zip(encoded) {
+            if stream.appended == 0 {
+                continue;
+            }
+            for (encoded, offset) in events.iter().zip(1..) {
+                let version = stream.before + offset;
+                let event = encoded.event;
+                rows.event_ids.push(event.id.0);
+                rows.stream_ids.push(stream.append.stream.as_str());
+                rows.versions
+                    .push(i64::try_from(version).map_err(|_| StoreError::OutOfRange {
+                        what: "stream version",
+                        value: version,
+                    })?);
+                rows.event_types.push(event.event_type.as_str());
+                rows.schema_versions
+                    .push(i32::try_from(event.schema_version).map_err(|_| {
+                        StoreError::OutOfRange {
+                            what: "schema version",
+                            value: u64::from(event.schema_version),
+                        }
+                    })?);
+                rows.payloads.push(encoded.payload.as_str());
+                rows.metadata.push(encoded.metadata.as_str());
+            }
+        }
+        Ok(rows)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.event_ids.is_empty()
+    }
+}
+
+/// Refuses malformed appends before touching the database, and serialises every event.
+fn encode_appends(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreError> {
+    let mut streams = HashSet::new();
+    let mut ids = HashSet::new();
+    appends
+        .iter()
+        .map(|append| {
+            if !streams.insert(&append.stream) {
+                return Err(StoreError::InvalidAppend(format!(
+                    "stream {} appears more than once; put all its events in one StreamAppend",
+                    append.stream
+                )));
+            }
+            if append.events.is_empty() {
+                return Err(StoreError::InvalidAppend(format!(
+                    "the append to stream {} has no events",
+                    append.stream
+                )));
+            }
+            if append.stream.as_str().contains('\0') {
+                return Err(StoreError::InvalidAppend(format!(
+                    "stream id {:?} contains a NUL character, which PostgreSQL text cannot hold",
+                    append.stream.as_str()
+                )));
+            }
+            append
+                .events
+                .iter()
+                .map(|event| {
+                    if !ids.insert(event.id) {
+                        return Err(StoreError::InvalidAppend(format!(
+                            "event id {} appears more than once in the append",
+                            event.id
+                        )));
+                    }
+                    if event.event_type.contains('\0') {
+                        return Err(StoreError::InvalidAppend(format!(
+                            "the type of event {} contains a NUL character, which PostgreSQL \
+                             text cannot hold",
+                            event.id
+                        )));
+                    }
+                    Ok(EncodedEvent {
+                        event,
+                        payload: encode_json(&event.payload, event.id, "payload")?,
+                        metadata: encode_json(&event.metadata, event.id, "metadata")?,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn encode_json(value: &serde_json::Value, id: EventId, part: &str) -> Result<String, StoreError> {
+    if contains_nul(value) {
+        return Err(StoreError::InvalidAppend(format!(
+            "the {part} of event {id} contains a NUL character (\\u0000), which PostgreSQL \
+             jsonb cannot hold"
+        )));
+    }
+    serde_json::to_string(value).map_err(|error| {
+        StoreError::InvalidAppend(format!(
+            "the {part} of event {id} cannot be stored: {error}"
+        ))
+    })
+}
+
+/// True when a string or key anywhere in `value` holds U+0000, which `jsonb` refuses.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+            false
+        }
+    }
+}
+
+/// An event as stored, with just what decides whether a re-sent event is a repeat.
+struct StoredIdentity {
+    position: LogPosition,
+    stream: String,
+    event_type: String,
+    schema_version: i32,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+}
+
+impl StoredIdentity {
+    /// Succeeds when `event`, appended to `stream`, is exactly the stored event. Payload
+    /// and metadata are compared as JSON values: `jsonb` keeps neither key order nor
+    /// whitespace, and neither is part of an event.
+    fn require_same(&self, stream: &StreamId, event: &NewEvent) -> Result<(), StoreError> {
+        let same = self.stream == stream.as_str()
+            && self.event_type == event.event_type
+            && i64::from(self.schema_version) == i64::from(event.schema_version)
+            && self.payload == event.payload
+            && self.metadata == event.metadata;
+        if same {
+            Ok(())
+        } else {
+            tracing::debug!(position = %self.position, id = %event.id, "event id reused");
+            Err(StoreError::EventIdReused {
+                id: event.id,
+                stream: StreamId::from_raw(self.stream.clone()),
+            })
+        }
+    }
+}
+
+/// What an append decides on: the streams' versions and the already stored events.
+struct AppendState {
+    /// The current version of every named stream that has events (others are at 0).
+    versions: HashMap<String, StreamVersion>,
+    /// The stored events among those of the appends, by id.
+    stored: HashMap<EventId, StoredIdentity>,
+}
+
+/// A row of `append_state.sql`: a stream's version when `event_id` is `None`, a stored
+/// event otherwise.
+#[derive(sqlx::FromRow)]
+struct AppendStateRow {
+    stream_id: String,
+    version: i64,
+    global_position: Option<i64>,
+    tx_id: Option<String>,
+    event_id: Option<Uuid>,
+    event_type: Option<String>,
+    schema_version: Option<i32>,
+    payload: Option<Json<serde_json::Value>>,
+    metadata: Option<Json<serde_json::Value>>,
+}
+
+impl AppendState {
+    async fn read(
+        connection: &mut PgConnection,
+        appends: &[StreamAppend],
+    ) -> Result<Self, Attempt> {
+        let streams: Vec<&str> = appends
+            .iter()
+            .map(|append| append.stream.as_str())
+            .collect();
+        let ids: Vec<Uuid> = appends
+            .iter()
+            .flat_map(|append| &append.events)
+            .map(|event| event.id.0)
+            .collect();
+        let rows: Vec<AppendStateRow> = sqlx::query_as(statements::APPEND_STATE)
+            .bind(streams)
+            .bind(ids)
+            .fetch_all(connection)
+            .await?;
+        let mut state = AppendState {
+            versions: HashMap::new(),
+            stored: HashMap::new(),
+        };
+        for row in rows {
+            state.add(row)?;
+        }
+        Ok(state)
+    }
+
+    fn add(&mut self, row: AppendStateRow) -> Result<(), StoreError> {
+        let Some(event_id) = row.event_id else {
+            let version = u64::try_from(row.version).map_err(|_| StoreError::Corrupt {
+                position: LogPosition::START,
+                reason: format!(
+                    "stream {} has a negative version {}",
+                    row.stream_id, row.version
+                ),
+            })?;
+            self.versions.insert(row.stream_id, version);
+            return Ok(());
+        };
+        let sequence = row.global_position.unwrap_or_default();
+        let position = position_of(row.tx_id.as_deref().unwrap_or_default(), sequence)?;
+        let (Some(event_type), Some(schema_version), Some(payload), Some(metadata)) = (
+            row.event_type,
+            row.schema_version,
+            row.payload,
+            row.metadata,
+        ) else {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: "it lacks its type, schema version, payload or metadata".to_owned(),
+            });
+        };
+        self.stored.insert(
+            EventId(event_id),
+            StoredIdentity {
+                position,
+                stream: row.stream_id,
+                event_type,
+                schema_version,
+                payload: payload.0,
+                metadata: metadata.0,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Refuses the append when its stream is not where the writer saw it.
+fn require_expected(append: &StreamAppend, actual: StreamVersion) -> Result<(), StoreError> {
+    let holds = match append.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual == 0,
+        ExpectedVersion::Exact(expected) => actual == expected,
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict {
+            stream: append.stream.clone(),
+            expected: append.expected,
+            actual,
+        })
+    }
+}
+
+/// A row of the `events` table, as read.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    global_position: i64,
+    tx_id: String,
+    event_id: Uuid,
+    stream_id: String,
+    version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Json<serde_json::Value>,
+    metadata: Json<serde_json::Value>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let position = position_of(&self.tx_id, self.global_position)?;
+        let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+        if self.global_position < 1 {
+            return Err(corrupt(format!(
+                "its global position {} is not positive",
+                self.global_position
+            )));
+        }
+        let version = u64::try_from(self.version)
+            .map_err(|_| corrupt(format!("its version {} is negative", self.version)))?;
+        let schema_version = u32::try_from(self.schema_version).map_err(|_| {
+            corrupt(format!(
+                "its schema version {} is negative",
+                self.schema_version
+            ))
+        })?;
+        Ok(RecordedEvent {
+            id: EventId(self.event_id),
+            stream: StreamId::from_raw(self.stream_id),
+            version,
+            position,
+            event_type: self.event_type,
+            schema_version,
+            payload: self.payload.0,
+            metadata: self.metadata.0,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+/// The log position of a row from its transaction id (as text) and global position.
+fn position_of(transaction: &str, global_position: i64) -> Result<LogPosition, StoreError> {
+    let sequence = u64::try_from(global_position).unwrap_or_default();
+    transaction
+        .parse::<u64>()
+        .map(|transaction| LogPosition {
+            transaction,
+            sequence,
+        })
+        .map_err(|error| StoreError::Corrupt {
+            position: LogPosition {
+                transaction: 0,
+                sequence,
+            },
+            reason: format!("its transaction id {transaction:?} is not a number: {error}"),
+        })
+}
+
+/// A count of events as a version offset.
+fn to_version(count: usize) -> StreamVersion {
+    u64::try_from(count).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_plain_identifiers_name_a_schema() {
+        for good in ["claims", "_t", "claims_test_0123abc", &"a".repeat(63)] {
+            assert!(require_plain_identifier(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Claims",
+            "1claims",
+            "claims-test",
+            "claims;drop schema public",
+            "\"claims\"",
+            "pg_claims",
+            "clä",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    require_plain_identifier(bad),
+                    Err(StoreError::InvalidSchemaName(name)) if name == bad
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_in_json_is_found() {
+        assert!(!contains_nul(
+            &json!({ "a": ["b", { "c": "d\\u0000" }], "n": 1 })
+        ));
+        assert!(contains_nul(&json!({ "a": ["b", { "c": "d\u{0}" }] })));
+        assert!(contains_nul(&json!({ "k\u{0}": 1 })));
+    }
+
+    #[test]
+    fn positions_come_from_the_transaction_text_and_the_global_position() {
+        assert_eq!(
+            position_of("18446744073709551615", 7).ok(),
+            Some(LogPosition {
+                transaction: u64::MAX,
+                sequence: 7
+            })
+        );
+        assert!(matches!(
+            position_of("x", 7),
+            Err(StoreError::Corrupt { position, .. }) if position.sequence == 7
+        ));
+    }
+}

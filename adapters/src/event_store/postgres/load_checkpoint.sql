@@ -1,0 +1,4 @@
+-- A named reader's stored position.
+SELECT txn::text AS txn, sequence
+FROM checkpoints
+WHERE reader = $1
