@@ -28,14 +28,27 @@ pub trait StoredAggregate: Decider<Event: Serialize + DeserializeOwned> {
     /// The stored type name of an event, such as `ClaimSubmitted`.
     fn event_type(event: &Self::Event) -> &'static str;
 
-    /// The schema version events are written with; older stored versions are upcast on read.
-    fn schema_version(_event: &Self::Event) -> u32 {
+    /// The schema version an event type is written and read with today. Start at 1; when an
+    /// event's shape changes, raise it and add the step from the old shape to [`Self::upcast`].
+    fn schema_version(_event_type: &str) -> u32 {
         1
+    }
+
+    /// Rewrites a payload stored with schema version `from` of `event_type` into version
+    /// `from + 1`, or `None` if the aggregate knows no such step.
+    ///
+    /// The log is never rewritten: an event stored years ago keeps its bytes, and every read
+    /// brings it up to date one version at a time, so a replay decides from the same facts.
+    fn upcast(
+        _event_type: &str,
+        _from: u32,
+        _payload: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        None
     }
 }
 
 /// An aggregate's state as loaded, with the version it was loaded at.
-#[derive(Debug)]
 pub struct Loaded<D: Decider> {
     /// The stream.
     pub stream: StreamId,
@@ -43,6 +56,16 @@ pub struct Loaded<D: Decider> {
     pub state: D::State,
     /// The stream's version (0 when it has no events).
     pub version: StreamVersion,
+}
+
+impl<D: Decider<State: std::fmt::Debug>> std::fmt::Debug for Loaded<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("stream", &self.stream)
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl<D: StoredAggregate> Loaded<D> {
@@ -62,7 +85,7 @@ impl<D: StoredAggregate> Loaded<D> {
                 Ok(NewEvent {
                     id: EventId::random(),
                     event_type: D::event_type(event).to_owned(),
-                    schema_version: D::schema_version(event),
+                    schema_version: D::schema_version(D::event_type(event)),
                     payload: serde_json::to_value(event)?,
                     metadata: metadata.clone(),
                 })
@@ -98,9 +121,32 @@ pub async fn load<D: StoredAggregate>(
     })
 }
 
-/// Decodes one stored event of an aggregate.
+/// Decodes one stored event of an aggregate, upcasting it first if it was stored with an
+/// older schema version.
 pub fn decode<D: StoredAggregate>(recorded: &RecordedEvent) -> Result<D::Event, AggregateError> {
-    serde_json::from_value(recorded.payload.clone()).map_err(|source| AggregateError::Decode {
+    let current = D::schema_version(&recorded.event_type);
+    let unreadable = |reason: String| AggregateError::Schema {
+        stream: recorded.stream.clone(),
+        version: recorded.version,
+        event_type: recorded.event_type.clone(),
+        reason,
+    };
+    if recorded.schema_version > current {
+        return Err(unreadable(format!(
+            "it was written with schema version {}, newer than this engine's {current}; upgrade the engine",
+            recorded.schema_version
+        )));
+    }
+    let mut payload = recorded.payload.clone();
+    for from in recorded.schema_version..current {
+        payload = D::upcast(&recorded.event_type, from, payload).ok_or_else(|| {
+            unreadable(format!(
+                "no upcast from schema version {from} to {}",
+                from + 1
+            ))
+        })?;
+    }
+    serde_json::from_value(payload).map_err(|source| AggregateError::Decode {
         stream: recorded.stream.clone(),
         version: recorded.version,
         event_type: recorded.event_type.clone(),
@@ -125,6 +171,18 @@ pub enum AggregateError {
         event_type: String,
         /// Why.
         source: serde_json::Error,
+    },
+    /// A stored event's schema version cannot be brought to the one this engine reads.
+    #[error("event {version} ({event_type}) of stream {stream} cannot be read: {reason}")]
+    Schema {
+        /// The stream.
+        stream: StreamId,
+        /// The event's version in its stream.
+        version: StreamVersion,
+        /// Its stored type.
+        event_type: String,
+        /// Why.
+        reason: String,
     },
     /// A decided event could not be serialised.
     #[error("an event for stream {stream} cannot be serialised: {source}")]
