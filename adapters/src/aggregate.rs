@@ -228,6 +228,15 @@ pub mod streams {
         StreamId::new(PayoutBatchDecider::CATEGORY, id)
     }
 
+    /// The payout batch a payout-batch stream belongs to, if it is one.
+    pub fn payout_batch_of(stream: &StreamId) -> Option<PayoutBatchId> {
+        stream
+            .as_str()
+            .strip_prefix(PayoutBatchDecider::CATEGORY)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|id| id.parse().ok())
+    }
+
     /// The claim a claim stream belongs to, if it is one.
     pub fn claim_of(stream: &StreamId) -> Option<ClaimId> {
         stream

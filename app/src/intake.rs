@@ -243,17 +243,7 @@ impl Intake {
                 info!(reasons = rejections.len(), "claim rejected");
                 let reasons = rejections
                     .iter()
-                    .map(|rejection| {
-                        let code = serde_json::to_value(rejection)
-                            .ok()
-                            .and_then(|value| {
-                                value
-                                    .get("code")
-                                    .and_then(|code| code.as_str().map(str::to_owned))
-                            })
-                            .unwrap_or_else(|| "invalid".to_owned());
-                        ReplyReason::new(&code, rejection)
-                    })
+                    .map(|rejection| ReplyReason::new(rejection.code(), rejection))
                     .collect();
                 Ok(IntakeReply::rejected(
                     Some(claim.insurer_ref.to_string()),

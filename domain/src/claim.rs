@@ -315,6 +315,28 @@ pub enum Rejection {
     },
 }
 
+impl Rejection {
+    /// A stable, kebab-case code for machines, the same as the serialised `code`, such as
+    /// `unknown-member`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::UnknownMember(_) => "unknown-member",
+            Rejection::MemberOfAnotherInsurer { .. } => "member-of-another-insurer",
+            Rejection::UnknownProvider(_) => "unknown-provider",
+            Rejection::UnknownPlan(_) => "unknown-plan",
+            Rejection::NoLines => "no-lines",
+            Rejection::TooManyLines(_) => "too-many-lines",
+            Rejection::BadLineNumber(_) => "bad-line-number",
+            Rejection::ZeroUnits(_) => "zero-units",
+            Rejection::NotPositive { .. } => "not-positive",
+            Rejection::FractionalCents { .. } => "fractional-cents",
+            Rejection::CurrencyNotOfPlan { .. } => "currency-not-of-plan",
+            Rejection::ServiceAfterReceipt { .. } => "service-after-receipt",
+            Rejection::SpansBenefitYears { .. } => "spans-benefit-years",
+        }
+    }
+}
+
 /// Why a claim command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {

@@ -631,3 +631,47 @@ fn a_paid_claim_refuses_a_second_transaction_for_its_batch() {
         "{error:?}"
     );
 }
+
+#[test]
+fn every_rejection_code_is_the_one_it_serialises_with() {
+    let member = || claims_domain::MemberId::new("M-1").unwrap();
+    let rejections = [
+        Rejection::UnknownMember(member()),
+        Rejection::MemberOfAnotherInsurer {
+            member: member(),
+            insurer: insurer(),
+        },
+        Rejection::UnknownProvider("clinic".parse().unwrap()),
+        Rejection::UnknownPlan("gold".to_owned()),
+        Rejection::NoLines,
+        Rejection::TooManyLines(51),
+        Rejection::BadLineNumber(0),
+        Rejection::ZeroUnits(1),
+        Rejection::NotPositive {
+            line: 1,
+            billed: usd("0.00"),
+        },
+        Rejection::FractionalCents {
+            line: 1,
+            billed: usd("1.001"),
+        },
+        Rejection::CurrencyNotOfPlan {
+            line: 1,
+            currency: Currency::EUR,
+            plan_currency: Currency::USD,
+        },
+        Rejection::ServiceAfterReceipt {
+            line: 1,
+            date: date("2026-03-02"),
+            received: date("2026-03-01"),
+        },
+        Rejection::SpansBenefitYears {
+            first: 2025,
+            last: 2026,
+        },
+    ];
+    for rejection in rejections {
+        let serialised = serde_json::to_value(&rejection).unwrap();
+        assert_eq!(serialised["code"], rejection.code(), "{rejection:?}");
+    }
+}

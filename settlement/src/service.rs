@@ -331,7 +331,7 @@ impl SettlementService {
             let Some(last) = events.last() else { break };
             after = last.position;
             for event in &events {
-                if event.stream.category() != "payout" {
+                if streams::payout_batch_of(&event.stream).is_none() {
                     continue;
                 }
                 match aggregate::decode::<PayoutBatchDecider>(event)? {
@@ -339,12 +339,7 @@ impl SettlementService {
                         open.insert(batch);
                     }
                     claims_domain::payout::PayoutBatchEvent::Settled { .. } => {
-                        if let Some(batch) = event
-                            .stream
-                            .as_str()
-                            .strip_prefix("payout-")
-                            .and_then(|id| id.parse().ok())
-                        {
+                        if let Some(batch) = streams::payout_batch_of(&event.stream) {
                             open.remove(&batch);
                         }
                     }
