@@ -27,6 +27,7 @@ use claims_adapters::event_store::{
 use pg_support::TestSchema;
 use serde_json::json;
 use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -287,4 +288,56 @@ fn append(stream: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -
         expected,
         events,
     }
+}
+
+/// The log is read in the order of the writing transactions' ids as numbers, walking the
+/// `(tx_id, global_position)` index: no page sorts the rest of the log, and no id is ever
+/// compared as text (where '100' sorts before '99' and a page boundary could skip events).
+/// Crossing a power of ten in a test would take hundreds of thousands of transactions, so
+/// the plan is checked instead: an index scan in the right order has no Sort node at all.
+#[tokio::test]
+async fn the_log_is_read_along_the_transaction_index_never_sorted_as_text() {
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    for _ in 0..3 {
+        store
+            .append(vec![append(
+                &StreamId::new("claim", Uuid::new_v4()),
+                ExpectedVersion::NoStream,
+                events(2),
+            )])
+            .await
+            .unwrap();
+    }
+    let mut connection = schema.connection().await;
+    let mut transaction = connection.begin().await.unwrap();
+    // With a handful of rows a sequential or bitmap scan and a sort are cheaper; take them
+    // off the table so the planner shows whether the index can give the order by itself.
+    for setting in [
+        "SET LOCAL enable_seqscan = off",
+        "SET LOCAL enable_bitmapscan = off",
+    ] {
+        sqlx::query(setting)
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+    }
+    let read_all = include_str!("../src/event_store/postgres/read_all.sql");
+    let explain = format!("EXPLAIN {read_all}");
+    let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(explain))
+        .bind("0")
+        .bind(0_i64)
+        .bind(1000_i64)
+        .fetch_all(&mut *transaction)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("Sort"),
+        "read_all sorts instead of walking the index:\n{plan}"
+    );
+    assert!(
+        plan.contains("events_tx_id_global_position"),
+        "read_all does not walk the transaction index:\n{plan}"
+    );
 }

@@ -10,5 +10,9 @@ SELECT global_position, tx_id::text AS tx_id, event_id, stream_id, version, even
 FROM events
 WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx_id, global_position
+-- Qualified on purpose: a bare `tx_id` here would name the text output column above and
+-- sort transaction ids as text ('100' before '99'), skipping events once ids cross a power
+-- of ten, and forcing a sort of the whole rest of the log on every page. The table's
+-- columns order as numbers and match the (tx_id, global_position) index.
+ORDER BY events.tx_id, events.global_position
 LIMIT $3
