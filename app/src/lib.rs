@@ -9,9 +9,11 @@
 //! - [`settler`]: approved claims are gathered into payout batches for the settlement service.
 //!
 //! [`engine`] wires them in one process with the embedded adapters; [`demo`] runs the
-//! example claims through it. [`reference`] loads plans, members and providers.
+//! example claims through it. [`reference`] loads plans, members and providers. [`bench`]
+//! measures the engine's parts (`claims bench store`).
 
 pub mod adjudicator;
+pub mod bench;
 pub mod clock;
 pub mod demo;
 pub mod engine;

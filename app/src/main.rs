@@ -1,8 +1,10 @@
 //! `claims`: the claims engine's command line.
 
 use anyhow::Context;
+use claims::bench::store::{Backend, DEFAULT_DATABASE_URL, StoreBenchOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// An event-sourced health insurance claims engine with smart-contract settlement.
@@ -29,6 +31,44 @@ enum Command {
         #[arg(long)]
         database: Option<PathBuf>,
     },
+    /// Measures parts of the engine and prints a table, then one JSON line.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Measures the event store: appends at 1, 10 and 100 events per commit with 1 and 16
+    /// writers, next to the raw PostgreSQL insert ceiling for the same rows, then replay.
+    Store {
+        /// The store to measure: a fresh schema on PostgreSQL (dropped at the end), or a
+        /// temporary SQLite file.
+        #[arg(long, value_enum, default_value_t = Backend::Postgres)]
+        backend: Backend,
+        /// The PostgreSQL server.
+        #[arg(long, env = "CLAIMS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// Each case's measured window, in seconds (fractions allowed).
+        #[arg(long, default_value = "5", value_parser = parse_seconds)]
+        seconds: Duration,
+        /// Each case's warm-up before the window, in seconds (fractions allowed).
+        #[arg(long, default_value = "1", value_parser = parse_seconds)]
+        warmup_seconds: Duration,
+        /// Events per read during replay.
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
+    },
+}
+
+/// A number of seconds, such as `5` or `0.2`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("{text} is not a duration: use a positive number of seconds"))
 }
 
 fn init_logging(json: bool) {
@@ -57,6 +97,30 @@ async fn main() -> anyhow::Result<()> {
             if report.paid() == 0 {
                 anyhow::bail!("the demo paid no claim");
             }
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Store {
+                    backend,
+                    database_url,
+                    seconds,
+                    warmup_seconds,
+                    page_size,
+                },
+        } => {
+            let options = StoreBenchOptions {
+                backend,
+                database_url,
+                measure: seconds,
+                warmup: warmup_seconds,
+                page_size,
+            };
+            let report = claims::bench::store::run(&options)
+                .await
+                .context("the event store benchmark failed")?;
+            print_report(&claims::bench::store::render(&report));
+            // The last line is the machine-readable one.
+            print_report(&format!("{}\n", report.json_line()?));
         }
     }
     Ok(())

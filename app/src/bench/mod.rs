@@ -1,0 +1,8 @@
+//! `claims bench`: measurements of the engine's own parts, run against real databases and
+//! reported as a table for people and one JSON line for scripts.
+//!
+//! - [`store`]: the event store's append and replay rates, next to the raw insert ceiling
+//!   of the same database for the same rows (issue 3, item 9; figures in
+//!   `docs/benchmarks.md`).
+
+pub mod store;
