@@ -19,6 +19,7 @@
 //! `adapters/migrations/{sqlite,postgres}/`. One contract suite
 //! (`adapters/tests/event_store_contract.rs`) runs against both.
 
+mod append_plan;
 mod postgres;
 mod sqlite;
 mod types;

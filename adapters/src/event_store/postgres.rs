@@ -60,9 +60,10 @@
 //! Transaction ids travel as text, because sqlx has no `xid8` type and an `xid8` may exceed
 //! `bigint`.
 
+use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent,
-    StoreError, StreamAppend, StreamAppended, StreamId, StreamVersion,
+    AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StreamAppend,
+    StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -70,7 +71,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -209,7 +210,7 @@ impl PostgresEventStore {
         transaction: &mut PgConnection,
         appends: Vec<StreamAppend>,
     ) -> Result<AppendOutcome, StoreError> {
-        let encoded = encode_appends(&appends)?;
+        let encoded = encode(&appends)?;
         if appends.is_empty() {
             return Ok(AppendOutcome {
                 streams: Vec::new(),
@@ -227,7 +228,7 @@ impl PostgresEventStore {
 #[async_trait]
 impl EventStore for PostgresEventStore {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
-        let encoded = encode_appends(&appends)?;
+        let encoded = encode(&appends)?;
         if appends.is_empty() {
             return Ok(AppendOutcome {
                 streams: Vec::new(),
@@ -444,50 +445,18 @@ async fn try_append(
 ) -> Result<AppendOutcome, Attempt> {
     let AppendState { versions, stored } = AppendState::read(&mut *connection, appends).await?;
 
-    // Every repeated id must carry the content it was stored with, whatever the versions
-    // say: a reused id is a bug in the writer, not a race.
-    let mut repeats = Vec::with_capacity(appends.len());
-    for append in appends {
-        let mut count = 0;
-        for event in &append.events {
-            if let Some(existing) = stored.get(&event.id) {
-                existing.require_same(&append.stream, event)?;
-                count += 1;
-            }
-        }
-        repeats.push(count);
-    }
-
-    let mut planned = Vec::with_capacity(appends.len());
-    for (append, repeated) in appends.iter().zip(repeats) {
-        let before = versions
-            .get(append.stream.as_str())
-            .copied()
-            .unwrap_or_default();
-        let total = append.events.len();
-        if repeated == total {
-            planned.push(PlannedStream {
-                append,
-                before,
-                appended: 0,
-            });
-            continue;
-        }
-        if repeated > 0 {
-            return Err(StoreError::InvalidAppend(format!(
-                "{repeated} of the {total} events for stream {} are already stored and the \
-                 others are new; re-send the original append unchanged, or only new events",
-                append.stream
-            ))
-            .into());
-        }
-        require_expected(append, before)?;
-        planned.push(PlannedStream {
-            append,
-            before,
-            appended: total,
-        });
-    }
+    let before: Vec<StreamVersion> = appends
+        .iter()
+        .map(|append| {
+            versions
+                .get(append.stream.as_str())
+                .copied()
+                .unwrap_or_default()
+        })
+        .collect();
+    let planned = append_plan::plan(appends, &before, |id| {
+        stored.get(&id).map(StoredIdentity::as_stored)
+    })?;
 
     let rows = NewRows::of(&planned, encoded)?;
     if !rows.is_empty() {
@@ -503,33 +472,7 @@ async fn try_append(
             .await?;
     }
 
-    Ok(AppendOutcome {
-        streams: planned
-            .iter()
-            .map(|stream| StreamAppended {
-                stream: stream.append.stream.clone(),
-                version: stream.before + to_version(stream.appended),
-                appended: stream.appended,
-            })
-            .collect(),
-    })
-}
-
-/// An event ready to insert: its payload and metadata serialised once, before any
-/// round trip.
-struct EncodedEvent<'a> {
-    event: &'a NewEvent,
-    payload: String,
-    metadata: String,
-}
-
-/// What an append will do to one stream.
-struct PlannedStream<'a> {
-    append: &'a StreamAppend,
-    /// The stream's version before the append.
-    before: StreamVersion,
-    /// How many events are new (0 when the whole append is a repeat).
-    appended: usize,
+    Ok(append_plan::outcome(&planned))
 }
 
 /// The new events of an append, one array per column, as the insert binds them.
@@ -554,8 +497,7 @@ impl<'a> NewRows<'a> {
             if stream.appended == 0 {
                 continue;
             }
-            for (encoded, offset) in events.iter().zip(1..) {
-                let version = stream.before + offset;
+            for (encoded, version) in events.iter().zip(stream.new_versions()) {
                 let event = encoded.event;
                 rows.event_ids.push(event.id.0);
                 rows.stream_ids.push(stream.append.stream.as_str());
@@ -584,71 +526,42 @@ impl<'a> NewRows<'a> {
     }
 }
 
-/// Refuses malformed appends before touching the database, and serialises every event.
-fn encode_appends(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreError> {
-    let mut streams = HashSet::new();
-    let mut ids = HashSet::new();
-    appends
-        .iter()
-        .map(|append| {
-            if !streams.insert(&append.stream) {
-                return Err(StoreError::InvalidAppend(format!(
-                    "stream {} appears more than once; put all its events in one StreamAppend",
-                    append.stream
-                )));
-            }
-            if append.events.is_empty() {
-                return Err(StoreError::InvalidAppend(format!(
-                    "the append to stream {} has no events",
-                    append.stream
-                )));
-            }
-            if append.stream.as_str().contains('\0') {
-                return Err(StoreError::InvalidAppend(format!(
-                    "stream id {:?} contains a NUL character, which PostgreSQL text cannot hold",
-                    append.stream.as_str()
-                )));
-            }
-            append
-                .events
-                .iter()
-                .map(|event| {
-                    if !ids.insert(event.id) {
-                        return Err(StoreError::InvalidAppend(format!(
-                            "event id {} appears more than once in the append",
-                            event.id
-                        )));
-                    }
-                    if event.event_type.contains('\0') {
-                        return Err(StoreError::InvalidAppend(format!(
-                            "the type of event {} contains a NUL character, which PostgreSQL \
-                             text cannot hold",
-                            event.id
-                        )));
-                    }
-                    Ok(EncodedEvent {
-                        event,
-                        payload: encode_json(&event.payload, event.id, "payload")?,
-                        metadata: encode_json(&event.metadata, event.id, "metadata")?,
-                    })
-                })
-                .collect()
-        })
-        .collect()
+/// Refuses what PostgreSQL cannot hold, then applies the rules every store shares.
+fn encode(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreError> {
+    refuse_nul_characters(appends)?;
+    append_plan::encode(appends)
 }
 
-fn encode_json(value: &serde_json::Value, id: EventId, part: &str) -> Result<String, StoreError> {
-    if contains_nul(value) {
-        return Err(StoreError::InvalidAppend(format!(
-            "the {part} of event {id} contains a NUL character (\\u0000), which PostgreSQL \
-             jsonb cannot hold"
-        )));
+/// PostgreSQL `text` and `jsonb` cannot hold U+0000, so an append carrying one anywhere
+/// is refused with the reason instead of failing in the database.
+fn refuse_nul_characters(appends: &[StreamAppend]) -> Result<(), StoreError> {
+    for append in appends {
+        if append.stream.as_str().contains('\0') {
+            return Err(StoreError::InvalidAppend(format!(
+                "stream id {:?} contains a NUL character, which PostgreSQL text cannot hold",
+                append.stream.as_str()
+            )));
+        }
+        for event in &append.events {
+            if event.event_type.contains('\0') {
+                return Err(StoreError::InvalidAppend(format!(
+                    "the type of event {} contains a NUL character, which PostgreSQL text \
+                     cannot hold",
+                    event.id
+                )));
+            }
+            for (part, value) in [("payload", &event.payload), ("metadata", &event.metadata)] {
+                if contains_nul(value) {
+                    return Err(StoreError::InvalidAppend(format!(
+                        "the {part} of event {} contains a NUL character (\\u0000), which \
+                         PostgreSQL jsonb cannot hold",
+                        event.id
+                    )));
+                }
+            }
+        }
     }
-    serde_json::to_string(value).map_err(|error| {
-        StoreError::InvalidAppend(format!(
-            "the {part} of event {id} cannot be stored: {error}"
-        ))
-    })
+    Ok(())
 }
 
 /// True when a string or key anywhere in `value` holds U+0000, which `jsonb` refuses.
@@ -667,7 +580,6 @@ fn contains_nul(value: &serde_json::Value) -> bool {
 
 /// An event as stored, with just what decides whether a re-sent event is a repeat.
 struct StoredIdentity {
-    position: LogPosition,
     stream: String,
     event_type: String,
     schema_version: i32,
@@ -676,23 +588,13 @@ struct StoredIdentity {
 }
 
 impl StoredIdentity {
-    /// Succeeds when `event`, appended to `stream`, is exactly the stored event. Payload
-    /// and metadata are compared as JSON values: `jsonb` keeps neither key order nor
-    /// whitespace, and neither is part of an event.
-    fn require_same(&self, stream: &StreamId, event: &NewEvent) -> Result<(), StoreError> {
-        let same = self.stream == stream.as_str()
-            && self.event_type == event.event_type
-            && i64::from(self.schema_version) == i64::from(event.schema_version)
-            && self.payload == event.payload
-            && self.metadata == event.metadata;
-        if same {
-            Ok(())
-        } else {
-            tracing::debug!(position = %self.position, id = %event.id, "event id reused");
-            Err(StoreError::EventIdReused {
-                id: event.id,
-                stream: StreamId::from_raw(self.stream.clone()),
-            })
+    fn as_stored(&self) -> StoredEvent<'_> {
+        StoredEvent {
+            stream: &self.stream,
+            event_type: &self.event_type,
+            schema_version: i64::from(self.schema_version),
+            payload: &self.payload,
+            metadata: &self.metadata,
         }
     }
 }
@@ -777,7 +679,6 @@ impl AppendState {
         self.stored.insert(
             EventId(event_id),
             StoredIdentity {
-                position,
                 stream: row.stream_id,
                 event_type,
                 schema_version,
@@ -786,24 +687,6 @@ impl AppendState {
             },
         );
         Ok(())
-    }
-}
-
-/// Refuses the append when its stream is not where the writer saw it.
-fn require_expected(append: &StreamAppend, actual: StreamVersion) -> Result<(), StoreError> {
-    let holds = match append.expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => actual == 0,
-        ExpectedVersion::Exact(expected) => actual == expected,
-    };
-    if holds {
-        Ok(())
-    } else {
-        Err(StoreError::VersionConflict {
-            stream: append.stream.clone(),
-            expected: append.expected,
-            actual,
-        })
     }
 }
 
@@ -870,11 +753,6 @@ fn position_of(transaction: &str, global_position: i64) -> Result<LogPosition, S
             },
             reason: format!("its transaction id {transaction:?} is not a number: {error}"),
         })
-}
-
-/// A count of events as a version offset.
-fn to_version(count: usize) -> StreamVersion {
-    u64::try_from(count).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -9,9 +9,10 @@
 //! `adapters/migrations/sqlite/`. Payloads and metadata are stored as the JSON text they
 //! were serialised to, so an amount never passes through a float on the way in or out.
 
+use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent,
-    StoreError, StreamAppend, StreamAppended, StreamId, StreamVersion,
+    AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StreamAppend,
+    StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,7 +23,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
@@ -146,7 +147,7 @@ impl SqliteEventStore {
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
-        let encoded = encode_appends(&appends)?;
+        let encoded = append_plan::encode(&appends)?;
         if appends.is_empty() {
             return Ok(AppendOutcome {
                 streams: Vec::new(),
@@ -156,55 +157,20 @@ impl EventStore for SqliteEventStore {
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = stored_events(&mut tx, &appends).await?;
-
-        // Every repeated id must carry the content it was stored with, whatever the
-        // versions say: a reused id is a bug in the writer, not a race.
-        let mut repeats = Vec::with_capacity(appends.len());
+        let mut before = Vec::with_capacity(appends.len());
         for append in &appends {
-            let mut count = 0;
-            for event in &append.events {
-                if let Some(existing) = stored.get(&event.id) {
-                    existing.require_same(&append.stream, event)?;
-                    count += 1;
-                }
-            }
-            repeats.push(count);
+            before.push(stream_version(&mut *tx, append.stream.as_str()).await?);
         }
-
-        let mut planned = Vec::with_capacity(appends.len());
-        for (append, repeated) in appends.iter().zip(repeats) {
-            let before = stream_version(&mut *tx, append.stream.as_str()).await?;
-            let total = append.events.len();
-            if repeated == total {
-                planned.push(PlannedStream {
-                    append,
-                    before,
-                    appended: 0,
-                });
-                continue;
-            }
-            if repeated > 0 {
-                return Err(StoreError::InvalidAppend(format!(
-                    "{repeated} of the {total} events for stream {} are already stored and the \
-                     others are new; re-send the original append unchanged, or only new events",
-                    append.stream
-                )));
-            }
-            require_expected(append, before)?;
-            planned.push(PlannedStream {
-                append,
-                before,
-                appended: total,
-            });
-        }
+        let planned = append_plan::plan(&appends, &before, |id| {
+            stored.get(&id).map(StoredIdentity::as_stored)
+        })?;
 
         let mut rows = Vec::new();
         for (stream, events) in planned.iter().zip(&encoded) {
             if stream.appended == 0 {
                 continue;
             }
-            for (event, offset) in events.iter().zip(1..) {
-                let version = stream.before + offset;
+            for (event, version) in events.iter().zip(stream.new_versions()) {
                 rows.push(NewRow {
                     stream: stream.append.stream.as_str(),
                     version: i64::try_from(version).map_err(|_| StoreError::OutOfRange {
@@ -244,15 +210,8 @@ impl EventStore for SqliteEventStore {
         }
         tx.commit().await?;
 
-        let streams = planned
-            .iter()
-            .map(|stream| StreamAppended {
-                stream: stream.append.stream.clone(),
-                version: stream.before + to_version(stream.appended),
-                appended: stream.appended,
-            })
-            .collect::<Vec<_>>();
-        for stream in &streams {
+        let outcome = append_plan::outcome(&planned);
+        for stream in &outcome.streams {
             tracing::debug!(
                 stream = %stream.stream,
                 version = stream.version,
@@ -260,7 +219,7 @@ impl EventStore for SqliteEventStore {
                 "appended to stream"
             );
         }
-        Ok(AppendOutcome { streams })
+        Ok(outcome)
     }
 
     async fn read_stream(
@@ -346,23 +305,6 @@ impl EventStore for SqliteEventStore {
     }
 }
 
-/// An event ready to insert: its payload and metadata serialised once, before the write
-/// lock is taken.
-struct EncodedEvent<'a> {
-    event: &'a NewEvent,
-    payload: String,
-    metadata: String,
-}
-
-/// What an append will do to one stream, decided under the write lock.
-struct PlannedStream<'a> {
-    append: &'a StreamAppend,
-    /// The stream's version before the append.
-    before: StreamVersion,
-    /// How many events are new (0 when the whole append is a repeat).
-    appended: usize,
-}
-
 /// One row of the multi-row insert.
 struct NewRow<'a> {
     stream: &'a str,
@@ -370,82 +312,23 @@ struct NewRow<'a> {
     event: &'a EncodedEvent<'a>,
 }
 
-/// Refuses malformed appends before touching the database, and serialises every event.
-fn encode_appends(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreError> {
-    let mut streams = HashSet::new();
-    let mut ids = HashSet::new();
-    appends
-        .iter()
-        .map(|append| {
-            if !streams.insert(&append.stream) {
-                return Err(StoreError::InvalidAppend(format!(
-                    "stream {} appears more than once; put all its events in one StreamAppend",
-                    append.stream
-                )));
-            }
-            if append.events.is_empty() {
-                return Err(StoreError::InvalidAppend(format!(
-                    "the append to stream {} has no events",
-                    append.stream
-                )));
-            }
-            append
-                .events
-                .iter()
-                .map(|event| {
-                    if !ids.insert(event.id) {
-                        return Err(StoreError::InvalidAppend(format!(
-                            "event id {} appears more than once in the append",
-                            event.id
-                        )));
-                    }
-                    Ok(EncodedEvent {
-                        event,
-                        payload: encode_json(&event.payload, event.id, "payload")?,
-                        metadata: encode_json(&event.metadata, event.id, "metadata")?,
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn encode_json(value: &serde_json::Value, id: EventId, part: &str) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|error| {
-        StoreError::InvalidAppend(format!(
-            "the {part} of event {id} cannot be stored: {error}"
-        ))
-    })
-}
-
 /// An event as stored, with just what decides whether a re-sent event is a repeat.
 struct StoredIdentity {
-    sequence: i64,
     stream: String,
     event_type: String,
     schema_version: i64,
-    payload: String,
-    metadata: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
 }
 
 impl StoredIdentity {
-    /// Succeeds when `event`, appended to `stream`, is exactly the stored event.
-    fn require_same(&self, stream: &StreamId, event: &NewEvent) -> Result<(), StoreError> {
-        let position = position_of(self.sequence);
-        let payload = parse_json(&self.payload, position, "payload")?;
-        let metadata = parse_json(&self.metadata, position, "metadata")?;
-        let same = self.stream == stream.as_str()
-            && self.event_type == event.event_type
-            && self.schema_version == i64::from(event.schema_version)
-            && payload == event.payload
-            && metadata == event.metadata;
-        if same {
-            Ok(())
-        } else {
-            Err(StoreError::EventIdReused {
-                id: event.id,
-                stream: StreamId::from_raw(self.stream.clone()),
-            })
+    fn as_stored(&self) -> StoredEvent<'_> {
+        StoredEvent {
+            stream: &self.stream,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            payload: &self.payload,
+            metadata: &self.metadata,
         }
     }
 }
@@ -455,6 +338,7 @@ async fn stored_events(
     connection: &mut SqliteConnection,
     appends: &[StreamAppend],
 ) -> Result<HashMap<EventId, StoredIdentity>, StoreError> {
+    // Parsed once here, so the shared rules compare JSON values, not texts.
     let ids: Vec<String> = appends
         .iter()
         .flat_map(|append| &append.events)
@@ -469,16 +353,16 @@ async fn stored_events(
     rows.into_iter()
         .map(
             |(sequence, id, stream, event_type, schema_version, payload, metadata)| {
-                let id = parse_event_id(&id, position_of(sequence))?;
+                let position = position_of(sequence);
+                let id = parse_event_id(&id, position)?;
                 Ok((
                     id,
                     StoredIdentity {
-                        sequence,
                         stream,
                         event_type,
                         schema_version,
-                        payload,
-                        metadata,
+                        payload: parse_json(&payload, position, "payload")?,
+                        metadata: parse_json(&metadata, position, "metadata")?,
                     },
                 ))
             },
@@ -499,24 +383,6 @@ async fn stream_version<'e>(
         position: LogPosition::START,
         reason: format!("stream {stream} has a negative version {version}"),
     })
-}
-
-/// Refuses the append when its stream is not where the writer saw it.
-fn require_expected(append: &StreamAppend, actual: StreamVersion) -> Result<(), StoreError> {
-    let holds = match append.expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => actual == 0,
-        ExpectedVersion::Exact(expected) => actual == expected,
-    };
-    if holds {
-        Ok(())
-    } else {
-        Err(StoreError::VersionConflict {
-            stream: append.stream.clone(),
-            expected: append.expected,
-            actual,
-        })
-    }
 }
 
 /// A row of the `events` table, as read.
@@ -602,11 +468,6 @@ fn parse_json(
     })
 }
 
-/// A count of events as a version offset.
-fn to_version(count: usize) -> StreamVersion {
-    u64::try_from(count).unwrap_or(u64::MAX)
-}
-
 /// Now, as the RFC 3339 UTC text the store records (microseconds, `Z`).
 fn now_rfc3339() -> String {
     DateTime::<Utc>::from(SystemTime::now()).to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -615,6 +476,7 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event_store::{ExpectedVersion, NewEvent};
     use serde_json::json;
 
     fn event(event_type: &str) -> NewEvent {
