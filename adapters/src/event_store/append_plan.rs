@@ -200,6 +200,19 @@ pub(super) fn outcome(planned: &[PlannedStream<'_>]) -> AppendOutcome {
     }
 }
 
+/// Logs an append once it has committed (not before: an attempt may still be rolled back
+/// and retried).
+pub(super) fn log_committed(outcome: &AppendOutcome) {
+    for stream in &outcome.streams {
+        tracing::debug!(
+            stream = %stream.stream,
+            version = stream.version,
+            appended = stream.appended,
+            "appended to stream"
+        );
+    }
+}
+
 /// A count of events as a version offset.
 fn to_version(count: usize) -> StreamVersion {
     u64::try_from(count).unwrap_or(u64::MAX)

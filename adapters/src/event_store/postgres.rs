@@ -236,14 +236,7 @@ impl EventStore for PostgresEventStore {
         }
         let mut connection = self.pool.acquire().await?;
         let outcome = append_on(&mut connection, &appends, &encoded).await?;
-        for stream in &outcome.streams {
-            tracing::debug!(
-                stream = %stream.stream,
-                version = stream.version,
-                appended = stream.appended,
-                "appended to stream"
-            );
-        }
+        append_plan::log_committed(&outcome);
         Ok(outcome)
     }
 

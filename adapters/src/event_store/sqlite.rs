@@ -211,14 +211,7 @@ impl EventStore for SqliteEventStore {
         tx.commit().await?;
 
         let outcome = append_plan::outcome(&planned);
-        for stream in &outcome.streams {
-            tracing::debug!(
-                stream = %stream.stream,
-                version = stream.version,
-                appended = stream.appended,
-                "appended to stream"
-            );
-        }
+        append_plan::log_committed(&outcome);
         Ok(outcome)
     }
 
