@@ -70,6 +70,37 @@ else
   echo "PostgreSQL is up on 127.0.0.1:5432 with database test"
 fi
 
+step "NATS with JetStream for the message-bus tests"
+# The NATS bus contract tests fail (never skip) without a server. They use
+# CLAIMS_TEST_NATS_URL when it is set; otherwise a server on 127.0.0.1:4222, which this
+# step starts with JetStream (storing under target/nats), and installs first if it is missing.
+if [ -n "${CLAIMS_TEST_NATS_URL:-}" ]; then
+  echo "using CLAIMS_TEST_NATS_URL; not touching a local server"
+else
+  nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) >/dev/null 2>&1; }
+  if ! nats_up; then
+    if ! command -v nats-server >/dev/null 2>&1; then
+      echo "nats-server is not installed; installing it"
+      apt-get update
+      DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
+    fi
+    store="$(pwd)/target/nats"
+    mkdir -p "$store"
+    echo "starting nats-server with JetStream (store $store, log $store/nats-server.log)"
+    nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$store" >"$store/nats-server.log" 2>&1 &
+    echo $! >"$store/nats-server.pid"
+    for _ in $(seq 1 30); do
+      nats_up && break
+      sleep 1
+    done
+  fi
+  if ! nats_up; then
+    echo "NATS did not come up on 127.0.0.1:4222" >&2
+    exit 1
+  fi
+  echo "NATS is up on 127.0.0.1:4222"
+fi
+
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

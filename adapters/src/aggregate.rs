@@ -14,7 +14,9 @@ use claims_domain::accumulator::{AccumulatorDecider, AccumulatorEvent, BenefitYe
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::ids::{ClaimId, MemberId, PayoutBatchId, PlanId, ProviderId};
 use claims_domain::member::{MemberDecider, MemberEvent};
-use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
+use claims_domain::payout::{
+    PayoutBatchDecider, PayoutBatchEvent, SettlementIndexDecider, SettlementIndexEvent,
+};
 use claims_domain::plan::{PlanDecider, PlanEvent};
 use claims_domain::provider::{ProviderDecider, ProviderEvent};
 use serde::Serialize;
@@ -223,6 +225,17 @@ pub mod streams {
         StreamId::new(AccumulatorDecider::CATEGORY, format!("{member}-{year}"))
     }
 
+    /// The benefit year of a member's accumulator stream, if it is one: the last part of
+    /// `accumulator-<member>-<year>` (a member id may itself contain `-`).
+    pub fn accumulator_year_of(stream: &StreamId) -> Option<BenefitYear> {
+        stream
+            .as_str()
+            .strip_prefix(AccumulatorDecider::CATEGORY)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_member, year)| year.parse().ok())
+    }
+
     /// A payout batch's stream.
     pub fn payout_batch(id: PayoutBatchId) -> StreamId {
         StreamId::new(PayoutBatchDecider::CATEGORY, id)
@@ -293,6 +306,16 @@ impl StoredAggregate for ProviderDecider {
 impl StoredAggregate for PayoutBatchDecider {
     const CATEGORY: &'static str = "payout";
     fn event_type(event: &PayoutBatchEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+/// The per-contract ledger of settlement indices (see `claims_settlement::index_ledger`).
+impl StoredAggregate for SettlementIndexDecider {
+    // No dash: the category is the part of a stream id before the first one.
+    const CATEGORY: &'static str = "settlementindex";
+
+    fn event_type(event: &SettlementIndexEvent) -> &'static str {
         event.event_type()
     }
 }

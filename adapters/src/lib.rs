@@ -10,3 +10,4 @@
 pub mod aggregate;
 pub mod bus;
 pub mod event_store;
+pub mod read_models;

@@ -1,10 +1,10 @@
 //! The contract of the message-bus port, run against every implementation.
 //!
 //! Each check is an `async fn` that takes a bus and asserts what the port's documentation
-//! promises. Every check works in its own subject namespace and queue names, so the same
-//! checks can share one NATS server. `bus_contract!` turns the whole list into tests for
-//! one implementation, given an `async fn` that makes a bus; the NATS bus will add one
-//! more invocation, and pass the same checks.
+//! promises. Every check works in its own subject namespace and queue names, which its
+//! fixture hands it, so the same checks can share one NATS server. `bus_contract!` turns
+//! the whole list into tests for one implementation, given an `async fn` that makes a bus:
+//! once for the in-process bus, once for NATS JetStream.
 
 #![allow(
     clippy::unwrap_used,
@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 /// A bus under test, with whatever must live as long as it (such as a server).
 struct Fixture {
     bus: Arc<dyn MessageBus>,
+    /// The first subject token of the check run on this bus: unique to the fixture, so
+    /// that a bus on a shared server can capture exactly its check's subjects.
+    namespace: String,
     _keep: Box<dyn Any + Send>,
 }
 
@@ -54,7 +57,7 @@ macro_rules! bus_contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let fixture = $fresh().await;
-                super::$check(fixture.bus.clone()).await;
+                super::$check(fixture.bus.clone(), Namespace(fixture.namespace.clone())).await;
             }
         )+
     };
@@ -66,11 +69,144 @@ mod in_process {
     async fn fresh() -> Fixture {
         Fixture {
             bus: Arc::new(InProcessBus::new()),
+            namespace: Namespace::new().0,
             _keep: Box::new(()),
         }
     }
 
     bus_contract!(fresh);
+}
+
+/// The NATS JetStream bus, against the server at `CLAIMS_TEST_NATS_URL` (default
+/// `nats://127.0.0.1:4222`, which `scripts/test.sh` starts). Without a server these tests
+/// fail rather than skip. Each fixture gets its own stream, capturing only its check's
+/// namespace, and deletes it when dropped, so runs against a long-lived server do not
+/// collide or pile up.
+mod nats {
+    use super::*;
+    use claims_adapters::bus::{NatsBus, NatsBusConfig, NatsBusError};
+
+    fn url() -> String {
+        std::env::var("CLAIMS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    }
+
+    async fn fresh() -> Fixture {
+        let (bus, namespace, cleanup) = connect().await;
+        Fixture {
+            bus: Arc::new(bus),
+            namespace: namespace.0,
+            _keep: Box::new(cleanup),
+        }
+    }
+
+    /// A bus on a stream of its own, capturing only a fresh namespace.
+    async fn connect() -> (NatsBus, Namespace, DeleteStream) {
+        let namespace = Namespace::new();
+        let stream = format!("CLAIMS_TEST_{}", namespace.0);
+        let config = NatsBusConfig {
+            // Leftovers of an interrupted run expire on their own.
+            max_age: Duration::from_secs(15 * 60),
+            ..NatsBusConfig::new(url(), stream.clone(), vec![namespace.pattern(">")])
+        };
+        // nats-server 2.9 can fail a stream creation (error 10077, "could not create
+        // storage directory") while another fixture deletes the account's last stream, so
+        // setting up is tried a few times; a missing server fails at once.
+        let mut attempts = 0;
+        let bus = loop {
+            attempts += 1;
+            match NatsBus::connect(config.clone()).await {
+                Ok(bus) => break bus,
+                Err(NatsBusError::Stream { .. }) if attempts < 5 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!(
+                    "the NATS bus contract needs nats-server with JetStream at {} \
+                     (scripts/test.sh starts one; or set CLAIMS_TEST_NATS_URL): {error}",
+                    url()
+                ),
+            }
+        };
+        (bus, namespace, DeleteStream { stream })
+    }
+
+    /// Deletes the fixture's stream (and with it the queues' consumers) when the check
+    /// ends, passed or failed. Drop cannot await, so it runs on a thread of its own.
+    struct DeleteStream {
+        stream: String,
+    }
+
+    impl Drop for DeleteStream {
+        fn drop(&mut self) {
+            let stream = self.stream.clone();
+            let deleted = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|error| error.to_string())?;
+                runtime.block_on(async {
+                    let client = async_nats::connect(url())
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    async_nats::jetstream::new(client)
+                        .delete_stream(&stream)
+                        .await
+                        .map(drop)
+                        .map_err(|error| error.to_string())
+                })
+            })
+            .join();
+            if let Ok(Err(error)) = deleted {
+                eprintln!("could not delete test stream {}: {error}", self.stream);
+            }
+        }
+    }
+
+    bus_contract!(fresh);
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_a_typed_error() {
+        let config = NatsBusConfig::new(
+            "nats://127.0.0.1:1",
+            "CLAIMS_TEST_UNREACHABLE",
+            vec![SubjectPattern::new("claims.>").unwrap()],
+        );
+        let refused = NatsBus::connect(config).await;
+        assert!(
+            matches!(refused, Err(NatsBusError::Connect { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_ends_pullers_and_subscriptions_and_refuses_publishing() {
+        let (bus, ns, _cleanup) = connect().await;
+        let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+        let mut subscription = bus.subscribe(ns.pattern(">")).await.unwrap();
+        let puller = tokio::spawn(async move { queue.next().await.map(|d| d.attempt) });
+        tokio::time::sleep(QUIET).await;
+
+        bus.shutdown();
+
+        let pulled = tokio::time::timeout(PATIENCE, puller)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pulled, None);
+        let heard = tokio::time::timeout(PATIENCE, subscription.next())
+            .await
+            .unwrap();
+        assert_eq!(heard, None);
+        assert!(bus.is_shut_down());
+        let refused = bus.publish(ns.message("work", "job")).await;
+        assert!(
+            matches!(refused, Err(BusError::Unavailable(_))),
+            "{refused:?}"
+        );
+        let refused = bus.subscribe(ns.pattern(">")).await;
+        assert!(matches!(refused, Err(BusError::Unavailable(_))));
+        let refused = bus.work_queue(ns.queue("intake", &["work"])).await;
+        assert!(matches!(refused, Err(BusError::Unavailable(_))));
+    }
 }
 
 #[test]
@@ -180,8 +316,10 @@ fn payload(message: &Message) -> String {
 
 // ---- the contract ----
 
-async fn a_queue_captures_what_is_published_after_it_is_declared(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_queue_captures_what_is_published_after_it_is_declared(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
     bus.publish(ns.message("claims.submit.acme", "too early"))
         .await
         .unwrap();
@@ -222,8 +360,7 @@ async fn a_queue_captures_what_is_published_after_it_is_declared(bus: Arc<dyn Me
     assert_quiet(next_within(&mut intake, QUIET).await);
 }
 
-async fn every_queue_gets_its_own_copy(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn every_queue_gets_its_own_copy(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let mut settlement = bus
         .work_queue(ns.queue("settlement", &["events.claim.*"]))
         .await
@@ -248,8 +385,10 @@ async fn every_queue_gets_its_own_copy(bus: Arc<dyn MessageBus>) {
     assert_quiet(next_within(&mut outcomes, QUIET).await);
 }
 
-async fn workers_sharing_a_queue_each_get_different_messages(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn workers_sharing_a_queue_each_get_different_messages(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
     let spec = ns.queue("adjudication", &["work.*"]);
     let mut first_worker = bus.work_queue(spec.clone()).await.unwrap();
     let mut second_worker = bus.work_queue(spec).await.unwrap();
@@ -289,8 +428,7 @@ async fn workers_sharing_a_queue_each_get_different_messages(bus: Arc<dyn Messag
     assert_eq!(received.into_iter().collect::<BTreeSet<_>>(), sent);
 }
 
-async fn an_acked_message_is_not_delivered_again(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn an_acked_message_is_not_delivered_again(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let spec = WorkQueueSpec {
         ack_wait: Duration::from_millis(100),
         ..ns.queue("intake", &["work"])
@@ -306,8 +444,7 @@ async fn an_acked_message_is_not_delivered_again(bus: Arc<dyn MessageBus>) {
     assert_quiet(next_within(&mut queue, QUIET).await);
 }
 
-async fn a_nak_redelivers_with_the_next_attempt(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_nak_redelivers_with_the_next_attempt(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
     bus.publish(ns.message("work", "job")).await.unwrap();
 
@@ -322,8 +459,10 @@ async fn a_nak_redelivers_with_the_next_attempt(bus: Arc<dyn MessageBus>) {
     assert_quiet(next_within(&mut queue, QUIET).await);
 }
 
-async fn a_nak_with_a_delay_waits_and_the_rest_keep_their_order(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_nak_with_a_delay_waits_and_the_rest_keep_their_order(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
     let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
     for text in ["a", "b", "c"] {
         bus.publish(ns.message("work", text)).await.unwrap();
@@ -351,8 +490,7 @@ async fn a_nak_with_a_delay_waits_and_the_rest_keep_their_order(bus: Arc<dyn Mes
     again.ack().await.unwrap();
 }
 
-async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let spec = WorkQueueSpec {
         max_deliveries: 2,
         ..ns.queue("intake", &["claims.submit.*"])
@@ -405,8 +543,7 @@ async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus
     assert_quiet(next_within(&mut queue, QUIET).await);
 }
 
-async fn a_rejected_message_is_dead_lettered_at_once(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_rejected_message_is_dead_lettered_at_once(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let spec = ns.queue("intake", &["claims.submit.*"]);
     let mut dead_letters = bus
         .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
@@ -438,8 +575,7 @@ async fn a_rejected_message_is_dead_lettered_at_once(bus: Arc<dyn MessageBus>) {
     heard_nothing(&mut dead_letters).await;
 }
 
-async fn a_dropped_delivery_is_delivered_again(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_dropped_delivery_is_delivered_again(bus: Arc<dyn MessageBus>, ns: Namespace) {
     // ack_wait is long: the redelivery must come from the drop, not from the timer.
     let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
     bus.publish(ns.message("work", "job")).await.unwrap();
@@ -456,8 +592,10 @@ async fn a_dropped_delivery_is_delivered_again(bus: Arc<dyn MessageBus>) {
     again.ack().await.unwrap();
 }
 
-async fn an_unacknowledged_delivery_is_redelivered_after_ack_wait(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn an_unacknowledged_delivery_is_redelivered_after_ack_wait(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
     let ack_wait = Duration::from_millis(200);
     let spec = WorkQueueSpec {
         ack_wait,
@@ -483,8 +621,7 @@ async fn an_unacknowledged_delivery_is_redelivered_after_ack_wait(bus: Arc<dyn M
     assert_quiet(next_within(&mut queue, QUIET + ack_wait).await);
 }
 
-async fn an_unacknowledged_last_delivery_is_dead_lettered(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn an_unacknowledged_last_delivery_is_dead_lettered(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let spec = WorkQueueSpec {
         max_deliveries: 1,
         ack_wait: Duration::from_millis(100),
@@ -509,8 +646,7 @@ async fn an_unacknowledged_last_delivery_is_dead_lettered(bus: Arc<dyn MessageBu
     heard_nothing(&mut dead_letters).await;
 }
 
-async fn a_message_id_is_published_once(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_message_id_is_published_once(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let mut queue = bus
         .work_queue(ns.queue("intake", &["claims.submit.*"]))
         .await
@@ -550,8 +686,7 @@ async fn a_message_id_is_published_once(bus: Arc<dyn MessageBus>) {
     heard_nothing(&mut listener).await;
 }
 
-async fn a_subscription_hears_later_matching_messages(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn a_subscription_hears_later_matching_messages(bus: Arc<dyn MessageBus>, ns: Namespace) {
     bus.publish(ns.message("claims.ack.acme", "before"))
         .await
         .unwrap();
@@ -579,8 +714,10 @@ async fn a_subscription_hears_later_matching_messages(bus: Arc<dyn MessageBus>) 
     assert_eq!(all, ["accepted", "paid", "too deep"]);
 }
 
-async fn re_declaring_a_queue_keeps_it_unless_the_spec_differs(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn re_declaring_a_queue_keeps_it_unless_the_spec_differs(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
     let spec = ns.queue("intake", &["work"]);
     let first = bus.work_queue(spec.clone()).await.unwrap();
     bus.publish(ns.message("work", "captured")).await.unwrap();
@@ -610,8 +747,7 @@ async fn re_declaring_a_queue_keeps_it_unless_the_spec_differs(bus: Arc<dyn Mess
     ));
 }
 
-async fn an_oversized_message_is_refused(bus: Arc<dyn MessageBus>) {
-    let ns = Namespace::new();
+async fn an_oversized_message_is_refused(bus: Arc<dyn MessageBus>, ns: Namespace) {
     let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
     let size = 1024 * 1024 + 1;
 

@@ -15,14 +15,16 @@
 mod pg_support;
 
 use claims_adapters::event_store::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, NewEvent, PostgresEventStore,
-    RecordedEvent, SqliteEventStore, StoreError, StreamAppend, StreamAppended, StreamId,
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, LogSubscription, NewEvent,
+    PostgresEventStore, RecordedEvent, SqliteEventStore, StoreError, StreamAppend, StreamAppended,
+    StreamId,
 };
 use pg_support::TestSchema;
 use serde_json::json;
 use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Barrier;
 
 /// A store under test, with whatever must live as long as it (such as its directory).
@@ -55,6 +57,8 @@ macro_rules! event_store_contract {
             racing_any_appends_to_one_stream_all_land,
             concurrent_writers_to_different_streams_all_land,
             payloads_keep_every_digit_of_an_amount,
+            a_subscription_catches_up_then_hears_new_commits_without_polling,
+            a_rewound_subscription_delivers_the_same_events_again,
         );
     };
     ($fresh:path; $($check:ident),+ $(,)?) => {
@@ -1372,4 +1376,87 @@ async fn payloads_keep_every_digit_of_an_amount(store: Arc<dyn EventStore>) {
     );
     assert_eq!(stored[0].payload["allowed"]["value"], "0.10");
     assert_eq!(stored[0].payload["units"].as_u64(), Some(u64::MAX));
+}
+
+/// Long enough that a subscription woken within it was woken by a hint, not by its poll.
+const NEVER_POLLS: Duration = Duration::from_secs(3600);
+
+/// How long a hint may take to arrive (a cross-process hint makes a round trip).
+const HINT_DEADLINE: Duration = Duration::from_secs(5);
+
+async fn a_subscription_catches_up_then_hears_new_commits_without_polling(
+    store: Arc<dyn EventStore>,
+) {
+    let claim = StreamId::from_raw("claim-1");
+    let earlier = vec![event("ClaimSubmitted"), event("ClaimAdjudicated")];
+    store
+        .append(vec![append(
+            &claim,
+            ExpectedVersion::NoStream,
+            earlier.clone(),
+        )])
+        .await
+        .unwrap();
+
+    let mut subscription = LogSubscription::after(store.clone(), LogPosition::START)
+        .with_page_size(1)
+        .with_poll_interval(NEVER_POLLS);
+    let mut caught_up = Vec::new();
+    for _ in 0..earlier.len() {
+        caught_up.extend(subscription.next_page().await.unwrap());
+    }
+    assert_eq!(
+        ids(&caught_up),
+        ids_of(&earlier),
+        "catch-up, a page at a time"
+    );
+
+    let waiting = tokio::spawn(async move {
+        let page = subscription.next_page().await.unwrap();
+        (page, subscription)
+    });
+    // Let the subscription find the log exhausted and start waiting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "handed out a page with nothing new");
+
+    let later = vec![event("ClaimPayoutScheduled")];
+    store
+        .append(vec![append(
+            &claim,
+            ExpectedVersion::Exact(2),
+            later.clone(),
+        )])
+        .await
+        .unwrap();
+    let (live, subscription) = tokio::time::timeout(HINT_DEADLINE, waiting)
+        .await
+        .expect("the commit did not wake the waiting subscription")
+        .unwrap();
+    assert_eq!(ids(&live), ids_of(&later));
+    assert_eq!(subscription.position(), live[0].position);
+}
+
+async fn a_rewound_subscription_delivers_the_same_events_again(store: Arc<dyn EventStore>) {
+    let claim = StreamId::from_raw("claim-1");
+    let sent = vec![event("A"), event("B"), event("C")];
+    store
+        .append(vec![append(
+            &claim,
+            ExpectedVersion::NoStream,
+            sent.clone(),
+        )])
+        .await
+        .unwrap();
+    let mut subscription =
+        LogSubscription::after(store.clone(), LogPosition::START).with_page_size(2);
+    let first = subscription.next_page().await.unwrap();
+    assert_eq!(ids(&first), ids_of(&sent[..2]));
+
+    // The subscriber failed to handle the page: back to its stored position.
+    subscription.rewind(LogPosition::START);
+    let again = subscription.next_page().await.unwrap();
+    assert_eq!(again, first, "at least once: the failed page comes again");
+    let rest = subscription.try_next_page().await.unwrap().unwrap();
+    assert_eq!(ids(&rest), ids_of(&sent[2..]));
+    assert!(subscription.try_next_page().await.unwrap().is_none());
 }

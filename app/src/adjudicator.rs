@@ -18,12 +18,13 @@ use claims_adapters::event_store::{EventStore, RecordedEvent};
 use claims_domain::ClaimId;
 use claims_domain::Decider;
 use claims_domain::accumulator::{
-    Accumulated, AccumulatorCommand, AccumulatorDecider, AccumulatorError,
+    AccumulatorCommand, AccumulatorDecider, AccumulatorError, BenefitsUsed,
 };
 use claims_domain::adjudication::{AdjudicationContext, Decision};
 use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimError};
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::PlanDecider;
+use claims_domain::provider::ProviderDecider;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
@@ -131,22 +132,40 @@ impl Adjudicator {
             .ok_or_else(|| {
                 unprocessable(format!("member {} is no longer enrolled", submitted.member))
             })?;
-        let (plan, plan_revision) =
-            aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
+        let plan_state = aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
+            .await?
+            .state;
+        let rules = plan_state.rules;
+        let (plan, plan_revision) = plan_state
+            .current
+            .ok_or_else(|| unprocessable(format!("plan {} is not published", member.plan)))?;
+        let provider =
+            aggregate::load::<ProviderDecider>(store, streams::provider(&submitted.provider))
                 .await?
                 .state
-                .current
-                .ok_or_else(|| unprocessable(format!("plan {} is not published", member.plan)))?;
+                .provider;
         let year = submitted.benefit_year();
         let accumulator =
             aggregate::load::<AccumulatorDecider>(store, streams::accumulator(&member.id, year))
                 .await?;
+        // Not loaded yet (see the rules catalogue's wiring notes): family accumulators,
+        // benefits used, earlier services, authorisations, line coding and other coverage.
+        // Left empty, the rules that need them let every line through.
+        let limits = rules.accumulator_limits(&plan);
         let context = AdjudicationContext {
             decided_on: self.clock.today(),
             accumulated: accumulator.state.accumulated(plan.currency),
             plan: plan.clone(),
             plan_revision,
+            rules,
             member: member.clone(),
+            provider,
+            family: None,
+            benefits_used: BenefitsUsed::none(plan.currency),
+            history: Vec::new(),
+            authorizations: Vec::new(),
+            coding: Default::default(),
+            coordination: Default::default(),
         };
         let claim_events =
             ClaimDecider::decide(&claim.state, ClaimCommand::Adjudicate(Box::new(context)))
@@ -168,10 +187,7 @@ impl Adjudicator {
                 claim: claim_id,
                 deductible: shares.deductible,
                 out_of_pocket: shares.out_of_pocket,
-                limits: Accumulated {
-                    deductible: plan.deductible,
-                    out_of_pocket: plan.out_of_pocket_max,
-                },
+                limits,
             };
             let accumulator_events = AccumulatorDecider::decide(&accumulator.state, command)
                 .map_err(|error: AccumulatorError| unprocessable(error.to_string()))?;

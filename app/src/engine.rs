@@ -1,6 +1,6 @@
 //! The engine wired in one process with the embedded defaults: SQLite event store,
 //! in-process bus, embedded EVM. Every role runs as a task: intake, relay, adjudication
-//! workers, outcome notices and the settler.
+//! workers, outcome notices, the settler and the read-model projector.
 //!
 //! This is what `claims demo` and the analysts' specifications run. The roles talk to each
 //! other only through the store and the bus, exactly as they do when each runs in its own
@@ -12,7 +12,7 @@ use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
 use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
 use crate::relay::Relay;
-use crate::settler::{Settler, SettlerConfig};
+use crate::settler::{RETRY_OPEN_BATCHES, Settler, SettlerConfig};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::subjects;
 use anyhow::{Context, bail};
@@ -21,11 +21,12 @@ use claims_adapters::bus::{
     InProcessBus, Message, MessageBus, Subject, SubjectPattern, WorkQueueSpec,
 };
 use claims_adapters::event_store::{EventStore, SqliteEventStore};
+use claims_adapters::read_models::{Projector, ReadModels, SqliteReadModels};
 use claims_domain::claim::{ClaimDecider, ClaimState};
 use claims_domain::{ClaimId, Currency, InsurerId, Money, WalletAddress};
 use claims_settlement::embedded::EmbeddedChainConfig;
 use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
-use claims_settlement::{EmbeddedChain, SettlementChain, TokenAmount};
+use claims_settlement::{EmbeddedChain, PayoutToken, SettlementChain, TokenAmount};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,17 +49,20 @@ pub struct EmbeddedConfig {
     pub clock: Arc<dyn Clock>,
     /// When the settler pays batches.
     pub settler: SettlerConfig,
+    /// How often the settler sends again a batch the chain refused.
+    pub retry_open_batches: Duration,
     /// Adjudication workers to run.
     pub adjudicators: usize,
-    /// How often the relay looks for new events once caught up.
+    /// How long the relay, once caught up, waits for a wake-up hint before looking anyway.
     pub relay_poll: Duration,
     /// The stablecoin float minted into the settlement contract, in whole tokens.
     pub float: u64,
 }
 
 impl EmbeddedConfig {
-    /// Defaults for one process: two adjudication workers, a 20 ms relay poll, batches of up
-    /// to 100 claims or 2 seconds, a float of 10 million tokens.
+    /// Defaults for one process: two adjudication workers, a 250 ms relay poll, batches of up
+    /// to 100 claims or 2 seconds, refused batches sent again every [`RETRY_OPEN_BATCHES`]
+    /// (30 seconds), a float of 10 million tokens.
     pub fn new(database: Database, clock: Arc<dyn Clock>) -> Self {
         Self {
             database,
@@ -67,8 +71,9 @@ impl EmbeddedConfig {
                 max_batch: 100,
                 max_wait: Some(Duration::from_secs(2)),
             },
+            retry_open_batches: RETRY_OPEN_BATCHES,
             adjudicators: 2,
-            relay_poll: Duration::from_millis(20),
+            relay_poll: Duration::from_millis(250),
             float: 10_000_000,
         }
     }
@@ -85,6 +90,7 @@ mod queues {
 /// A running engine.
 pub struct Engine {
     store: Arc<dyn EventStore>,
+    read_models: Arc<dyn ReadModels>,
     bus: InProcessBus,
     chain: Arc<EmbeddedChain>,
     settlement: Arc<SettlementService>,
@@ -95,9 +101,9 @@ pub struct Engine {
 impl Engine {
     /// Starts every role in this process on the embedded adapters.
     pub async fn start_embedded(config: EmbeddedConfig) -> anyhow::Result<Engine> {
-        let store: Arc<dyn EventStore> = match &config.database {
-            Database::InMemory => Arc::new(SqliteEventStore::in_memory().await?),
-            Database::File(path) => Arc::new({
+        let sqlite = match &config.database {
+            Database::InMemory => SqliteEventStore::in_memory().await?,
+            Database::File(path) => {
                 if let Some(parent) = path
                     .parent()
                     .filter(|parent| !parent.as_os_str().is_empty())
@@ -112,13 +118,15 @@ impl Engine {
                 SqliteEventStore::open(path)
                     .await
                     .with_context(|| format!("opening the event store at {}", path.display()))?
-            }),
+            }
         };
+        let read_models: Arc<dyn ReadModels> = Arc::new(SqliteReadModels::of(&sqlite));
+        let store: Arc<dyn EventStore> = Arc::new(sqlite);
         let bus = InProcessBus::new();
         let chain = Arc::new(
-            EmbeddedChain::launch(EmbeddedChainConfig {
-                float: TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
-            })
+            EmbeddedChain::launch(EmbeddedChainConfig::with_float(
+                TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
+            ))
             .context("launching the embedded EVM")?,
         );
         if chain.token().decimals != 6 {
@@ -176,14 +184,21 @@ impl Engine {
         ));
         tasks.push(tokio::spawn(
             Settler::new(settlement.clone(), config.clock.clone(), config.settler)
+                .retrying_open_batches_every(config.retry_open_batches)
                 .run(settlement_queue, shutdown.clone()),
         ));
         tasks.push(tokio::spawn(
             Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
         ));
+        let mut projector_shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(
+            Projector::new(store.clone(), read_models.clone())
+                .run(async move { projector_shutdown.wait().await }),
+        ));
 
         Ok(Engine {
             store,
+            read_models,
             bus,
             chain,
             settlement,
@@ -195,6 +210,11 @@ impl Engine {
     /// The event store.
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
+    }
+
+    /// The read models, kept current by the engine's projector.
+    pub fn read_models(&self) -> &Arc<dyn ReadModels> {
+        &self.read_models
     }
 
     /// The bus.
@@ -282,12 +302,22 @@ impl Engine {
 
     /// A wallet's balance of the payout stablecoin, in dollars.
     pub async fn balance(&self, wallet: WalletAddress) -> anyhow::Result<Money> {
-        let decimals = self.chain.token().decimals;
         let amount = self.chain.token_balance(wallet).await?;
-        let dollars = amount
-            .to_decimal(decimals)
-            .context("token balance out of range")?;
-        Ok(Money::new(dollars, Currency::USD))
+        Ok(self.payout_token().money(amount)?)
+    }
+
+    /// What the settlement contract owes a provider whose transfer failed, in dollars; the
+    /// provider withdraws it from the contract.
+    pub async fn owed(&self, wallet: WalletAddress) -> anyhow::Result<Money> {
+        let amount = self.chain.owed(wallet).await?;
+        Ok(self.payout_token().money(amount)?)
+    }
+
+    fn payout_token(&self) -> PayoutToken {
+        PayoutToken {
+            currency: Currency::USD,
+            decimals: self.chain.token().decimals,
+        }
     }
 
     /// Stops every role and waits for them.

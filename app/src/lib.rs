@@ -21,6 +21,7 @@ pub mod intake;
 pub mod outcomes;
 pub mod reference;
 pub mod relay;
+pub mod replay;
 pub mod retry;
 pub mod settler;
 pub mod shutdown;

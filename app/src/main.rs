@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use claims::bench::store::{Backend, DEFAULT_DATABASE_URL, StoreBenchOptions};
+use claims::replay::ReplayTarget;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +31,23 @@ enum Command {
         /// Keep the event log in this SQLite file instead of a temporary one.
         #[arg(long)]
         database: Option<PathBuf>,
+    },
+    /// Drops the read models (claim status, provider remittances, member accumulators) and
+    /// rebuilds them from the whole event log, with a progress bar.
+    Replay {
+        /// The embedded event store: an SQLite file an engine wrote.
+        #[arg(
+            long,
+            conflicts_with = "database_url",
+            required_unless_present = "database_url"
+        )]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+        #[arg(long, env = "CLAIMS_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Do not draw the progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Measures parts of the engine and prints a table, then one JSON line.
     Bench {
@@ -60,6 +78,10 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         page_size: usize,
     },
+    /// Measures gas per claim of the settlement contract on the embedded EVM: batches of
+    /// 1, 10, 50 and 200 claims at 1, 10 and 50 claims per provider, new and existing token
+    /// holders, against one transaction per claim.
+    Gas,
 }
 
 /// A number of seconds, such as `5` or `0.2`.
@@ -98,6 +120,21 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("the demo paid no claim");
             }
         }
+        Command::Replay {
+            database,
+            database_url,
+            quiet,
+        } => {
+            let target = match (database, database_url) {
+                (Some(path), _) => ReplayTarget::Sqlite(path),
+                (None, Some(url)) => ReplayTarget::Postgres(url),
+                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+            };
+            let report = claims::replay::run(&target, !quiet)
+                .await
+                .context("the replay failed")?;
+            print_report(&format!("{}\n", report.summary()));
+        }
         Command::Bench {
             command:
                 BenchCommand::Store {
@@ -119,6 +156,16 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the event store benchmark failed")?;
             print_report(&claims::bench::store::render(&report));
+            // The last line is the machine-readable one.
+            print_report(&format!("{}\n", report.json_line()?));
+        }
+        Command::Bench {
+            command: BenchCommand::Gas,
+        } => {
+            let report = claims::bench::gas::run()
+                .await
+                .context("the gas benchmark failed")?;
+            print_report(&claims::bench::gas::render(&report));
             // The last line is the machine-readable one.
             print_report(&format!("{}\n", report.json_line()?));
         }

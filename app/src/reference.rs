@@ -24,6 +24,11 @@
 //! id = "clinic-a"
 //! name = "Clinic A"
 //! wallet = "0x52908400098527886E0F7030069857D2E4169EE7"
+//!
+//! # Optional: the plan's rules beyond cost sharing, by plan id.
+//! [plan_rules.gold-ppo]
+//! filing_limit = { months = 12 }
+//! visit_limits = { physiotherapy = 20 }
 //! ```
 //!
 //! Loading is idempotent: an unchanged entry stores nothing; a changed one stores a new
@@ -32,8 +37,9 @@
 use crate::retry;
 use claims_adapters::aggregate::{self, AggregateError, StoredAggregate, streams};
 use claims_adapters::event_store::{EventStore, StreamId};
+use claims_domain::PlanId;
 use claims_domain::member::{Member, MemberCommand, MemberDecider};
-use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider};
+use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider, PlanRules};
 use claims_domain::provider::{Provider, ProviderCommand, ProviderDecider};
 use serde::Deserialize;
 use std::fmt::Display;
@@ -52,6 +58,9 @@ pub struct ReferenceData {
     /// Providers and their payout wallets.
     #[serde(default, rename = "provider")]
     pub providers: Vec<Provider>,
+    /// The plans' rules beyond cost sharing, by plan; a plan not listed has none.
+    #[serde(default)]
+    pub plan_rules: std::collections::BTreeMap<PlanId, PlanRules>,
 }
 
 /// Why reference data could not be read or stored.
@@ -116,11 +125,25 @@ impl ReferenceData {
     /// Stores every entry: plans first, then members, then providers.
     pub async fn store(&self, store: &dyn EventStore) -> Result<ReferenceSummary, ReferenceError> {
         let mut summary = ReferenceSummary::default();
+        if let Some(unknown) = self
+            .plan_rules
+            .keys()
+            .find(|id| !self.plans.iter().any(|plan| plan.id == **id))
+        {
+            return Err(ReferenceError::Refused {
+                entry: format!("plan_rules.{unknown}"),
+                reason: "there is no such plan in this file".to_owned(),
+            });
+        }
         for plan in &self.plans {
+            let rules = self.plan_rules.get(&plan.id).cloned().unwrap_or_default();
             let stored = apply::<PlanDecider>(
                 store,
                 streams::plan(&plan.id),
-                || PlanCommand::Publish(plan.clone()),
+                || PlanCommand::PublishWithRules {
+                    plan: plan.clone(),
+                    rules: Box::new(rules.clone()),
+                },
                 format!("plan {}", plan.id),
             )
             .await?;

@@ -3,12 +3,14 @@
 //!
 //! An event is published before the checkpoint moves past it, so a crash in between
 //! publishes it again; the event id is the message id, so the bus drops the repeat.
-//! Nothing is lost and nothing is delivered twice within the deduplication window.
+//! Nothing is lost and nothing is delivered twice within the deduplication window. Once
+//! caught up, the relay waits for the store's wake-up hint after each commit, with its poll
+//! interval as the safety net.
 
 use crate::shutdown::Shutdown;
 use crate::subjects;
 use claims_adapters::bus::{BusError, Message, MessageBus};
-use claims_adapters::event_store::{EventStore, StoreError};
+use claims_adapters::event_store::{EventStore, LogSubscription, RecordedEvent, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -40,7 +42,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay polling the store every `poll_interval` when it has caught up.
+    /// A relay that, once caught up, waits for the store's wake-up hint or `poll_interval`.
     pub fn new(
         store: Arc<dyn EventStore>,
         bus: Arc<dyn MessageBus>,
@@ -54,34 +56,60 @@ impl Relay {
         }
     }
 
-    /// Relays until shutdown.
+    /// Relays until shutdown. After a failure it goes back to the stored checkpoint, so
+    /// the events of a page that failed half-way are published again (and deduplicated).
     pub async fn run(self, mut shutdown: Shutdown) {
         while !shutdown.is_triggered() {
-            let relayed = match self.relay_once().await {
-                Ok(relayed) => relayed,
+            let after = match self.store.load_checkpoint(CHECKPOINT).await {
+                Ok(after) => after,
                 Err(error) => {
-                    warn!(%error, "relay pass failed; retrying");
-                    0
+                    self.pause_after(&RelayError::from(error), &mut shutdown)
+                        .await;
+                    continue;
                 }
             };
-            if relayed < self.batch_size {
-                tokio::select! {
-                    () = tokio::time::sleep(self.poll_interval) => {}
-                    () = shutdown.wait() => {}
-                }
+            let mut subscription = LogSubscription::after(self.store.clone(), after)
+                .with_page_size(self.batch_size)
+                .with_poll_interval(self.poll_interval);
+            let error = tokio::select! {
+                error = self.follow(&mut subscription) => error,
+                () = shutdown.wait() => return,
+            };
+            self.pause_after(&error, &mut shutdown).await;
+        }
+    }
+
+    /// Publishes the events after the checkpoint that are readable now (one page) and
+    /// moves the checkpoint. Returns how many events were published.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let after = self.store.load_checkpoint(CHECKPOINT).await?;
+        let mut subscription =
+            LogSubscription::after(self.store.clone(), after).with_page_size(self.batch_size);
+        match subscription.try_next_page().await? {
+            Some(page) => self.publish(&page).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Publishes page after page; returns only with the error that stopped it.
+    async fn follow(&self, subscription: &mut LogSubscription) -> RelayError {
+        loop {
+            let page = match subscription.next_page().await {
+                Ok(page) => page,
+                Err(error) => return error.into(),
+            };
+            if let Err(error) = self.publish(&page).await {
+                return error;
             }
         }
     }
 
-    /// Publishes the events after the checkpoint (one batch) and moves the checkpoint.
-    /// Returns how many events were published.
-    pub async fn relay_once(&self) -> Result<usize, RelayError> {
-        let after = self.store.load_checkpoint(CHECKPOINT).await?;
-        let events = self.store.read_all(after, self.batch_size).await?;
+    /// Publishes a page, then stores the position of its last event.
+    async fn publish(&self, events: &[RecordedEvent]) -> Result<usize, RelayError> {
         let Some(last) = events.last().map(|event| event.position) else {
             return Ok(0);
         };
-        for event in &events {
+        for event in events {
             let message = Message::new(subjects::event(event), serde_json::to_vec(event)?)
                 .with_id(event.id.to_string())
                 .with_header("Content-Type", "application/json");
@@ -90,5 +118,13 @@ impl Relay {
         self.store.save_checkpoint(CHECKPOINT, last).await?;
         debug!(count = events.len(), %last, "relayed events");
         Ok(events.len())
+    }
+
+    async fn pause_after(&self, error: &RelayError, shutdown: &mut Shutdown) {
+        warn!(%error, "relay failed; resuming from its checkpoint");
+        tokio::select! {
+            () = tokio::time::sleep(self.poll_interval) => {}
+            () = shutdown.wait() => {}
+        }
     }
 }

@@ -2,9 +2,15 @@
 //! hands each batch to the settlement service.
 //!
 //! A batch is paid when it reaches `max_batch` claims or when its oldest claim has waited
-//! `max_wait`. The messages that brought the claims are acked only once the batch is
-//! recorded, so a crash before then redelivers them and nothing is lost; a claim already in
-//! a batch is skipped, so nothing is paid twice.
+//! `max_wait`. The messages that brought the claims are acked only once the claims are safe
+//! in the event log: recorded as paid, or scheduled in a batch that the chain refused for
+//! now (paused, over a cap, short of float). A crash before then redelivers them and
+//! nothing is lost; a claim already in a batch is skipped, so nothing is paid twice.
+//!
+//! A refused batch stays open with its settlement indices, and the settler sends it again,
+//! unchanged, every [`RETRY_OPEN_BATCHES`] (or the interval given to
+//! [`Settler::retrying_open_batches_every`]) until the chain takes it. Open batches are found
+//! in the log when the settler starts, so a restart forgets none.
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
@@ -13,13 +19,15 @@ use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::RecordedEvent;
 use claims_domain::ClaimId;
+use claims_domain::PayoutBatchId;
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
-use claims_settlement::service::SettlementService;
+use claims_settlement::service::{SettlementError, SettlementService};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// When the settler pays a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +38,11 @@ pub struct SettlerConfig {
     /// `max_batch` only (or an explicit settlement).
     pub max_wait: Option<Duration>,
 }
+
+/// How often the settler sends again a batch the chain refused, unless told otherwise: often
+/// enough to resume soon after an unpause or a top-up, rarely enough not to flood a paused
+/// contract.
+pub const RETRY_OPEN_BATCHES: Duration = Duration::from_secs(30);
 
 impl Default for SettlerConfig {
     fn default() -> Self {
@@ -47,6 +60,10 @@ pub struct Settler {
     config: SettlerConfig,
     waiting: Vec<(ClaimId, Delivery)>,
     oldest: Option<Instant>,
+    /// Batches scheduled but refused by the chain, to send again.
+    open: BTreeSet<PayoutBatchId>,
+    retry_every: Duration,
+    next_retry: Option<Instant>,
 }
 
 impl Settler {
@@ -62,11 +79,29 @@ impl Settler {
             config,
             waiting: Vec::new(),
             oldest: None,
+            open: BTreeSet::new(),
+            retry_every: RETRY_OPEN_BATCHES,
+            next_retry: None,
         }
+    }
+
+    /// Sends refused batches again every `interval` instead of every [`RETRY_OPEN_BATCHES`].
+    pub fn retrying_open_batches_every(mut self, interval: Duration) -> Self {
+        self.retry_every = interval;
+        self
     }
 
     /// Gathers and pays batches until shutdown; waiting claims are handed back on the way out.
     pub async fn run(mut self, mut queue: Box<dyn WorkQueue>, mut shutdown: Shutdown) {
+        match self.service.unsettled_batches().await {
+            Ok(open) => {
+                self.open.extend(open);
+                if !self.open.is_empty() {
+                    self.next_retry = Some(Instant::now());
+                }
+            }
+            Err(error) => warn!(%error, "could not look for open payout batches"),
+        }
         loop {
             let deadline = self
                 .oldest
@@ -78,6 +113,7 @@ impl Settler {
                     None => break,
                 },
                 () = sleep_until(deadline) => self.pay().await,
+                () = sleep_until(self.next_retry) => self.retry_open().await,
                 () = shutdown.wait() => break,
             }
             if self.waiting.len() >= self.config.max_batch {
@@ -135,11 +171,41 @@ impl Settler {
                     conclude(delivery, Verdict::Done).await;
                 }
             }
+            Err(SettlementError::Chain { batch, source }) => {
+                // The claims are safe in a scheduled batch; the batch is sent again later.
+                error!(%batch, error = %source, claims = claims.len(), "the chain refused a payout batch; it stays open and will be sent again");
+                self.keep_open(batch);
+                for (_, delivery) in waiting {
+                    conclude(delivery, Verdict::Done).await;
+                }
+            }
             Err(error) => {
                 warn!(%error, claims = claims.len(), "payout batch failed; the claims will be retried");
                 for (_, delivery) in waiting {
                     let verdict = Verdict::retry(&delivery, Duration::from_secs(1), &error);
                     conclude(delivery, verdict).await;
+                }
+            }
+        }
+    }
+
+    fn keep_open(&mut self, batch: PayoutBatchId) {
+        self.open.insert(batch);
+        self.next_retry = Some(Instant::now() + self.retry_every);
+    }
+
+    /// Sends every open batch again; those the chain still refuses stay open.
+    async fn retry_open(&mut self) {
+        self.next_retry = None;
+        for batch in std::mem::take(&mut self.open) {
+            match self.service.resume(batch).await {
+                Ok(Some(settled)) => {
+                    info!(batch = %settled.batch, claims = settled.claims.len(), transaction = %settled.transaction, "open batch paid");
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    warn!(%batch, %error, "open batch still not paid");
+                    self.keep_open(batch);
                 }
             }
         }

@@ -56,6 +56,7 @@ async fn bench_store_ends_with_a_json_line_of_positive_rates() {
         "append_events_per_s",
         "raw_rows_per_s",
         "ratio",
+        "raw_notify_rows_per_s",
         "replay_events_per_s",
     ] {
         assert!(positive(&line[headline]), "{headline} in {last}");
@@ -64,7 +65,16 @@ async fn bench_store_ends_with_a_json_line_of_positive_rates() {
     assert!(line["nproc"].as_u64().is_some_and(|nproc| nproc > 0));
     assert!(line["date"].is_string());
     let cases = line["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 12, "6 append and 6 raw cases");
+    assert_eq!(
+        cases.len(),
+        15,
+        "6 append, 6 raw and 3 raw-with-NOTIFY cases (16 writers)"
+    );
+    let notify = cases
+        .iter()
+        .filter(|case| case["path"] == "rawnotify")
+        .count();
+    assert_eq!(notify, 3, "a NOTIFY case for each shape with 16 writers");
     for case in cases {
         assert!(positive(&case["events_per_s"]), "{case}");
         assert!(positive(&case["latency_ms"]["p99"]), "{case}");

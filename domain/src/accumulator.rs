@@ -6,10 +6,10 @@
 //! version it was decided on, so two workers can never both apply the same deductible.
 
 use crate::decider::Decider;
-use crate::ids::{ClaimId, MemberId};
+use crate::ids::{ClaimId, MemberId, ServiceCategory};
 use crate::money::{Currency, Money, MoneyError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A benefit year: the calendar year of the date of service.
 pub type BenefitYear = i32;
@@ -30,6 +30,31 @@ impl Accumulated {
             deductible: Money::zero(currency),
             out_of_pocket: Money::zero(currency),
         }
+    }
+}
+
+/// What the plan has provided a member so far in one benefit year, for its benefit limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenefitsUsed {
+    /// Visits (lines the plan allowed) by service category.
+    #[serde(default)]
+    pub visits: BTreeMap<ServiceCategory, u32>,
+    /// What the plan has paid (counts toward its annual maximum).
+    pub plan_paid: Money,
+}
+
+impl BenefitsUsed {
+    /// Nothing used yet.
+    pub fn none(currency: Currency) -> Self {
+        Self {
+            visits: BTreeMap::new(),
+            plan_paid: Money::zero(currency),
+        }
+    }
+
+    /// Visits used in a category.
+    pub fn visits_in(&self, category: &ServiceCategory) -> u32 {
+        self.visits.get(category).copied().unwrap_or(0)
     }
 }
 

@@ -1,37 +1,68 @@
 //! Adjudication: what the plan pays for each line of a claim, what the member owes, what
 //! the provider writes off, and the reason code for every cent not paid.
 //!
-//! Each rule is a small function below. They run per line, in this order (the default
-//! order of `shared/domain/README.md`):
+//! Each rule is a small pure function (here and in [`crate::rules`]). They run per line, in
+//! this order, the default order of `shared/domain/README.md`: edits first (the first edit
+//! that fails denies the whole billed amount of the line), then pricing, cost sharing,
+//! coordination of benefits and the plan's annual maximum.
 //!
-//! 1. [`coverage_active`]: the member is covered on the date of service, else the whole
-//!    line is the member's (PR-27).
-//! 2. [`price`]: the procedure is on the plan's fee schedule, else the line is not covered
-//!    (CO-96); the allowed amount is the lesser of billed and the fee schedule, and the
-//!    difference is written off by the provider (CO-45).
-//! 3. Cost sharing on the allowed amount: [`copay`] first (PR-3), then [`deductible`] on
-//!    what remains (PR-1), then [`coinsurance`] on what remains after that (PR-2, rounded to
-//!    the cent, half away from zero), then [`cap_at_out_of_pocket_max`], which lowers the
-//!    member's share (coinsurance first, then deductible, then copay) so the year's total
-//!    never passes the out-of-pocket maximum.
-//! 4. The plan pays the rest of the allowed amount.
+//! | # | rule | function | when it applies | adjustment |
+//! |---|------|----------|-----------------|------------|
+//! | 1 | member identity | [`member_identified`](crate::rules::eligibility::member_identified) | the member is not insured by the submitting insurer | CO-31 billed |
+//! | 2 | provider registration | [`provider_registered`](crate::rules::eligibility::provider_registered) | the provider is not registered | CO-185 billed |
+//! | 3 | coverage dates | [`coverage_active`] | date of service outside every coverage period | PR-27 billed |
+//! | 4 | network | [`network_benefit`](crate::rules::eligibility::network_benefit) | provider outside the plan's network, out-of-network care not covered | PR-242 billed |
+//! | 5 | timely filing | [`timely_filing`](crate::rules::filing::timely_filing) | received after the plan's filing limit | CO-29 billed |
+//! | 6 | duplicate | [`duplicate`](crate::rules::duplicates::duplicate) | same service already allowed on another claim | OA-18 billed |
+//! | 7 | exclusions | [`excluded`](crate::rules::exclusions::excluded) | excluded procedure / excluded diagnosis | CO-204 / CO-96 billed |
+//! | 8 | prior authorisation | [`prior_authorization`](crate::rules::authorization::prior_authorization) | listed procedure without a covering authorisation: none / quoted number invalid | CO-197 / CO-15 billed |
+//! | 9 | code-pair edit | [`bundled`](crate::rules::code_pairs::bundled) | column-two code with its column-one code the same day, no allowed modifier | CO-97 billed |
+//! | 10 | other payer first | [`primary_adjudication_missing`](crate::rules::coordination::primary_adjudication_missing) | plan pays second, primary's adjudication missing | CO-22 billed |
+//! | 11 | visit limit | [`visit_limit`](crate::rules::limits::visit_limit) | category's visits for the year used up | CO-119 billed |
+//! | 12 | fee schedule | [`price`] | procedure not on the schedule / billed above it | CO-96 billed / CO-45 excess |
+//! | 13 | copay | [`copay`] | the category has a copay | PR-3 |
+//! | 14 | deductible | [`deductible`] | individual and family deductible remaining (the tier's: in or out of network) | PR-1 |
+//! | 15 | coinsurance | [`coinsurance`] | the tier's rate on what remains, rounded half away from zero | PR-2 |
+//! | 16 | out-of-pocket maximum | [`cap_at_out_of_pocket_max`] | individual or family maximum reached | lowers PR-2, then PR-1, then PR-3 |
+//! | 17 | coordination of benefits | [`coordinate`](crate::rules::coordination::coordinate) | plan pays second | OA-23 primary's share; may lower PR |
+//! | 18 | annual maximum | [`cap_at_annual_maximum`](crate::rules::limits::cap_at_annual_maximum) | plan's payments for the year reach the maximum | PR-119 excess |
+//! | 19 | payment | | | the plan pays the rest of the allowed amount |
 //!
-//! Every line keeps the identity `billed = payer paid + member responsibility + contractual
-//! adjustment`. Lines are adjudicated in line-number order, each seeing the deductible and
-//! out-of-pocket already used by the lines before it.
+//! Every line keeps the identity `billed = payer paid + member responsibility (PR) +
+//! contractual adjustment (CO) + other adjustment (OA)`. Lines are adjudicated in
+//! line-number order, each seeing the deductible, out-of-pocket, visits and plan payments
+//! already used by the lines before it. A denied line adds nothing to any of them.
 //!
 //! A claim billed above the plan's review threshold is pended for a reviewer before any
 //! rule runs.
+//!
+//! Everything a rule needs beyond the claim arrives in the [`AdjudicationContext`]: the
+//! plan and its rules, the member, the provider, the year's accumulators (the member's and
+//! the family's), the benefits already used, the member's earlier services, the prior
+//! authorisations on file, the lines' coding, and the coordination of benefits.
 
-use crate::accumulator::{Accumulated, BenefitYear};
+use crate::accumulator::{Accumulated, BenefitYear, BenefitsUsed};
 use crate::claim::{Claim, ServiceLine};
-use crate::ids::PlanId;
+use crate::coding::LineCoding;
+use crate::ids::{MemberId, PlanId, ProviderId, ServiceCategory};
 use crate::member::Member;
 use crate::money::{Currency, Money, MoneyError, Rate};
-use crate::plan::BenefitPlan;
+use crate::plan::{BenefitPlan, PlanRules};
+use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
+use crate::rules::authorization::{Authorization, prior_authorization};
+use crate::rules::code_pairs::bundled;
+use crate::rules::coordination::{Coordination, coordinate, primary_adjudication_missing};
+use crate::rules::duplicates::{PriorService, duplicate};
+use crate::rules::eligibility::{
+    NetworkBenefit, member_identified, network_benefit, provider_registered,
+};
+use crate::rules::exclusions::excluded;
+use crate::rules::filing::timely_filing;
+use crate::rules::limits::{cap_at_annual_maximum, visit_limit};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything a decision depends on besides the claim. Time and reference data are inputs,
 /// so the same context always gives the same decision.
@@ -43,10 +74,29 @@ pub struct AdjudicationContext {
     pub plan: BenefitPlan,
     /// The plan's revision (recorded with the decision, so a replay can tell).
     pub plan_revision: u32,
+    /// The plan's rules beyond cost sharing, as published with that revision.
+    pub rules: PlanRules,
     /// The member.
     pub member: Member,
+    /// The claim's provider as registered; `None` if it is not registered.
+    pub provider: Option<Provider>,
     /// What the member has already paid in the claim's benefit year.
     pub accumulated: Accumulated,
+    /// What the member's family (every member, this one included) has already paid in the
+    /// claim's benefit year; `None` when the member is not enrolled as part of a family.
+    pub family: Option<Accumulated>,
+    /// What the plan has already provided the member in the claim's benefit year (visits
+    /// by category, plan payments).
+    pub benefits_used: BenefitsUsed,
+    /// The lines of the member's earlier claims that the plan allowed.
+    pub history: Vec<PriorService>,
+    /// The member's prior authorisations on file.
+    pub authorizations: Vec<Authorization>,
+    /// Modifiers and authorisation numbers by line number, as submitted; a line not
+    /// listed has neither.
+    pub coding: BTreeMap<u32, LineCoding>,
+    /// Whether this plan pays first or second, and the primary payer's payments.
+    pub coordination: Coordination,
 }
 
 /// The outcome of adjudicating a claim.
@@ -89,6 +139,21 @@ pub struct Adjudication {
     pub cost_sharing: Accumulated,
 }
 
+impl Adjudication {
+    /// What neither the plan, the member nor the provider's write-off accounts for, in all:
+    /// every OA and PI adjustment (a duplicate, another payer's share).
+    pub fn other_adjustment(&self) -> Result<Money, MoneyError> {
+        Money::sum(
+            self.payer_paid.currency(),
+            self.lines
+                .iter()
+                .map(AdjudicatedLine::other_adjustment)
+                .collect::<Result<Vec<_>, _>>()?
+                .iter(),
+        )
+    }
+}
+
 /// One line's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdjudicatedLine {
@@ -108,6 +173,20 @@ pub struct AdjudicatedLine {
     pub adjustments: Vec<Adjustment>,
 }
 
+impl AdjudicatedLine {
+    /// Every OA and PI adjustment on the line: `billed = payer paid + member
+    /// responsibility + contractual adjustment + other adjustment`.
+    pub fn other_adjustment(&self) -> Result<Money, MoneyError> {
+        Money::sum(
+            self.billed.currency(),
+            self.adjustments
+                .iter()
+                .filter(|adjustment| matches!(adjustment.group, GroupCode::OA | GroupCode::PI))
+                .map(|adjustment| &adjustment.amount),
+        )
+    }
+}
+
 /// Why a claim could not be adjudicated at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdjudicationError {
@@ -123,6 +202,22 @@ pub enum AdjudicationError {
         /// The plan's currency.
         plan_currency: Currency,
     },
+    /// The member given is not the claim's: the caller loaded the wrong member.
+    #[error("the claim is for member {claim}, but member {given} was given to adjudicate it")]
+    MemberNotOfClaim {
+        /// The claim's member.
+        claim: MemberId,
+        /// The member given.
+        given: MemberId,
+    },
+    /// The provider given is not the claim's: the caller loaded the wrong provider.
+    #[error("the claim is from provider {claim}, but provider {given} was given to adjudicate it")]
+    ProviderNotOfClaim {
+        /// The claim's provider.
+        claim: ProviderId,
+        /// The provider given.
+        given: ProviderId,
+    },
     /// Arithmetic out of range.
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -133,6 +228,7 @@ pub fn adjudicate(
     claim: &Claim,
     context: &AdjudicationContext,
 ) -> Result<Adjudication, AdjudicationError> {
+    check_parties(claim, context)?;
     let plan = &context.plan;
     let currency = plan.currency;
     if let Some(line) = claim
@@ -171,20 +267,16 @@ pub fn adjudicate(
         return Ok(adjudication);
     }
 
-    let mut remaining = Remaining {
-        deductible: plan
-            .deductible
-            .checked_sub(context.accumulated.deductible)?
-            .at_least_zero(),
-        out_of_pocket: plan
-            .out_of_pocket_max
-            .checked_sub(context.accumulated.out_of_pocket)?
-            .at_least_zero(),
+    let mut so_far = ClaimSoFar {
+        cost_sharing: Accumulated::zero(currency),
+        visits: BTreeMap::new(),
+        plan_paid: Money::zero(currency),
     };
     let mut lines: Vec<&ServiceLine> = claim.lines.iter().collect();
     lines.sort_by_key(|line| line.number);
     for line in lines {
-        let result = adjudicate_line(line, &context.member, plan, &mut remaining)?;
+        let result = adjudicate_line(claim, line, context, &so_far)?;
+        so_far.add(&result)?;
         adjudication.payer_paid = adjudication
             .payer_paid
             .checked_add(result.line.payer_paid)?;
@@ -194,27 +286,138 @@ pub fn adjudicate(
         adjudication.contractual_adjustment = adjudication
             .contractual_adjustment
             .checked_add(result.line.contractual_adjustment)?;
-        adjudication.cost_sharing.deductible = adjudication
-            .cost_sharing
-            .deductible
-            .checked_add(result.shares.deductible)?;
-        adjudication.cost_sharing.out_of_pocket = adjudication
-            .cost_sharing
-            .out_of_pocket
-            .checked_add(result.shares.total()?)?;
         adjudication.lines.push(result.line);
     }
+    adjudication.cost_sharing = so_far.cost_sharing;
     if adjudication.payer_paid.is_positive() {
         adjudication.decision = Decision::Approved;
     }
     Ok(adjudication)
 }
 
-/// What is left of the year's deductible and out-of-pocket maximum.
-#[derive(Debug, Clone, Copy)]
-struct Remaining {
-    deductible: Money,
-    out_of_pocket: Money,
+/// What a claim adds to the member's benefits used: a visit for every line the plan
+/// allowed, by the category of its procedure, and what the plan pays.
+pub fn benefits_used_by(
+    claim: &Claim,
+    plan: &BenefitPlan,
+    adjudication: &Adjudication,
+) -> BenefitsUsed {
+    let mut used = BenefitsUsed::none(plan.currency);
+    used.plan_paid = adjudication.payer_paid;
+    for result in adjudication
+        .lines
+        .iter()
+        .filter(|result| result.allowed.is_positive())
+    {
+        let category = claim
+            .lines
+            .iter()
+            .find(|line| line.number == result.line)
+            .and_then(|line| plan.fee_schedule.get(&line.procedure))
+            .map(|entry| entry.category.clone());
+        if let Some(category) = category {
+            *used.visits.entry(category).or_insert(0) += 1;
+        }
+    }
+    used
+}
+
+/// The member and provider given must be the claim's: anything else is a loading error in
+/// the caller, not something to decide on.
+fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), AdjudicationError> {
+    if context.member.id != claim.member {
+        return Err(AdjudicationError::MemberNotOfClaim {
+            claim: claim.member.clone(),
+            given: context.member.id.clone(),
+        });
+    }
+    match &context.provider {
+        Some(provider) if provider.id != claim.provider => {
+            Err(AdjudicationError::ProviderNotOfClaim {
+                claim: claim.provider.clone(),
+                given: provider.id.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the lines decided so far on this claim have used.
+#[derive(Debug, Clone)]
+struct ClaimSoFar {
+    /// Deductible and out-of-pocket applied.
+    cost_sharing: Accumulated,
+    /// Visits by category.
+    visits: BTreeMap<ServiceCategory, u32>,
+    /// What the plan pays.
+    plan_paid: Money,
+}
+
+impl ClaimSoFar {
+    fn add(&mut self, result: &LineResult) -> Result<(), MoneyError> {
+        self.cost_sharing.deductible = self
+            .cost_sharing
+            .deductible
+            .checked_add(result.shares.deductible)?;
+        self.cost_sharing.out_of_pocket = self
+            .cost_sharing
+            .out_of_pocket
+            .checked_add(result.shares.total()?)?;
+        self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
+        if let Some(category) = &result.visit {
+            *self.visits.entry(category.clone()).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+}
+
+/// What is left of a limit after what was paid before the claim and on its earlier lines.
+fn left_of(limit: Money, before: Money, this_claim: Money) -> Result<Money, MoneyError> {
+    Ok(limit
+        .checked_sub(before)?
+        .checked_sub(this_claim)?
+        .at_least_zero())
+}
+
+/// The lesser of the member's own remainder and, if any, the family's.
+fn binding(individual: Money, family: Option<Money>) -> Result<Money, MoneyError> {
+    match family {
+        Some(family) => individual.min(family),
+        None => Ok(individual),
+    }
+}
+
+/// What remains of the deductible for a line, individual and family (embedded).
+fn deductible_remaining(
+    context: &AdjudicationContext,
+    tier_deductible: Money,
+    so_far: &ClaimSoFar,
+) -> Result<Money, MoneyError> {
+    let this_claim = so_far.cost_sharing.deductible;
+    let individual = left_of(tier_deductible, context.accumulated.deductible, this_claim)?;
+    let family = match (context.rules.family_deductible, &context.family) {
+        (Some(limit), Some(family)) => Some(left_of(limit, family.deductible, this_claim)?),
+        _ => None,
+    };
+    binding(individual, family)
+}
+
+/// What remains of the out-of-pocket maximum for a line, individual and family (embedded).
+fn out_of_pocket_remaining(
+    context: &AdjudicationContext,
+    so_far: &ClaimSoFar,
+) -> Result<Money, MoneyError> {
+    let this_claim = so_far.cost_sharing.out_of_pocket;
+    let individual = left_of(
+        context.plan.out_of_pocket_max,
+        context.accumulated.out_of_pocket,
+        this_claim,
+    )?;
+    let family = match (context.rules.family_out_of_pocket_max, &context.family) {
+        (Some(limit), Some(family)) => Some(left_of(limit, family.out_of_pocket, this_claim)?),
+        _ => None,
+    };
+    binding(individual, family)
 }
 
 /// The member's cost sharing on one line.
@@ -239,17 +442,79 @@ impl CostShares {
 
 struct LineResult {
     line: AdjudicatedLine,
+    /// The member's cost sharing (counts toward deductible and out-of-pocket).
     shares: CostShares,
+    /// The category whose visit limit the line used, if allowed.
+    visit: Option<ServiceCategory>,
+}
+
+/// The deductible and coinsurance a line is paid at: in network or out of network.
+#[derive(Debug, Clone, Copy)]
+struct Tier {
+    deductible: Money,
+    coinsurance: Rate,
+}
+
+/// The first edit a line fails, in the documented order, or the tier it is paid at when it
+/// passes them all.
+fn edits(
+    claim: &Claim,
+    line: &ServiceLine,
+    coding: &LineCoding,
+    context: &AdjudicationContext,
+    so_far: &ClaimSoFar,
+) -> Result<Tier, Adjustment> {
+    let rules = &context.rules;
+    let fail = |adjustment: Option<Adjustment>| adjustment.map_or(Ok(()), Err);
+    fail(member_identified(claim, &context.member, line))?;
+    fail(provider_registered(context.provider.as_ref(), line))?;
+    fail(coverage_active(&context.member, line))?;
+    let tier = match network_benefit(&context.plan, rules, &claim.provider, line) {
+        NetworkBenefit::NotCovered(adjustment) => return Err(adjustment),
+        NetworkBenefit::InNetwork {
+            deductible,
+            coinsurance,
+        }
+        | NetworkBenefit::OutOfNetwork {
+            deductible,
+            coinsurance,
+        } => Tier {
+            deductible,
+            coinsurance,
+        },
+    };
+    fail(timely_filing(rules.filing_limit, claim.received_on, line))?;
+    fail(duplicate(claim, line, &coding.modifiers, &context.history))?;
+    fail(excluded(rules, line))?;
+    fail(prior_authorization(
+        rules,
+        &claim.provider,
+        line,
+        coding.authorization.as_ref(),
+        &context.authorizations,
+    ))?;
+    fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
+    fail(primary_adjudication_missing(&context.coordination, line))?;
+    if let Some(entry) = context.plan.fee_schedule.get(&line.procedure) {
+        let used = context.benefits_used.visits_in(&entry.category)
+            + so_far.visits.get(&entry.category).copied().unwrap_or(0);
+        fail(visit_limit(
+            rules.visit_limits.get(&entry.category).copied(),
+            used,
+            line,
+        ))?;
+    }
+    Ok(tier)
 }
 
 fn adjudicate_line(
+    claim: &Claim,
     line: &ServiceLine,
-    member: &Member,
-    plan: &BenefitPlan,
-    remaining: &mut Remaining,
+    context: &AdjudicationContext,
+    so_far: &ClaimSoFar,
 ) -> Result<LineResult, AdjudicationError> {
-    let currency = plan.currency;
-    let zero = Money::zero(currency);
+    let plan = &context.plan;
+    let zero = Money::zero(plan.currency);
     let no_shares = CostShares {
         copay: zero,
         deductible: zero,
@@ -258,11 +523,18 @@ fn adjudicate_line(
     let denied = |adjustment: Adjustment| LineResult {
         line: line_result(line, zero, vec![adjustment]),
         shares: no_shares,
+        visit: None,
     };
+    let coding = context
+        .coding
+        .get(&line.number)
+        .cloned()
+        .unwrap_or_default();
 
-    if let Some(adjustment) = coverage_active(member, line) {
-        return Ok(denied(adjustment));
-    }
+    let tier = match edits(claim, line, &coding, context, so_far) {
+        Ok(tier) => tier,
+        Err(adjustment) => return Ok(denied(adjustment)),
+    };
     let priced = match price(plan, line)? {
         Pricing::NotCovered(adjustment) => return Ok(denied(adjustment)),
         Pricing::Allowed(priced) => priced,
@@ -270,33 +542,58 @@ fn adjudicate_line(
 
     let copay = copay(plan.copay_for(&priced.category), priced.allowed)?;
     let after_copay = priced.allowed.checked_sub(copay)?;
-    let deductible = deductible(after_copay, remaining.deductible)?;
+    let deductible = deductible(
+        after_copay,
+        deductible_remaining(context, tier.deductible, so_far)?,
+    )?;
     let after_deductible = after_copay.checked_sub(deductible)?;
-    let coinsurance = coinsurance(after_deductible, plan.coinsurance)?;
-    let shares = cap_at_out_of_pocket_max(
+    let coinsurance = coinsurance(after_deductible, tier.coinsurance)?;
+    let mut shares = cap_at_out_of_pocket_max(
         CostShares {
             copay,
             deductible,
             coinsurance,
         },
-        remaining.out_of_pocket,
+        out_of_pocket_remaining(context, so_far)?,
     )?;
 
-    remaining.deductible = remaining.deductible.checked_sub(shares.deductible)?;
-    remaining.out_of_pocket = remaining.out_of_pocket.checked_sub(shares.total()?)?;
+    let mut prior_payer = zero;
+    if let Coordination::Secondary { primary_paid } = &context.coordination {
+        let paid = primary_paid.get(&line.number).copied().unwrap_or(zero);
+        let coordinated = coordinate(context.rules.coordination, priced.allowed, shares, paid)?;
+        shares = coordinated.shares;
+        prior_payer = coordinated.prior_payer;
+    }
+
+    let plan_pays = priced
+        .allowed
+        .checked_sub(shares.total()?)?
+        .checked_sub(prior_payer)?;
+    let annual_remaining = context
+        .rules
+        .annual_maximum
+        .map(|maximum| left_of(maximum, context.benefits_used.plan_paid, so_far.plan_paid))
+        .transpose()?;
+    let within = cap_at_annual_maximum(plan_pays, annual_remaining)?;
 
     let mut adjustments = Vec::new();
     if let Some(written_off) = priced.written_off {
         adjustments.push(written_off);
     }
-    for (reason, amount) in [
-        (ReasonCode::Copay, shares.copay),
-        (ReasonCode::Deductible, shares.deductible),
-        (ReasonCode::Coinsurance, shares.coinsurance),
+    for (group, reason, amount) in [
+        (GroupCode::PR, ReasonCode::Copay, shares.copay),
+        (GroupCode::PR, ReasonCode::Deductible, shares.deductible),
+        (GroupCode::PR, ReasonCode::Coinsurance, shares.coinsurance),
+        (GroupCode::OA, ReasonCode::PriorPayerImpact, prior_payer),
+        (
+            GroupCode::PR,
+            ReasonCode::BenefitMaximumReached,
+            within.beyond_maximum,
+        ),
     ] {
         if amount.is_positive() {
             adjustments.push(Adjustment {
-                group: GroupCode::PR,
+                group,
                 reason,
                 amount,
             });
@@ -305,32 +602,36 @@ fn adjudicate_line(
     Ok(LineResult {
         line: line_result(line, priced.allowed, adjustments),
         shares,
+        visit: Some(priced.category),
     })
 }
 
 /// Builds a line's result from its adjustments: the member owes the PR ones, the provider
-/// writes off the CO ones, and the plan pays what is left of the billed amount.
+/// writes off the CO ones, and the plan pays what is left of the billed amount after every
+/// adjustment (OA and PI included).
 fn line_result(
     line: &ServiceLine,
     allowed: Money,
     adjustments: Vec<Adjustment>,
 ) -> AdjudicatedLine {
     let currency = line.billed.currency();
-    let sum = |group: GroupCode| {
+    let sum = |groups: &[GroupCode]| {
         adjustments
             .iter()
-            .filter(|adjustment| adjustment.group == group)
+            .filter(|adjustment| groups.contains(&adjustment.group))
             .try_fold(Money::zero(currency), |total, adjustment| {
                 total.checked_add(adjustment.amount)
             })
             .unwrap_or(Money::zero(currency))
     };
-    let member_responsibility = sum(GroupCode::PR);
-    let contractual_adjustment = sum(GroupCode::CO);
+    let member_responsibility = sum(&[GroupCode::PR]);
+    let contractual_adjustment = sum(&[GroupCode::CO]);
+    let other_adjustment = sum(&[GroupCode::OA, GroupCode::PI]);
     let payer_paid = line
         .billed
         .checked_sub(member_responsibility)
         .and_then(|rest| rest.checked_sub(contractual_adjustment))
+        .and_then(|rest| rest.checked_sub(other_adjustment))
         .unwrap_or(Money::zero(currency));
     AdjudicatedLine {
         line: line.number,
@@ -368,7 +669,7 @@ pub struct Priced {
     /// The allowed amount: the lesser of billed and the fee schedule.
     pub allowed: Money,
     /// The service category (for copays).
-    pub category: crate::ids::ServiceCategory,
+    pub category: ServiceCategory,
     /// CO-45 for the part of billed above the fee schedule, if any.
     pub written_off: Option<Adjustment>,
 }

@@ -171,9 +171,10 @@ macro_rules! bytes32 {
 }
 
 bytes32!(
-    /// How a claim's payout is named on chain: 32 random bytes chosen when the payout is
-    /// scheduled and stored with it. It reveals nothing about the claim, the member or the
-    /// care; the contract pays each reference at most once.
+    /// An opaque name for a claim's payout: 32 random bytes chosen when the payout is
+    /// scheduled and stored with it, revealing nothing about the claim, the member or the
+    /// care. It stays off chain: the contract names a claim only by its settlement index
+    /// (`payout::SettlementIndex`).
     PayoutReference, "payout reference"
 );
 bytes32!(

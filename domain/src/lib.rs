@@ -12,6 +12,7 @@ pub mod accumulator;
 pub mod adjudication;
 pub mod chain_values;
 pub mod claim;
+pub mod coding;
 pub mod decider;
 pub mod ids;
 pub mod member;
@@ -20,6 +21,7 @@ pub mod payout;
 pub mod plan;
 pub mod provider;
 pub mod reason;
+pub mod rules;
 pub mod testing;
 
 pub use chain_values::{InvalidChainValue, PayoutReference, TransactionHash, WalletAddress};

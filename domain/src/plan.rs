@@ -1,10 +1,18 @@
 //! Benefit plans: what a member's coverage pays for, and how cost is shared.
+//!
+//! A plan is published in two parts: the [`BenefitPlan`] (cost sharing and the fee
+//! schedule) and its [`PlanRules`] (network, family limits, benefit limits, prior
+//! authorisation, exclusions, code-pair edits, timely filing, coordination of benefits).
+//! Every rule is optional and off by default, so a plan published before the rules existed
+//! still reads, and still adjudicates, exactly as it did.
 
+use crate::accumulator::Accumulated;
 use crate::decider::Decider;
-use crate::ids::{PlanId, ProcedureCode, ServiceCategory};
+use crate::ids::{DiagnosisCode, PlanId, ProcedureCode, ProviderId, ServiceCategory};
 use crate::money::{Currency, Money, Rate};
+use chrono::{Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A benefit plan. Amounts are per member per benefit year (the calendar year of the date
 /// of service).
@@ -96,11 +104,209 @@ impl BenefitPlan {
     }
 }
 
+/// The plan's rules beyond cost sharing. Each is off when absent: no network (every
+/// registered provider is in network), no family limits, no benefit limits, no prior
+/// authorisation, no exclusions, no code-pair edits, no filing limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRules {
+    /// The providers the plan contracts with, and what it does for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// The family deductible: once the family together has paid it, no member pays more
+    /// deductible that year, even below their own ("embedded" deductible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_deductible: Option<Money>,
+    /// The family out-of-pocket maximum, embedded the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_out_of_pocket_max: Option<Money>,
+    /// The most visits (service lines) a member may have per benefit year, by category.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub visit_limits: BTreeMap<ServiceCategory, u32>,
+    /// The most the plan pays for a member in a benefit year; beyond it the member pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_maximum: Option<Money>,
+    /// Procedures the plan pays only with a prior authorisation.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub prior_authorization: BTreeSet<ProcedureCode>,
+    /// Procedures the plan excludes even where the fee schedule prices them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub excluded_procedures: BTreeSet<ProcedureCode>,
+    /// Diagnoses whose treatment the plan does not cover (cosmetic care, for instance).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub excluded_diagnoses: BTreeSet<DiagnosisCode>,
+    /// Pairs of procedures that are not paid separately on the same day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_pair_edits: Vec<CodePairEdit>,
+    /// How long after the date of service a claim may be filed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filing_limit: Option<FilingLimit>,
+    /// How the plan pays when it pays second, after another payer.
+    #[serde(default, skip_serializing_if = "CoordinationMethod::is_standard")]
+    pub coordination: CoordinationMethod,
+}
+
+/// The providers a plan contracts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The providers in network.
+    pub providers: BTreeSet<ProviderId>,
+    /// What the plan does for a provider outside the network.
+    pub out_of_network: OutOfNetwork,
+}
+
+/// The plan's benefit for care from a provider outside its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "benefit", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OutOfNetwork {
+    /// Not covered: the member owes the whole line (PR-242).
+    NotCovered,
+    /// Covered with the member's own deductible and coinsurance. The deductible
+    /// cross-accumulates: what the member paid toward either deductible counts toward both.
+    Covered {
+        /// The out-of-network deductible.
+        deductible: Money,
+        /// The out-of-network coinsurance.
+        coinsurance: Rate,
+    },
+}
+
+/// A procedure-to-procedure edit (as in the NCCI tables): billed on the same day as the
+/// column-one procedure, the column-two procedure is not paid separately (CO-97).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodePairEdit {
+    /// The comprehensive procedure, which is paid.
+    pub column_one: ProcedureCode,
+    /// The component procedure, which is bundled into it.
+    pub column_two: ProcedureCode,
+    /// True when a distinct-service modifier (59, XE, XS, XP, XU) on the column-two line
+    /// lets the pair through (NCCI modifier indicator 1); false when never (indicator 0).
+    #[serde(default)]
+    pub modifier_allowed: bool,
+}
+
+/// How long after the date of service a claim may be filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilingLimit {
+    /// Within this many days.
+    Days(u32),
+    /// Within this many calendar months; a date of service at the end of a longer month
+    /// is due by the end of the shorter one (service on 29 February, twelve months: due
+    /// 28 February the next year).
+    Months(u32),
+}
+
+impl FilingLimit {
+    /// The last day a claim for care given on `date_of_service` may be received, or
+    /// `None` if it falls beyond the calendar (no limit in practice).
+    pub fn last_day(self, date_of_service: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            FilingLimit::Days(days) => date_of_service.checked_add_days(Days::new(days.into())),
+            FilingLimit::Months(months) => date_of_service.checked_add_months(Months::new(months)),
+        }
+    }
+}
+
+/// How a plan pays as the secondary payer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoordinationMethod {
+    /// Standard (traditional) COB: the plan pays its normal benefit, but never more than
+    /// what the primary payer left of the allowed amount.
+    #[default]
+    Standard,
+    /// Non-duplication (carve-out): the plan pays its normal benefit less what the primary
+    /// payer paid.
+    NonDuplication,
+}
+
+impl CoordinationMethod {
+    fn is_standard(&self) -> bool {
+        *self == CoordinationMethod::Standard
+    }
+}
+
+impl PlanRules {
+    /// True when no rule is set (a plan as published before rules existed).
+    pub fn is_none(&self) -> bool {
+        *self == PlanRules::default()
+    }
+
+    /// The most a member's accumulators may reach under this plan: the larger of the in-
+    /// and out-of-network deductibles (they cross-accumulate), and the out-of-pocket maximum.
+    pub fn accumulator_limits(&self, plan: &BenefitPlan) -> Accumulated {
+        let deductible = match self.network.as_ref().map(|network| network.out_of_network) {
+            Some(OutOfNetwork::Covered { deductible, .. })
+                if deductible.amount() > plan.deductible.amount() =>
+            {
+                deductible
+            }
+            _ => plan.deductible,
+        };
+        Accumulated {
+            deductible,
+            out_of_pocket: plan.out_of_pocket_max,
+        }
+    }
+
+    /// Every problem with the rules' amounts for a plan in `currency`, as sentences.
+    pub fn problems(&self, currency: Currency) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut amount = |what: &str, money: &Money| {
+            if money.currency() != currency {
+                problems.push(format!(
+                    "{what} is in {}, but the plan is in {currency}",
+                    money.currency()
+                ));
+            }
+            if money.is_negative() {
+                problems.push(format!("{what} is negative"));
+            }
+            if !money.is_in_minor_units() {
+                problems.push(format!("{what} is not a whole number of cents"));
+            }
+        };
+        if let Some(OutOfNetwork::Covered { deductible, .. }) =
+            self.network.as_ref().map(|network| network.out_of_network)
+        {
+            amount("the out-of-network deductible", &deductible);
+        }
+        if let Some(limit) = &self.family_deductible {
+            amount("the family deductible", limit);
+        }
+        if let Some(limit) = &self.family_out_of_pocket_max {
+            amount("the family out-of-pocket maximum", limit);
+        }
+        if let Some(limit) = &self.annual_maximum {
+            amount("the annual maximum", limit);
+        }
+        for edit in &self.code_pair_edits {
+            if edit.column_one == edit.column_two {
+                problems.push(format!(
+                    "the code-pair edit {} / {} pairs a procedure with itself",
+                    edit.column_one, edit.column_two
+                ));
+            }
+        }
+        problems
+    }
+}
+
 /// Commands on a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanCommand {
-    /// Publishes the plan, or a new revision of it.
+    /// Publishes the plan, or a new revision of it, with no rules beyond cost sharing.
     Publish(BenefitPlan),
+    /// Publishes the plan, or a new revision of it, with its rules.
+    PublishWithRules {
+        /// Cost sharing and fee schedule.
+        plan: BenefitPlan,
+        /// Everything else (boxed: it is large and most commands carry none).
+        rules: Box<PlanRules>,
+    },
 }
 
 /// What happened to a plan.
@@ -113,6 +319,10 @@ pub enum PlanEvent {
         plan: BenefitPlan,
         /// 1 for the first publication, then counting up.
         revision: u32,
+        /// Its rules beyond cost sharing; absent in events stored before rules existed,
+        /// and left out when there are none, so such events read and write unchanged.
+        #[serde(default, skip_serializing_if = "PlanRules::is_none")]
+        rules: PlanRules,
     },
 }
 
@@ -121,6 +331,8 @@ pub enum PlanEvent {
 pub struct PlanState {
     /// The plan in force and its revision, if published.
     pub current: Option<(BenefitPlan, u32)>,
+    /// The rules in force with it.
+    pub rules: PlanRules,
 }
 
 /// Why a plan command was refused.
@@ -146,8 +358,12 @@ impl Decider for PlanDecider {
     type Error = PlanError;
 
     fn decide(state: &PlanState, command: PlanCommand) -> Result<Vec<PlanEvent>, PlanError> {
-        let PlanCommand::Publish(plan) = command;
-        let problems = plan.problems();
+        let (plan, rules) = match command {
+            PlanCommand::Publish(plan) => (plan, PlanRules::default()),
+            PlanCommand::PublishWithRules { plan, rules } => (plan, *rules),
+        };
+        let mut problems = plan.problems();
+        problems.extend(rules.problems(plan.currency));
         if !problems.is_empty() {
             return Err(PlanError::Invalid {
                 plan: plan.id.clone(),
@@ -155,19 +371,29 @@ impl Decider for PlanDecider {
             });
         }
         match &state.current {
-            Some((current, _)) if *current == plan => Ok(vec![]),
+            Some((current, _)) if *current == plan && state.rules == rules => Ok(vec![]),
             Some((_, revision)) => Ok(vec![PlanEvent::Published {
                 plan,
                 revision: revision + 1,
+                rules,
             }]),
-            None => Ok(vec![PlanEvent::Published { plan, revision: 1 }]),
+            None => Ok(vec![PlanEvent::Published {
+                plan,
+                revision: 1,
+                rules,
+            }]),
         }
     }
 
     fn evolve(_state: PlanState, event: &PlanEvent) -> PlanState {
-        let PlanEvent::Published { plan, revision } = event;
+        let PlanEvent::Published {
+            plan,
+            revision,
+            rules,
+        } = event;
         PlanState {
             current: Some((plan.clone(), *revision)),
+            rules: rules.clone(),
         }
     }
 }

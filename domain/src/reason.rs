@@ -28,12 +28,38 @@ pub enum ReasonCode {
     Coinsurance,
     /// 3: co-payment amount.
     Copay,
+    /// 15: the authorisation number is missing, invalid, or does not apply to the billed
+    /// services or provider.
+    AuthorizationInvalid,
+    /// 18: exact duplicate claim or service.
+    Duplicate,
+    /// 22: this care may be covered by another payer per coordination of benefits.
+    OtherPayerFirst,
+    /// 23: the impact of prior payer(s) adjudication, including payments and adjustments.
+    PriorPayerImpact,
     /// 27: expenses incurred after coverage terminated (or before it began).
     CoverageNotActive,
+    /// 29: the time limit for filing has expired.
+    FilingLimitExpired,
+    /// 31: the patient cannot be identified as our insured.
+    NotOurInsured,
     /// 45: charge exceeds the fee schedule or maximum allowable amount.
     ExceedsFeeSchedule,
     /// 96: non-covered charge.
     NonCovered,
+    /// 97: the benefit for this service is included in the payment for another service
+    /// adjudicated with it.
+    Bundled,
+    /// 119: benefit maximum for this time period or occurrence has been reached.
+    BenefitMaximumReached,
+    /// 185: the rendering provider is not eligible to perform the service billed.
+    ProviderNotEligible,
+    /// 197: precertification, authorisation, notification or pre-treatment absent.
+    AuthorizationAbsent,
+    /// 204: this service is not covered under the patient's current benefit plan.
+    NotCoveredByPlan,
+    /// 242: services not provided by network/primary care providers.
+    OutOfNetwork,
 }
 
 impl ReasonCode {
@@ -43,9 +69,21 @@ impl ReasonCode {
             ReasonCode::Deductible => 1,
             ReasonCode::Coinsurance => 2,
             ReasonCode::Copay => 3,
+            ReasonCode::AuthorizationInvalid => 15,
+            ReasonCode::Duplicate => 18,
+            ReasonCode::OtherPayerFirst => 22,
+            ReasonCode::PriorPayerImpact => 23,
             ReasonCode::CoverageNotActive => 27,
+            ReasonCode::FilingLimitExpired => 29,
+            ReasonCode::NotOurInsured => 31,
             ReasonCode::ExceedsFeeSchedule => 45,
             ReasonCode::NonCovered => 96,
+            ReasonCode::Bundled => 97,
+            ReasonCode::BenefitMaximumReached => 119,
+            ReasonCode::ProviderNotEligible => 185,
+            ReasonCode::AuthorizationAbsent => 197,
+            ReasonCode::NotCoveredByPlan => 204,
+            ReasonCode::OutOfNetwork => 242,
         }
     }
 
@@ -58,8 +96,60 @@ impl ReasonCode {
             ReasonCode::CoverageNotActive => "expenses incurred outside the coverage period",
             ReasonCode::ExceedsFeeSchedule => "charge exceeds fee schedule/maximum allowable",
             ReasonCode::NonCovered => "non-covered charge",
+            ReasonCode::AuthorizationInvalid => {
+                "authorization number missing, invalid, or does not apply to the billed services or provider"
+            }
+            ReasonCode::Duplicate => "exact duplicate claim/service",
+            ReasonCode::OtherPayerFirst => {
+                "this care may be covered by another payer per coordination of benefits"
+            }
+            ReasonCode::PriorPayerImpact => {
+                "the impact of prior payer(s) adjudication including payments and/or adjustments"
+            }
+            ReasonCode::FilingLimitExpired => "time limit for filing has expired",
+            ReasonCode::NotOurInsured => "patient cannot be identified as our insured",
+            ReasonCode::Bundled => {
+                "the benefit for this service is included in the payment/allowance for another service/procedure that has already been adjudicated"
+            }
+            ReasonCode::BenefitMaximumReached => {
+                "benefit maximum for this time period or occurrence has been reached"
+            }
+            ReasonCode::ProviderNotEligible => {
+                "the rendering provider is not eligible to perform the service billed"
+            }
+            ReasonCode::AuthorizationAbsent => {
+                "precertification/authorization/notification/pre-treatment absent"
+            }
+            ReasonCode::NotCoveredByPlan => {
+                "this service/equipment/drug is not covered under the patient's current benefit plan"
+            }
+            ReasonCode::OutOfNetwork => "services not provided by network/primary care providers",
         }
     }
+}
+
+impl ReasonCode {
+    /// Every code the engine emits, in CARC order.
+    pub const ALL: [ReasonCode; 18] = [
+        ReasonCode::Deductible,
+        ReasonCode::Coinsurance,
+        ReasonCode::Copay,
+        ReasonCode::AuthorizationInvalid,
+        ReasonCode::Duplicate,
+        ReasonCode::OtherPayerFirst,
+        ReasonCode::PriorPayerImpact,
+        ReasonCode::CoverageNotActive,
+        ReasonCode::FilingLimitExpired,
+        ReasonCode::NotOurInsured,
+        ReasonCode::ExceedsFeeSchedule,
+        ReasonCode::NonCovered,
+        ReasonCode::Bundled,
+        ReasonCode::BenefitMaximumReached,
+        ReasonCode::ProviderNotEligible,
+        ReasonCode::AuthorizationAbsent,
+        ReasonCode::NotCoveredByPlan,
+        ReasonCode::OutOfNetwork,
+    ];
 }
 
 impl From<ReasonCode> for u16 {
@@ -76,9 +166,21 @@ impl TryFrom<u16> for ReasonCode {
             1 => ReasonCode::Deductible,
             2 => ReasonCode::Coinsurance,
             3 => ReasonCode::Copay,
+            15 => ReasonCode::AuthorizationInvalid,
+            18 => ReasonCode::Duplicate,
+            22 => ReasonCode::OtherPayerFirst,
+            23 => ReasonCode::PriorPayerImpact,
             27 => ReasonCode::CoverageNotActive,
+            29 => ReasonCode::FilingLimitExpired,
+            31 => ReasonCode::NotOurInsured,
             45 => ReasonCode::ExceedsFeeSchedule,
             96 => ReasonCode::NonCovered,
+            97 => ReasonCode::Bundled,
+            119 => ReasonCode::BenefitMaximumReached,
+            185 => ReasonCode::ProviderNotEligible,
+            197 => ReasonCode::AuthorizationAbsent,
+            204 => ReasonCode::NotCoveredByPlan,
+            242 => ReasonCode::OutOfNetwork,
             other => return Err(format!("reason code {other} is not one the engine knows")),
         })
     }

@@ -1,6 +1,8 @@
 //! Properties of adjudication over generated plans, accumulators and claims: every line
 //! balances, nothing is negative or a fraction of a cent, totals add up, and the member
-//! never pays past the deductible or the out-of-pocket maximum.
+//! never pays past the deductible or the out-of-pocket maximum, individual or family; the
+//! plan never pays past its annual maximum nor allows visits past a limit, and paying
+//! second never pays more than paying first.
 
 mod fixtures;
 
@@ -12,7 +14,9 @@ use claims_domain::adjudication::{self, Adjudication, AdjudicationContext, Decis
 use claims_domain::claim::{Claim, ServiceLine};
 use claims_domain::member::Member;
 use claims_domain::plan::BenefitPlan;
+use claims_domain::plan::{CoordinationMethod, PlanRules};
 use claims_domain::reason::{GroupCode, ReasonCode};
+use claims_domain::rules::coordination::Coordination;
 use claims_domain::{Currency, Decider, Money, Rate, ServiceCategory};
 use fixtures::*;
 use proptest::prelude::*;
@@ -151,6 +155,91 @@ fn claims() -> impl Strategy<Value = Claim> {
     })
 }
 
+/// Often none, otherwise a limit and what was paid toward it (below, at or beyond it).
+fn limit_and_paid() -> impl Strategy<Value = Option<(Money, Money)>> {
+    proptest::option::weighted(
+        0.5,
+        cents(1_000_000).prop_flat_map(|limit| (Just(limit), paid_toward(limit))),
+    )
+}
+
+/// The rules with limits that accumulate (family deductible and out-of-pocket, annual
+/// maximum, visit limits), coordination of benefits, and what has been used of each.
+fn limits_and_coordination() -> impl Strategy<Value = Extras> {
+    (
+        limit_and_paid(),
+        limit_and_paid(),
+        limit_and_paid(),
+        proptest::collection::vec(
+            proptest::option::of((0..=20_u32, 0..=25_u32)),
+            CATEGORIES.len(),
+        ),
+        proptest::option::weighted(
+            0.3,
+            (
+                prop_oneof![
+                    Just(CoordinationMethod::Standard),
+                    Just(CoordinationMethod::NonDuplication)
+                ],
+                proptest::collection::btree_map(1..=10_u32, cents(1_500_000), 0..=10),
+            ),
+        ),
+    )
+        .prop_map(
+            |(family_deductible, family_out_of_pocket, annual, visits, coordination)| Extras {
+                family_deductible,
+                family_out_of_pocket,
+                annual,
+                visits,
+                coordination,
+            },
+        )
+}
+
+/// The generated extras, applied to a context by [`with_extras`].
+#[derive(Debug, Clone)]
+struct Extras {
+    family_deductible: Option<(Money, Money)>,
+    family_out_of_pocket: Option<(Money, Money)>,
+    annual: Option<(Money, Money)>,
+    /// (limit, used) per category of [`CATEGORIES`].
+    visits: Vec<Option<(u32, u32)>>,
+    coordination: Option<(CoordinationMethod, BTreeMap<u32, Money>)>,
+}
+
+fn with_extras(mut context: AdjudicationContext, extras: Extras) -> AdjudicationContext {
+    let category = |index: usize| ServiceCategory::new(CATEGORIES[index]).expect("category");
+    let mut rules = PlanRules::default();
+    let mut family = Accumulated::zero(Currency::USD);
+    if let Some((limit, paid)) = extras.family_deductible {
+        rules.family_deductible = Some(limit);
+        family.deductible = paid;
+    }
+    if let Some((limit, paid)) = extras.family_out_of_pocket {
+        rules.family_out_of_pocket_max = Some(limit);
+        family.out_of_pocket = paid;
+    }
+    if rules.family_deductible.is_some() || rules.family_out_of_pocket_max.is_some() {
+        context.family = Some(family);
+    }
+    if let Some((limit, paid)) = extras.annual {
+        rules.annual_maximum = Some(limit);
+        context.benefits_used.plan_paid = paid;
+    }
+    for (index, visits) in extras.visits.into_iter().enumerate() {
+        if let Some((limit, used)) = visits {
+            rules.visit_limits.insert(category(index), limit);
+            context.benefits_used.visits.insert(category(index), used);
+        }
+    }
+    if let Some((method, primary_paid)) = extras.coordination {
+        rules.coordination = method;
+        context.coordination = Coordination::Secondary { primary_paid };
+    }
+    context.rules = rules;
+    context
+}
+
 /// A plan, what the member has already paid this year, the member and a claim.
 fn cases() -> impl Strategy<Value = (AdjudicationContext, Claim)> {
     plans()
@@ -163,12 +252,22 @@ fn cases() -> impl Strategy<Value = (AdjudicationContext, Claim)> {
                     deductible,
                     out_of_pocket,
                 });
-            (Just(plan), accumulated, members(), claims())
+            (
+                Just(plan),
+                accumulated,
+                members(),
+                claims(),
+                proptest::option::weighted(0.6, limits_and_coordination()),
+            )
         })
-        .prop_map(|(plan, accumulated, member, claim)| {
+        .prop_map(|(plan, accumulated, member, claim, extras)| {
             let context = AdjudicationContext {
                 member,
                 ..*adjudication_context(plan, accumulated)
+            };
+            let context = match extras {
+                Some(extras) => with_extras(context, extras),
+                None => context,
             };
             (context, claim)
         })
@@ -248,18 +347,21 @@ fn sum_of_reasons(result: &Adjudication, reasons: &[ReasonCode]) -> Money {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// (a) `billed = payer paid + member responsibility + contractual adjustment` on every
-    /// line, the member owes exactly the PR adjustments and the provider writes off exactly
-    /// the CO ones, and the plan never pays more than it allows.
+    /// (a) `billed = payer paid + member responsibility + contractual adjustment + other
+    /// adjustment` on every line, the member owes exactly the PR adjustments, the provider
+    /// writes off exactly the CO ones, the other adjustment is exactly the OA ones, and the
+    /// plan never pays more than it allows.
     #[test]
     fn every_line_balances((context, claim) in cases()) {
         let result = decide(&context, &claim);
         for line in &result.lines {
-            let accounted = sum([line.payer_paid, line.member_responsibility, line.contractual_adjustment]);
+            let other = line.other_adjustment().expect("a sum in range");
+            let accounted = sum([line.payer_paid, line.member_responsibility, line.contractual_adjustment, other]);
             prop_assert_eq!(line.billed, accounted, "line {}", line.line);
             let by_group = |group| sum(line.adjustments.iter().filter(|a| a.group == group).map(|a| a.amount));
             prop_assert_eq!(line.member_responsibility, by_group(GroupCode::PR), "line {}", line.line);
             prop_assert_eq!(line.contractual_adjustment, by_group(GroupCode::CO), "line {}", line.line);
+            prop_assert_eq!(other, by_group(GroupCode::OA), "line {}", line.line);
             prop_assert!(line.payer_paid.amount() <= line.allowed.amount(), "line {} pays above allowed", line.line);
             prop_assert!(line.allowed.amount() <= line.billed.amount(), "line {} allows above billed", line.line);
         }
@@ -370,5 +472,59 @@ proptest! {
             let expected = if result.payer_paid.is_positive() { Decision::Approved } else { Decision::Denied };
             prop_assert_eq!(&result.decision, &expected);
         }
+    }
+
+    /// The deductible applied never exceeds what remained of the family deductible, and
+    /// the member's cost sharing never what remained of the family out-of-pocket maximum.
+    #[test]
+    fn the_family_limits_are_never_exceeded((context, claim) in cases()) {
+        let result = decide(&context, &claim);
+        let Some(family) = context.family else { return Ok(()); };
+        if let Some(limit) = context.rules.family_deductible {
+            let left = remaining(limit, family.deductible);
+            prop_assert!(result.cost_sharing.deductible.amount() <= left.amount(),
+                "deductible {} of a family remaining {}", result.cost_sharing.deductible, left);
+        }
+        if let Some(limit) = context.rules.family_out_of_pocket_max {
+            let left = remaining(limit, family.out_of_pocket);
+            prop_assert!(result.cost_sharing.out_of_pocket.amount() <= left.amount(),
+                "out-of-pocket {} of a family remaining {}", result.cost_sharing.out_of_pocket, left);
+        }
+    }
+
+    /// The plan never pays past what remained of its annual maximum.
+    #[test]
+    fn the_annual_maximum_is_never_exceeded((context, claim) in cases()) {
+        let result = decide(&context, &claim);
+        if let Some(maximum) = context.rules.annual_maximum {
+            let left = remaining(maximum, context.benefits_used.plan_paid);
+            prop_assert!(result.payer_paid.amount() <= left.amount(),
+                "paid {} of a remaining {}", result.payer_paid, left);
+        }
+    }
+
+    /// No category's visits go past its limit: the claim allows at most what was left.
+    #[test]
+    fn visit_limits_are_never_exceeded((context, claim) in cases()) {
+        let result = decide(&context, &claim);
+        let used = adjudication::benefits_used_by(&claim, &context.plan, &result);
+        for (category, limit) in &context.rules.visit_limits {
+            let before = context.benefits_used.visits_in(category);
+            let left = limit.saturating_sub(before);
+            prop_assert!(used.visits_in(category) <= left,
+                "{} visits of {} allowed with {} of {} used", used.visits_in(category), category, before, limit);
+        }
+    }
+
+    /// Paying second never pays more, and never leaves the member more to pay, than paying
+    /// first.
+    #[test]
+    fn paying_second_never_pays_more_than_paying_first((context, claim) in cases()) {
+        let second = decide(&context, &claim);
+        let first = decide(&AdjudicationContext { coordination: Coordination::Primary, ..context.clone() }, &claim);
+        prop_assert!(second.payer_paid.amount() <= first.payer_paid.amount(),
+            "second {} first {}", second.payer_paid, first.payer_paid);
+        prop_assert!(second.member_responsibility.amount() <= first.member_responsibility.amount(),
+            "member second {} first {}", second.member_responsibility, first.member_responsibility);
     }
 }

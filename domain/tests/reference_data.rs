@@ -5,7 +5,7 @@ mod fixtures;
 use claims_domain::member::{
     CoveragePeriod, MemberCommand, MemberDecider, MemberError, MemberEvent,
 };
-use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider, PlanError, PlanEvent};
+use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider, PlanError, PlanEvent, PlanRules};
 use claims_domain::provider::{ProviderCommand, ProviderDecider, ProviderError, ProviderEvent};
 use claims_domain::testing::given;
 use claims_domain::{Currency, InsurerId, Money, PlanId, ServiceCategory, WalletAddress};
@@ -15,6 +15,7 @@ fn published(plan: &BenefitPlan, revision: u32) -> PlanEvent {
     PlanEvent::Published {
         plan: plan.clone(),
         revision,
+        rules: PlanRules::default(),
     }
 }
 

@@ -4,35 +4,137 @@
 //! EVM ([`crate::embedded::EmbeddedChain`], the default and the fast tests) and, later, a
 //! JSON-RPC chain through alloy.
 //!
-//! What crosses this port is deliberately poor in information: opaque payout references,
-//! provider wallets and token amounts. No member, diagnosis, procedure or claim id ever
-//! reaches a chain (invariant 5).
+//! What crosses this port is deliberately poor in information: settlement indices (numbers
+//! from the contract's own sequence), provider wallets and token amounts. No member,
+//! diagnosis, procedure, claim id or payout reference ever reaches a chain (invariant 5).
 
-use crate::token::TokenAmount;
+use crate::token::{TokenAmount, TokenAmountError};
 use async_trait::async_trait;
-use claims_domain::{PayoutReference, TransactionHash, WalletAddress};
+use claims_domain::payout::SettlementIndex;
+use claims_domain::{TransactionHash, WalletAddress};
+use std::collections::BTreeMap;
 
-/// One claim's payout as the contract sees it.
+/// One claim's payout as the engine hands it to the chain, before netting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainPayout {
-    /// The claim's opaque on-chain name; the contract pays it at most once.
-    pub reference: PayoutReference,
+pub struct ChainClaim {
+    /// The claim's name on the contract; settled at most once.
+    pub index: SettlementIndex,
     /// Where the money goes.
     pub provider: WalletAddress,
     /// How much, in token base units.
     pub amount: TokenAmount,
 }
 
-/// A batch of payouts settled in one transaction.
+/// One claim inside a provider's netted payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NettedClaim {
+    /// The claim's settlement index.
+    pub index: SettlementIndex,
+    /// Its amount, in token base units.
+    pub amount: TokenAmount,
+}
+
+/// What a batch pays one provider: the sum of its claims, in one transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderPayout {
+    /// The provider's wallet.
+    pub provider: WalletAddress,
+    /// Its claims, at least one.
+    pub claims: Vec<NettedClaim>,
+}
+
+impl ProviderPayout {
+    /// The sum of the provider's claims, if it fits in 128 bits.
+    pub fn total(&self) -> Option<TokenAmount> {
+        TokenAmount::checked_sum(self.claims.iter().map(|claim| claim.amount))
+    }
+}
+
+/// A batch of claims settled in one transaction, netted per provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBatch {
     /// The batch's opaque on-chain name (derived from the engine's batch id).
     pub batch: [u8; 32],
-    /// The payouts, at least one.
-    pub payouts: Vec<ChainPayout>,
+    /// One payout per provider, in ascending wallet order (the contract refuses any other
+    /// order, which is how it knows no provider is named twice).
+    pub providers: Vec<ProviderPayout>,
 }
 
-/// The chain's record of a settled batch.
+impl ChainBatch {
+    /// Nets claims per provider: one [`ProviderPayout`] per wallet, wallets in ascending
+    /// order, each provider's claims in the order given.
+    pub fn netted(batch: [u8; 32], claims: impl IntoIterator<Item = ChainClaim>) -> Self {
+        let mut providers: BTreeMap<WalletAddress, Vec<NettedClaim>> = BTreeMap::new();
+        for claim in claims {
+            providers
+                .entry(claim.provider)
+                .or_default()
+                .push(NettedClaim {
+                    index: claim.index,
+                    amount: claim.amount,
+                });
+        }
+        Self {
+            batch,
+            providers: providers
+                .into_iter()
+                .map(|(provider, claims)| ProviderPayout { provider, claims })
+                .collect(),
+        }
+    }
+
+    /// How many claims the batch settles.
+    pub fn claim_count(&self) -> usize {
+        self.providers
+            .iter()
+            .map(|payout| payout.claims.len())
+            .sum()
+    }
+
+    /// The batch's total, if it fits in 128 bits.
+    pub fn total(&self) -> Option<TokenAmount> {
+        self.providers
+            .iter()
+            .map(ProviderPayout::total)
+            .try_fold(TokenAmount::ZERO, |sum, total| sum.checked_add(total?))
+    }
+}
+
+/// A claim the contract reported settled (its `ClaimSettled` log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettledClaim {
+    /// The claim's settlement index.
+    pub index: SettlementIndex,
+    /// The provider paid, or owed, for it.
+    pub provider: WalletAddress,
+    /// Its amount.
+    pub amount: TokenAmount,
+}
+
+/// How a provider's netted payout left the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Transferred to the provider's wallet (`ProviderPaid`).
+    Transferred,
+    /// The transfer failed; the contract credited it as owed, for the provider to withdraw
+    /// (`ProviderOwed`).
+    Owed,
+}
+
+/// A provider's netted payout as the contract reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderSettlement {
+    /// The provider.
+    pub provider: WalletAddress,
+    /// The netted amount.
+    pub amount: TokenAmount,
+    /// How many claims it covers.
+    pub claims: u64,
+    /// Transferred or owed.
+    pub delivery: Delivery,
+}
+
+/// The chain's record of a settled batch, decoded from the transaction's logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchReceipt {
     /// The transaction that settled it.
@@ -41,8 +143,25 @@ pub struct BatchReceipt {
     pub block: u64,
     /// Gas the transaction used.
     pub gas_used: u64,
-    /// Every payout the transaction paid, as the contract's logs report it.
-    pub paid: Vec<ChainPayout>,
+    /// Every claim the transaction settled, in calldata order.
+    pub claims: Vec<SettledClaim>,
+    /// Every provider's netted payout, in calldata order.
+    pub providers: Vec<ProviderSettlement>,
+    /// The batch's total, as the contract summed it (`BatchSettled`).
+    pub total: TokenAmount,
+    /// How much of the total was credited as owed instead of transferred.
+    pub owed: TokenAmount,
+}
+
+/// A provider's withdrawal of what it was owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// The transaction.
+    pub transaction: TransactionHash,
+    /// The provider.
+    pub provider: WalletAddress,
+    /// What it received.
+    pub amount: TokenAmount,
 }
 
 /// The token the contract pays in.
@@ -54,20 +173,35 @@ pub struct TokenInfo {
     pub decimals: u32,
 }
 
+/// The contract's limits on what it pays out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementCaps {
+    /// The most one claim may pay.
+    pub per_claim: TokenAmount,
+    /// The most the contract may settle per UTC day, owed amounts included.
+    pub per_day: TokenAmount,
+}
+
 /// A settlement chain running the `ClaimsSettlement` contract.
 #[async_trait]
 pub trait SettlementChain: Send + Sync + 'static {
     /// The token payouts are made in.
     fn token(&self) -> &TokenInfo;
 
+    /// The settlement contract's address: settlement indices are a sequence per contract.
+    fn contract(&self) -> WalletAddress;
+
     /// Simulates the batch, then sends it and waits for its receipt.
     ///
-    /// Refused without spending anything if any payout's reference was already paid
-    /// ([`ChainError::AlreadyPaid`]) or the simulation reverts for another reason.
+    /// Refused without spending anything if the simulation reverts: a claim already
+    /// settled ([`ChainError::ClaimAlreadySettled`]), a cap, a pause, or anything else.
     async fn settle_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError>;
 
-    /// True if the contract has already paid this reference.
-    async fn is_paid(&self, reference: PayoutReference) -> Result<bool, ChainError>;
+    /// True if the contract has already settled the claim with this index.
+    async fn is_claim_settled(&self, index: SettlementIndex) -> Result<bool, ChainError>;
+
+    /// What the contract owes a provider after failed transfers.
+    async fn owed(&self, provider: WalletAddress) -> Result<TokenAmount, ChainError>;
 
     /// A wallet's balance of the payout token.
     async fn token_balance(&self, wallet: WalletAddress) -> Result<TokenAmount, ChainError>;
@@ -76,16 +210,57 @@ pub trait SettlementChain: Send + Sync + 'static {
 /// Why the chain refused a batch or could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    /// The contract has already paid this payout: paying again would pay twice.
-    #[error("payout {0} has already been paid on chain")]
-    AlreadyPaid(PayoutReference),
-    /// The contract refused the batch (a decoded custom error, or a plain revert).
-    #[error("the settlement contract refused the batch: {0}")]
+    /// The contract has already settled this claim: paying again would pay twice.
+    #[error("claim {0} has already been settled on chain")]
+    ClaimAlreadySettled(SettlementIndex),
+    /// The contract has already settled a batch with this id: the batch was sent twice.
+    #[error("batch 0x{} has already been settled on chain", hex(.0))]
+    BatchAlreadySettled([u8; 32]),
+    /// The contract is paused: nothing leaves it until its admin unpauses it.
+    #[error("the settlement contract is paused")]
+    Paused,
+    /// A claim pays more than the contract's per-claim cap.
+    #[error("claim {index} pays {amount}, above the per-claim cap of {cap}")]
+    ClaimAboveCap {
+        /// The claim.
+        index: SettlementIndex,
+        /// What it would pay.
+        amount: TokenAmount,
+        /// The cap.
+        cap: TokenAmount,
+    },
+    /// The batch would take today's settlements past the daily cap; retry tomorrow or ask
+    /// the admin to raise it.
+    #[error("the batch of {requested} exceeds what today's cap still allows ({remaining})")]
+    DailyCapExceeded {
+        /// The batch's total.
+        requested: TokenAmount,
+        /// What the cap still allows today.
+        remaining: TokenAmount,
+    },
+    /// The contract's float cannot cover the batch; top it up from treasury.
+    #[error("the contract's float ({available}) cannot cover the batch of {requested}")]
+    InsufficientFloat {
+        /// The batch's total.
+        requested: TokenAmount,
+        /// What the float has for batches.
+        available: TokenAmount,
+    },
+    /// The contract refused the transaction for another reason (a decoded custom error, or
+    /// a plain revert).
+    #[error("the settlement contract refused the transaction: {0}")]
     Reverted(String),
-    /// The batch is not well-formed (empty, or a zero amount).
+    /// The batch is not well-formed (empty, a zero amount, a provider out of order).
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
+    /// An amount does not fit the token.
+    #[error(transparent)]
+    Amount(#[from] TokenAmountError),
     /// The chain could not be reached or answered nonsense.
     #[error("settlement chain unavailable: {0}")]
     Unavailable(String),
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

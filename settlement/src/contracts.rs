@@ -10,8 +10,9 @@
 //! `AccessControlUnauthorizedAccount`).
 
 alloy_sol_types::sol!(
-    /// The `ClaimsSettlement` contract: pays providers for approved claims in batches and
-    /// refuses to pay any payout reference twice.
+    /// The `ClaimsSettlement` contract: pays providers for approved claims in batches
+    /// netted per provider, refuses to settle any settlement index twice, and credits a
+    /// failed transfer as owed for the provider to withdraw.
     #[derive(Debug, PartialEq, Eq)]
     ClaimsSettlement,
     "artifacts/ClaimsSettlement.json"
@@ -19,7 +20,7 @@ alloy_sol_types::sol!(
 
 alloy_sol_types::sol!(
     /// `MockStablecoin`: a 6-decimal stand-in for USDC, for demos and tests only; its owner
-    /// can mint without limit.
+    /// can mint without limit and block addresses.
     #[derive(Debug, PartialEq, Eq)]
     MockStablecoin,
     "artifacts/MockStablecoin.json"

@@ -8,13 +8,17 @@
 //! of a real chain is what the engine relies on: the contract's own refusals, nonces,
 //! blocks, gas and logs.
 
-use crate::chain::{BatchReceipt, ChainBatch, ChainError, ChainPayout, SettlementChain, TokenInfo};
+use crate::chain::{
+    BatchReceipt, ChainBatch, ChainError, Delivery, ProviderSettlement, SettledClaim,
+    SettlementCaps, SettlementChain, TokenInfo, Withdrawal,
+};
 use crate::contracts::{ClaimsSettlement, MockStablecoin};
 use crate::token::TokenAmount;
 use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use alloy_sol_types::{SolCall, SolConstructor, SolEvent, SolInterface};
 use async_trait::async_trait;
-use claims_domain::{PayoutReference, TransactionHash, WalletAddress};
+use claims_domain::payout::SettlementIndex;
+use claims_domain::{TransactionHash, WalletAddress};
 use revm::context::TxEnv;
 use revm::context::result::{ExecutionResult, Output};
 use revm::database::{CacheDB, EmptyDB};
@@ -55,6 +59,22 @@ pub struct EmbeddedChainConfig {
     /// Tokens minted to the settlement contract at launch: the working float it pays
     /// providers from, as an insurer would top it up from treasury.
     pub float: TokenAmount,
+    /// The contract's per-claim and per-day caps at deployment.
+    pub caps: SettlementCaps,
+}
+
+impl EmbeddedChainConfig {
+    /// A chain with this float and generous caps for a demo: 1 000 000 tokens per claim and
+    /// 100 000 000 tokens per day (at the mock stablecoin's 6 decimals).
+    pub fn with_float(float: TokenAmount) -> Self {
+        Self {
+            float,
+            caps: SettlementCaps {
+                per_claim: TokenAmount::from_base_units(1_000_000 * 1_000_000),
+                per_day: TokenAmount::from_base_units(100_000_000 * 1_000_000),
+            },
+        }
+    }
 }
 
 /// Everything one transaction put on the chain, kept so that a test can scan all of it for
@@ -105,6 +125,7 @@ pub struct EmbeddedChain {
     token_info: TokenInfo,
     admin: Address,
     settler: Address,
+    pauser: Address,
     settlement: Address,
     token: Address,
 }
@@ -116,6 +137,8 @@ struct ChainState {
     nonces: BTreeMap<Address, u64>,
     /// The latest block; the next transaction goes into `head + 1`.
     head: u64,
+    /// Seconds added to every block's timestamp by [`EmbeddedChain::advance_time`].
+    time_offset: u64,
     transactions: Vec<RecordedTransaction>,
 }
 
@@ -130,14 +153,16 @@ impl EmbeddedChain {
     /// Starts a fresh chain: deploys the mock stablecoin and the settlement contract from
     /// the committed artifacts, and mints `config.float` to the settlement contract.
     ///
-    /// The admin deploys both contracts and holds `DEFAULT_ADMIN_ROLE`; a separate settler
-    /// account holds `SETTLER_ROLE` and sends every batch, as the engine's hot key would.
+    /// The admin deploys both contracts and holds `DEFAULT_ADMIN_ROLE` (and owns the mock
+    /// token); a separate settler account holds `SETTLER_ROLE` and sends every batch, as the
+    /// engine's hot key would; a third account holds `PAUSER_ROLE`.
     pub fn launch(config: EmbeddedChainConfig) -> Result<Self, ChainError> {
         let admin = well_known_account("admin");
         let settler = well_known_account("settler");
+        let pauser = well_known_account("pauser");
 
         let mut db = CacheDB::new(EmptyDB::default());
-        for account in [admin, settler] {
+        for account in [admin, settler, pauser] {
             db.insert_account_info(
                 account,
                 AccountInfo::from_balance(U256::from(GENESIS_ETHER_WEI)),
@@ -147,6 +172,7 @@ impl EmbeddedChain {
             db,
             nonces: BTreeMap::new(),
             head: 0,
+            time_offset: 0,
             transactions: Vec::new(),
         };
 
@@ -157,6 +183,9 @@ impl EmbeddedChain {
                 token_: token,
                 admin,
                 settler,
+                pauser,
+                claimCap_: U256::from(config.caps.per_claim.base_units()),
+                dailyCap_: U256::from(config.caps.per_day.base_units()),
             }
             .abi_encode(),
         );
@@ -188,7 +217,10 @@ impl EmbeddedChain {
             %token,
             %admin,
             %settler,
+            %pauser,
             float = %config.float,
+            claim_cap = %config.caps.per_claim,
+            daily_cap = %config.caps.per_day,
             symbol = %token_info.symbol,
             decimals = token_info.decimals,
             "embedded settlement chain launched"
@@ -198,6 +230,7 @@ impl EmbeddedChain {
             token_info,
             admin,
             settler,
+            pauser,
             settlement,
             token,
         })
@@ -223,6 +256,134 @@ impl EmbeddedChain {
         wallet(self.settler)
     }
 
+    /// The account holding `PAUSER_ROLE`.
+    pub fn pauser_address(&self) -> WalletAddress {
+        wallet(self.pauser)
+    }
+
+    /// Moves the chain's clock forward: every later block is `by` later than it would have
+    /// been. For tests of the daily cap, whose day is the block timestamp's UTC day.
+    pub fn advance_time(&self, by: std::time::Duration) -> Result<(), ChainError> {
+        let mut state = self.lock()?;
+        state.time_offset = state.time_offset.saturating_add(by.as_secs());
+        Ok(())
+    }
+
+    /// Pauses the contract from the pauser account.
+    pub fn pause(&self) -> Result<TransactionHash, ChainError> {
+        self.pause_as(wallet(self.pauser))
+    }
+
+    /// Pauses the contract from any account (only `PAUSER_ROLE` may).
+    pub fn pause_as(&self, caller: WalletAddress) -> Result<TransactionHash, ChainError> {
+        self.send(
+            address(caller),
+            self.settlement,
+            &ClaimsSettlement::pauseCall {},
+        )
+    }
+
+    /// Unpauses the contract from the admin account.
+    pub fn unpause(&self) -> Result<TransactionHash, ChainError> {
+        self.unpause_as(wallet(self.admin))
+    }
+
+    /// Unpauses the contract from any account (only `DEFAULT_ADMIN_ROLE` may).
+    pub fn unpause_as(&self, caller: WalletAddress) -> Result<TransactionHash, ChainError> {
+        self.send(
+            address(caller),
+            self.settlement,
+            &ClaimsSettlement::unpauseCall {},
+        )
+    }
+
+    /// True if the contract is paused.
+    pub fn is_paused(&self) -> Result<bool, ChainError> {
+        self.lock()?
+            .view(self.settlement, &ClaimsSettlement::pausedCall {})
+    }
+
+    /// Sets the caps from the admin account.
+    pub fn set_caps(&self, caps: SettlementCaps) -> Result<TransactionHash, ChainError> {
+        self.set_caps_as(wallet(self.admin), caps)
+    }
+
+    /// Sets the caps from any account (only `DEFAULT_ADMIN_ROLE` may).
+    pub fn set_caps_as(
+        &self,
+        caller: WalletAddress,
+        caps: SettlementCaps,
+    ) -> Result<TransactionHash, ChainError> {
+        let call = ClaimsSettlement::setCapsCall {
+            claimCap_: U256::from(caps.per_claim.base_units()),
+            dailyCap_: U256::from(caps.per_day.base_units()),
+        };
+        self.send(address(caller), self.settlement, &call)
+    }
+
+    /// The contract's caps.
+    pub fn caps(&self) -> Result<SettlementCaps, ChainError> {
+        let mut state = self.lock()?;
+        let per_claim = state.view(self.settlement, &ClaimsSettlement::claimCapCall {})?;
+        let per_day = state.view(self.settlement, &ClaimsSettlement::dailyCapCall {})?;
+        Ok(SettlementCaps {
+            per_claim: amount_of(per_claim, "claimCap")?,
+            per_day: amount_of(per_day, "dailyCap")?,
+        })
+    }
+
+    /// What the daily cap still allows today.
+    pub fn remaining_today(&self) -> Result<TokenAmount, ChainError> {
+        let remaining = self
+            .lock()?
+            .view(self.settlement, &ClaimsSettlement::remainingTodayCall {})?;
+        amount_of(remaining, "remainingToday")
+    }
+
+    /// Makes the mock stablecoin refuse (or again accept) every transfer to and from a
+    /// wallet, as USDC does for a blacklisted address. Sent by the token's owner, the admin.
+    pub fn set_transfers_blocked(
+        &self,
+        account: WalletAddress,
+        blocked: bool,
+    ) -> Result<TransactionHash, ChainError> {
+        let call = MockStablecoin::setBlockedCall {
+            account: address(account),
+            blocked,
+        };
+        self.send(self.admin, self.token, &call)
+    }
+
+    /// A provider withdraws what the contract owes it, signed by the provider itself.
+    pub fn withdraw_as(&self, provider: WalletAddress) -> Result<Withdrawal, ChainError> {
+        let caller = address(provider);
+        let calldata = ClaimsSettlement::withdrawCall {}.abi_encode();
+        let mut state = self.lock()?;
+        state.fund_gas(caller);
+        let executed =
+            state.execute(caller, TxKind::Call(self.settlement), calldata, Commit::Yes)?;
+        drop(state);
+        if !executed.result.is_success() {
+            return Err(refusal(&executed.result));
+        }
+        let withdrawn = executed
+            .result
+            .logs()
+            .iter()
+            .filter(|log| log.address == self.settlement)
+            .find_map(|log| ClaimsSettlement::OwedWithdrawn::decode_log(log).ok())
+            .ok_or_else(|| {
+                ChainError::Unavailable("withdraw emitted no OwedWithdrawn log".to_owned())
+            })?;
+        let withdrawal = Withdrawal {
+            transaction: executed.hash,
+            provider: wallet(withdrawn.data.provider),
+            amount: amount_of(withdrawn.data.amount, "OwedWithdrawn.amount")?,
+        };
+        info!(provider = %withdrawal.provider, amount = %withdrawal.amount, transaction = %withdrawal.transaction, "owed payout withdrawn");
+        Ok(withdrawal)
+    }
+
     /// The latest block number.
     pub fn block_number(&self) -> Result<u64, ChainError> {
         Ok(self.lock()?.head)
@@ -231,9 +392,9 @@ impl EmbeddedChain {
     /// Every transaction that reached the chain, deployments included, in order, with its
     /// calldata and logs: everything an observer of a public chain could read.
     ///
-    /// Read-only calls (`is_paid`, `token_balance`, the token's metadata) are not recorded:
-    /// their only inputs are a payout reference or a wallet, which the recorded settlement
-    /// transactions already carry.
+    /// Read-only calls (`is_claim_settled`, `owed`, `token_balance`, the caps, the token's
+    /// metadata) are not recorded: their only inputs are a settlement index or a wallet,
+    /// which the recorded settlement transactions already carry.
     pub fn transactions(&self) -> Vec<RecordedTransaction> {
         match self.state.lock() {
             Ok(state) => state.transactions.clone(),
@@ -250,20 +411,34 @@ impl EmbeddedChain {
         caller: WalletAddress,
         batch: &ChainBatch,
     ) -> Result<BatchReceipt, ChainError> {
+        validate(batch)?;
         self.settle(address(caller), batch)
     }
 
+    /// Sends a batch from the settler without the checks that normally keep a malformed
+    /// batch off the chain, so that tests can show the contract refusing it on its own.
+    #[doc(hidden)]
+    pub fn settle_unvalidated_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
+        self.settle(self.settler, batch)
+    }
+
     fn settle(&self, caller: Address, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
-        validate(batch)?;
+        let batch_id = B256::from(batch.batch);
         let call = ClaimsSettlement::settleBatchCall {
-            batch: B256::from(batch.batch),
+            batch: batch_id,
             payouts: batch
-                .payouts
+                .providers
                 .iter()
-                .map(|payout| ClaimsSettlement::Payout {
-                    payoutReference: B256::from(*payout.reference.as_bytes()),
+                .map(|payout| ClaimsSettlement::ProviderPayout {
                     provider: address(payout.provider),
-                    amount: U256::from(payout.amount.base_units()),
+                    claims: payout
+                        .claims
+                        .iter()
+                        .map(|claim| ClaimsSettlement::ClaimPayout {
+                            index: U256::from(claim.index.get()),
+                            amount: U256::from(claim.amount.base_units()),
+                        })
+                        .collect(),
                 })
                 .collect(),
         };
@@ -276,7 +451,7 @@ impl EmbeddedChain {
         let simulated = state.execute(caller, to, calldata.clone(), Commit::No)?;
         if !simulated.result.is_success() {
             let error = refusal(&simulated.result);
-            warn!(batch = %B256::from(batch.batch), %error, "settlement batch refused in simulation");
+            warn!(batch = %batch_id, %error, "settlement batch refused in simulation");
             return Err(error);
         }
 
@@ -286,34 +461,101 @@ impl EmbeddedChain {
             // The simulation ran against the same state, so this is not expected; the
             // nonce is spent either way, as on a real chain.
             let error = refusal(&executed.result);
-            warn!(batch = %B256::from(batch.batch), %error, "settlement transaction reverted");
+            warn!(batch = %batch_id, %error, "settlement transaction reverted");
             return Err(error);
         }
-        let paid = executed
-            .result
-            .logs()
-            .iter()
-            .filter(|log| log.address == self.settlement)
-            .filter(|log| {
-                log.topics().first() == Some(&ClaimsSettlement::PayoutPaid::SIGNATURE_HASH)
-            })
-            .map(decode_payout)
-            .collect::<Result<Vec<_>, _>>()?;
-        let receipt = BatchReceipt {
-            transaction: executed.hash,
-            block: executed.block,
-            gas_used: executed.result.tx_gas_used(),
-            paid,
-        };
+        let receipt = self.receipt(&executed)?;
         info!(
-            batch = %B256::from(batch.batch),
+            batch = %batch_id,
             transaction = %receipt.transaction,
             block = receipt.block,
             gas_used = receipt.gas_used,
-            payouts = receipt.paid.len(),
-            "settlement batch paid"
+            claims = receipt.claims.len(),
+            providers = receipt.providers.len(),
+            owed = %receipt.owed,
+            "settlement batch settled"
         );
         Ok(receipt)
+    }
+
+    /// The batch receipt a settling transaction's logs describe.
+    fn receipt(&self, executed: &Executed) -> Result<BatchReceipt, ChainError> {
+        use ClaimsSettlement::{BatchSettled, ClaimSettled, ProviderOwed, ProviderPaid};
+        let mut claims = Vec::new();
+        let mut providers = Vec::new();
+        let mut settled = None;
+        for log in executed.result.logs() {
+            if log.address != self.settlement {
+                continue;
+            }
+            match log.topics().first() {
+                Some(&ClaimSettled::SIGNATURE_HASH) => {
+                    let event = decode::<ClaimSettled>(log)?;
+                    claims.push(SettledClaim {
+                        index: index_of(event.index)?,
+                        provider: wallet(event.provider),
+                        amount: amount_of(event.amount, "ClaimSettled.amount")?,
+                    });
+                }
+                Some(&ProviderPaid::SIGNATURE_HASH) => {
+                    let event = decode::<ProviderPaid>(log)?;
+                    providers.push(ProviderSettlement {
+                        provider: wallet(event.provider),
+                        amount: amount_of(event.amount, "ProviderPaid.amount")?,
+                        claims: count_of(event.claims)?,
+                        delivery: Delivery::Transferred,
+                    });
+                }
+                Some(&ProviderOwed::SIGNATURE_HASH) => {
+                    let event = decode::<ProviderOwed>(log)?;
+                    providers.push(ProviderSettlement {
+                        provider: wallet(event.provider),
+                        amount: amount_of(event.amount, "ProviderOwed.amount")?,
+                        claims: count_of(event.claims)?,
+                        delivery: Delivery::Owed,
+                    });
+                }
+                Some(&BatchSettled::SIGNATURE_HASH) => {
+                    settled = Some(decode::<BatchSettled>(log)?);
+                }
+                _ => {}
+            }
+        }
+        let settled = settled.ok_or_else(|| {
+            ChainError::Unavailable("the settling transaction emitted no BatchSettled".to_owned())
+        })?;
+        Ok(BatchReceipt {
+            transaction: executed.hash,
+            block: executed.block,
+            gas_used: executed.result.tx_gas_used(),
+            claims,
+            providers,
+            total: amount_of(settled.total, "BatchSettled.total")?,
+            owed: amount_of(settled.owed, "BatchSettled.owed")?,
+        })
+    }
+
+    /// Commits a call from `caller`; a revert becomes the contract's refusal.
+    fn send<C: SolCall>(
+        &self,
+        caller: Address,
+        contract: Address,
+        call: &C,
+    ) -> Result<TransactionHash, ChainError> {
+        let mut state = self.lock()?;
+        state.fund_gas(caller);
+        let executed = state.execute(
+            caller,
+            TxKind::Call(contract),
+            call.abi_encode(),
+            Commit::Yes,
+        )?;
+        if executed.result.is_success() {
+            debug!(call = C::SIGNATURE, transaction = %executed.hash, "transaction sent");
+            Ok(executed.hash)
+        } else {
+            Err(refusal(&executed.result))
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, ChainState>, ChainError> {
@@ -331,15 +573,28 @@ impl SettlementChain for EmbeddedChain {
         &self.token_info
     }
 
+    fn contract(&self) -> WalletAddress {
+        wallet(self.settlement)
+    }
+
     async fn settle_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
+        validate(batch)?;
         self.settle(self.settler, batch)
     }
 
-    async fn is_paid(&self, reference: PayoutReference) -> Result<bool, ChainError> {
-        let call = ClaimsSettlement::isPaidCall {
-            payoutReference: B256::from(*reference.as_bytes()),
+    async fn is_claim_settled(&self, index: SettlementIndex) -> Result<bool, ChainError> {
+        let call = ClaimsSettlement::isClaimSettledCall {
+            index: U256::from(index.get()),
         };
         self.lock()?.view(self.settlement, &call)
+    }
+
+    async fn owed(&self, provider: WalletAddress) -> Result<TokenAmount, ChainError> {
+        let call = ClaimsSettlement::owedCall {
+            provider: address(provider),
+        };
+        let owed = self.lock()?.view(self.settlement, &call)?;
+        amount_of(owed, "owed")
     }
 
     async fn token_balance(&self, wallet: WalletAddress) -> Result<TokenAmount, ChainError> {
@@ -347,13 +602,7 @@ impl SettlementChain for EmbeddedChain {
             account: address(wallet),
         };
         let balance = self.lock()?.view(self.token, &call)?;
-        u128::try_from(balance)
-            .map(TokenAmount::from_base_units)
-            .map_err(|_| {
-                ChainError::Unavailable(format!(
-                    "the balance of {wallet} ({balance}) does not fit in 128 bits"
-                ))
-            })
+        amount_of(balance, "balanceOf")
     }
 }
 
@@ -370,6 +619,7 @@ impl ChainState {
     /// An EVM over the chain's database, executing in block `block`: one transaction per
     /// block, [`BLOCK_TIME_SECONDS`] apart.
     fn evm(&mut self, block: u64) -> Evm<'_> {
+        let time_offset = self.time_offset;
         Context::mainnet()
             .modify_cfg_chained(|cfg| {
                 cfg.set_spec_and_mainnet_gas_params(SPEC);
@@ -377,7 +627,8 @@ impl ChainState {
             })
             .modify_block_chained(|env| {
                 env.number = U256::from(block);
-                env.timestamp = U256::from(GENESIS_TIMESTAMP + block * BLOCK_TIME_SECONDS);
+                env.timestamp =
+                    U256::from(GENESIS_TIMESTAMP + block * BLOCK_TIME_SECONDS + time_offset);
                 env.gas_limit = BLOCK_GAS_LIMIT;
             })
             .with_db(&mut self.db)
@@ -463,6 +714,28 @@ impl ChainState {
         });
     }
 
+    /// Gives an account that has never held ether enough for gas, as a provider would have
+    /// before calling `withdraw` (gas is free here, but revm still checks balances).
+    fn fund_gas(&mut self, account: Address) {
+        let known = self
+            .db
+            .cache
+            .accounts
+            .get(&account)
+            .is_some_and(|db_account| db_account.info.balance > U256::ZERO);
+        if !known {
+            let mut info = self
+                .db
+                .cache
+                .accounts
+                .get(&account)
+                .map(|db_account| db_account.info.clone())
+                .unwrap_or_default();
+            info.balance = U256::from(GENESIS_ETHER_WEI);
+            self.db.insert_account_info(account, info);
+        }
+    }
+
     /// Deploys init code from `deployer` and returns the new contract's address.
     fn deploy(
         &mut self,
@@ -527,54 +800,106 @@ impl ChainState {
 
 /// Refuses, before anything reaches the chain, a batch the contract would refuse anyway.
 fn validate(batch: &ChainBatch) -> Result<(), ChainError> {
-    if batch.payouts.is_empty() {
+    if batch.providers.is_empty() {
         return Err(ChainError::InvalidBatch(
-            "a batch must pay at least one claim".to_owned(),
+            "a batch must settle at least one claim".to_owned(),
         ));
     }
-    for payout in &batch.payouts {
-        if payout.amount.base_units() == 0 {
+    let mut previous: Option<WalletAddress> = None;
+    for payout in &batch.providers {
+        if payout.provider.is_zero() {
+            return Err(ChainError::InvalidBatch(
+                "a payout names the zero address, where the tokens would be lost".to_owned(),
+            ));
+        }
+        if previous.is_some_and(|previous| previous >= payout.provider) {
             return Err(ChainError::InvalidBatch(format!(
-                "payout {} is for nothing",
-                payout.reference
+                "provider {} is named twice or out of order: net the batch with ChainBatch::netted",
+                payout.provider
             )));
         }
-        if payout.provider.is_zero() {
+        previous = Some(payout.provider);
+        if payout.claims.is_empty() {
             return Err(ChainError::InvalidBatch(format!(
-                "payout {} names the zero address, where the tokens would be lost",
-                payout.reference
+                "the payout to {} names no claim",
+                payout.provider
+            )));
+        }
+        if let Some(claim) = payout
+            .claims
+            .iter()
+            .find(|claim| claim.amount == TokenAmount::ZERO)
+        {
+            return Err(ChainError::InvalidBatch(format!(
+                "claim {} is for nothing",
+                claim.index
             )));
         }
     }
     Ok(())
 }
 
-/// Decodes one `PayoutPaid` log into the payout it reports.
-fn decode_payout(log: &Log) -> Result<ChainPayout, ChainError> {
-    let event = ClaimsSettlement::PayoutPaid::decode_log(log)
-        .map_err(|error| ChainError::Unavailable(format!("undecodable PayoutPaid log: {error}")))?
-        .data;
-    let amount = u128::try_from(event.amount).map_err(|_| {
-        ChainError::Unavailable(format!(
-            "PayoutPaid amount {} does not fit in 128 bits",
-            event.amount
-        ))
-    })?;
-    Ok(ChainPayout {
-        reference: PayoutReference::from_bytes(event.payoutReference.0),
-        provider: wallet(event.provider),
-        amount: TokenAmount::from_base_units(amount),
+fn decode<E: SolEvent>(log: &Log) -> Result<E, ChainError> {
+    E::decode_log(log).map(|log| log.data).map_err(|error| {
+        ChainError::Unavailable(format!("undecodable {} log: {error}", E::SIGNATURE))
     })
 }
 
-/// Why the contract refused a transaction, as a [`ChainError`]: an already-paid reference
-/// becomes [`ChainError::AlreadyPaid`]; any other custom error is named with its arguments.
+/// A uint256 from the chain as a token amount.
+fn amount_of(value: U256, what: &str) -> Result<TokenAmount, ChainError> {
+    u128::try_from(value)
+        .map(TokenAmount::from_base_units)
+        .map_err(|_| ChainError::Unavailable(format!("{what} {value} does not fit in 128 bits")))
+}
+
+fn index_of(value: U256) -> Result<SettlementIndex, ChainError> {
+    u64::try_from(value).map(SettlementIndex::new).map_err(|_| {
+        ChainError::Unavailable(format!("settlement index {value} does not fit in 64 bits"))
+    })
+}
+
+fn count_of(value: U256) -> Result<u64, ChainError> {
+    u64::try_from(value).map_err(|_| {
+        ChainError::Unavailable(format!("claim count {value} does not fit in 64 bits"))
+    })
+}
+
+/// Why the contract refused a transaction, as a [`ChainError`]: the refusals the engine acts
+/// on (already settled, paused, caps, float) are typed; any other is named with its
+/// arguments.
 fn refusal(result: &ExecutionResult) -> ChainError {
+    use ClaimsSettlement::ClaimsSettlementErrors as Settlement;
     if let ExecutionResult::Revert { output, .. } = result
-        && let Ok(ClaimsSettlement::ClaimsSettlementErrors::PayoutAlreadyPaid(error)) =
-            ClaimsSettlement::ClaimsSettlementErrors::abi_decode(output)
+        && let Ok(error) = Settlement::abi_decode(output)
     {
-        return ChainError::AlreadyPaid(PayoutReference::from_bytes(error.payoutReference.0));
+        let typed = match error {
+            Settlement::ClaimAlreadySettled(e) => {
+                index_of(e.index).map(ChainError::ClaimAlreadySettled)
+            }
+            Settlement::BatchAlreadySettled(e) => Ok(ChainError::BatchAlreadySettled(e.batch.0)),
+            Settlement::EnforcedPause(_) => Ok(ChainError::Paused),
+            Settlement::ClaimAboveCap(e) => (|| {
+                Ok(ChainError::ClaimAboveCap {
+                    index: index_of(e.index)?,
+                    amount: amount_of(e.amount, "ClaimAboveCap.amount")?,
+                    cap: amount_of(e.cap, "ClaimAboveCap.cap")?,
+                })
+            })(),
+            Settlement::DailyCapExceeded(e) => (|| {
+                Ok(ChainError::DailyCapExceeded {
+                    requested: amount_of(e.requested, "DailyCapExceeded.requested")?,
+                    remaining: amount_of(e.remaining, "DailyCapExceeded.remaining")?,
+                })
+            })(),
+            Settlement::InsufficientFloat(e) => (|| {
+                Ok(ChainError::InsufficientFloat {
+                    requested: amount_of(e.requested, "InsufficientFloat.requested")?,
+                    available: amount_of(e.available, "InsufficientFloat.available")?,
+                })
+            })(),
+            _ => Err(ChainError::Reverted(describe_failure(result))),
+        };
+        return typed.unwrap_or_else(|error| error);
     }
     ChainError::Reverted(describe_failure(result))
 }
@@ -601,8 +926,24 @@ fn describe_failure(result: &ExecutionResult) -> String {
                 )
             }
             Settlement::BatchAlreadySettled(e) => format!("BatchAlreadySettled({})", e.batch),
+            Settlement::ClaimAboveCap(e) => {
+                format!("ClaimAboveCap({}, {}, {})", e.index, e.amount, e.cap)
+            }
+            Settlement::ClaimAlreadySettled(e) => format!("ClaimAlreadySettled({})", e.index),
+            Settlement::DailyCapExceeded(e) => {
+                format!("DailyCapExceeded({}, {})", e.requested, e.remaining)
+            }
             Settlement::EmptyBatch(_) => "EmptyBatch()".to_owned(),
-            Settlement::PayoutAlreadyPaid(e) => format!("PayoutAlreadyPaid({})", e.payoutReference),
+            Settlement::EmptyProviderPayout(e) => format!("EmptyProviderPayout({})", e.provider),
+            Settlement::EnforcedPause(_) => "EnforcedPause()".to_owned(),
+            Settlement::ExpectedPause(_) => "ExpectedPause()".to_owned(),
+            Settlement::InsufficientFloat(e) => {
+                format!("InsufficientFloat({}, {})", e.requested, e.available)
+            }
+            Settlement::NothingOwed(e) => format!("NothingOwed({})", e.provider),
+            Settlement::ProvidersNotAscending(e) => {
+                format!("ProvidersNotAscending({})", e.provider)
+            }
             Settlement::ReentrancyGuardReentrantCall(_) => {
                 "ReentrancyGuardReentrantCall()".to_owned()
             }
@@ -610,12 +951,14 @@ fn describe_failure(result: &ExecutionResult) -> String {
                 format!("SafeERC20FailedOperation({})", e.token)
             }
             Settlement::ZeroAddress(_) => "ZeroAddress()".to_owned(),
-            Settlement::ZeroAmount(e) => format!("ZeroAmount({})", e.payoutReference),
-            Settlement::ZeroProvider(e) => format!("ZeroProvider({})", e.payoutReference),
+            Settlement::ZeroAmount(e) => format!("ZeroAmount({})", e.index),
+            Settlement::ZeroCap(_) => "ZeroCap()".to_owned(),
+            Settlement::ZeroProvider(_) => "ZeroProvider()".to_owned(),
         };
     }
     if let Ok(error) = Token::abi_decode(output) {
         return match error {
+            Token::AccountBlocked(e) => format!("AccountBlocked({})", e.account),
             Token::ERC20InsufficientBalance(e) => {
                 format!(
                     "ERC20InsufficientBalance({}, {}, {})",

@@ -3,8 +3,10 @@
 //! - `contracts/`: the `ClaimsSettlement` Solidity contract and a mock 6-decimal stablecoin,
 //!   compiled by `scripts/compile-contracts.sh` into `artifacts/`, which [`contracts`]
 //!   reads with alloy's `sol!`.
-//! - [`chain`]: the settlement-chain port.
+//! - [`chain`]: the settlement-chain port: batches netted per provider, claims named by
+//!   settlement index.
 //! - [`embedded`]: an in-process EVM (revm) that deploys and runs the same bytecode.
+//! - [`index_ledger`]: each contract's sequence of settlement indices, in the event store.
 //! - [`service`]: the settlement service: batches approved claims, pays them on chain and
 //!   records the receipt.
 //! - [`token`]: exact conversion from money to token base units.
@@ -12,9 +14,13 @@
 pub mod chain;
 pub mod contracts;
 pub mod embedded;
+pub mod index_ledger;
 pub mod service;
 pub mod token;
 
-pub use chain::{BatchReceipt, ChainBatch, ChainError, ChainPayout, SettlementChain, TokenInfo};
+pub use chain::{
+    BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, NettedClaim, ProviderPayout,
+    ProviderSettlement, SettledClaim, SettlementCaps, SettlementChain, TokenInfo, Withdrawal,
+};
 pub use embedded::EmbeddedChain;
-pub use token::{TokenAmount, TokenAmountError};
+pub use token::{PayoutToken, TokenAmount, TokenAmountError};

@@ -2,33 +2,49 @@
 //!
 //! For a set of approved claims it
 //!
-//! 1. opens a payout batch and marks every claim's payout scheduled, in one atomic append
-//!    (each claim at the version it was read at, so a claim can only ever be in one batch);
-//! 2. sends the batch to the chain, which refuses any payout reference it has already paid;
-//! 3. records the chain's receipt on the batch and every claim, in one atomic append.
+//! 1. opens a payout batch, marks every claim's payout scheduled and reserves one
+//!    settlement index per claim from the contract's index ledger, in one atomic append
+//!    (each claim at the version it was read at, so a claim can only ever be in one batch;
+//!    the ledger at the version it was read at, so an index is only ever given once);
+//! 2. nets the batch per provider and sends it to the chain, which refuses any settlement
+//!    index it has already settled;
+//! 3. checks the chain's receipt against the batch (every index, provider and amount, and
+//!    the total) and records it on the batch and every claim, in one atomic append,
+//!    including the providers whose transfer failed and who are owed instead.
 //!
-//! Each claim gets a fresh random payout reference: the chain learns nothing about the
-//! claim, its member or its care.
+//! The chain learns a claim only by its settlement index, a number: nothing about the
+//! claim, its member or its care. Each claim also gets a random payout reference, which
+//! stays in the event log (the claim's `PayoutScheduled` event requires one) and never
+//! reaches the chain.
 //!
-//! Not yet done (a later issue): resuming a batch that was scheduled but whose
-//! confirmation was never recorded (a crash between steps 2 and 3), which needs the
-//! chain's logs to reconcile against. Such a batch is reported by [`SettlementService::unsettled_batches`].
+//! A batch the chain refused (paused, over a cap, short of float, unreachable) stays
+//! scheduled with its settlement indices; [`SettlementService::resume`] sends it again,
+//! unchanged, once the cause is gone. Re-sending is safe: the contract settles each batch
+//! id and each settlement index at most once.
+//!
+//! Not yet done (a later issue): a batch the chain did settle but whose confirmation was
+//! never recorded (a crash between steps 2 and 3) is refused on resume as
+//! [`ChainError::BatchAlreadySettled`]; recording it needs the chain's logs to reconcile
+//! against. [`SettlementService::unsettled_batches`] reports every open batch.
 
-use crate::chain::{ChainBatch, ChainError, ChainPayout, SettlementChain};
-use crate::token::{TokenAmount, TokenAmountError};
+use crate::chain::{BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, SettlementChain};
+use crate::index_ledger::IndexLedger;
+use crate::token::{PayoutToken, TokenAmountError};
 use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, AggregateError, Loaded, streams};
 use claims_adapters::event_store::{EventStore, LogPosition};
 use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimError, ClaimStatus, ConfirmedPayout};
 use claims_domain::payout::{
-    BatchPayout, PayoutBatchCommand, PayoutBatchDecider, PayoutBatchError,
+    BatchPayout, OwedPayout, PayoutBatchCommand, PayoutBatchDecider, PayoutBatchError,
+    PayoutBatchEvent, SettlementIndex, SettlementIndexCommand, SettlementIndexDecider,
+    SettlementIndexError, SettlementIndexEvent,
 };
 use claims_domain::provider::ProviderDecider;
 use claims_domain::{ClaimId, Currency, Decider, PayoutBatchId, PayoutReference, TransactionHash};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::Mutex;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
 /// A batch the service settled.
@@ -44,6 +60,17 @@ pub struct SettledBatch {
     pub block: u64,
     /// Gas used.
     pub gas_used: u64,
+    /// How many providers it paid (one transfer, or one owed credit, each).
+    pub providers: usize,
+    /// The providers whose transfer failed: the contract owes them, and they withdraw.
+    pub owed: Vec<OwedPayout>,
+}
+
+/// A claim of a scheduled batch with its settlement index.
+#[derive(Debug, Clone)]
+struct IndexedPayout {
+    index: SettlementIndex,
+    payout: BatchPayout,
 }
 
 /// Why settlement failed.
@@ -68,9 +95,24 @@ pub enum SettlementError {
         /// Why.
         reason: String,
     },
+    /// The chain's receipt does not say what the batch asked for. Nothing is recorded:
+    /// the batch stays scheduled for an operator to reconcile.
+    #[error("batch {batch}: the chain's receipt does not match the batch: {reason}")]
+    ReceiptMismatch {
+        /// The batch.
+        batch: PayoutBatchId,
+        /// What differs.
+        reason: String,
+    },
     /// A domain rule refused a step (a bug or a corrupt log).
     #[error("settlement refused by the domain: {0}")]
     Domain(String),
+}
+
+impl From<SettlementIndexError> for SettlementError {
+    fn from(error: SettlementIndexError) -> Self {
+        SettlementError::Domain(error.to_string())
+    }
 }
 
 impl From<ClaimError> for SettlementError {
@@ -94,6 +136,7 @@ pub struct SettlementService {
     store: Arc<dyn EventStore>,
     chain: Arc<dyn SettlementChain>,
     denomination: TokenDenomination,
+    ledger: IndexLedger,
     // One batch at a time from this process: two batches racing for the same claims would
     // only lose to optimistic concurrency, but serialising keeps nonces and logs simple.
     sending: Mutex<()>,
@@ -106,10 +149,12 @@ impl SettlementService {
         chain: Arc<dyn SettlementChain>,
         denomination: TokenDenomination,
     ) -> Self {
+        let ledger = IndexLedger::new(chain.contract());
         Self {
             store,
             chain,
             denomination,
+            ledger,
             sending: Mutex::new(()),
         }
     }
@@ -139,42 +184,107 @@ impl SettlementService {
         .await
     }
 
-    /// Step 1: the batch and every claim's scheduled payout, atomically. Retries on
-    /// conflict, dropping claims another batch took meanwhile.
+    /// Sends again a batch that was scheduled but never recorded as settled, with the same
+    /// batch id, claims and settlement indices. `None` if it is already recorded as settled.
+    pub async fn resume(
+        &self,
+        batch: PayoutBatchId,
+    ) -> Result<Option<SettledBatch>, SettlementError> {
+        let _sending = self.sending.lock().await;
+        let span = tracing::info_span!("resume", %batch);
+        async {
+            let state =
+                aggregate::load::<PayoutBatchDecider>(self.store.as_ref(), streams::payout_batch(batch))
+                    .await?
+                    .state;
+            if state.batch.is_none() || state.settlement.is_some() {
+                return Ok(None);
+            }
+            let indexed: Vec<IndexedPayout> = state
+                .indexed_payouts()
+                .into_iter()
+                .map(|(index, payout)| IndexedPayout {
+                    index,
+                    payout: payout.clone(),
+                })
+                .collect();
+            if indexed.len() != state.payouts.len() {
+                return Err(SettlementError::Domain(format!(
+                    "batch {batch} was scheduled before settlement indices existed; reconcile it by hand"
+                )));
+            }
+            info!(claims = indexed.len(), "resuming a scheduled payout batch");
+            self.pay(batch, indexed).await.map(Some)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Step 1: the batch, every claim's scheduled payout and the claims' settlement
+    /// indices, atomically. Retries on conflict, dropping claims another batch took
+    /// meanwhile and reading the index ledger again.
     async fn schedule(
         &self,
         batch: PayoutBatchId,
         claims: &[ClaimId],
         now: DateTime<Utc>,
-    ) -> Result<Option<Vec<BatchPayout>>, SettlementError> {
+    ) -> Result<Option<Vec<IndexedPayout>>, SettlementError> {
         let unique: BTreeSet<ClaimId> = claims.iter().copied().collect();
         for _ in 0..12 {
             let store = self.store.as_ref();
             let mut payouts = Vec::new();
             let mut appends = Vec::new();
             for claim_id in &unique {
-                let claim =
-                    aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id)).await?;
-                let Some(payout) = self.payout_for(&claim, *claim_id).await? else {
-                    continue;
-                };
-                let events = ClaimDecider::decide(
-                    &claim.state,
-                    ClaimCommand::SchedulePayout {
-                        batch,
-                        reference: payout.reference,
-                        wallet: payout.wallet,
-                    },
-                )?;
-                appends.extend(claim.append(&events, &metadata(*claim_id, batch))?);
-                payouts.push(payout);
+                let span = info_span!("schedule_claim", claim = %claim_id);
+                let scheduled = async {
+                    let claim =
+                        aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id)).await?;
+                    let Some(payout) = self.payout_for(&claim, *claim_id).await? else {
+                        return Ok::<_, SettlementError>(None);
+                    };
+                    let events = ClaimDecider::decide(
+                        &claim.state,
+                        ClaimCommand::SchedulePayout {
+                            batch,
+                            reference: payout.reference,
+                            wallet: payout.wallet,
+                        },
+                    )?;
+                    Ok(Some((
+                        claim.append(&events, &metadata(*claim_id, batch))?,
+                        payout,
+                    )))
+                }
+                .instrument(span)
+                .await?;
+                if let Some((append, payout)) = scheduled {
+                    appends.extend(append);
+                    payouts.push(payout);
+                }
             }
             if payouts.is_empty() {
                 return Ok(None);
             }
+
+            let ledger = self.ledger.load(store).await?;
+            let reservation = SettlementIndexDecider::decide(
+                &ledger.state,
+                SettlementIndexCommand::Reserve {
+                    batch,
+                    count: payouts.len() as u64,
+                },
+            )?;
+            let Some(SettlementIndexEvent::Reserved { first, .. }) = reservation.first().cloned()
+            else {
+                return Err(SettlementError::Domain(
+                    "the index ledger reserved nothing".to_owned(),
+                ));
+            };
+            appends.extend(ledger.append(&reservation, &serde_json::json!({ "batch": batch }))?);
+
             let batch_stream =
                 aggregate::load::<PayoutBatchDecider>(store, streams::payout_batch(batch)).await?;
-            let events = PayoutBatchDecider::decide(
+            let mut events = PayoutBatchDecider::decide(
                 &batch_stream.state,
                 PayoutBatchCommand::Create {
                     batch,
@@ -182,11 +292,31 @@ impl SettlementService {
                     payouts: payouts.clone(),
                 },
             )?;
+            let created = events
+                .iter()
+                .fold(batch_stream.state.clone(), PayoutBatchDecider::evolve);
+            events.extend(PayoutBatchDecider::decide(
+                &created,
+                PayoutBatchCommand::AssignSettlementIndices { first },
+            )?);
             appends.extend(batch_stream.append(&events, &serde_json::json!({ "batch": batch }))?);
             match store.append(appends).await {
                 Ok(_) => {
-                    info!(claims = payouts.len(), "payout batch scheduled");
-                    return Ok(Some(payouts));
+                    info!(claims = payouts.len(), first_index = %first, "payout batch scheduled");
+                    let indexed = (0u64..)
+                        .zip(payouts)
+                        .map(|(offset, payout)| {
+                            first
+                                .checked_add(offset)
+                                .map(|index| IndexedPayout { index, payout })
+                                .ok_or_else(|| {
+                                    SettlementError::Domain(format!(
+                                        "settlement indices from {first} ran out"
+                                    ))
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(Some(indexed));
                 }
                 Err(error) if error.is_conflict() => continue,
                 Err(error) => return Err(AggregateError::from(error).into()),
@@ -240,37 +370,66 @@ impl SettlementService {
         }))
     }
 
-    /// Steps 2 and 3: send the batch, then record the receipt on the batch and its claims.
+    /// Steps 2 and 3: send the batch, netted per provider, check the receipt, then record
+    /// it on the batch and its claims.
     async fn pay(
         &self,
         batch: PayoutBatchId,
-        payouts: Vec<BatchPayout>,
+        payouts: Vec<IndexedPayout>,
     ) -> Result<SettledBatch, SettlementError> {
-        let decimals = self.chain.token().decimals;
-        let chain_payouts = payouts
+        let token = self.payout_token();
+        let claims = payouts
             .iter()
-            .map(|payout| {
-                TokenAmount::from_money(payout.amount, decimals)
-                    .map(|amount| ChainPayout {
-                        reference: payout.reference,
-                        provider: payout.wallet,
+            .map(|indexed| {
+                token
+                    .units(indexed.payout.amount)
+                    .map(|amount| ChainClaim {
+                        index: indexed.index,
+                        provider: indexed.payout.wallet,
                         amount,
                     })
                     .map_err(|error: TokenAmountError| SettlementError::Unpayable {
-                        claim: payout.claim,
+                        claim: indexed.payout.claim,
                         reason: error.to_string(),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let chain_batch = ChainBatch::netted(chain_batch_id(batch), claims.iter().copied());
         let receipt = self
             .chain
-            .settle_batch(&ChainBatch {
-                batch: chain_batch_id(batch),
-                payouts: chain_payouts,
-            })
+            .settle_batch(&chain_batch)
             .await
             .map_err(|source| SettlementError::Chain { batch, source })?;
-        info!(transaction = %receipt.transaction, block = receipt.block, gas = receipt.gas_used, "payout batch paid on chain");
+        info!(
+            transaction = %receipt.transaction,
+            block = receipt.block,
+            gas = receipt.gas_used,
+            providers = receipt.providers.len(),
+            owed = %receipt.owed,
+            "payout batch settled on chain"
+        );
+        check_receipt(&chain_batch, &claims, &receipt)
+            .map_err(|reason| SettlementError::ReceiptMismatch { batch, reason })?;
+        let owed = receipt
+            .providers
+            .iter()
+            .filter(|provider| provider.delivery == Delivery::Owed)
+            .map(|provider| {
+                token
+                    .money(provider.amount)
+                    .map(|amount| OwedPayout {
+                        wallet: provider.provider,
+                        amount,
+                    })
+                    .map_err(|error| SettlementError::ReceiptMismatch {
+                        batch,
+                        reason: error.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for owed in &owed {
+            warn!(provider = %owed.wallet, amount = %owed.amount, "transfer to provider failed; the contract owes it until the provider withdraws");
+        }
 
         let confirmation = ConfirmedPayout {
             batch,
@@ -280,23 +439,31 @@ impl SettlementService {
         for _ in 0..12 {
             let store = self.store.as_ref();
             let mut appends = Vec::new();
-            for payout in &payouts {
+            for indexed in &payouts {
+                let claim_id = indexed.payout.claim;
                 let claim =
-                    aggregate::load::<ClaimDecider>(store, streams::claim(payout.claim)).await?;
+                    aggregate::load::<ClaimDecider>(store, streams::claim(claim_id)).await?;
                 let events =
                     ClaimDecider::decide(&claim.state, ClaimCommand::ConfirmPayout(confirmation))?;
-                appends.extend(claim.append(&events, &metadata(payout.claim, batch))?);
+                appends.extend(claim.append(&events, &metadata(claim_id, batch))?);
             }
             let batch_stream =
                 aggregate::load::<PayoutBatchDecider>(store, streams::payout_batch(batch)).await?;
-            let events = PayoutBatchDecider::decide(
+            let mut events = PayoutBatchDecider::decide(
                 &batch_stream.state,
+                PayoutBatchCommand::RecordOwed { owed: owed.clone() },
+            )?;
+            let with_owed = events
+                .iter()
+                .fold(batch_stream.state.clone(), PayoutBatchDecider::evolve);
+            events.extend(PayoutBatchDecider::decide(
+                &with_owed,
                 PayoutBatchCommand::RecordSettlement {
                     transaction: receipt.transaction,
                     block: receipt.block,
                     gas_used: receipt.gas_used,
                 },
-            )?;
+            )?);
             appends.extend(batch_stream.append(&events, &serde_json::json!({ "batch": batch }))?);
             if appends.is_empty() {
                 break;
@@ -309,11 +476,21 @@ impl SettlementService {
         }
         Ok(SettledBatch {
             batch,
-            claims: payouts.iter().map(|payout| payout.claim).collect(),
+            claims: payouts.iter().map(|indexed| indexed.payout.claim).collect(),
             transaction: receipt.transaction,
             block: receipt.block,
             gas_used: receipt.gas_used,
+            providers: receipt.providers.len(),
+            owed,
         })
+    }
+
+    /// The payout token as money sees it.
+    fn payout_token(&self) -> PayoutToken {
+        PayoutToken {
+            currency: self.denomination.0,
+            decimals: self.chain.token().decimals,
+        }
     }
 
     /// Batches that were scheduled but whose settlement was never recorded, found by
@@ -335,14 +512,16 @@ impl SettlementService {
                     continue;
                 }
                 match aggregate::decode::<PayoutBatchDecider>(event)? {
-                    claims_domain::payout::PayoutBatchEvent::Created { batch, .. } => {
+                    PayoutBatchEvent::Created { batch, .. } => {
                         open.insert(batch);
                     }
-                    claims_domain::payout::PayoutBatchEvent::Settled { .. } => {
+                    PayoutBatchEvent::Settled { .. } => {
                         if let Some(batch) = streams::payout_batch_of(&event.stream) {
                             open.remove(&batch);
                         }
                     }
+                    PayoutBatchEvent::SettlementIndicesAssigned { .. }
+                    | PayoutBatchEvent::PayoutsOwed { .. } => {}
                 }
             }
         }
@@ -354,6 +533,54 @@ impl SettlementService {
         }
         Ok(open.into_iter().collect())
     }
+}
+
+/// Checks that the receipt reports exactly the batch: every claim settled once, for its
+/// provider and amount, and each provider's and the batch's totals.
+fn check_receipt(
+    batch: &ChainBatch,
+    claims: &[ChainClaim],
+    receipt: &BatchReceipt,
+) -> Result<(), String> {
+    let mut sent: Vec<_> = claims
+        .iter()
+        .map(|claim| (claim.index, claim.provider, claim.amount))
+        .collect();
+    let mut settled: Vec<_> = receipt
+        .claims
+        .iter()
+        .map(|claim| (claim.index, claim.provider, claim.amount))
+        .collect();
+    sent.sort();
+    settled.sort();
+    if sent != settled {
+        return Err(format!(
+            "{} claims sent, {} reported settled, or their providers or amounts differ",
+            sent.len(),
+            settled.len()
+        ));
+    }
+    let expected_providers: Vec<_> = batch
+        .providers
+        .iter()
+        .map(|payout| (payout.provider, payout.total()))
+        .collect();
+    let reported_providers: Vec<_> = receipt
+        .providers
+        .iter()
+        .map(|provider| (provider.provider, Some(provider.amount)))
+        .collect();
+    if expected_providers != reported_providers {
+        return Err("the per-provider totals differ from the netted batch".to_owned());
+    }
+    if batch.total() != Some(receipt.total) {
+        return Err(format!(
+            "the batch totals {:?}, the chain reports {}",
+            batch.total(),
+            receipt.total
+        ));
+    }
+    Ok(())
 }
 
 /// The batch's name on chain: its UUID, right-aligned in 32 bytes. The batch id is a random

@@ -17,17 +17,19 @@
 //! Subjects are dot-separated tokens; patterns use `*` for one token and `>` for the rest.
 
 mod in_process;
+mod nats;
 mod subject;
 mod types;
 
 pub use in_process::{InProcessBus, InProcessBusConfig};
+pub use nats::{NatsBus, NatsBusConfig, NatsBusError, NatsCredentials};
 pub use subject::{MAX_SUBJECT_LEN, Subject, SubjectPattern};
 pub use types::*;
 
 use async_trait::async_trait;
 
-/// The message bus. Implementations: [`InProcessBus`] (embedded default); NATS JetStream
-/// follows with the same contract.
+/// The message bus. Implementations: [`InProcessBus`] (embedded default) and [`NatsBus`]
+/// (NATS JetStream, production), with the same contract.
 #[async_trait]
 pub trait MessageBus: Send + Sync + 'static {
     /// Publishes a message. A message whose [`Message::id`] was already published within

@@ -22,11 +22,15 @@
 mod append_plan;
 mod postgres;
 mod sqlite;
+mod subscription;
 mod types;
+mod wakeup;
 
 pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
+pub use subscription::{DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, LogSubscription};
 pub use types::*;
+pub use wakeup::LogWaiter;
 
 use async_trait::async_trait;
 
@@ -80,4 +84,12 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Stores a named reader's position.
     async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError>;
+
+    /// How many events the log holds (for progress reports; may be slow on a huge log).
+    async fn event_count(&self) -> Result<u64, StoreError>;
+
+    /// A waiter woken after appends commit (in this process, and on PostgreSQL in any
+    /// process sharing the database): the hint a caught-up [`LogSubscription`] waits for.
+    /// Hints are coalesced and may be dropped; readers also poll.
+    fn log_waiter(&self) -> LogWaiter;
 }

@@ -10,6 +10,12 @@
 //! `INSERT … SELECT FROM UNNEST(…)`. Four round trips (`BEGIN`, read, insert, `COMMIT`),
 //! whatever the number of streams and events.
 //!
+//! Most appends take a one-round-trip fast path first: when every stream names the exact
+//! version it expects (or `NoStream`), the new versions are known before reading anything,
+//! so one statement inserts them, on the condition that every expected version is stored,
+//! in its own implicit transaction. If it inserts nothing or hits a unique constraint, the
+//! append takes the full path above, which tells a conflict from a repeat from a reused id.
+//!
 //! The database, not the read, has the last word: `UNIQUE (stream_id, version)` makes the
 //! second of two writers at one version fail, and `UNIQUE (event_id)` does the same for a
 //! racing re-send of the same events. Either failure (and a deadlock or serialization
@@ -51,6 +57,18 @@
 //! one stalls the relay and the projections, visibly, instead of letting them skip events
 //! silently. Appends and [`EventStore::read_stream`] are not held back.
 //!
+//! # Wake-up hints
+//!
+//! Readers that have caught up wait for a hint that the log grew (see
+//! [`crate::event_store::LogSubscription`]). Inside this process a commit wakes them
+//! directly. Across processes the hint is a `NOTIFY`, but never one sent from inside an
+//! append: PostgreSQL takes a database-wide lock on the notification queue when a
+//! transaction that notified commits, which would serialise every writer behind it. Instead
+//! one background task per store sends `pg_notify` outside any append, at most one at a
+//! time, each covering every commit since the previous one; another task `LISTEN`s on its
+//! own connection and wakes this process's readers. `claims bench store` measures what a
+//! `NOTIFY` inside each append would cost (see `docs/benchmarks.md`).
+//!
 //! # Files
 //!
 //! The statements live beside this file in `postgres/*.sql`, the schema in
@@ -61,18 +79,21 @@
 //! `bigint`.
 
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
+use super::wakeup::{LogHints, LogWaiter};
 use super::{
-    AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StreamAppend,
-    StreamId, StreamVersion,
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, RecordedEvent, StoreError,
+    StreamAppend, StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// The schema, embedded in the binary so an engine can create its own tables.
@@ -85,6 +106,9 @@ mod statements {
     pub(super) const APPEND_STATE: &str = include_str!("postgres/append_state.sql");
     /// Every new event of an append, from one array per column.
     pub(super) const INSERT_EVENTS: &str = include_str!("postgres/insert_events.sql");
+    /// The same, in one round trip, if every stream is at the version its append expects.
+    pub(super) const INSERT_EVENTS_AT_EXPECTED: &str =
+        include_str!("postgres/insert_events_at_expected.sql");
     /// One stream's events from a version on.
     pub(super) const READ_STREAM: &str = include_str!("postgres/read_stream.sql");
     /// The whole log after a position, below the oldest transaction in flight.
@@ -93,6 +117,10 @@ mod statements {
     pub(super) const LOAD_CHECKPOINT: &str = include_str!("postgres/load_checkpoint.sql");
     /// Stores a reader's checkpoint.
     pub(super) const SAVE_CHECKPOINT: &str = include_str!("postgres/save_checkpoint.sql");
+    /// A wake-up hint to every listening reader.
+    pub(super) const NOTIFY: &str = include_str!("postgres/notify.sql");
+    /// How many events the log holds.
+    pub(super) const COUNT_EVENTS: &str = include_str!("postgres/count_events.sql");
 }
 
 /// Connections per store: enough for the workers of one process to append side by side.
@@ -126,12 +154,39 @@ const DUPLICATE_SCHEMA: &str = "42P06";
 /// The constraints whose violation means another writer got in first.
 const RACE_CONSTRAINTS: [&str; 2] = ["events_stream_version_unique", "events_event_id_unique"];
 
+/// The notification channel of the log in the default schema; a log in its own schema
+/// appends `_<schema>`, so that logs sharing a database do not wake each other's readers.
+const HINT_CHANNEL: &str = "claims_log";
+
+/// How long the hint listener waits before reconnecting after losing its connection.
+const LISTENER_RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
 /// The event log in a PostgreSQL database: what production engines share.
 ///
-/// Cheap to clone: clones share one connection pool.
+/// Cheap to clone: clones share one connection pool and one pair of hint tasks.
 #[derive(Debug, Clone)]
 pub struct PostgresEventStore {
     pool: PgPool,
+    /// Bumped after every commit that appended events; the notifier sends them on.
+    commits: LogHints,
+    /// What this process's readers wait on: local commits and other processes' notices.
+    readers: LogHints,
+    hint_tasks: Arc<HintTasks>,
+}
+
+/// The background tasks that carry wake-up hints between processes; stopped when the
+/// last clone of the store is dropped.
+#[derive(Debug)]
+struct HintTasks {
+    notifier: JoinHandle<()>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for HintTasks {
+    fn drop(&mut self) {
+        self.notifier.abort();
+        self.listener.abort();
+    }
 }
 
 impl PostgresEventStore {
@@ -140,7 +195,7 @@ impl PostgresEventStore {
     /// names first (normally `public`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = pool_options().connect(url).await?;
-        Self::migrated(pool).await
+        Self::migrated(pool, HINT_CHANNEL.to_owned()).await
     }
 
     /// Connects to the database at `url` and keeps the whole log in `schema`, creating it if
@@ -182,11 +237,19 @@ impl PostgresEventStore {
             })
             .connect(url)
             .await?;
-        Self::migrated(pool).await
+        Self::migrated(pool, format!("{HINT_CHANNEL}_{schema}")).await
+    }
+
+    /// The store's connections: the read models beside the log share them, so that their
+    /// rows and their position commit together.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
+        self.hint_tasks.notifier.abort();
+        self.hint_tasks.listener.abort();
         self.pool.close().await;
     }
 
@@ -219,9 +282,86 @@ impl PostgresEventStore {
         append_on(transaction, &appends, &encoded).await
     }
 
-    async fn migrated(pool: PgPool) -> Result<Self, StoreError> {
+    async fn migrated(pool: PgPool, channel: String) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let commits = LogHints::new();
+        let readers = LogHints::new();
+        // The listener holds its connection for good: give it its own, so that the
+        // appenders keep the whole pool.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let hint_tasks = Arc::new(HintTasks {
+            notifier: tokio::spawn(send_hints(pool.clone(), channel.clone(), commits.clone())),
+            listener: tokio::spawn(receive_hints(listener_pool, channel, readers.clone())),
+        });
+        Ok(Self {
+            pool,
+            commits,
+            readers,
+            hint_tasks,
+        })
+    }
+
+    /// Says that an append committed: to this process's readers at once, and to other
+    /// processes through the notifier.
+    fn committed(&self, outcome: &AppendOutcome) {
+        if outcome.streams.iter().any(|stream| stream.appended > 0) {
+            self.commits.log_grew();
+            self.readers.log_grew();
+        }
+    }
+}
+
+/// Sends one `NOTIFY` per burst of commits, outside every append's transaction (see the
+/// module docs). A failed notice is only logged: readers poll as well.
+async fn send_hints(pool: PgPool, channel: String, commits: LogHints) {
+    let mut waiter = commits.waiter();
+    loop {
+        waiter.log_grew().await;
+        // Every commit from here on is covered by the next notice, not this one.
+        waiter.mark_seen();
+        if let Err(error) = sqlx::query(statements::NOTIFY)
+            .bind(channel.as_str())
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "could not send a wake-up hint; readers will poll");
+        }
+    }
+}
+
+/// Wakes this process's readers whenever any process notifies the log's channel, and after
+/// every reconnection (notices sent while disconnected are lost).
+async fn receive_hints(pool: PgPool, channel: String, readers: LogHints) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::debug!(%error, "cannot listen for wake-up hints yet; readers poll");
+                tokio::time::sleep(LISTENER_RECONNECT_PAUSE).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(&channel).await {
+            tracing::debug!(%error, "cannot listen for wake-up hints yet; readers poll");
+            tokio::time::sleep(LISTENER_RECONNECT_PAUSE).await;
+            continue;
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => readers.log_grew(),
+                // The connection dropped; the next call reconnects.
+                Ok(None) => readers.log_grew(),
+                Err(error) => {
+                    tracing::debug!(%error, "lost the wake-up hint listener; reconnecting");
+                    readers.log_grew();
+                    tokio::time::sleep(LISTENER_RECONNECT_PAUSE).await;
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -235,8 +375,12 @@ impl EventStore for PostgresEventStore {
             });
         }
         let mut connection = self.pool.acquire().await?;
-        let outcome = append_on(&mut connection, &appends, &encoded).await?;
+        let outcome = match append_at_expected(&mut connection, &appends, &encoded).await? {
+            Some(outcome) => outcome,
+            None => append_on(&mut connection, &appends, &encoded).await?,
+        };
         append_plan::log_committed(&outcome);
+        self.committed(&outcome);
         Ok(outcome)
     }
 
@@ -316,6 +460,20 @@ impl EventStore for PostgresEventStore {
             .await?;
         Ok(())
     }
+
+    async fn event_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(statements::COUNT_EVENTS)
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(count).map_err(|_| StoreError::Corrupt {
+            position: LogPosition::START,
+            reason: format!("the log reports {count} events"),
+        })
+    }
+
+    fn log_waiter(&self) -> LogWaiter {
+        self.readers.waiter()
+    }
 }
 
 fn pool_options() -> PgPoolOptions {
@@ -380,6 +538,59 @@ async fn append_on(
     Err(StoreError::Contended {
         attempts: APPEND_ATTEMPTS,
     })
+}
+
+/// The fast path of [`EventStore::append`], for the common case of appends whose every
+/// stream expects an exact version (or none): inserts at the versions that follow in one
+/// statement, one round trip, with no prior read. `None` when the fast path cannot decide
+/// (a stream is not where its append expects, a version or an event id is taken, or a
+/// stream appends at `Any`): the full path then reads, decides and says why. The database
+/// keeps it correct: the statement inserts nothing unless every expected version is stored,
+/// and the unique constraints refuse a version or an id that is taken.
+async fn append_at_expected(
+    connection: &mut PgConnection,
+    appends: &[StreamAppend],
+    encoded: &[Vec<EncodedEvent<'_>>],
+) -> Result<Option<AppendOutcome>, StoreError> {
+    let mut planned = Vec::with_capacity(appends.len());
+    let mut expected_streams = Vec::new();
+    let mut expected_versions = Vec::new();
+    for append in appends {
+        let before = match append.expected {
+            ExpectedVersion::Any => return Ok(None),
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(version) => version,
+        };
+        if before > 0 {
+            expected_streams.push(append.stream.as_str());
+            expected_versions.push(i64::try_from(before).map_err(|_| StoreError::OutOfRange {
+                what: "stream version",
+                value: before,
+            })?);
+        }
+        planned.push(PlannedStream {
+            append,
+            before,
+            appended: append.events.len(),
+        });
+    }
+    let rows = NewRows::of(&planned, encoded)?;
+    let expected_rows = rows.event_ids.len() as u64;
+    let inserted = rows
+        .bound_to(sqlx::query(statements::INSERT_EVENTS_AT_EXPECTED))
+        .bind(expected_streams)
+        .bind(expected_versions)
+        .execute(&mut *connection)
+        .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == expected_rows => {
+            Ok(Some(append_plan::outcome(&planned)))
+        }
+        // Nothing inserted: some stream is behind the version its append expects.
+        Ok(_) => Ok(None),
+        Err(error) if is_race(&error) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A short random pause, growing with the attempts, before running a lost append again.
@@ -453,14 +664,7 @@ async fn try_append(
 
     let rows = NewRows::of(&planned, encoded)?;
     if !rows.is_empty() {
-        sqlx::query(statements::INSERT_EVENTS)
-            .bind(rows.event_ids)
-            .bind(rows.stream_ids)
-            .bind(rows.versions)
-            .bind(rows.event_types)
-            .bind(rows.schema_versions)
-            .bind(rows.payloads)
-            .bind(rows.metadata)
+        rows.bound_to(sqlx::query(statements::INSERT_EVENTS))
             .execute(&mut *connection)
             .await?;
     }
@@ -481,6 +685,22 @@ struct NewRows<'a> {
 }
 
 impl<'a> NewRows<'a> {
+    /// Binds the rows, one array per column, as the first seven parameters of an insert
+    /// (`insert_events.sql` and `insert_events_at_expected.sql` share that shape).
+    fn bound_to(
+        self,
+        insert: sqlx::query::Query<'a, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'a, Postgres, sqlx::postgres::PgArguments> {
+        insert
+            .bind(self.event_ids)
+            .bind(self.stream_ids)
+            .bind(self.versions)
+            .bind(self.event_types)
+            .bind(self.schema_versions)
+            .bind(self.payloads)
+            .bind(self.metadata)
+    }
+
     fn of(
         planned: &[PlannedStream<'a>],
         encoded: &'a [Vec<EncodedEvent<'a>>],

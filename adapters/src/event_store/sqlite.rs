@@ -10,6 +10,7 @@
 //! were serialised to, so an amount never passes through a float on the way in or out.
 
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
+use super::wakeup::{LogHints, LogWaiter};
 use super::{
     AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StreamAppend,
     StreamId, StreamVersion,
@@ -48,6 +49,8 @@ mod statements {
     pub(super) const LOAD_CHECKPOINT: &str = include_str!("sqlite/load_checkpoint.sql");
     /// Stores a reader's checkpoint.
     pub(super) const SAVE_CHECKPOINT: &str = include_str!("sqlite/save_checkpoint.sql");
+    /// How many events the log holds.
+    pub(super) const COUNT_EVENTS: &str = include_str!("sqlite/count_events.sql");
 }
 
 /// How long a writer waits for another writer's transaction before giving up.
@@ -66,6 +69,9 @@ const ROWS_PER_INSERT: usize = 1_000;
 #[derive(Debug, Clone)]
 pub struct SqliteEventStore {
     pool: SqlitePool,
+    /// Wakes this process's readers after every commit. Another process appending to the
+    /// same file sends none: its readers find those events by polling.
+    hints: LogHints,
 }
 
 impl SqliteEventStore {
@@ -108,6 +114,12 @@ impl SqliteEventStore {
         Self::migrated(pool).await
     }
 
+    /// The store's connections: the read models beside the log share them, so that their
+    /// rows and their position commit together.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes every connection, waiting for those in use to be returned. A file store can
     /// then be reopened (by this process or another) with everything it held.
     pub async fn close(&self) {
@@ -116,7 +128,10 @@ impl SqliteEventStore {
 
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            hints: LogHints::new(),
+        })
     }
 
     /// After an insert hit the `(stream_id, version)` uniqueness rule (another writer got
@@ -212,6 +227,9 @@ impl EventStore for SqliteEventStore {
 
         let outcome = append_plan::outcome(&planned);
         append_plan::log_committed(&outcome);
+        if outcome.streams.iter().any(|stream| stream.appended > 0) {
+            self.hints.log_grew();
+        }
         Ok(outcome)
     }
 
@@ -295,6 +313,20 @@ impl EventStore for SqliteEventStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn event_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(statements::COUNT_EVENTS)
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(count).map_err(|_| StoreError::Corrupt {
+            position: LogPosition::START,
+            reason: format!("the log reports {count} events"),
+        })
+    }
+
+    fn log_waiter(&self) -> LogWaiter {
+        self.hints.waiter()
     }
 }
 

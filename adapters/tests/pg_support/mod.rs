@@ -71,6 +71,10 @@ impl TestSchema {
     }
 
     /// A connection of the test's own in this schema, for raw SQL.
+    #[allow(
+        dead_code,
+        reason = "not every test binary that shares this module needs raw SQL"
+    )]
     pub async fn connection(&self) -> PgConnection {
         let options = PgConnectOptions::from_str(&self.url)
             .expect("the PostgreSQL test URL does not parse")

@@ -154,6 +154,9 @@ pub enum WritePath {
     Append,
     /// A bare insert of the same rows (the ceiling).
     Raw,
+    /// The bare insert with a `NOTIFY` in the same transaction: what a wake-up hint sent
+    /// from inside every append would cost (the store sends its hints outside).
+    RawNotify,
 }
 
 /// One case's figures.
@@ -230,6 +233,12 @@ impl StoreBenchReport {
             .map(|case| case.events_per_s)
     }
 
+    /// Raw rows per second for the headline shape with a `NOTIFY` in every commit.
+    pub fn raw_notify_rows_per_s(&self) -> Option<f64> {
+        self.case(WritePath::RawNotify, HEADLINE.0, HEADLINE.1)
+            .map(|case| case.events_per_s)
+    }
+
     /// Appended events per raw row for the headline shape: the issue's goal is at least 0.8.
     pub fn ratio(&self) -> Option<f64> {
         ratio(self.append_events_per_s()?, self.raw_rows_per_s()?)
@@ -243,6 +252,7 @@ impl StoreBenchReport {
             append_events_per_s: Option<f64>,
             raw_rows_per_s: Option<f64>,
             ratio: Option<f64>,
+            raw_notify_rows_per_s: Option<f64>,
             replay_events_per_s: f64,
             #[serde(flatten)]
             report: &'a StoreBenchReport,
@@ -252,6 +262,7 @@ impl StoreBenchReport {
             append_events_per_s: self.append_events_per_s(),
             raw_rows_per_s: self.raw_rows_per_s(),
             ratio: self.ratio(),
+            raw_notify_rows_per_s: self.raw_notify_rows_per_s(),
             replay_events_per_s: self.replay.events_per_s,
             report: self,
         })?)
@@ -306,7 +317,7 @@ pub fn render(report: &StoreBenchReport) -> String {
     ]);
     for case in &report.cases {
         let versus_raw = match case.path {
-            WritePath::Append => report
+            WritePath::Append | WritePath::RawNotify => report
                 .case(WritePath::Raw, case.events_per_commit, case.writers)
                 .and_then(|raw| ratio(case.events_per_s, raw.events_per_s))
                 .map_or_else(String::new, percent),
@@ -316,6 +327,7 @@ pub fn render(report: &StoreBenchReport) -> String {
             match case.path {
                 WritePath::Append => "append (port)".to_owned(),
                 WritePath::Raw => "raw insert".to_owned(),
+                WritePath::RawNotify => "raw insert + NOTIFY".to_owned(),
             },
             case.events_per_commit.to_string(),
             case.writers.to_string(),
@@ -366,9 +378,18 @@ pub fn render(report: &StoreBenchReport) -> String {
         ),
         _ => String::new(),
     };
+    let notify = match (report.raw_notify_rows_per_s(), report.raw_rows_per_s()) {
+        (Some(notify), Some(raw)) => format!(
+            "a NOTIFY inside every commit (not what the store does): {} rows/s, {} of the raw \
+             ceiling\n",
+            thousands(whole(notify)),
+            ratio(notify, raw).map_or_else(String::new, percent)
+        ),
+        _ => String::new(),
+    };
     format!(
         "Event store benchmark: {} on {} processors{server}, {} s per case after {} s of \
-         warm-up, payloads of {} and {} bytes\n{table}\n{headline}replay: {} events/s (goal: at \
+         warm-up, payloads of {} and {} bytes\n{table}\n{headline}{notify}replay: {} events/s (goal: at \
          least 200,000)\n",
         match report.backend {
             Backend::Postgres => "PostgreSQL",
@@ -458,6 +479,12 @@ async fn measure(
                 let (case, _) =
                     run_case(Target::Raw(raw.clone()), shape, options, payloads).await?;
                 cases.push(case);
+                // The cost of a hint inside the commit shows with many writers at once.
+                if writers == HEADLINE.1 {
+                    let (case, _) =
+                        run_case(Target::RawNotify(raw.clone()), shape, options, payloads).await?;
+                    cases.push(case);
+                }
             }
         }
     }
@@ -479,6 +506,8 @@ enum Target {
     Port(Arc<dyn EventStore>),
     /// Straight into `raw_events`.
     Raw(PgPool),
+    /// Straight into `raw_events`, notifying in the same transaction.
+    RawNotify(PgPool),
 }
 
 impl Target {
@@ -486,6 +515,7 @@ impl Target {
         match self {
             Target::Port(_) => WritePath::Append,
             Target::Raw(_) => WritePath::Raw,
+            Target::RawNotify(_) => WritePath::RawNotify,
         }
     }
 
@@ -494,7 +524,10 @@ impl Target {
             Target::Port(store) => {
                 store.append(appends).await?;
             }
-            Target::Raw(pool) => insert_raw(pool, &appends).await?,
+            Target::Raw(pool) => insert_raw(pool, &appends, statements::RAW_INSERT_EVENTS).await?,
+            Target::RawNotify(pool) => {
+                insert_raw(pool, &appends, statements::RAW_INSERT_EVENTS_NOTIFY).await?;
+            }
         }
         Ok(())
     }
@@ -511,6 +544,7 @@ async fn run_case(
     let label = match path {
         WritePath::Append => "append",
         WritePath::Raw => "raw",
+        WritePath::RawNotify => "notify",
     };
     eprint!(
         "bench store: {label:<6} {:>3} events/commit, {:>2} writers ... ",
@@ -842,6 +876,8 @@ mod statements {
     pub(super) const RAW_EVENTS_TABLE: &str = include_str!("raw_events_table.sql");
     /// The store's insert, aimed at `raw_events`.
     pub(super) const RAW_INSERT_EVENTS: &str = include_str!("raw_insert_events.sql");
+    /// The same insert, with a `NOTIFY` in its transaction.
+    pub(super) const RAW_INSERT_EVENTS_NOTIFY: &str = include_str!("raw_insert_events_notify.sql");
 }
 
 /// Connections into the benchmark's schema for the raw writers, after creating the scratch
@@ -863,7 +899,11 @@ async fn raw_pool(url: &str, schema: &str) -> anyhow::Result<PgPool> {
 }
 
 /// The rows of `appends`, exactly as the store would insert them, with nothing checked.
-async fn insert_raw(pool: &PgPool, appends: &[StreamAppend]) -> anyhow::Result<()> {
+async fn insert_raw(
+    pool: &PgPool,
+    appends: &[StreamAppend],
+    statement: &'static str,
+) -> anyhow::Result<()> {
     let rows: usize = appends.iter().map(|append| append.events.len()).sum();
     let mut event_ids = Vec::with_capacity(rows);
     let mut stream_ids = Vec::with_capacity(rows);
@@ -887,7 +927,7 @@ async fn insert_raw(pool: &PgPool, appends: &[StreamAppend]) -> anyhow::Result<(
             metadata.push(serde_json::to_string(&event.metadata)?);
         }
     }
-    sqlx::query(statements::RAW_INSERT_EVENTS)
+    sqlx::query(statement)
         .bind(event_ids)
         .bind(stream_ids)
         .bind(versions)

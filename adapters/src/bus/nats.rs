@@ -1,0 +1,397 @@
+//! The message bus on NATS JetStream: the production implementation of the port, with the
+//! same contract as the in-process bus (`adapters/tests/bus_contract.rs` runs both).
+//!
+//! # The JetStream shape
+//!
+//! **One stream, limits retention, capturing the engine's subjects** (the configured
+//! [`NatsBusConfig::subjects`], such as `claims.>`, `events.>`, `deadletter.>`).
+//! JetStream refuses two streams with overlapping subjects, yet the port wants every queue
+//! whose subjects match a message to get its own copy; with one stream, a message is stored
+//! once and any number of consumers read it. One stream also gives the port's message-id
+//! deduplication, which JetStream keeps per stream (`Nats-Msg-Id` within
+//! [`NatsBusConfig::dedup_window`]). Limits retention (rather than work-queue or interest)
+//! keeps a message until [`NatsBusConfig::max_age`] whatever the queues do with it, so a
+//! dead-lettered message, and the dead letter itself, can still be read by an operator.
+//!
+//! **Each work queue is a durable pull consumer** named after the queue, filtered to its
+//! subjects, created with `DeliverPolicy::New`: it captures what is published from the
+//! moment it is declared, whether or not a worker pulls. Workers sharing a queue share the
+//! consumer; each [`WorkQueue::next`] asks for exactly one message, so a message waits on
+//! the server, not in a worker's buffer, until some worker is ready for it. The consumer's
+//! `ack_wait` and `max_deliver` are the spec's; its description records the dead-letter
+//! subject, so any process (and the advisory listener) knows where its dead letters go, and
+//! re-declaring the queue with a different spec is refused with [`BusError::QueueMismatch`].
+//!
+//! **Dead letters.** A nak or drop on the last allowed delivery, and every reject, first
+//! publishes a copy to the queue's dead-letter subject (with the
+//! [`dead_letter_headers`](crate::bus::dead_letter_headers)) and then terminates the
+//! delivery, so the server never retries it. A delivery left unacknowledged on its last
+//! attempt is the server's to notice: it emits a `MAX_DELIVERIES` advisory, which the bus
+//! hears (as a queue group, so one process per advisory handles it), reads the message by
+//! its stream sequence and dead-letters it with a reason saying it was never acknowledged.
+//! Dead-letter subjects must be among the stream's subjects, so dead letters are stored.
+//! A dead letter is published before the original is let go, so a crash in between can
+//! leave two copies, never none.
+//!
+//! **Subscriptions hear what the stream stored.** A JetStream publish is also a plain NATS
+//! message that every subscriber hears, duplicate or not, so a plain subscription would
+//! hear a re-sent claim the port promises to drop. The stream therefore republishes each
+//! message it stores under [`NatsBusConfig::heard_prefix`]; a subscription listens there
+//! for subjects the stream captures, and to the plain subject for the rest (replies to an
+//! insurer's inbox, which never touch the stream).
+//!
+//! Replies: a JetStream publish uses the NATS reply subject for the stream's
+//! acknowledgement, so a message's `reply_to` travels in the `Claims-Reply-To` header when
+//! it goes through the stream, and in the NATS reply subject otherwise.
+//!
+//! # What the port cannot see
+//!
+//! An unacknowledged last delivery is dead-lettered only while some worker is pulling from
+//! its queue (the server checks on its next delivery attempt), and only if a bus is
+//! listening when the advisory is emitted (advisories are not stored). A message id
+//! deduplicates only on subjects the stream captures. Work queues on several subjects need
+//! a server of version 2.10 or later. Acks, naks and terms are sent without waiting for
+//! the server's confirmation: one lost with the connection brings the message back after
+//! `ack_wait`, which the engine's idempotent consumers absorb.
+
+mod config;
+mod convert;
+mod dead_letter;
+mod queue;
+mod subscription;
+
+pub use config::{NatsBusConfig, NatsBusError, NatsCredentials};
+
+use super::{
+    BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription, WorkQueue,
+    WorkQueueSpec,
+};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::{ConnectOptions, HeaderMap};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The message bus on NATS JetStream.
+///
+/// Cheap to clone; clones share one connection. Call [`NatsBus::shutdown`] to stop every
+/// puller and subscriber of this process (the server and its stream are untouched).
+#[derive(Clone)]
+pub struct NatsBus {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every handle of one bus shares: the connection, the stream and the shutdown flag.
+struct Shared {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    stream: stream::Stream,
+    config: NatsBusConfig,
+    heard_prefix: String,
+    shutdown: watch::Sender<bool>,
+    /// The advisory listener, stopped with the last handle.
+    advisories: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl NatsBus {
+    /// Connects, creates the stream (or brings an existing one to this configuration: the
+    /// bus owns its stream's settings) and starts listening for deliveries that ran out of
+    /// attempts.
+    pub async fn connect(config: NatsBusConfig) -> Result<Self, NatsBusError> {
+        if config.subjects.is_empty() {
+            return Err(NatsBusError::NoSubjects(config.stream.clone()));
+        }
+        let client = connect_options(&config.credentials)
+            .await?
+            .name("claims-engine")
+            .connect(config.url.as_str())
+            .await
+            .map_err(|source| NatsBusError::Connect {
+                url: config.url.clone(),
+                source,
+            })?;
+        let jetstream = jetstream::new(client.clone());
+        let heard_prefix = config.heard_prefix();
+        jetstream
+            .create_or_update_stream(stream_config(&config, &heard_prefix))
+            .await
+            .map_err(|source| NatsBusError::Stream {
+                stream: config.stream.clone(),
+                source,
+            })?;
+        let stream = jetstream
+            .get_stream(&config.stream)
+            .await
+            .map_err(|source| NatsBusError::StreamLookup {
+                stream: config.stream.clone(),
+                source,
+            })?;
+        let advisories = dead_letter::subscribe_to_advisories(&client, &config.stream).await?;
+        tracing::info!(
+            url = %config.url,
+            stream = %config.stream,
+            subjects = ?config.subjects,
+            "NATS bus connected"
+        );
+        let shared = Arc::new(Shared {
+            client,
+            jetstream,
+            stream,
+            config,
+            heard_prefix,
+            shutdown: watch::Sender::new(false),
+            advisories: Mutex::new(None),
+        });
+        let listener = tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories));
+        *shared
+            .advisories
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        Ok(Self { shared })
+    }
+
+    /// The bus's configuration.
+    pub fn config(&self) -> &NatsBusConfig {
+        &self.shared.config
+    }
+
+    /// Stops this process's side of the bus: every waiting and future [`WorkQueue::next`]
+    /// returns `None`, every [`Subscription::next`] returns `None`, and publishing,
+    /// declaring queues and subscribing fail with [`BusError::Unavailable`]. What the
+    /// stream holds stays for the next process.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+        tracing::debug!(stream = %self.shared.config.stream, "NATS bus shut down");
+    }
+
+    /// True once [`NatsBus::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.is_shut_down()
+    }
+}
+
+#[async_trait]
+impl MessageBus for NatsBus {
+    async fn publish(&self, message: Message) -> Result<Published, BusError> {
+        self.shared.publish(message).await
+    }
+
+    async fn work_queue(&self, spec: WorkQueueSpec) -> Result<Box<dyn WorkQueue>, BusError> {
+        queue::declare(&self.shared, spec).await
+    }
+
+    async fn subscribe(&self, pattern: SubjectPattern) -> Result<Subscription, BusError> {
+        subscription::subscribe(&self.shared, pattern).await
+    }
+}
+
+impl Shared {
+    fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    fn ensure_running(&self) -> Result<(), BusError> {
+        if self.is_shut_down() {
+            Err(BusError::Unavailable(
+                "the NATS bus is shut down".to_owned(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// True when the stream stores messages published to `subject`.
+    fn captures(&self, subject: &Subject) -> bool {
+        self.config
+            .subjects
+            .iter()
+            .any(|pattern| pattern.matches(subject))
+    }
+
+    /// The largest message accepted: the server's limit, or the configured one if lower.
+    fn max_payload(&self) -> usize {
+        let server = self.client.server_info().max_payload;
+        match self.config.max_payload {
+            Some(limit) if server == 0 || limit < server => limit,
+            _ => server,
+        }
+    }
+
+    async fn publish(&self, message: Message) -> Result<Published, BusError> {
+        self.ensure_running()?;
+        let through_stream = self.captures(&message.subject);
+        let headers = convert::to_headers(&message, through_stream)?;
+        if through_stream {
+            self.store(&message.subject, headers, message.payload).await
+        } else {
+            if message.id.is_some() {
+                tracing::debug!(
+                    subject = %message.subject,
+                    "message id not deduplicated: the stream does not capture this subject"
+                );
+            }
+            self.send_plain(
+                &message.subject,
+                message.reply_to.as_ref(),
+                headers,
+                message.payload,
+            )
+            .await?;
+            Ok(Published { duplicate: false })
+        }
+    }
+
+    /// Refuses a message larger than the server takes, before anything is sent.
+    fn check_size(&self, headers: &HeaderMap, payload_len: usize) -> Result<(), BusError> {
+        let size = convert::wire_size(headers, payload_len);
+        let limit = self.max_payload();
+        if size > limit {
+            return Err(BusError::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// Publishes through the stream and waits until it is stored (or found a duplicate).
+    async fn store(
+        &self,
+        subject: &Subject,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Published, BusError> {
+        self.check_size(&headers, payload.len())?;
+        let unavailable = |error: &dyn std::fmt::Display| {
+            BusError::Unavailable(format!(
+                "JetStream did not store the message to {subject}: {error}"
+            ))
+        };
+        let ack = self
+            .jetstream
+            .send_publish(
+                subject.to_string(),
+                PublishMessage::build().payload(payload).headers(headers),
+            )
+            .await
+            .map_err(|error| unavailable(&error))?
+            .await
+            .map_err(|error| unavailable(&error))?;
+        if ack.duplicate {
+            tracing::debug!(%subject, sequence = ack.sequence, "duplicate message dropped");
+        }
+        Ok(Published {
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// Publishes as a plain NATS message, for subjects the stream does not capture.
+    async fn send_plain(
+        &self,
+        subject: &Subject,
+        reply_to: Option<&Subject>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        self.check_size(&headers, payload.len())?;
+        let subject_text = subject.to_string();
+        let sent = match reply_to {
+            Some(reply_to) => {
+                self.client
+                    .publish_with_reply_and_headers(
+                        subject_text,
+                        reply_to.to_string(),
+                        headers,
+                        payload,
+                    )
+                    .await
+            }
+            None => {
+                self.client
+                    .publish_with_headers(subject_text, headers, payload)
+                    .await
+            }
+        };
+        sent.map_err(|error| {
+            BusError::Unavailable(format!(
+                "NATS did not take the message to {subject}: {error}"
+            ))
+        })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(listener) = self
+            .advisories
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            listener.abort();
+        }
+    }
+}
+
+async fn connect_options(credentials: &NatsCredentials) -> Result<ConnectOptions, NatsBusError> {
+    let options = ConnectOptions::new();
+    Ok(match credentials {
+        NatsCredentials::None => options,
+        NatsCredentials::UserPassword { user, password } => {
+            options.user_and_password(user.clone(), password.clone())
+        }
+        NatsCredentials::Token(token) => options.token(token.clone()),
+        NatsCredentials::CredentialsFile(path) => {
+            options
+                .credentials_file(path)
+                .await
+                .map_err(|source| NatsBusError::Credentials {
+                    path: path.clone(),
+                    source,
+                })?
+        }
+    })
+}
+
+/// The stream: every configured subject, kept for `max_age`, deduplicated within the
+/// window, republished under `heard_prefix` for subscriptions.
+fn stream_config(config: &NatsBusConfig, heard_prefix: &str) -> stream::Config {
+    stream::Config {
+        name: config.stream.clone(),
+        description: Some(
+            "The claims engine's messages: work queues read them, subscriptions hear their \
+             republished copies, dead letters stay here for operators."
+                .to_owned(),
+        ),
+        subjects: config
+            .subjects
+            .iter()
+            .map(|pattern| pattern.to_string())
+            .collect(),
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        discard: stream::DiscardPolicy::Old,
+        duplicate_window: config.dedup_window,
+        max_age: config.max_age,
+        max_message_size: config
+            .max_payload
+            .and_then(|limit| i32::try_from(limit).ok())
+            .unwrap_or(-1),
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        republish: Some(stream::Republish {
+            source: ">".to_owned(),
+            destination: format!("{heard_prefix}.>"),
+            headers_only: false,
+        }),
+        ..stream::Config::default()
+    }
+}

@@ -1,0 +1,146 @@
+//! How the NATS bus connects, which stream it keeps, and why connecting can fail.
+
+use crate::bus::SubjectPattern;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the NATS bus connects and what its stream keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsBusConfig {
+    /// The server, such as `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// Who the engine is to the server.
+    pub credentials: NatsCredentials,
+    /// The JetStream stream that stores every message the engine's queues read, such as
+    /// `CLAIMS`. Its name also names its advisories and its republished subjects.
+    pub stream: String,
+    /// The subjects the stream captures, such as `claims.>`, `events.>`, `deadletter.>`.
+    /// Every work queue's subjects and dead-letter subject must be among them; messages to
+    /// other subjects (replies to an insurer's inbox) travel as plain NATS messages.
+    pub subjects: Vec<SubjectPattern>,
+    /// How long a message id is remembered (the stream's duplicate window): a message
+    /// re-published with the same id within it is dropped.
+    pub dedup_window: Duration,
+    /// A payload limit lower than the server's, if wanted; the server's `max_payload`
+    /// applies either way.
+    pub max_payload: Option<usize>,
+    /// How long the stream keeps a message, delivered or not: the horizon within which a
+    /// queue declared late, or an operator, can still read it.
+    pub max_age: Duration,
+}
+
+impl NatsBusConfig {
+    /// The default deduplication window, JetStream's default.
+    pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(120);
+    /// The default retention: a week, long enough to inspect a dead letter after a weekend.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+    /// A configuration with no credentials and the default window, limits and retention.
+    pub fn new(
+        url: impl Into<String>,
+        stream: impl Into<String>,
+        subjects: Vec<SubjectPattern>,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            credentials: NatsCredentials::None,
+            stream: stream.into(),
+            subjects,
+            dedup_window: Self::DEFAULT_DEDUP_WINDOW,
+            max_payload: None,
+            max_age: Self::DEFAULT_MAX_AGE,
+        }
+    }
+
+    /// Where the stream republishes what it stored, so that subscriptions hear each stored
+    /// message once (and never a dropped duplicate): `_CLAIMS_BUS.<stream>`, outside every
+    /// subject the engine uses.
+    pub fn heard_prefix(&self) -> String {
+        format!("_CLAIMS_BUS.{}", self.stream)
+    }
+}
+
+/// How the engine authenticates to the NATS server.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum NatsCredentials {
+    /// No authentication (a local development server).
+    #[default]
+    None,
+    /// A user name and password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// A bearer token.
+    Token(String),
+    /// A `.creds` file (a user JWT and its NKey seed), as issued by an operator.
+    CredentialsFile(PathBuf),
+}
+
+impl fmt::Debug for NatsCredentials {
+    /// Never prints a secret, so a configuration can be logged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::CredentialsFile(path) => f.debug_tuple("CredentialsFile").field(path).finish(),
+        }
+    }
+}
+
+/// Why the NATS bus could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsBusError {
+    /// The credentials file could not be read.
+    #[error("cannot read the NATS credentials file {path}: {source}")]
+    Credentials {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server could not be reached or refused the connection.
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        /// The server.
+        url: String,
+        /// Why.
+        source: async_nats::ConnectError,
+    },
+    /// The configuration names no subjects for the stream to capture.
+    #[error("the NATS bus's stream {0} must capture at least one subject")]
+    NoSubjects(String),
+    /// JetStream refused to create or update the stream (JetStream not enabled on the
+    /// server, subjects overlapping another stream's, an invalid name).
+    #[error("cannot set up the JetStream stream {stream}: {source}")]
+    Stream {
+        /// The stream.
+        stream: String,
+        /// Why.
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    /// The stream was set up but could not be read back.
+    #[error("cannot read the JetStream stream {stream}: {source}")]
+    StreamLookup {
+        /// The stream.
+        stream: String,
+        /// Why.
+        source: async_nats::jetstream::context::GetStreamError,
+    },
+    /// The advisory subscription that dead-letters unacknowledged messages failed.
+    #[error("cannot listen to JetStream advisories on {subject}: {source}")]
+    Advisories {
+        /// The advisory subject.
+        subject: String,
+        /// Why.
+        source: async_nats::SubscribeError,
+    },
+}

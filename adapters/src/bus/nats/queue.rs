@@ -1,0 +1,505 @@
+//! Work queues on NATS: a durable pull consumer per queue, one message per pull, and the
+//! acker that turns a worker's answer into ack, nak, term and dead letters.
+
+use super::{Shared, dead_letter};
+use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::stream::ConsumerCreateStrictErrorKind;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long one pull request waits on the server for a message before it is renewed.
+const PULL_EXPIRY: Duration = Duration::from_secs(10);
+/// How long to wait before pulling again after the server or the connection failed.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Declares (or re-opens) a work queue: its consumer is created on first declaration and
+/// must match the spec on every later one.
+pub(super) async fn declare(
+    shared: &Arc<Shared>,
+    spec: WorkQueueSpec,
+) -> Result<Box<dyn WorkQueue>, BusError> {
+    shared.ensure_running()?;
+    ensure_captured(shared, &spec)?;
+    let consumer = match existing(shared, &spec).await? {
+        Some(consumer) => consumer,
+        None => create(shared, &spec).await?,
+    };
+    Ok(Box::new(NatsWorkQueue {
+        shared: shared.clone(),
+        spec: Arc::new(spec),
+        consumer,
+        pull: None,
+    }))
+}
+
+/// A queue whose subjects the stream does not store would never receive anything, and a
+/// dead letter outside it would not be kept: both are configuration errors.
+fn ensure_captured(shared: &Shared, spec: &WorkQueueSpec) -> Result<(), BusError> {
+    let stream_subjects = &shared.config.subjects;
+    for pattern in &spec.subjects {
+        if !stream_subjects.iter().any(|outer| covers(outer, pattern)) {
+            return Err(BusError::InvalidSubject {
+                subject: pattern.to_string(),
+                reason: "the NATS bus's stream does not capture these subjects; add them to its configuration",
+            });
+        }
+    }
+    if !shared.captures(&spec.dead_letter) {
+        return Err(BusError::InvalidSubject {
+            subject: spec.dead_letter.to_string(),
+            reason: "the NATS bus's stream does not capture this dead-letter subject; add it to its configuration",
+        });
+    }
+    Ok(())
+}
+
+/// True when every subject `inner` matches is matched by `outer`.
+fn covers(outer: &SubjectPattern, inner: &SubjectPattern) -> bool {
+    let mut outer_tokens = outer.as_str().split('.');
+    let mut inner_tokens = inner.as_str().split('.');
+    loop {
+        match (outer_tokens.next(), inner_tokens.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(token)) if token != ">" => {}
+            (Some(outer), Some(inner)) if outer == inner && outer != "*" => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The consumer a spec asks for.
+fn consumer_config(spec: &WorkQueueSpec) -> pull::Config {
+    let mut filters: Vec<String> = spec.subjects.iter().map(ToString::to_string).collect();
+    let (filter_subject, filter_subjects) = if filters.len() == 1 {
+        (filters.remove(0), Vec::new())
+    } else {
+        (String::new(), filters)
+    };
+    pull::Config {
+        durable_name: Some(spec.name.clone()),
+        description: Some(dead_letter::describe(&spec.name, &spec.dead_letter)),
+        deliver_policy: DeliverPolicy::New,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        max_deliver: i64::from(max_deliveries(spec)),
+        filter_subject,
+        filter_subjects,
+        ..pull::Config::default()
+    }
+}
+
+/// Deliveries allowed per message; a spec of 0 still allows the first, as in process.
+fn max_deliveries(spec: &WorkQueueSpec) -> u32 {
+    spec.max_deliveries.max(1)
+}
+
+/// The subjects a consumer filters on, in either of the server's two fields.
+fn filters(filter_subject: &str, filter_subjects: &[String]) -> BTreeSet<String> {
+    filter_subjects
+        .iter()
+        .cloned()
+        .chain(Some(filter_subject.to_owned()).filter(|subject| !subject.is_empty()))
+        .collect()
+}
+
+/// True when the server's consumer is the queue the spec describes.
+fn matches(spec: &WorkQueueSpec, actual: &consumer::Config) -> bool {
+    let wanted = consumer_config(spec);
+    actual.description == wanted.description
+        && actual.ack_wait == wanted.ack_wait
+        && actual.max_deliver == wanted.max_deliver
+        && actual.ack_policy == AckPolicy::Explicit
+        && filters(&actual.filter_subject, &actual.filter_subjects)
+            == filters(&wanted.filter_subject, &wanted.filter_subjects)
+}
+
+fn invalid_name(spec: &WorkQueueSpec) -> BusError {
+    BusError::InvalidSubject {
+        subject: spec.name.clone(),
+        reason: "a work queue's name on NATS cannot contain whitespace, `.`, `*`, `>`, `/` or `\\`",
+    }
+}
+
+/// The queue's consumer if it exists and matches the spec.
+async fn existing(shared: &Shared, spec: &WorkQueueSpec) -> Result<Option<PullConsumer>, BusError> {
+    match shared.stream.consumer_info(&spec.name).await {
+        Ok(info) if matches(spec, &info.config) => {
+            let consumer = shared
+                .stream
+                .get_consumer::<pull::Config>(&spec.name)
+                .await
+                .map_err(|error| unavailable(spec, &error))?;
+            Ok(Some(consumer))
+        }
+        Ok(_) => Err(BusError::QueueMismatch(spec.name.clone())),
+        Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => Ok(None),
+        Err(error) if error.kind() == ConsumerInfoErrorKind::InvalidName => Err(invalid_name(spec)),
+        Err(error) => Err(unavailable(spec, &error)),
+    }
+}
+
+/// Creates the queue's consumer; a process that raced us to it must have declared the
+/// same spec.
+async fn create(shared: &Shared, spec: &WorkQueueSpec) -> Result<PullConsumer, BusError> {
+    let created = match shared
+        .stream
+        .create_consumer_strict(consumer_config(spec))
+        .await
+    {
+        Ok(consumer) => consumer,
+        Err(error) if error.kind() == ConsumerCreateStrictErrorKind::AlreadyExists => {
+            return existing(shared, spec)
+                .await?
+                .ok_or_else(|| BusError::QueueMismatch(spec.name.clone()));
+        }
+        Err(error) if error.kind() == ConsumerCreateStrictErrorKind::InvalidName => {
+            return Err(invalid_name(spec));
+        }
+        Err(error) => return Err(unavailable(spec, &error)),
+    };
+    if !matches(spec, &created.cached_info().config) {
+        // A server older than 2.10 ignores `filter_subjects` and would feed this queue
+        // every subject of the stream; take the consumer away again.
+        if let Err(error) = shared.stream.delete_consumer(&spec.name).await {
+            tracing::warn!(queue = %spec.name, %error, "could not remove a consumer the server set up wrongly");
+        }
+        return Err(BusError::Unavailable(format!(
+            "the NATS server did not set up work queue {} as asked (a queue on several subjects needs server 2.10 or later)",
+            spec.name
+        )));
+    }
+    tracing::info!(queue = %spec.name, subjects = ?spec.subjects, "work queue declared");
+    Ok(created)
+}
+
+fn unavailable(spec: &WorkQueueSpec, error: &dyn std::fmt::Display) -> BusError {
+    BusError::Unavailable(format!("work queue {}: {error}", spec.name))
+}
+
+/// A worker's handle on a work queue.
+struct NatsWorkQueue {
+    shared: Arc<Shared>,
+    spec: Arc<WorkQueueSpec>,
+    consumer: PullConsumer,
+    /// The outstanding one-message pull request, kept across cancelled calls to
+    /// [`WorkQueue::next`] so that a message the server sends for it is not lost. (A call
+    /// cancelled while the request itself is being sent can still orphan it; the server
+    /// then redelivers its message after `ack_wait`.)
+    pull: Option<pull::Batch>,
+}
+
+#[async_trait]
+impl WorkQueue for NatsWorkQueue {
+    async fn next(&mut self) -> Option<Delivery> {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            if *shutdown.borrow_and_update() {
+                return None;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                pulled = self.pull_one() => {
+                    if let Some(delivery) = pulled {
+                        return Some(delivery);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl NatsWorkQueue {
+    /// Waits for one message from the server, or for the pull request to run out.
+    async fn pull_one(&mut self) -> Option<Delivery> {
+        if self.pull.is_none() {
+            match self
+                .consumer
+                .batch()
+                .max_messages(1)
+                .expires(PULL_EXPIRY)
+                .messages()
+                .await
+            {
+                Ok(batch) => self.pull = Some(batch),
+                Err(error) => {
+                    self.pull_failed(error.to_string()).await;
+                    return None;
+                }
+            }
+        }
+        let pulled = self.pull.as_mut()?.next().await;
+        self.pull = None;
+        match pulled {
+            Some(Ok(message)) => self.deliver(message).await,
+            Some(Err(error)) => {
+                self.pull_failed(error.to_string()).await;
+                None
+            }
+            // The request ran out with nothing to deliver; the caller asks again.
+            None => None,
+        }
+    }
+
+    async fn pull_failed(&self, error: String) {
+        tracing::warn!(queue = %self.spec.name, %error, "pulling from the work queue failed; retrying");
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
+
+    /// Hands a message to the worker, or dead-letters one the port cannot represent.
+    async fn deliver(&self, message: async_nats::jetstream::Message) -> Option<Delivery> {
+        let attempt = match message.info() {
+            Ok(info) => u32::try_from(info.delivered).unwrap_or(u32::MAX),
+            Err(error) => {
+                tracing::warn!(queue = %self.spec.name, %error, "a delivery without JetStream metadata was skipped");
+                return None;
+            }
+        };
+        let (message, acker) = message.split();
+        let stored = Stored {
+            subject: message.subject.to_string(),
+            headers: message.headers,
+            payload: message.payload,
+        };
+        let answer = Arc::new(Answer {
+            shared: self.shared.clone(),
+            spec: self.spec.clone(),
+            acker,
+            stored,
+            attempt,
+            received_at: Instant::now(),
+            answered: AtomicBool::new(false),
+        });
+        match to_port(&answer.stored) {
+            Ok(message) => {
+                tracing::debug!(queue = %self.spec.name, subject = %message.subject, attempt, "delivering");
+                Some(Delivery {
+                    message,
+                    attempt,
+                    acker: Box::new(NatsAcker(answer)),
+                })
+            }
+            Err(error) => {
+                let reason = format!("the bus cannot represent this message: {error}");
+                if let Err(error) = answer.give_up(&reason).await {
+                    tracing::error!(queue = %self.spec.name, %error, "an unrepresentable message could not be dead-lettered");
+                }
+                None
+            }
+        }
+    }
+}
+
+/// A delivered message as the stream holds it, kept to dead-letter it unchanged.
+struct Stored {
+    subject: String,
+    headers: Option<HeaderMap>,
+    payload: Bytes,
+}
+
+/// Everything needed to answer one delivery, shared with the task that answers for a
+/// dropped one.
+struct Answer {
+    shared: Arc<Shared>,
+    spec: Arc<WorkQueueSpec>,
+    acker: async_nats::jetstream::message::Acker,
+    stored: Stored,
+    attempt: u32,
+    received_at: Instant,
+    answered: AtomicBool,
+}
+
+impl Answer {
+    /// True the first time only: a delivery is answered once.
+    fn first_answer(&self) -> bool {
+        !self.answered.swap(true, Ordering::SeqCst)
+    }
+
+    /// True once `ack_wait` has passed: the server has taken the message back, and a
+    /// late nak or reject must not act on its next delivery.
+    fn expired(&self) -> bool {
+        self.received_at.elapsed() >= self.spec.ack_wait
+    }
+
+    fn is_last(&self) -> bool {
+        self.attempt >= max_deliveries(&self.spec)
+    }
+
+    async fn ack(&self) -> Result<(), BusError> {
+        if !self.first_answer() {
+            return Ok(());
+        }
+        self.acker
+            .ack()
+            .await
+            .map_err(|error| self.failed("ack", &error))?;
+        tracing::debug!(queue = %self.spec.name, "delivery acknowledged");
+        Ok(())
+    }
+
+    async fn nak(&self, delay: Option<Duration>, reason: &str) -> Result<(), BusError> {
+        if !self.first_answer() || self.answered_too_late("nak") {
+            return Ok(());
+        }
+        if self.is_last() {
+            return self.give_up(reason).await;
+        }
+        tracing::debug!(queue = %self.spec.name, attempt = self.attempt, reason, ?delay, "delivery handed back");
+        let delay = delay.filter(|delay| !delay.is_zero());
+        self.acker
+            .ack_with(AckKind::Nak(delay))
+            .await
+            .map_err(|error| self.failed("nak", &error))
+    }
+
+    async fn reject(&self, reason: &str) -> Result<(), BusError> {
+        if !self.first_answer() || self.answered_too_late("reject") {
+            return Ok(());
+        }
+        self.give_up(reason).await
+    }
+
+    /// A worker dropped the delivery unanswered: hand it back, or on its last attempt
+    /// dead-letter it.
+    async fn dropped(&self) {
+        let reason = format!(
+            "the worker dropped the last of {} deliveries without acknowledging it",
+            self.attempt
+        );
+        let outcome = if self.is_last() {
+            self.give_up(&reason).await
+        } else {
+            self.acker
+                .ack_with(AckKind::Nak(None))
+                .await
+                .map_err(|error| self.failed("nak", &error))
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(queue = %self.spec.name, %error, "a dropped delivery could not be handed back; the server redelivers it after ack_wait");
+        }
+    }
+
+    fn answered_too_late(&self, what: &str) -> bool {
+        let late = self.expired();
+        if late {
+            tracing::debug!(queue = %self.spec.name, answer = what, "answer after ack_wait ignored: the message was already handed back");
+        }
+        late
+    }
+
+    /// Dead-letters the message, then tells the server never to deliver it again. If the
+    /// dead letter cannot be stored, the message is left to the server, which delivers it
+    /// again after `ack_wait` (or reports it as out of attempts).
+    async fn give_up(&self, reason: &str) -> Result<(), BusError> {
+        dead_letter::send(
+            &self.shared,
+            dead_letter::DeadLetter {
+                queue: &self.spec.name,
+                to: self.spec.dead_letter.as_str(),
+                original_subject: &self.stored.subject,
+                headers: self.stored.headers.as_ref(),
+                payload: self.stored.payload.clone(),
+                deliveries: u64::from(self.attempt),
+                reason,
+            },
+        )
+        .await?;
+        self.acker
+            .ack_with(AckKind::Term)
+            .await
+            .map_err(|error| self.failed("term", &error))
+    }
+
+    fn failed(&self, what: &str, error: &dyn std::fmt::Display) -> BusError {
+        BusError::Unavailable(format!(
+            "the {what} for a delivery from work queue {} did not reach NATS: {error}",
+            self.spec.name
+        ))
+    }
+}
+
+/// The NATS side of a [`Delivery`].
+struct NatsAcker(Arc<Answer>);
+
+#[async_trait]
+impl Acker for NatsAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.0.ack().await
+    }
+
+    async fn nak(&self, delay: Option<Duration>, reason: &str) -> Result<(), BusError> {
+        self.0.nak(delay, reason).await
+    }
+
+    async fn reject(&self, reason: &str) -> Result<(), BusError> {
+        self.0.reject(reason).await
+    }
+}
+
+impl Drop for NatsAcker {
+    /// Hands an unanswered delivery back at once rather than after `ack_wait`. Nothing can
+    /// be awaited here, so the answer is sent from a task.
+    fn drop(&mut self) {
+        let answer = self.0.clone();
+        if !answer.first_answer() || answer.expired() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { answer.dropped().await });
+            }
+            Err(_) => tracing::warn!(
+                queue = %answer.spec.name,
+                "a delivery dropped outside the runtime is redelivered after ack_wait"
+            ),
+        }
+    }
+}
+
+/// The port's view of a stored message.
+fn to_port(stored: &Stored) -> Result<Message, BusError> {
+    super::convert::from_nats(
+        &stored.subject,
+        None,
+        stored.headers.as_ref(),
+        stored.payload.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn pattern(text: &str) -> SubjectPattern {
+        SubjectPattern::new(text).unwrap()
+    }
+
+    #[test]
+    fn a_pattern_covers_the_subjects_it_matches_and_no_more() {
+        assert!(covers(&pattern("claims.>"), &pattern("claims.submit.*")));
+        assert!(covers(&pattern("claims.>"), &pattern("claims.>")));
+        assert!(covers(&pattern("claims.>"), &pattern("claims.a.>")));
+        assert!(covers(&pattern("events.*.x"), &pattern("events.claim.x")));
+        assert!(covers(&pattern("events.*.x"), &pattern("events.*.x")));
+        assert!(!covers(&pattern("events.*"), &pattern("events.>")));
+        assert!(!covers(&pattern("claims.>"), &pattern("claims")));
+        assert!(!covers(
+            &pattern("claims.submit.acme"),
+            &pattern("claims.submit.*")
+        ));
+        assert!(!covers(&pattern("claims.>"), &pattern("events.>")));
+        assert!(!covers(&pattern("a.b"), &pattern("a.b.c")));
+    }
+}

@@ -1,0 +1,2 @@
+-- How many events the log holds (for progress reports).
+SELECT count(*) FROM events

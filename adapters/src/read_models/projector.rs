@@ -1,0 +1,174 @@
+//! The projector: follows the log and keeps the read models current, or rebuilds them.
+
+use super::projection::{self, Change};
+use super::{ReadModelError, ReadModels};
+use crate::event_store::{EventStore, LogPosition, LogSubscription, RecordedEvent};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Events per page (and per read-model transaction) unless set otherwise.
+const PAGE_SIZE: usize = 1000;
+
+/// The longest pause between attempts after a failure.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+
+/// How far a rebuild has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    /// Events applied so far.
+    pub applied: u64,
+    /// Events the log held when the rebuild started (more may arrive while it runs).
+    pub total: u64,
+}
+
+/// Keeps [`ReadModels`] in step with an [`EventStore`].
+#[derive(Clone)]
+pub struct Projector {
+    store: Arc<dyn EventStore>,
+    models: Arc<dyn ReadModels>,
+    page_size: usize,
+    poll_interval: Duration,
+}
+
+impl Projector {
+    /// A projector from `store` into `models` (the read models of the same database).
+    pub fn new(store: Arc<dyn EventStore>, models: Arc<dyn ReadModels>) -> Self {
+        Self {
+            store,
+            models,
+            page_size: PAGE_SIZE,
+            poll_interval: crate::event_store::DEFAULT_POLL_INTERVAL,
+        }
+    }
+
+    /// Sets how many events are applied per transaction (at least one).
+    #[must_use]
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// Sets how long a caught-up projector waits for a hint before reading again.
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Follows the log from the read models' stored position until `stop` completes.
+    ///
+    /// A failure (the database, or an event that cannot be projected) is logged and
+    /// retried with a growing pause, from the stored position: the projector never skips
+    /// an event, so an unprojectable one holds it until the engine is upgraded.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut failures = 0u32;
+        loop {
+            let position = tokio::select! {
+                () = &mut stop => return,
+                position = self.models.position() => position,
+            };
+            let result = match position {
+                Ok(position) => {
+                    let mut subscription = self.subscription(position);
+                    tokio::select! {
+                        () = &mut stop => return,
+                        error = self.follow(&mut subscription, &mut failures) => error,
+                    }
+                }
+                Err(error) => error,
+            };
+            failures = failures.saturating_add(1);
+            let pause = retry_pause(failures);
+            warn!(error = %result, ?pause, "read model projection failed; retrying");
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Applies every event readable now after the stored position; returns how many.
+    pub async fn catch_up(&self) -> Result<u64, ReadModelError> {
+        let mut subscription = self.subscription(self.models.position().await?);
+        let mut applied = 0;
+        while let Some(page) = subscription.try_next_page().await? {
+            applied += self.apply(&page).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Empties the read models and replays the whole log into them, reporting progress
+    /// after every page. Returns how many events were applied.
+    pub async fn rebuild(
+        &self,
+        mut progress: impl FnMut(RebuildProgress),
+    ) -> Result<u64, ReadModelError> {
+        let total = self.store.event_count().await?;
+        self.models.reset().await?;
+        info!(
+            total,
+            "rebuilding the read models from the start of the log"
+        );
+        let mut subscription = self.subscription(LogPosition::START);
+        let mut applied = 0;
+        progress(RebuildProgress { applied, total });
+        while let Some(page) = subscription.try_next_page().await? {
+            applied += self.apply(&page).await?;
+            progress(RebuildProgress { applied, total });
+        }
+        info!(applied, "read models rebuilt");
+        Ok(applied)
+    }
+
+    fn subscription(&self, after: LogPosition) -> LogSubscription {
+        LogSubscription::after(self.store.clone(), after)
+            .with_page_size(self.page_size)
+            .with_poll_interval(self.poll_interval)
+    }
+
+    /// Applies pages as they come; returns only with the error that stopped it.
+    async fn follow(
+        &self,
+        subscription: &mut LogSubscription,
+        failures: &mut u32,
+    ) -> ReadModelError {
+        loop {
+            let page = match subscription.next_page().await {
+                Ok(page) => page,
+                Err(error) => return error.into(),
+            };
+            if let Err(error) = self.apply(&page).await {
+                return error;
+            }
+            *failures = 0;
+        }
+    }
+
+    /// Projects one page and stores its changes with its last position, atomically.
+    async fn apply(&self, page: &[RecordedEvent]) -> Result<u64, ReadModelError> {
+        let Some(last) = page.last() else {
+            return Ok(0);
+        };
+        let mut changes: Vec<Change> = Vec::with_capacity(page.len());
+        for event in page {
+            changes.extend(projection::changes(event).map_err(|source| {
+                ReadModelError::Projection {
+                    position: event.position,
+                    source,
+                }
+            })?);
+        }
+        self.models.apply(&changes, last.position).await?;
+        debug!(events = page.len(), changes = changes.len(), through = %last.position, "projected");
+        Ok(page.len() as u64)
+    }
+}
+
+fn retry_pause(failures: u32) -> Duration {
+    Duration::from_millis(100)
+        .saturating_mul(2u32.saturating_pow(failures.min(16)))
+        .min(MAX_RETRY_PAUSE)
+}

@@ -1,0 +1,4 @@
+-- A payout batch opened.
+INSERT INTO payout_batches (batch_id, created_at)
+VALUES (?, ?)
+ON CONFLICT (batch_id) DO NOTHING

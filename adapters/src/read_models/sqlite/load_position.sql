@@ -1,0 +1,2 @@
+-- The read models' position.
+SELECT txn, sequence FROM checkpoints WHERE reader = ?

@@ -1,0 +1,8 @@
+-- An insurer's claims, most recently received first.
+SELECT claim_id, insurer, insurer_ref, member_id, provider_id, status, received_on,
+       currency, billed, decided_on, payer_paid, member_responsibility, batch_id,
+       transaction_hash
+FROM claim_status
+WHERE insurer = ?
+ORDER BY received_on DESC, claim_id
+LIMIT ?

@@ -1,0 +1,57 @@
+//! Wake-up hints between processes sharing one PostgreSQL log: a subscription in one engine
+//! process hears commits made by another without polling.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: an unexpected error should fail them loudly"
+)]
+
+mod pg_support;
+
+use claims_adapters::event_store::{
+    EventId, EventStore, ExpectedVersion, LogPosition, LogSubscription, NewEvent, StreamAppend,
+    StreamId,
+};
+use pg_support::TestSchema;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_in_one_process_wakes_a_subscription_in_another() {
+    let schema = TestSchema::new().await;
+    // Two stores with their own pools and hint tasks: as two engine processes would be.
+    let writer = schema.store().await;
+    let reader: Arc<dyn EventStore> = Arc::new(schema.store().await);
+
+    let mut subscription = LogSubscription::after(reader, LogPosition::START)
+        .with_poll_interval(Duration::from_secs(3600));
+    let waiting = tokio::spawn(async move { subscription.next_page().await.unwrap() });
+    // Let the reader's listener subscribe and the subscription start waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished());
+
+    let id = EventId::random();
+    writer
+        .append(vec![StreamAppend {
+            stream: StreamId::from_raw("claim-1"),
+            expected: ExpectedVersion::NoStream,
+            events: vec![NewEvent {
+                id,
+                event_type: "ClaimSubmitted".to_owned(),
+                schema_version: 1,
+                payload: json!({"claim": "1"}),
+                metadata: json!({}),
+            }],
+        }])
+        .await
+        .unwrap();
+
+    let page = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the other process's commit never woke the subscription")
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, id);
+    writer.close().await;
+}

@@ -1,0 +1,198 @@
+//! The read models' storage, on SQLite and on PostgreSQL: what is stored reads back
+//! exactly (money to the last digit), changes are idempotent, a claim's row only moves
+//! forward, and a rebuild starts from nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: an unexpected error should fail them loudly"
+)]
+
+mod pg_support;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use claims_adapters::event_store::{LogPosition, PostgresEventStore, SqliteEventStore};
+use claims_adapters::read_models::projection::{
+    Change, DecidedClaim, LineAdjustment, ReceivedClaim, RemittedClaim,
+};
+use claims_adapters::read_models::{PostgresReadModels, ReadModels, SqliteReadModels};
+use claims_domain::claim::ClaimStatus;
+use claims_domain::reason::{Adjustment, GroupCode, ReasonCode};
+use claims_domain::{
+    ClaimId, InsurerId, MemberId, Money, PayoutBatchId, ProviderId, TransactionHash, WalletAddress,
+};
+use pg_support::TestSchema;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn sqlite_read_models_keep_what_they_are_given() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    keep_what_they_are_given(&SqliteReadModels::of(&store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_models_keep_what_they_are_given() {
+    let schema = TestSchema::new().await;
+    let store: PostgresEventStore = schema.store().await;
+    keep_what_they_are_given(&PostgresReadModels::of(&store)).await;
+    store.close().await;
+}
+
+async fn keep_what_they_are_given(models: &dyn ReadModels) {
+    let insurer = InsurerId::new("acme-health").unwrap();
+    let member = MemberId::new("M-1001").unwrap();
+    let provider = ProviderId::new("clinic-a").unwrap();
+    let wallet: WalletAddress = "0xde709f2102306220921060314715629080e2fb77"
+        .parse()
+        .unwrap();
+    let older = ClaimId::from_uuid(Uuid::from_u128(1));
+    let newer = ClaimId::from_uuid(Uuid::from_u128(2));
+    let batch = PayoutBatchId::from_uuid(Uuid::from_u128(3));
+    let transaction = TransactionHash::from_bytes([7; 32]);
+
+    let received = |claim, day, reference: &str| {
+        Change::ClaimReceived(ReceivedClaim {
+            claim,
+            version: 1,
+            insurer: insurer.clone(),
+            insurer_ref: reference.to_owned(),
+            member: member.clone(),
+            provider: provider.clone(),
+            received_on: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+            // More digits than cents: stored and read back as written.
+            billed: money("1234.5678 USD"),
+        })
+    };
+    let decided = Change::ClaimDecided(DecidedClaim {
+        claim: older,
+        version: 2,
+        status: ClaimStatus::Approved,
+        decided_on: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
+        payer_paid: money("984.5678 USD"),
+        member_responsibility: money("250.00 USD"),
+        adjustments: vec![LineAdjustment {
+            line: 1,
+            sequence: 1,
+            adjustment: Adjustment {
+                group: GroupCode::PR,
+                reason: ReasonCode::Deductible,
+                amount: money("250.00 USD"),
+            },
+        }],
+    });
+    let changes = vec![
+        received(older, 1, "ACME-1"),
+        received(newer, 2, "ACME-2"),
+        decided.clone(),
+        Change::ClaimScheduled {
+            claim: older,
+            version: 3,
+            batch,
+        },
+        Change::BatchOpened {
+            batch,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 11, 9, 30, 0).unwrap(),
+            payouts: vec![RemittedClaim {
+                claim: older,
+                provider: provider.clone(),
+                wallet,
+                amount: money("984.5678 USD"),
+            }],
+        },
+        Change::BatchOwed {
+            batch,
+            owed: vec![(wallet, money("984.5678 USD"))],
+        },
+        Change::BatchSettled {
+            batch,
+            transaction,
+            block: 42,
+        },
+        Change::ClaimPaid {
+            claim: older,
+            version: 4,
+            transaction,
+        },
+        Change::CostShared {
+            member: member.clone(),
+            year: 2026,
+            claim: older,
+            deductible: money("250.00 USD"),
+            out_of_pocket: money("250.00 USD"),
+        },
+        Change::CostShared {
+            member: member.clone(),
+            year: 2026,
+            claim: newer,
+            deductible: money("0.00 USD"),
+            out_of_pocket: money("30.50 USD"),
+        },
+    ];
+    let through = LogPosition {
+        transaction: 9,
+        sequence: 9,
+    };
+    models.apply(&changes, through).await.unwrap();
+    assert_eq!(models.position().await.unwrap(), through);
+    let first = models.snapshot().await.unwrap();
+
+    // At least once: the same page again changes nothing, and a late, older event of a
+    // claim's stream never moves its row back.
+    models.apply(&changes, through).await.unwrap();
+    models.apply(&[decided], through).await.unwrap();
+    assert_eq!(models.snapshot().await.unwrap(), first);
+
+    let paid = models.claim(older).await.unwrap().unwrap();
+    assert_eq!(paid.status, ClaimStatus::Paid);
+    assert_eq!(paid.billed, money("1234.5678 USD"));
+    assert_eq!(paid.payer_paid, Some(money("984.5678 USD")));
+    assert_eq!(paid.batch, Some(batch));
+    assert_eq!(paid.transaction, Some(transaction));
+    assert_eq!(
+        models.claim(newer).await.unwrap().unwrap().status,
+        ClaimStatus::Submitted
+    );
+
+    let listed = models.claims_of_insurer(&insurer, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|view| view.claim).collect::<Vec<_>>(),
+        vec![newer, older],
+        "most recently received first"
+    );
+    assert_eq!(
+        models.claims_of_insurer(&insurer, 1).await.unwrap().len(),
+        1
+    );
+    let stranger = InsurerId::new("other-insurer").unwrap();
+    assert!(
+        models
+            .claims_of_insurer(&stranger, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let remittance = models.remittance(batch).await.unwrap().unwrap();
+    assert_eq!(remittance.settlement, Some((transaction, 42)));
+    assert_eq!(remittance.owed, vec![(wallet, money("984.5678 USD"))]);
+    assert_eq!(remittance.claims.len(), 1);
+    assert_eq!(remittance.claims[0].insurer_ref, "ACME-1");
+    assert_eq!(
+        remittance.claims[0].adjustments[0].adjustment.code(),
+        "PR-1"
+    );
+    assert_eq!(remittance.for_provider(&provider).count(), 1);
+
+    let years = models.accumulators(&member).await.unwrap();
+    assert_eq!(years.len(), 1);
+    assert_eq!(years[0].deductible_paid, money("250.00 USD"));
+    assert_eq!(years[0].out_of_pocket_paid, money("280.50 USD"));
+    assert_eq!(years[0].claims, 2);
+
+    models.reset().await.unwrap();
+    assert_eq!(models.position().await.unwrap(), LogPosition::START);
+    assert_eq!(models.snapshot().await.unwrap(), Default::default());
+}
+
+fn money(text: &str) -> Money {
+    text.parse().unwrap()
+}
