@@ -139,7 +139,17 @@ pub fn decode<D: StoredAggregate>(recorded: &RecordedEvent) -> Result<D::Event, 
             recorded.schema_version
         )));
     }
-    let mut payload = recorded.payload.clone();
+    let decode_error = |source| AggregateError::Decode {
+        stream: recorded.stream.clone(),
+        version: recorded.version,
+        event_type: recorded.event_type.clone(),
+        source,
+    };
+    if recorded.schema_version == current {
+        // The common case decodes straight from the stored text, without a JSON tree.
+        return recorded.payload.decode().map_err(decode_error);
+    }
+    let mut payload = recorded.payload.to_value();
     for from in recorded.schema_version..current {
         payload = D::upcast(&recorded.event_type, from, payload).ok_or_else(|| {
             unreadable(format!(
@@ -148,12 +158,7 @@ pub fn decode<D: StoredAggregate>(recorded: &RecordedEvent) -> Result<D::Event, 
             ))
         })?;
     }
-    serde_json::from_value(payload).map_err(|source| AggregateError::Decode {
-        stream: recorded.stream.clone(),
-        version: recorded.version,
-        event_type: recorded.event_type.clone(),
-        source,
-    })
+    serde_json::from_value(payload).map_err(decode_error)
 }
 
 /// Why an aggregate could not be loaded or its events encoded.

@@ -58,6 +58,7 @@ async fn bench_store_ends_with_a_json_line_of_positive_rates() {
         "ratio",
         "raw_notify_rows_per_s",
         "replay_events_per_s",
+        "raw_read_rows_per_s",
     ] {
         assert!(positive(&line[headline]), "{headline} in {last}");
     }

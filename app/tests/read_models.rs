@@ -255,7 +255,7 @@ async fn copy_log(from: &dyn EventStore, to: &dyn EventStore) {
                     id: event.id,
                     event_type: event.event_type.clone(),
                     schema_version: event.schema_version,
-                    payload: event.payload.clone(),
+                    payload: event.payload.to_value(),
                     metadata: event.metadata.clone(),
                 }],
             }])

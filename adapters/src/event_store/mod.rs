@@ -20,12 +20,14 @@
 //! (`adapters/tests/event_store_contract.rs`) runs against both.
 
 mod append_plan;
+mod payload;
 mod postgres;
 mod sqlite;
 mod subscription;
 mod types;
 mod wakeup;
 
+pub use payload::EventPayload;
 pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
 pub use subscription::{DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, LogSubscription};

@@ -74,18 +74,21 @@
 //! The statements live beside this file in `postgres/*.sql`, the schema in
 //! `adapters/migrations/postgres/`. Every query is built at run time, so the build never
 //! needs a database. Payloads and metadata are sent as the JSON text they were serialised
-//! to and stored as `jsonb`; an amount never passes through a float on the way in or out.
+//! to and stored as that text (`json`, not `jsonb`: the log is read whole and never queried
+//! inside, and `jsonb` made every read rebuild the text); an amount never passes through a
+//! float on the way in or out, and a read hands the payload on undecoded.
 //! Transaction ids travel as text, because sqlx has no `xid8` type and an `xid8` may exceed
 //! `bigint`.
 
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::wakeup::{LogHints, LogWaiter};
 use super::{
-    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, RecordedEvent, StoreError,
-    StreamAppend, StreamId, StreamVersion,
+    AppendOutcome, EventId, EventPayload, EventStore, ExpectedVersion, LogPosition, RecordedEvent,
+    StoreError, StreamAppend, StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -745,7 +748,7 @@ fn encode(appends: &[StreamAppend]) -> Result<Vec<Vec<EncodedEvent<'_>>>, StoreE
     append_plan::encode(appends)
 }
 
-/// PostgreSQL `text` and `jsonb` cannot hold U+0000, so an append carrying one anywhere
+/// PostgreSQL `text` cannot hold U+0000, so an append carrying one anywhere
 /// is refused with the reason instead of failing in the database.
 fn refuse_nul_characters(appends: &[StreamAppend]) -> Result<(), StoreError> {
     for append in appends {
@@ -767,7 +770,7 @@ fn refuse_nul_characters(appends: &[StreamAppend]) -> Result<(), StoreError> {
                 if contains_nul(value) {
                     return Err(StoreError::InvalidAppend(format!(
                         "the {part} of event {} contains a NUL character (\\u0000), which \
-                         PostgreSQL jsonb cannot hold",
+                         PostgreSQL text cannot hold",
                         event.id
                     )));
                 }
@@ -777,7 +780,8 @@ fn refuse_nul_characters(appends: &[StreamAppend]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// True when a string or key anywhere in `value` holds U+0000, which `jsonb` refuses.
+/// True when a string or key anywhere in `value` holds U+0000, which PostgreSQL text (the
+/// read models' columns, and `jsonb` should the log ever use it) refuses.
 fn contains_nul(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(text) => text.contains('\0'),
@@ -913,7 +917,7 @@ struct EventRow {
     version: i64,
     event_type: String,
     schema_version: i32,
-    payload: Json<serde_json::Value>,
+    payload: Json<Box<RawValue>>,
     metadata: Json<serde_json::Value>,
     recorded_at: DateTime<Utc>,
 }
@@ -943,7 +947,7 @@ impl EventRow {
             position,
             event_type: self.event_type,
             schema_version,
-            payload: self.payload.0,
+            payload: EventPayload::from(self.payload.0),
             metadata: self.metadata.0,
             recorded_at: self.recorded_at,
         })

@@ -12,8 +12,8 @@
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::wakeup::{LogHints, LogWaiter};
 use super::{
-    AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StreamAppend,
-    StreamId, StreamVersion,
+    AppendOutcome, EventId, EventPayload, EventStore, LogPosition, RecordedEvent, StoreError,
+    StreamAppend, StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -457,7 +457,8 @@ impl EventRow {
             position,
             event_type: self.event_type,
             schema_version,
-            payload: parse_json(&self.payload, position, "payload")?,
+            payload: EventPayload::from_text(self.payload)
+                .map_err(|error| corrupt(format!("its payload is not JSON: {error}")))?,
             metadata: parse_json(&self.metadata, position, "metadata")?,
             recorded_at,
         })

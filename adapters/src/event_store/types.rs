@@ -1,5 +1,6 @@
 //! The values that cross the event-store port.
 
+use super::EventPayload;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -155,8 +156,8 @@ pub struct RecordedEvent {
     pub event_type: String,
     /// The payload's schema version.
     pub schema_version: u32,
-    /// The serialised event.
-    pub payload: serde_json::Value,
+    /// The serialised event, as JSON text (decode it with [`EventPayload::decode`]).
+    pub payload: EventPayload,
     /// Correlation data.
     pub metadata: serde_json::Value,
     /// When the store recorded it.

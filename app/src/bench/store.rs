@@ -42,6 +42,7 @@ use claims_domain::{
     ProcedureCode, ProviderId,
 };
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use futures::TryStreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -193,6 +194,9 @@ pub struct ReplayResult {
     pub events_per_s: f64,
     /// Latency per `read_all` call.
     pub page_latency_ms: LatencySummary,
+    /// The server's ceiling in the same run (PostgreSQL only): the same rows in log order
+    /// sent by one `COPY ... TO STDOUT (FORMAT binary)`, counted but not decoded.
+    pub raw_read_rows_per_s: Option<f64>,
 }
 
 /// Mean, median and 99th percentile of a set of latencies, in milliseconds.
@@ -254,6 +258,7 @@ impl StoreBenchReport {
             ratio: Option<f64>,
             raw_notify_rows_per_s: Option<f64>,
             replay_events_per_s: f64,
+            raw_read_rows_per_s: Option<f64>,
             #[serde(flatten)]
             report: &'a StoreBenchReport,
         }
@@ -264,6 +269,7 @@ impl StoreBenchReport {
             ratio: self.ratio(),
             raw_notify_rows_per_s: self.raw_notify_rows_per_s(),
             replay_events_per_s: self.replay.events_per_s,
+            raw_read_rows_per_s: self.replay.raw_read_rows_per_s,
             report: self,
         })?)
     }
@@ -387,10 +393,18 @@ pub fn render(report: &StoreBenchReport) -> String {
         ),
         _ => String::new(),
     };
+    let raw_read = match report.replay.raw_read_rows_per_s {
+        Some(raw) => format!(
+            "; the server sends the same rows in one COPY at {} rows/s, so the replay runs at {}",
+            thousands(whole(raw)),
+            ratio(report.replay.events_per_s, raw).map_or_else(String::new, percent)
+        ),
+        None => String::new(),
+    };
     format!(
         "Event store benchmark: {} on {} processors{server}, {} s per case after {} s of \
          warm-up, payloads of {} and {} bytes\n{table}\n{headline}{notify}replay: {} events/s (goal: at \
-         least 200,000)\n",
+         least 200,000){raw_read}\n",
         match report.backend {
             Backend::Postgres => "PostgreSQL",
             Backend::Sqlite => "SQLite",
@@ -488,8 +502,32 @@ async fn measure(
             }
         }
     }
-    let replay = replay(store.as_ref(), appended, options.page_size).await?;
+    let mut replay = replay(store.as_ref(), appended, options.page_size).await?;
+    if let Some(raw) = &raw {
+        replay.raw_read_rows_per_s = Some(raw_read(raw, replay.events).await?);
+    }
     Ok((cases, replay))
+}
+
+/// Rows per second of the whole log sent by the server in one binary `COPY`, in the order
+/// and with the columns `read_all` returns: what serving the rows costs without paging or
+/// decoding, to compare the replay with in the same run.
+async fn raw_read(raw: &PgPool, events: u64) -> anyhow::Result<f64> {
+    eprint!("bench store: raw read ceiling (COPY of the log) ... ");
+    let mut connection = raw.acquire().await?;
+    let began = Instant::now();
+    let mut bytes = connection.copy_out_raw(statements::RAW_READ_EVENTS).await?;
+    let mut received = 0_usize;
+    while let Some(chunk) = bytes.try_next().await? {
+        received += chunk.len();
+    }
+    let rate = rate(events, began.elapsed());
+    eprintln!(
+        "{} rows/s ({} MB)",
+        thousands(whole(rate)),
+        received / 1_000_000
+    );
+    Ok(rate)
 }
 
 /// What a case writes per commit, and how many writers do it at once.
@@ -685,6 +723,7 @@ async fn replay(
         seconds: reading.as_secs_f64(),
         events_per_s,
         page_latency_ms: summarise(&mut latencies),
+        raw_read_rows_per_s: None,
     })
 }
 
@@ -878,6 +917,8 @@ mod statements {
     pub(super) const RAW_INSERT_EVENTS: &str = include_str!("raw_insert_events.sql");
     /// The same insert, with a `NOTIFY` in its transaction.
     pub(super) const RAW_INSERT_EVENTS_NOTIFY: &str = include_str!("raw_insert_events_notify.sql");
+    /// The whole log, as `read_all` would return it, in one `COPY`.
+    pub(super) const RAW_READ_EVENTS: &str = include_str!("raw_read_events.sql");
 }
 
 /// Connections into the benchmark's schema for the raw writers, after creating the scratch

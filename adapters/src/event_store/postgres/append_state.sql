@@ -6,7 +6,7 @@
 SELECT stream_id, MAX(version) AS version,
        NULL::bigint AS global_position, NULL::text AS tx_id, NULL::uuid AS event_id,
        NULL::text AS event_type, NULL::integer AS schema_version,
-       NULL::jsonb AS payload, NULL::jsonb AS metadata
+       NULL::json AS payload, NULL::json AS metadata
 FROM events
 WHERE stream_id = ANY($1::text[])
 GROUP BY stream_id

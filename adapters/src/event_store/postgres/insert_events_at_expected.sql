@@ -5,7 +5,7 @@
 -- taken (a unique violation), sends the append down the full path, which says why.
 -- $8 and $9 list each stream expected at a version above zero.
 INSERT INTO events (event_id, stream_id, version, event_type, schema_version, payload, metadata)
-SELECT event_id, stream_id, version, event_type, schema_version, payload::jsonb, metadata::jsonb
+SELECT event_id, stream_id, version, event_type, schema_version, payload::json, metadata::json
 FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::text[], $7::text[])
      WITH ORDINALITY AS new_events (event_id, stream_id, version, event_type, schema_version,
                                     payload, metadata, ordinal)
