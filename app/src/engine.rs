@@ -241,13 +241,24 @@ impl Engine {
         insurer: &InsurerId,
         body: impl Into<bytes::Bytes>,
     ) -> anyhow::Result<IntakeReply> {
+        self.submit_as(insurer, body, NATIVE_CONTENT_TYPE).await
+    }
+
+    /// Publishes a submission of `content_type` (native JSON or FHIR) as `insurer` and
+    /// waits for the engine's answer.
+    pub async fn submit_as(
+        &self,
+        insurer: &InsurerId,
+        body: impl Into<bytes::Bytes>,
+        content_type: &str,
+    ) -> anyhow::Result<IntakeReply> {
         let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple()))?;
         let mut replies = self
             .bus
             .subscribe(SubjectPattern::from(inbox.clone()))
             .await?;
         let message = Message::new(subjects::submit(insurer), body)
-            .with_header("Content-Type", NATIVE_CONTENT_TYPE)
+            .with_header("Content-Type", content_type)
             .with_reply_to(inbox);
         self.bus.publish(message).await?;
         let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
