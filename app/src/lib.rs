@@ -4,6 +4,7 @@
 //!
 //! - [`intake`]: insurer submissions ([`submission`] is the native JSON format, [`fhir`]
 //!   reads FHIR R4 `Claim`s into it) become claims;
+//! - [`reference_intake`]: plans, members and providers sent over the bus are stored;
 //! - [`relay`]: every stored event is published to the bus, in order, from a checkpoint;
 //! - [`adjudicator`]: submitted claims are decided, together with the member's accumulators;
 //! - [`outcomes`]: decisions and payments are announced to the insurer;
@@ -22,6 +23,7 @@ pub mod fhir;
 pub mod intake;
 pub mod outcomes;
 pub mod reference;
+pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;

@@ -11,7 +11,7 @@ use claims::fhir::FHIR_CONTENT_TYPE;
 use claims::intake::ReplyStatus;
 use claims::reference::ReferenceData;
 use claims_adapters::aggregate::streams;
-use claims_adapters::bus::{MessageBus, SubjectPattern, dead_letter_headers};
+use claims_adapters::bus::{SubjectPattern, dead_letter_headers};
 use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
 use std::sync::Arc;
 
