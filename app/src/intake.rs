@@ -74,13 +74,28 @@ pub struct ReplyReason {
     pub path: Option<String>,
 }
 
+/// The longest reason message, in characters: an error may quote the hostile input it
+/// refuses, and an answer must stay far below the bus's message size limit.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The most reasons one answer lists; the rest are counted in a last reason.
+pub const MAX_REASONS: usize = 50;
+
 impl ReplyReason {
     fn new(code: &str, message: impl ToString) -> Self {
         Self {
             code: code.to_owned(),
-            message: message.to_string(),
+            message: bounded(message.to_string()),
             path: None,
         }
+    }
+}
+
+/// The text cut at [`MAX_REASON_CHARS`], saying so.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        None => text,
+        Some((cut, _)) => format!("{}… (cut)", &text[..cut]),
     }
 }
 
@@ -88,8 +103,8 @@ impl From<&fhir::claim::FhirProblem> for ReplyReason {
     fn from(problem: &fhir::claim::FhirProblem) -> Self {
         Self {
             code: problem.kind.code().to_owned(),
-            message: problem.to_string(),
-            path: Some(problem.path.clone()).filter(|path| !path.is_empty()),
+            message: bounded(problem.to_string()),
+            path: Some(bounded(problem.path.clone())).filter(|path| !path.is_empty()),
         }
     }
 }
@@ -105,7 +120,15 @@ impl IntakeReply {
         }
     }
 
-    fn rejected(claim_ref: Option<String>, reasons: Vec<ReplyReason>) -> Self {
+    fn rejected(claim_ref: Option<String>, mut reasons: Vec<ReplyReason>) -> Self {
+        if reasons.len() > MAX_REASONS {
+            let more = reasons.len() - (MAX_REASONS - 1);
+            reasons.truncate(MAX_REASONS - 1);
+            reasons.push(ReplyReason::new(
+                "more-reasons",
+                format!("and {more} more reasons; correct these and send it again"),
+            ));
+        }
         Self {
             status: ReplyStatus::Rejected,
             claim_ref,

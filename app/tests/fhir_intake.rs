@@ -16,7 +16,9 @@ use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
 use std::sync::Arc;
 
 mod support;
+
 use std::time::Duration;
+use support::claim_response;
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
@@ -113,11 +115,20 @@ async fn a_fhir_claim_is_accepted_once_and_answered_with_a_claim_response() {
     assert_eq!(response["item"].as_array().unwrap().len(), 2);
     // 99213 is on the fee schedule (allowed 120.00); 71046 is not, so nothing is paid for
     // it, and the response says why.
-    let lines = support::line_entries(&decided.payload);
-    assert_eq!(support::amount(&lines[0], "submitted"), Some("180.00"));
-    assert_eq!(support::amount(&lines[0], "eligible"), Some("120.00"));
-    assert_eq!(support::amount(&lines[1], "submitted"), Some("84.25"));
-    assert_eq!(support::amount(&lines[1], "benefit"), Some("0.00"));
+    let lines = claim_response::line_entries(&decided.payload);
+    assert_eq!(
+        claim_response::amount(&lines[0], "submitted"),
+        Some("180.00")
+    );
+    assert_eq!(
+        claim_response::amount(&lines[0], "eligible"),
+        Some("120.00")
+    );
+    assert_eq!(
+        claim_response::amount(&lines[1], "submitted"),
+        Some("84.25")
+    );
+    assert_eq!(claim_response::amount(&lines[1], "benefit"), Some("0.00"));
     assert!(
         lines[1].iter().any(|entry| entry.reason.is_some()),
         "the unpaid line says why: {response:#}"

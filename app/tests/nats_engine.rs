@@ -10,32 +10,24 @@
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
-use async_nats::HeaderMap;
 use async_nats::jetstream;
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
 use claims::intake::{IntakeReply, ReplyStatus};
 use claims::reference_intake::ReferenceReply;
-use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 mod support;
 
-const STREAM: &str = "CLAIMS_ENGINE_TEST";
-
-fn url() -> String {
-    std::env::var("CLAIMS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
+use support::claim_response;
+use support::insurer::{self, header, next};
 
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
-/// Publishes through JetStream as an insurer does, and returns whether the stream
-/// dropped it as a duplicate of an earlier message id.
 async fn submit(
     jetstream: &jetstream::Context,
     message_id: &str,
@@ -43,50 +35,24 @@ async fn submit(
     reply_to: Option<&str>,
     body: Vec<u8>,
 ) -> bool {
-    let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", message_id);
-    headers.insert("Content-Type", content_type);
-    if let Some(inbox) = reply_to {
-        headers.insert("Claims-Reply-To", inbox);
-    }
-    jetstream
-        .publish_with_headers("claims.submit.acme-health", headers, body.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .duplicate
-}
-
-async fn next(subscriber: &mut async_nats::Subscriber, what: &str) -> async_nats::Message {
-    tokio::time::timeout(Duration::from_secs(20), subscriber.next())
-        .await
-        .unwrap_or_else(|_| panic!("no {what} within 20 seconds"))
-        .unwrap()
-}
-
-fn header<'a>(message: &'a async_nats::Message, name: &str) -> Option<&'a str> {
-    message
-        .headers
-        .as_ref()?
-        .get(name)
-        .map(|value| value.as_str())
+    insurer::publish(
+        jetstream,
+        "claims.submit.acme-health",
+        message_id,
+        content_type,
+        reply_to,
+        body,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_and_outcome() {
-    let client = async_nats::connect(url()).await.unwrap_or_else(|error| {
-        panic!(
-            "no NATS server at {} (scripts/test.sh starts one; or set CLAIMS_TEST_NATS_URL): {error}",
-            url()
-        )
-    });
-    let jetstream = jetstream::new(client.clone());
-    let _ = jetstream.delete_stream(STREAM).await;
+    let (client, jetstream) = insurer::connect().await;
 
     let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
     let engine = Engine::start_embedded(EmbeddedConfig {
-        bus: BusChoice::nats(url(), STREAM),
+        bus: BusChoice::nats(insurer::url(), insurer::STREAM),
         ..EmbeddedConfig::new(Database::InMemory, clock)
     })
     .await
@@ -117,15 +83,15 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
         ("reference-1", serde_json::to_vec(&reference).unwrap()),
         ("reference-garbage", b"{\"plan\": 7}".to_vec()),
     ] {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id);
-        headers.insert("Content-Type", "application/json");
-        jetstream
-            .publish_with_headers("claims.reference.acme-health", headers, body.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        insurer::publish(
+            &jetstream,
+            "claims.reference.acme-health",
+            id,
+            "application/json",
+            None,
+            body,
+        )
+        .await;
     }
     let mut reference_replies = Vec::new();
     for _ in 0..3 {
@@ -305,7 +271,7 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
                     .unwrap()
                     .to_owned();
                 if claim_ref == "ACME-2026-0001" {
-                    knee_totals = support::totals(&message.payload);
+                    knee_totals = claim_response::totals(&message.payload);
                 }
                 decided.insert(claim_ref, response);
             }
@@ -327,8 +293,14 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
     }
     let knee = &decided["ACME-2026-0001"];
     assert_eq!(knee["disposition"], "approved");
-    assert_eq!(support::amount(&knee_totals, "submitted"), Some("1200.00"));
-    assert_eq!(support::amount(&knee_totals, "benefit"), Some("600.00"));
+    assert_eq!(
+        claim_response::amount(&knee_totals, "submitted"),
+        Some("1200.00")
+    );
+    assert_eq!(
+        claim_response::amount(&knee_totals, "benefit"),
+        Some("600.00")
+    );
     assert_eq!(
         paid.unwrap()["claim_id"],
         native_reply.claim_id.unwrap().to_string()
@@ -336,5 +308,5 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
     assert!(decided.contains_key("ACME-2026-0042"));
 
     engine.shutdown().await;
-    jetstream.delete_stream(STREAM).await.unwrap();
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }
