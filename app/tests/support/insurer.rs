@@ -5,6 +5,9 @@
 //! `nats://127.0.0.1:4222`; `scripts/test.sh` starts one) and fail, never skip, without it.
 //! They share one JetStream stream, [`STREAM`], which each deletes first so a run starts
 //! clean; test binaries run one after another, and each NATS test binary holds one test.
+//! JetStream refuses two streams capturing the same subjects, so no other stream on the
+//! server may capture `claims.>` while they run (a `claims serve` on the same server
+//! keeps its stream, `CLAIMS` by default, after it stops: delete it first).
 
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Subscriber};
