@@ -2,6 +2,10 @@
 //! in-process bus, embedded EVM. Every role runs as a task: intake, relay, adjudication
 //! workers, outcome notices, the settler and the read-model projector.
 //!
+//! The bus is a choice ([`BusChoice`]): the in-process bus by default, or NATS JetStream
+//! given a server's URL ([`BusChoice::nats`]), on which insurers reach the engine from
+//! outside and several processes share the work queues.
+//!
 //! This is what `claims demo` and the analysts' specifications run. The roles talk to each
 //! other only through the store and the bus, exactly as they do when each runs in its own
 //! process on its own host.
@@ -11,6 +15,7 @@ use crate::clock::Clock;
 use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
 use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
+use crate::reference_intake::ReferenceIntake;
 use crate::relay::Relay;
 use crate::settler::{RETRY_OPEN_BATCHES, Settler, SettlerConfig};
 use crate::shutdown::{self, ShutdownTrigger};
@@ -18,7 +23,8 @@ use crate::subjects;
 use anyhow::{Context, bail};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{
-    InProcessBus, Message, MessageBus, Subject, SubjectPattern, WorkQueueSpec,
+    InProcessBus, Message, MessageBus, NatsBus, NatsBusConfig, Subject, SubjectPattern,
+    WorkQueueSpec,
 };
 use claims_adapters::event_store::{EventStore, SqliteEventStore};
 use claims_adapters::read_models::{Projector, ReadModels, SqliteReadModels};
@@ -41,8 +47,65 @@ pub enum Database {
     File(PathBuf),
 }
 
+/// Which message bus the roles talk over.
+#[derive(Debug, Clone, Default)]
+pub enum BusChoice {
+    /// In this process only (the embedded default).
+    #[default]
+    InProcess,
+    /// NATS JetStream: insurers and other processes reach the engine through the server.
+    Nats(NatsBusConfig),
+}
+
+impl BusChoice {
+    /// The stream the engine keeps on NATS by default.
+    pub const DEFAULT_STREAM: &str = "CLAIMS";
+
+    /// NATS JetStream at `url` (`nats://127.0.0.1:4222`), keeping every engine subject
+    /// (`claims.>`, `events.>`, `deadletter.>`) in the stream `stream`.
+    pub fn nats(url: impl Into<String>, stream: impl Into<String>) -> Self {
+        BusChoice::Nats(NatsBusConfig::new(url, stream, subjects::stream_subjects()))
+    }
+}
+
+/// The bus the engine runs on.
+#[derive(Clone)]
+enum EngineBus {
+    InProcess(InProcessBus),
+    Nats(NatsBus),
+}
+
+impl EngineBus {
+    async fn connect(choice: &BusChoice) -> anyhow::Result<Self> {
+        Ok(match choice {
+            BusChoice::InProcess => EngineBus::InProcess(InProcessBus::new()),
+            BusChoice::Nats(config) => EngineBus::Nats(
+                NatsBus::connect(config.clone())
+                    .await
+                    .context("connecting the engine to NATS")?,
+            ),
+        })
+    }
+
+    fn shared(&self) -> Arc<dyn MessageBus> {
+        match self {
+            EngineBus::InProcess(bus) => Arc::new(bus.clone()),
+            EngineBus::Nats(bus) => Arc::new(bus.clone()),
+        }
+    }
+
+    fn shutdown(&self) {
+        match self {
+            EngineBus::InProcess(bus) => bus.shutdown(),
+            EngineBus::Nats(bus) => bus.shutdown(),
+        }
+    }
+}
+
 /// How the embedded engine is wired.
 pub struct EmbeddedConfig {
+    /// The message bus.
+    pub bus: BusChoice,
     /// The event store's location.
     pub database: Database,
     /// The clock decisions are dated by.
@@ -65,6 +128,7 @@ impl EmbeddedConfig {
     /// (30 seconds), a float of 10 million tokens.
     pub fn new(database: Database, clock: Arc<dyn Clock>) -> Self {
         Self {
+            bus: BusChoice::InProcess,
             database,
             clock,
             settler: SettlerConfig {
@@ -79,19 +143,24 @@ impl EmbeddedConfig {
     }
 }
 
-/// The durable queues the roles pull from.
+/// The durable queues the roles pull from. Each reads one subject pattern: a queue on
+/// several subjects needs nats-server 2.10 (`filter_subjects`), and the Debian server is
+/// 2.9, so outcome notices read two queues, one per event type.
 mod queues {
     pub const INTAKE: &str = "intake";
+    pub const REFERENCE: &str = "reference";
     pub const ADJUDICATION: &str = "adjudication";
     pub const SETTLEMENT: &str = "settlement";
-    pub const OUTCOMES: &str = "outcomes";
+    pub const OUTCOMES_DECIDED: &str = "outcomes-decided";
+    pub const OUTCOMES_PAID: &str = "outcomes-paid";
 }
 
 /// A running engine.
 pub struct Engine {
     store: Arc<dyn EventStore>,
     read_models: Arc<dyn ReadModels>,
-    bus: InProcessBus,
+    bus: EngineBus,
+    dyn_bus: Arc<dyn MessageBus>,
     chain: Arc<EmbeddedChain>,
     settlement: Arc<SettlementService>,
     shutdown: ShutdownTrigger,
@@ -122,7 +191,7 @@ impl Engine {
         };
         let read_models: Arc<dyn ReadModels> = Arc::new(SqliteReadModels::of(&sqlite));
         let store: Arc<dyn EventStore> = Arc::new(sqlite);
-        let bus = InProcessBus::new();
+        let bus = EngineBus::connect(&config.bus).await?;
         let chain = Arc::new(
             EmbeddedChain::launch(EmbeddedChainConfig::with_float(
                 TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
@@ -140,12 +209,18 @@ impl Engine {
             chain.clone(),
             TokenDenomination(Currency::USD),
         ));
-        let dyn_bus: Arc<dyn MessageBus> = Arc::new(bus.clone());
+        let dyn_bus = bus.shared();
         let (trigger, shutdown) = shutdown::channel();
 
         // Queues first, so they capture everything the relay publishes from its first pass.
         let intake_queue = dyn_bus
             .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
+            .await?;
+        let reference_queue = dyn_bus
+            .work_queue(queue_spec(
+                queues::REFERENCE,
+                subjects::all_reference_data(),
+            ))
             .await?;
         let settlement_queue = dyn_bus
             .work_queue(queue_spec(
@@ -153,17 +228,18 @@ impl Engine {
                 subjects::events_of_type("claim", "ClaimAdjudicated"),
             ))
             .await?;
-        let outcome_spec = WorkQueueSpec {
-            subjects: vec![
+        let decided_queue = dyn_bus
+            .work_queue(queue_spec(
+                queues::OUTCOMES_DECIDED,
                 subjects::events_of_type("claim", "ClaimAdjudicated"),
+            ))
+            .await?;
+        let paid_queue = dyn_bus
+            .work_queue(queue_spec(
+                queues::OUTCOMES_PAID,
                 subjects::events_of_type("claim", "ClaimPayoutConfirmed"),
-            ],
-            ..queue_spec(
-                queues::OUTCOMES,
-                subjects::events_of_type("claim", "ClaimAdjudicated"),
-            )
-        };
-        let outcome_queue = dyn_bus.work_queue(outcome_spec).await?;
+            ))
+            .await?;
         let adjudication_spec = queue_spec(
             queues::ADJUDICATION,
             subjects::events_of_type("claim", "ClaimSubmitted"),
@@ -173,15 +249,20 @@ impl Engine {
         tasks.push(tokio::spawn(
             Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
         ));
+        tasks.push(tokio::spawn(
+            ReferenceIntake::new(store.clone(), dyn_bus.clone()).run(reference_queue),
+        ));
         for _ in 0..config.adjudicators.max(1) {
             let queue = dyn_bus.work_queue(adjudication_spec.clone()).await?;
             tasks.push(tokio::spawn(
                 Adjudicator::new(store.clone(), config.clock.clone()).run(queue),
             ));
         }
-        tasks.push(tokio::spawn(
-            Outcomes::new(store.clone(), dyn_bus.clone()).run(outcome_queue),
-        ));
+        for queue in [decided_queue, paid_queue] {
+            tasks.push(tokio::spawn(
+                Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
+            ));
+        }
         tasks.push(tokio::spawn(
             Settler::new(settlement.clone(), config.clock.clone(), config.settler)
                 .retrying_open_batches_every(config.retry_open_batches)
@@ -200,6 +281,7 @@ impl Engine {
             store,
             read_models,
             bus,
+            dyn_bus,
             chain,
             settlement,
             shutdown: trigger,
@@ -218,8 +300,8 @@ impl Engine {
     }
 
     /// The bus.
-    pub fn bus(&self) -> &InProcessBus {
-        &self.bus
+    pub fn bus(&self) -> &Arc<dyn MessageBus> {
+        &self.dyn_bus
     }
 
     /// The embedded chain.
@@ -241,15 +323,26 @@ impl Engine {
         insurer: &InsurerId,
         body: impl Into<bytes::Bytes>,
     ) -> anyhow::Result<IntakeReply> {
+        self.submit_as(insurer, body, NATIVE_CONTENT_TYPE).await
+    }
+
+    /// Publishes a submission of `content_type` (native JSON or FHIR) as `insurer` and
+    /// waits for the engine's answer.
+    pub async fn submit_as(
+        &self,
+        insurer: &InsurerId,
+        body: impl Into<bytes::Bytes>,
+        content_type: &str,
+    ) -> anyhow::Result<IntakeReply> {
         let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple()))?;
         let mut replies = self
-            .bus
+            .dyn_bus
             .subscribe(SubjectPattern::from(inbox.clone()))
             .await?;
         let message = Message::new(subjects::submit(insurer), body)
-            .with_header("Content-Type", NATIVE_CONTENT_TYPE)
+            .with_header("Content-Type", content_type)
             .with_reply_to(inbox);
-        self.bus.publish(message).await?;
+        self.dyn_bus.publish(message).await?;
         let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
             .await
             .context("intake did not answer the submission within 10 seconds")?

@@ -11,9 +11,10 @@
 //! reference, so the same submission twice is `accepted` twice with the same claim id and
 //! `duplicate: true` the second time, and never becomes a second claim.
 
+use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::retry;
 use crate::subjects;
-use crate::submission::{ClaimSubmission, SubmissionError};
+use crate::submission::{ClaimSubmission, SubmissionError, SubmittedClaim};
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -68,13 +69,42 @@ pub struct ReplyReason {
     pub code: String,
     /// What is wrong, in words.
     pub message: String,
+    /// The element at fault in a FHIR message, such as `item[0].unitPrice.value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
+
+/// The longest reason message, in characters: an error may quote the hostile input it
+/// refuses, and an answer must stay far below the bus's message size limit.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The most reasons one answer lists; the rest are counted in a last reason.
+pub const MAX_REASONS: usize = 50;
 
 impl ReplyReason {
     fn new(code: &str, message: impl ToString) -> Self {
         Self {
             code: code.to_owned(),
-            message: message.to_string(),
+            message: bounded(message.to_string()),
+            path: None,
+        }
+    }
+}
+
+/// The text cut at [`MAX_REASON_CHARS`], saying so.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        None => text,
+        Some((cut, _)) => format!("{}… (cut)", &text[..cut]),
+    }
+}
+
+impl From<&fhir::claim::FhirProblem> for ReplyReason {
+    fn from(problem: &fhir::claim::FhirProblem) -> Self {
+        Self {
+            code: problem.kind.code().to_owned(),
+            message: bounded(problem.to_string()),
+            path: Some(bounded(problem.path.clone())).filter(|path| !path.is_empty()),
         }
     }
 }
@@ -90,7 +120,15 @@ impl IntakeReply {
         }
     }
 
-    fn rejected(claim_ref: Option<String>, reasons: Vec<ReplyReason>) -> Self {
+    fn rejected(claim_ref: Option<String>, mut reasons: Vec<ReplyReason>) -> Self {
+        if reasons.len() > MAX_REASONS {
+            let more = reasons.len() - (MAX_REASONS - 1);
+            reasons.truncate(MAX_REASONS - 1);
+            reasons.push(ReplyReason::new(
+                "more-reasons",
+                format!("and {more} more reasons; correct these and send it again"),
+            ));
+        }
         Self {
             status: ReplyStatus::Rejected,
             claim_ref,
@@ -178,45 +216,63 @@ impl Intake {
         let content_type = message
             .header("Content-Type")
             .unwrap_or(NATIVE_CONTENT_TYPE);
-        if content_type != NATIVE_CONTENT_TYPE {
+        let submission = if fhir::is_fhir(content_type) {
+            fhir::claim::to_submission(&message.payload).map_err(|problems| {
+                let reasons: Vec<ReplyReason> = problems.iter().map(ReplyReason::from).collect();
+                (fhir_claim_ref_of(&message.payload), reasons)
+            })
+        } else if is_native(content_type) {
+            ClaimSubmission::parse(&message.payload).map_err(|error| {
+                (
+                    claim_ref_of(&message.payload),
+                    vec![ReplyReason::new("malformed", &error)],
+                )
+            })
+        } else {
             let reason = ReplyReason::new(
                 "unsupported-content-type",
                 format!(
-                    "content type {content_type:?} is not accepted; send native JSON ({NATIVE_CONTENT_TYPE})"
+                    "content type {content_type:?} is not accepted; send native JSON ({NATIVE_CONTENT_TYPE}) or FHIR R4 ({FHIR_CONTENT_TYPE})"
                 ),
             );
-            let text = reason.message.clone();
-            return Ok((IntakeReply::rejected(None, vec![reason]), Some(text)));
-        }
-        let claim = match ClaimSubmission::parse(&message.payload)
-            .and_then(|submission| submission.into_claim(insurer))
-        {
-            Ok(claim) => claim,
-            Err(error) => {
+            Err((None, vec![reason]))
+        };
+        let submitted = submission.and_then(|submission| {
+            let claim_ref = Some(submission.claim_ref.to_string());
+            submission.into_claim(insurer).map_err(|error| {
                 let code = match error {
                     SubmissionError::Malformed(_) => "malformed",
                     SubmissionError::InsurerMismatch { .. } => "insurer-mismatch",
                 };
-                let claim_ref = claim_ref_of(&message.payload);
-                return Ok((
-                    IntakeReply::rejected(claim_ref, vec![ReplyReason::new(code, &error)]),
-                    Some(error.to_string()),
-                ));
+                (claim_ref, vec![ReplyReason::new(code, &error)])
+            })
+        });
+        let submitted = match submitted {
+            Ok(submitted) => submitted,
+            Err((claim_ref, reasons)) => {
+                let reply = IntakeReply::rejected(claim_ref, reasons);
+                let text = reply.reasons_text();
+                return Ok((reply, Some(text)));
             }
         };
-        let span = tracing::info_span!("intake", claim = %claim.id, %insurer);
-        self.submit(claim)
+        let span = tracing::info_span!("intake", claim = %submitted.claim.id, %insurer);
+        self.submit(submitted)
             .instrument(span)
             .await
             .map(|reply| (reply, None))
     }
 
     /// Submits a parsed claim: accepted, accepted again (duplicate) or rejected with reasons.
-    pub async fn submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
-        retry::on_conflict(|| self.try_submit(claim.clone()), is_conflict).await
+    pub async fn submit(
+        &self,
+        submitted: impl Into<SubmittedClaim>,
+    ) -> Result<IntakeReply, IntakeError> {
+        let submitted = submitted.into();
+        retry::on_conflict(|| self.try_submit(&submitted), is_conflict).await
     }
 
-    async fn try_submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
+    async fn try_submit(&self, submitted: &SubmittedClaim) -> Result<IntakeReply, IntakeError> {
+        let claim = submitted.claim.clone();
         let store = self.store.as_ref();
         let loaded = aggregate::load::<ClaimDecider>(store, streams::claim(claim.id)).await?;
         let context = self.submission_context(&claim).await?;
@@ -226,7 +282,13 @@ impl Intake {
         };
         match ClaimDecider::decide(&loaded.state, command) {
             Ok(events) => {
-                let metadata = serde_json::json!({ "claim": claim.id });
+                // The lines' modifiers ride with the submission until the domain's claim
+                // carries them (issue 6); an empty map is left out.
+                let metadata = if submitted.coding.is_empty() {
+                    serde_json::json!({ "claim": claim.id })
+                } else {
+                    serde_json::json!({ "claim": claim.id, "line_coding": submitted.coding })
+                };
                 match loaded.append(&events, &metadata)? {
                     None => Ok(IntakeReply::accepted(&claim, true)),
                     Some(append) => {
@@ -305,6 +367,26 @@ impl Intake {
 
 fn is_conflict(error: &IntakeError) -> bool {
     matches!(error, IntakeError::Store(AggregateError::Store(store)) if store.is_conflict())
+}
+
+/// True for native JSON, with or without parameters (`application/json; charset=utf-8`).
+fn is_native(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(NATIVE_CONTENT_TYPE))
+}
+
+/// The first identifier value of a FHIR body that is JSON but not a claim the engine can
+/// map, so the rejection can name the claim the insurer meant.
+fn fhir_claim_ref_of(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()?
+        .get("identifier")?
+        .as_array()?
+        .iter()
+        .find_map(|identifier| identifier.get("value")?.as_str())
+        .map(|text| text.chars().take(64).collect())
 }
 
 /// The `claim_ref` of a body that is JSON but not a valid submission, so the rejection can

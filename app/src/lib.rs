@@ -2,7 +2,9 @@
 //!
 //! Each role is a module that talks to the rest only through the event store and the bus:
 //!
-//! - [`intake`]: insurer submissions ([`submission`] is the native JSON format) become claims;
+//! - [`intake`]: insurer submissions ([`submission`] is the native JSON format, [`fhir`]
+//!   reads FHIR R4 `Claim`s into it) become claims;
+//! - [`reference_intake`]: plans, members and providers sent over the bus are stored;
 //! - [`relay`]: every stored event is published to the bus, in order, from a checkpoint;
 //! - [`adjudicator`]: submitted claims are decided, together with the member's accumulators;
 //! - [`outcomes`]: decisions and payments are announced to the insurer;
@@ -17,9 +19,11 @@ pub mod bench;
 pub mod clock;
 pub mod demo;
 pub mod engine;
+pub mod fhir;
 pub mod intake;
 pub mod outcomes;
 pub mod reference;
+pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;

@@ -49,10 +49,53 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Runs every role of the engine in this process until Ctrl-C, on NATS JetStream
+    /// when given a server (insurers then reach it from outside), else on the in-process
+    /// bus. The event store is an SQLite file.
+    Serve {
+        /// The NATS server, such as nats://127.0.0.1:4222.
+        #[arg(long, env = "CLAIMS_NATS_URL")]
+        nats_url: Option<String>,
+        /// The JetStream stream that keeps the engine's subjects.
+        #[arg(long, default_value = claims::engine::BusChoice::DEFAULT_STREAM)]
+        stream: String,
+        /// The SQLite event store, created if missing.
+        #[arg(long, default_value = "claims.db")]
+        database: PathBuf,
+        /// Adjudication workers in this process.
+        #[arg(long, default_value_t = 2)]
+        adjudicators: usize,
+    },
+    /// Plans, members and providers.
+    Reference {
+        #[command(subcommand)]
+        command: ReferenceCommand,
+    },
     /// Measures parts of the engine and prints a table, then one JSON line.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReferenceCommand {
+    /// Stores the plans, members and providers of a TOML file (the shape of
+    /// examples/reference-data.toml) as events; entries already stored as given store
+    /// nothing.
+    Load {
+        /// The reference-data file.
+        file: PathBuf,
+        /// The embedded event store: an SQLite file, created if missing.
+        #[arg(
+            long,
+            conflicts_with = "database_url",
+            required_unless_present = "database_url"
+        )]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+        #[arg(long, env = "CLAIMS_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -134,6 +177,69 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the replay failed")?;
             print_report(&format!("{}\n", report.summary()));
+        }
+        Command::Serve {
+            nats_url,
+            stream,
+            database,
+            adjudicators,
+        } => {
+            let bus = match nats_url {
+                Some(url) => claims::engine::BusChoice::nats(url, stream),
+                None => claims::engine::BusChoice::InProcess,
+            };
+            let mut config = claims::engine::EmbeddedConfig::new(
+                claims::engine::Database::File(database),
+                std::sync::Arc::new(claims::clock::SystemClock),
+            );
+            config.bus = bus;
+            config.adjudicators = adjudicators;
+            let engine = claims::engine::Engine::start_embedded(config)
+                .await
+                .context("starting the engine")?;
+            tracing::warn!("the engine is running; Ctrl-C stops it");
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            engine.shutdown().await;
+        }
+        Command::Reference {
+            command:
+                ReferenceCommand::Load {
+                    file,
+                    database,
+                    database_url,
+                },
+        } => {
+            let data = claims::reference::ReferenceData::from_file(&file)?;
+            let store: Box<dyn claims_adapters::event_store::EventStore> =
+                match (database, database_url) {
+                    (Some(path), _) => Box::new(
+                        claims_adapters::event_store::SqliteEventStore::open(&path)
+                            .await
+                            .with_context(|| {
+                                format!("opening the event store at {}", path.display())
+                            })?,
+                    ),
+                    (None, Some(url)) => Box::new(
+                        claims_adapters::event_store::PostgresEventStore::connect(&url)
+                            .await
+                            .context("connecting to the PostgreSQL event store")?,
+                    ),
+                    (None, None) => {
+                        anyhow::bail!("name the event store: --database or --database-url")
+                    }
+                };
+            let summary = data
+                .store(store.as_ref())
+                .await
+                .with_context(|| format!("loading {}", file.display()))?;
+            print_report(&format!(
+                "{}: {} entries stored, {} already stored as given\n",
+                file.display(),
+                summary.stored,
+                summary.unchanged
+            ));
         }
         Command::Bench {
             command:

@@ -1,36 +1,34 @@
 //! Outcome notices: tells the insurer, on `claims.outcome.<insurer>`, when one of its
-//! claims is decided and when it is paid.
+//! claims is decided (a FHIR R4 `ClaimResponse`, `Content-Type: application/fhir+json`,
+//! header `Claims-Notice: decided`) and when it is paid (a native JSON payment notice,
+//! `Content-Type: application/json`, header `Claims-Notice: paid`).
 //!
 //! Driven by the stored events (at least once, from the relay), so a notice is never lost
 //! to a crash; an insurer may see the same notice twice and should key on the claim id and
 //! `kind`.
 
+use crate::fhir;
+use crate::intake::NATIVE_CONTENT_TYPE;
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent};
 use claims_domain::ClaimId;
-use claims_domain::adjudication::Adjudication;
 use claims_domain::claim::{ClaimDecider, ClaimEvent, ConfirmedPayout};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::warn;
+use tracing::{Instrument, warn};
 
-/// A notice to the insurer about one of its claims.
+/// The header that says which notice a message on `claims.outcome.<insurer>` is.
+pub const NOTICE_HEADER: &str = "Claims-Notice";
+
+/// A native notice to the insurer about one of its claims (decisions go out as FHIR
+/// `ClaimResponse`s instead).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OutcomeNotice {
-    /// The claim was adjudicated.
-    Decided {
-        /// The engine's claim id.
-        claim_id: ClaimId,
-        /// The insurer's reference.
-        claim_ref: String,
-        /// The decision with every line's amounts and reason codes.
-        adjudication: Adjudication,
-    },
     /// The claim was paid on chain.
     Paid {
         /// The engine's claim id.
@@ -80,29 +78,45 @@ impl Outcomes {
         let Some(claim_id) = streams::claim_of(&recorded.stream) else {
             return Ok(());
         };
+        let span = tracing::info_span!("outcome", claim = %claim_id);
+        self.notify_claim(claim_id, recorded).instrument(span).await
+    }
+
+    async fn notify_claim(
+        &self,
+        claim_id: ClaimId,
+        recorded: &RecordedEvent,
+    ) -> Result<(), OutcomeError> {
         let claim =
             aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim_id)).await?;
         let Some(submitted) = claim.state.claim else {
             return Ok(());
         };
         let claim_ref = submitted.insurer_ref.to_string();
-        let notice = match aggregate::decode::<ClaimDecider>(recorded)? {
-            ClaimEvent::Adjudicated { adjudication } => OutcomeNotice::Decided {
-                claim_id,
-                claim_ref,
-                adjudication,
-            },
-            ClaimEvent::PayoutConfirmed { payout } => OutcomeNotice::Paid {
-                claim_id,
-                claim_ref,
-                payout,
-            },
+        let (kind, content_type, body) = match aggregate::decode::<ClaimDecider>(recorded)? {
+            ClaimEvent::Adjudicated { adjudication } => (
+                "decided",
+                fhir::FHIR_CONTENT_TYPE,
+                fhir::claim_response::claim_response(claim_id, &submitted, &adjudication)
+                    .map_err(OutcomeError::Encode)?,
+            ),
+            ClaimEvent::PayoutConfirmed { payout } => (
+                "paid",
+                NATIVE_CONTENT_TYPE,
+                serde_json::to_vec(&OutcomeNotice::Paid {
+                    claim_id,
+                    claim_ref,
+                    payout,
+                })
+                .map_err(OutcomeError::Encode)?,
+            ),
             ClaimEvent::Submitted { .. } | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
         };
-        let body = serde_json::to_vec(&notice).map_err(OutcomeError::Encode)?;
         let message = Message::new(subjects::outcome(&submitted.insurer), body)
             .with_id(format!("outcome-{}", recorded.id))
-            .with_header("Content-Type", "application/json");
+            .with_header("Content-Type", content_type)
+            .with_header(NOTICE_HEADER, kind)
+            .with_header("Claims-Claim-Id", claim_id.to_string());
         self.bus
             .publish(message)
             .await

@@ -5,7 +5,9 @@
 //! |---|---|---|
 //! | `claims.submit.<insurer>` | insurer → engine | a claim submission |
 //! | `claims.ack.<insurer>` | engine → insurer | accepted (with our claim id) or rejected (with reasons), for every submission |
-//! | `claims.outcome.<insurer>` | engine → insurer | a claim's decision, then its payment |
+//! | `claims.outcome.<insurer>` | engine → insurer | a claim's decision (FHIR `ClaimResponse`), then its payment |
+//! | `claims.reference.<insurer>` | insurer → engine | plans, members, providers |
+//! | `claims.reference-ack.<insurer>` | engine → insurer | accepted or rejected, for every reference-data message |
 //! | `events.<category>.<EventType>.<stream>` | relay → workers | every stored event, in log order |
 //! | `deadletter.<queue>` | bus → operators | messages a queue could not process, with the reason |
 
@@ -24,6 +26,16 @@ fn pattern(text: &str) -> SubjectPattern {
         .unwrap_or_else(|error| unreachable!("engine pattern is valid: {error}"))
 }
 
+/// Every subject the engine publishes to or reads from, for a NATS stream to capture.
+/// Replies to an insurer's own inbox are left out: they are plain NATS messages.
+pub fn stream_subjects() -> Vec<SubjectPattern> {
+    vec![
+        pattern("claims.>"),
+        pattern("events.>"),
+        pattern("deadletter.>"),
+    ]
+}
+
 /// Where an insurer submits claims.
 pub fn submit(insurer: &InsurerId) -> Subject {
     subject(format!("claims.submit.{insurer}"))
@@ -37,6 +49,16 @@ pub fn all_submissions() -> SubjectPattern {
 /// Where the engine answers every submission of an insurer.
 pub fn ack(insurer: &InsurerId) -> Subject {
     subject(format!("claims.ack.{insurer}"))
+}
+
+/// Every insurer's reference data.
+pub fn all_reference_data() -> SubjectPattern {
+    pattern("claims.reference.*")
+}
+
+/// Where the engine answers every reference-data message of an insurer.
+pub fn reference_ack(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.reference-ack.{insurer}"))
 }
 
 /// Where an insurer hears its claims' decisions and payments.

@@ -1,0 +1,183 @@
+//! A decided claim becomes a FHIR R4 `ClaimResponse`.
+//!
+//! Per line (`item[n].adjudication`), in this order:
+//!
+//! | category (system `http://terminology.hl7.org/CodeSystem/adjudication`) | amount |
+//! |---|---|
+//! | `submitted` | what the provider billed |
+//! | `eligible` | what the plan allows |
+//! | `benefit` | what the plan pays |
+//! | `deductible` | the member's deductible share (every PR-1) |
+//! | `copay` | the member's copay (every PR-3) |
+//!
+//! then one entry per adjustment, its category the X12 group code (`CO`, `PR`, `OA`, `PI`,
+//! system `https://x12.org/codes/claim-adjustment-group-codes`) and its `reason` the CARC
+//! (system `https://x12.org/codes/claim-adjustment-reason-codes`), so every cent not paid
+//! says why. `deductible` and `copay` are left out when zero. The claim's totals
+//! (`submitted`, `eligible`, `benefit`) follow in `total`.
+//!
+//! `request.identifier.value` is the insurer's claim reference; `id` and `identifier` carry
+//! the engine's claim id. `outcome` is `complete` for an approved or denied claim and
+//! `queued` for one pended for a reviewer.
+
+use super::model::{
+    AdjudicationOut, ClaimResponseOut, CodeableConcept, Coding, Identifier, MoneyOut, Reference,
+    ResponseItemOut, TotalOut,
+};
+use claims_domain::ClaimId;
+use claims_domain::adjudication::{AdjudicatedLine, Adjudication, Decision};
+use claims_domain::claim::Claim;
+use claims_domain::reason::{Adjustment, ReasonCode};
+use claims_domain::{Currency, Money};
+use rust_decimal::Decimal;
+
+/// The FHIR adjudication category code system.
+pub const ADJUDICATION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/adjudication";
+/// X12 claim adjustment group codes.
+pub const GROUP_CODE_SYSTEM: &str = "https://x12.org/codes/claim-adjustment-group-codes";
+/// X12 claim adjustment reason codes (CARC).
+pub const CARC_SYSTEM: &str = "https://x12.org/codes/claim-adjustment-reason-codes";
+/// The system of the engine's claim ids.
+pub const CLAIM_ID_SYSTEM: &str = "urn:claims-engine:claim-id";
+
+/// The `ClaimResponse` for a decided claim, as JSON.
+pub fn claim_response(
+    claim_id: ClaimId,
+    claim: &Claim,
+    adjudication: &Adjudication,
+) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec_pretty(&build(claim_id, claim, adjudication))
+}
+
+fn build(claim_id: ClaimId, claim: &Claim, adjudication: &Adjudication) -> ClaimResponseOut {
+    let (outcome, disposition) = match &adjudication.decision {
+        Decision::Approved => ("complete", "approved".to_owned()),
+        Decision::Denied => ("complete", "denied".to_owned()),
+        Decision::Pended { reason } => ("queued", format!("pended for review: {reason}")),
+    };
+    let billed_total = claim
+        .billed_total()
+        .unwrap_or_else(|_| Money::zero(adjudication.payer_paid.currency()));
+    let allowed_total = Money::sum(
+        adjudication.payer_paid.currency(),
+        adjudication.lines.iter().map(|line| &line.allowed),
+    )
+    .ok();
+    let mut total = vec![total_of("submitted", billed_total)];
+    if !adjudication.lines.is_empty() {
+        total.extend(allowed_total.map(|allowed| total_of("eligible", allowed)));
+        total.push(total_of("benefit", adjudication.payer_paid));
+    }
+    ClaimResponseOut {
+        resource_type: "ClaimResponse",
+        id: claim_id.to_string(),
+        identifier: vec![Identifier {
+            system: Some(CLAIM_ID_SYSTEM.to_owned()),
+            value: Some(claim_id.to_string()),
+        }],
+        status: "active",
+        response_type: CodeableConcept::of(Coding::new(
+            super::claim::CLAIM_TYPE_SYSTEM,
+            "professional",
+        )),
+        response_use: "claim",
+        patient: literal("Patient", claim.member.as_str()),
+        created: adjudication.decided_on.to_string(),
+        insurer: Reference {
+            identifier: Some(Identifier {
+                system: None,
+                value: Some(claim.insurer.to_string()),
+            }),
+            ..Reference::default()
+        },
+        requestor: literal("Organization", claim.provider.as_str()),
+        request: Reference {
+            identifier: Some(Identifier {
+                system: None,
+                value: Some(claim.insurer_ref.to_string()),
+            }),
+            ..Reference::default()
+        },
+        outcome,
+        disposition,
+        item: adjudication.lines.iter().map(item).collect(),
+        total,
+    }
+}
+
+fn literal(kind: &str, id: &str) -> Reference {
+    Reference {
+        reference: Some(format!("{kind}/{id}")),
+        ..Reference::default()
+    }
+}
+
+fn item(line: &AdjudicatedLine) -> ResponseItemOut {
+    let currency = line.billed.currency();
+    let share = |reason: ReasonCode| {
+        line.adjustments
+            .iter()
+            .filter(|adjustment| adjustment.reason == reason)
+            .map(|adjustment| adjustment.amount.amount())
+            .sum::<Decimal>()
+    };
+    let mut adjudication = vec![
+        amount_of("submitted", line.billed),
+        amount_of("eligible", line.allowed),
+        amount_of("benefit", line.payer_paid),
+    ];
+    for (category, reason) in [
+        ("deductible", ReasonCode::Deductible),
+        ("copay", ReasonCode::Copay),
+    ] {
+        let amount = share(reason);
+        if !amount.is_zero() {
+            adjudication.push(amount_of(category, Money::new(amount, currency)));
+        }
+    }
+    adjudication.extend(line.adjustments.iter().map(adjustment));
+    ResponseItemOut {
+        item_sequence: line.line,
+        adjudication,
+    }
+}
+
+fn adjustment(adjustment: &Adjustment) -> AdjudicationOut {
+    AdjudicationOut {
+        category: CodeableConcept::of(Coding::new(
+            GROUP_CODE_SYSTEM,
+            format!("{:?}", adjustment.group),
+        )),
+        reason: Some(CodeableConcept::of(
+            Coding::new(CARC_SYSTEM, adjustment.reason.code())
+                .with_display(adjustment.reason.description()),
+        )),
+        amount: money(adjustment.amount),
+    }
+}
+
+fn amount_of(category: &str, amount: Money) -> AdjudicationOut {
+    AdjudicationOut {
+        category: CodeableConcept::of(Coding::new(ADJUDICATION_SYSTEM, category)),
+        reason: None,
+        amount: money(amount),
+    }
+}
+
+fn total_of(category: &str, amount: Money) -> TotalOut {
+    TotalOut {
+        category: CodeableConcept::of(Coding::new(ADJUDICATION_SYSTEM, category)),
+        amount: money(amount),
+    }
+}
+
+/// Written as the engine writes money everywhere: at least the currency's minor digits,
+/// never rounded (`0.00`, `84.25`, `600.00`).
+fn money(amount: Money) -> MoneyOut {
+    let currency: Currency = amount.currency();
+    let mut value = amount.amount().normalize();
+    if value.scale() < currency.minor_digits() {
+        value.rescale(currency.minor_digits());
+    }
+    MoneyOut::new(value, currency.code())
+}

@@ -1,0 +1,197 @@
+//! FHIR R4 through the running engine (embedded adapters): a FHIR `Claim` is accepted,
+//! idempotently, with its modifiers kept beside it; a bad one is refused with the element
+//! at fault and dead-lettered; the decision goes out as a FHIR `ClaimResponse`.
+
+#![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+use chrono::NaiveDate;
+use claims::clock::FixedClock;
+use claims::engine::{Database, EmbeddedConfig, Engine};
+use claims::fhir::FHIR_CONTENT_TYPE;
+use claims::intake::ReplyStatus;
+use claims::reference::ReferenceData;
+use claims_adapters::aggregate::streams;
+use claims_adapters::bus::{SubjectPattern, dead_letter_headers};
+use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
+use std::sync::Arc;
+
+mod support;
+
+use std::time::Duration;
+use support::claim_response;
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fhir")
+            .join(path),
+    )
+    .unwrap()
+}
+
+fn acme() -> InsurerId {
+    InsurerId::new("acme-health").unwrap()
+}
+
+async fn engine() -> Engine {
+    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
+    let engine = Engine::start_embedded(EmbeddedConfig::new(Database::InMemory, clock))
+        .await
+        .unwrap();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/reference-data.toml"
+    ))
+    .unwrap();
+    engine
+        .load_reference_data(&ReferenceData::from_toml(&reference).unwrap())
+        .await
+        .unwrap();
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_claim_is_accepted_once_and_answered_with_a_claim_response() {
+    let engine = engine().await;
+    let mut outcomes = engine
+        .bus()
+        .subscribe(SubjectPattern::new("claims.outcome.acme-health").unwrap())
+        .await
+        .unwrap();
+    let body = fixture("claim/good/office-visit.json");
+
+    let first = engine
+        .submit_as(&acme(), body.clone(), FHIR_CONTENT_TYPE)
+        .await
+        .unwrap();
+    assert_eq!(first.status, ReplyStatus::Accepted, "{first:?}");
+    let expected_id =
+        ClaimId::for_submission(&acme(), &InsurerClaimRef::new("ACME-2026-0042").unwrap());
+    assert_eq!(first.claim_id, Some(expected_id));
+    assert!(!first.duplicate);
+
+    let again = engine
+        .submit_as(&acme(), body, "application/fhir+json; fhirVersion=4.0")
+        .await
+        .unwrap();
+    assert_eq!(again.status, ReplyStatus::Accepted, "{again:?}");
+    assert_eq!(again.claim_id, Some(expected_id));
+    assert!(again.duplicate, "a re-sent FHIR claim is the same claim");
+
+    // The modifiers the domain's claim cannot carry yet are stored with its submission.
+    let events = engine
+        .store()
+        .read_stream(&streams::claim(expected_id), 1)
+        .await
+        .unwrap();
+    let submitted = events
+        .iter()
+        .find(|event| event.event_type == "ClaimSubmitted")
+        .unwrap();
+    assert_eq!(
+        submitted.metadata["line_coding"],
+        serde_json::json!({
+            "1": { "modifiers": ["25"], "authorization": null },
+            "2": { "modifiers": ["26", "LT"], "authorization": null }
+        })
+    );
+
+    let decided = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let message = outcomes.next().await.unwrap();
+            if message.header("Claims-Notice") == Some("decided") {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("no ClaimResponse within 20 seconds");
+    assert_eq!(decided.header("Content-Type"), Some(FHIR_CONTENT_TYPE));
+    let response: serde_json::Value = serde_json::from_slice(&decided.payload).unwrap();
+    assert_eq!(response["resourceType"], "ClaimResponse");
+    assert_eq!(response["request"]["identifier"]["value"], "ACME-2026-0042");
+    assert_eq!(response["id"], expected_id.to_string());
+    assert_eq!(response["outcome"], "complete");
+    assert_eq!(response["item"].as_array().unwrap().len(), 2);
+    // 99213 is on the fee schedule (allowed 120.00); 71046 is not, so nothing is paid for
+    // it, and the response says why.
+    let lines = claim_response::line_entries(&decided.payload);
+    assert_eq!(
+        claim_response::amount(&lines[0], "submitted"),
+        Some("180.00")
+    );
+    assert_eq!(
+        claim_response::amount(&lines[0], "eligible"),
+        Some("120.00")
+    );
+    assert_eq!(
+        claim_response::amount(&lines[1], "submitted"),
+        Some("84.25")
+    );
+    assert_eq!(claim_response::amount(&lines[1], "benefit"), Some("0.00"));
+    assert!(
+        lines[1].iter().any(|entry| entry.reason.is_some()),
+        "the unpaid line says why: {response:#}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_fhir_claim_is_refused_with_the_element_at_fault_and_dead_lettered() {
+    let engine = engine().await;
+    let mut dead = engine
+        .bus()
+        .subscribe(SubjectPattern::new("deadletter.intake").unwrap())
+        .await
+        .unwrap();
+
+    let reply = engine
+        .submit_as(
+            &acme(),
+            fixture("claim/bad/wrong-values.json"),
+            FHIR_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, ReplyStatus::Rejected);
+    assert_eq!(reply.claim_ref.as_deref(), Some("ACME-2026-0052"));
+    let at = |path: &str| {
+        reply
+            .reasons
+            .iter()
+            .find(|reason| reason.path.as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("no reason at {path}: {reply:#?}"))
+    };
+    assert_eq!(at("status").code, "fhir-invalid");
+    assert_eq!(at("item[0].net.value").code, "fhir-invalid");
+    assert_eq!(at("item[1].sequence").code, "fhir-invalid");
+
+    let letter = tokio::time::timeout(Duration::from_secs(5), dead.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let reason = letter.header(dead_letter_headers::REASON).unwrap();
+    assert!(reason.contains("item[0].net.value"), "{reason}");
+
+    // Neither a FHIR claim nor JSON: still answered, and intake goes on.
+    let reply = engine
+        .submit_as(&acme(), b"<Claim/>".to_vec(), "application/fhir+xml")
+        .await
+        .unwrap();
+    assert_eq!(reply.reasons[0].code, "unsupported-content-type");
+    let good = engine
+        .submit_as(
+            &acme(),
+            fixture("claim/good/identifiers-only.json"),
+            FHIR_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+    assert!(
+        good.reasons
+            .iter()
+            .all(|reason| !reason.code.starts_with("fhir-")),
+        "the FHIR is fine; the domain refuses it: {good:?}"
+    );
+    engine.shutdown().await;
+}

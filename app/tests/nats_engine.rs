@@ -1,0 +1,312 @@
+//! The engine on NATS JetStream, driven from outside exactly as an insurer would: a plain
+//! NATS client publishes native and FHIR claims to `claims.submit.acme-health` through
+//! JetStream and listens on `claims.ack.acme-health`, its own inbox and
+//! `claims.outcome.acme-health`.
+//!
+//! Needs nats-server with JetStream at `CLAIMS_TEST_NATS_URL` (default
+//! `nats://127.0.0.1:4222`; `scripts/test.sh` starts one). The test fails, never skips,
+//! without it. It owns the JetStream stream `CLAIMS_ENGINE_TEST` and deletes it first, so
+//! a run starts clean.
+
+#![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+use async_nats::jetstream;
+use chrono::NaiveDate;
+use claims::clock::FixedClock;
+use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
+use claims::intake::{IntakeReply, ReplyStatus};
+use claims::reference_intake::ReferenceReply;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+mod support;
+
+use support::claim_response;
+use support::insurer::{self, header, next};
+
+fn file(path: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+async fn submit(
+    jetstream: &jetstream::Context,
+    message_id: &str,
+    content_type: &str,
+    reply_to: Option<&str>,
+    body: Vec<u8>,
+) -> bool {
+    insurer::publish(
+        jetstream,
+        "claims.submit.acme-health",
+        message_id,
+        content_type,
+        reply_to,
+        body,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_and_outcome() {
+    let (client, jetstream) = insurer::connect().await;
+
+    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
+    let engine = Engine::start_embedded(EmbeddedConfig {
+        bus: BusChoice::nats(insurer::url(), insurer::STREAM),
+        ..EmbeddedConfig::new(Database::InMemory, clock)
+    })
+    .await
+    .unwrap();
+    let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
+    let mut outcomes = client
+        .subscribe("claims.outcome.acme-health")
+        .await
+        .unwrap();
+    let mut dead = client.subscribe("deadletter.intake").await.unwrap();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    let mut reference_acks = client
+        .subscribe("claims.reference-ack.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    // Reference data as a command: the example file's plans, members and providers, as
+    // JSON. A member of another insurer is refused; the rest is stored as events.
+    let reference: toml::Value =
+        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
+            .unwrap();
+    let mut foreign = serde_json::to_value(&reference).unwrap();
+    foreign["member"][0]["insurer"] = "other-health".into();
+    for (id, body) in [
+        ("reference-foreign", serde_json::to_vec(&foreign).unwrap()),
+        ("reference-1", serde_json::to_vec(&reference).unwrap()),
+        ("reference-garbage", b"{\"plan\": 7}".to_vec()),
+    ] {
+        insurer::publish(
+            &jetstream,
+            "claims.reference.acme-health",
+            id,
+            "application/json",
+            None,
+            body,
+        )
+        .await;
+    }
+    let mut reference_replies = Vec::new();
+    for _ in 0..3 {
+        let reply: ReferenceReply = serde_json::from_slice(
+            &next(&mut reference_acks, "reference-data answer")
+                .await
+                .payload,
+        )
+        .unwrap();
+        reference_replies.push(reply);
+    }
+    assert_eq!(reference_replies[0].status, ReplyStatus::Rejected);
+    assert!(
+        reference_replies[0].reasons[0].contains("other-health"),
+        "{reference_replies:?}"
+    );
+    assert_eq!(
+        reference_replies[1].status,
+        ReplyStatus::Accepted,
+        "{reference_replies:?}"
+    );
+    assert_eq!(
+        reference_replies[1].stored,
+        1 + 3 + 3,
+        "one plan, three members, three providers"
+    );
+    assert_eq!(reference_replies[2].status, ReplyStatus::Rejected);
+    assert!(
+        reference_replies[2].reasons[0].contains("plan"),
+        "{reference_replies:?}"
+    );
+
+    let native = file("../examples/claims/01-knee-arthroscopy.json");
+    // Another member than the knee surgery's, so neither decision depends on the other's
+    // deductible.
+    let fhir = String::from_utf8(file("tests/fixtures/fhir/claim/good/office-visit.json"))
+        .unwrap()
+        .replace("Patient/M-1001", "Patient/M-1003")
+        .into_bytes();
+    let bad_fhir = file("tests/fixtures/fhir/claim/bad/unsupported-elements.json");
+    assert!(
+        !submit(
+            &jetstream,
+            "ACME-2026-0001",
+            "application/json",
+            Some(&inbox),
+            native.clone()
+        )
+        .await
+    );
+    assert!(
+        !submit(
+            &jetstream,
+            "ACME-2026-0042",
+            "application/fhir+json",
+            Some(&inbox),
+            fhir
+        )
+        .await
+    );
+    assert!(
+        !submit(
+            &jetstream,
+            "garbage-1",
+            "application/json",
+            None,
+            b"\x00{not json".to_vec()
+        )
+        .await
+    );
+    assert!(
+        !submit(
+            &jetstream,
+            "ACME-2026-0051",
+            "application/fhir+json",
+            None,
+            bad_fhir
+        )
+        .await
+    );
+
+    // Every message is answered on claims.ack, whatever it was.
+    let mut answers = BTreeMap::new();
+    for index in 0..4 {
+        let ack = next(&mut acks, "answer on claims.ack").await;
+        let reply: IntakeReply = serde_json::from_slice(&ack.payload).unwrap();
+        answers.insert(
+            reply
+                .claim_ref
+                .clone()
+                .unwrap_or_else(|| format!("unnamed-{index}")),
+            reply,
+        );
+    }
+    let native_reply = &answers["ACME-2026-0001"];
+    let fhir_reply = &answers["ACME-2026-0042"];
+    assert_eq!(
+        native_reply.status,
+        ReplyStatus::Accepted,
+        "{native_reply:?}"
+    );
+    assert_eq!(fhir_reply.status, ReplyStatus::Accepted, "{fhir_reply:?}");
+    let refused = &answers["ACME-2026-0051"];
+    assert_eq!(refused.status, ReplyStatus::Rejected);
+    assert!(
+        refused
+            .reasons
+            .iter()
+            .any(|reason| reason.path.as_deref() == Some("careTeam")),
+        "{refused:?}"
+    );
+    let garbage = answers
+        .iter()
+        .find(|(name, _)| name.starts_with("unnamed"))
+        .map(|(_, reply)| reply)
+        .unwrap();
+    assert_eq!(garbage.reasons[0].code, "malformed");
+
+    // Those with a reply subject also hear it there.
+    let mut direct = Vec::new();
+    for _ in 0..2 {
+        let reply: IntakeReply =
+            serde_json::from_slice(&next(&mut replies, "direct reply").await.payload).unwrap();
+        direct.push(reply.claim_ref.unwrap());
+    }
+    direct.sort();
+    assert_eq!(direct, ["ACME-2026-0001", "ACME-2026-0042"]);
+
+    // What cannot be read at all is dead-lettered with the reason.
+    let letter = next(&mut dead, "dead letter").await;
+    assert!(header(&letter, "Claims-Dead-Letter-Reason").is_some());
+
+    // Re-sent with the same message id: JetStream drops it. With another id: the store
+    // knows the claim, so it is the same claim again, not a second one.
+    assert!(
+        submit(
+            &jetstream,
+            "ACME-2026-0001",
+            "application/json",
+            None,
+            native.clone()
+        )
+        .await
+    );
+    assert!(
+        !submit(
+            &jetstream,
+            "ACME-2026-0001-again",
+            "application/json",
+            None,
+            native
+        )
+        .await
+    );
+    let again: IntakeReply =
+        serde_json::from_slice(&next(&mut acks, "answer to the re-sent claim").await.payload)
+            .unwrap();
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(again.claim_id, native_reply.claim_id);
+
+    // Decisions as FHIR ClaimResponses, then the payment of the approved knee surgery.
+    let mut decided = BTreeMap::new();
+    let mut paid = None;
+    let mut knee_totals = Vec::new();
+    while decided.len() < 2 || paid.is_none() {
+        let message = next(&mut outcomes, "outcome").await;
+        match header(&message, "Claims-Notice") {
+            Some("decided") => {
+                assert_eq!(
+                    header(&message, "Content-Type"),
+                    Some("application/fhir+json")
+                );
+                let response: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                assert_eq!(response["resourceType"], "ClaimResponse");
+                let claim_ref = response["request"]["identifier"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                if claim_ref == "ACME-2026-0001" {
+                    knee_totals = claim_response::totals(&message.payload);
+                }
+                decided.insert(claim_ref, response);
+            }
+            Some("paid") => {
+                let notice: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                assert_eq!(notice["kind"], "paid");
+                assert!(
+                    notice["payout"]["transaction"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("0x")
+                );
+                if notice["claim_ref"] == "ACME-2026-0001" {
+                    paid = Some(notice);
+                }
+            }
+            other => panic!("unexpected notice {other:?}"),
+        }
+    }
+    let knee = &decided["ACME-2026-0001"];
+    assert_eq!(knee["disposition"], "approved");
+    assert_eq!(
+        claim_response::amount(&knee_totals, "submitted"),
+        Some("1200.00")
+    );
+    assert_eq!(
+        claim_response::amount(&knee_totals, "benefit"),
+        Some("600.00")
+    );
+    assert_eq!(
+        paid.unwrap()["claim_id"],
+        native_reply.claim_id.unwrap().to_string()
+    );
+    assert!(decided.contains_key("ACME-2026-0042"));
+
+    engine.shutdown().await;
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
+}

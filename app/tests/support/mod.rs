@@ -1,0 +1,6 @@
+//! What the integration tests share.
+
+#![allow(dead_code)] // Each test binary uses what it needs.
+
+pub mod claim_response;
+pub mod insurer;
