@@ -1,11 +1,15 @@
 //! The adjudication worker: decides submitted claims.
 //!
-//! For each `ClaimSubmitted` event it loads the claim, the member, the member's plan and
-//! the member's accumulators for the claim's benefit year, applies the rules (pure domain),
-//! and appends the claim's decision and the accumulator's cost sharing in one atomic
-//! append, each at the version it was decided on. If another worker moved either stream
-//! first (two claims of the same member at once), the append fails as a whole and the
-//! decision is made again on fresh state: a deductible is never applied twice.
+//! For each `ClaimSubmitted` event it loads everything the rules take: the claim (with its
+//! lines' modifiers, authorisation numbers and primary-payer payments), the member, the
+//! member's plan and rules, the provider, the member's benefit year (cost sharing, visits,
+//! plan payments, services allowed), the family's benefit year when the plan has family
+//! limits, and the member's authorisations on file. It applies the rules (pure domain), and
+//! appends the claim's decision, the member's year and the family's year in one atomic
+//! append, each at the version it was decided on. If another worker moved any of them
+//! first (two claims of the same member or family at once), the append fails as a whole and
+//! the decision is made again on fresh state: a deductible is never applied twice, and a
+//! duplicate never slips past the history it should be compared with.
 //!
 //! Any number of workers may pull from the same queue, in one process or many.
 
@@ -18,10 +22,13 @@ use claims_adapters::event_store::{EventStore, RecordedEvent};
 use claims_domain::ClaimId;
 use claims_domain::Decider;
 use claims_domain::accumulator::{
-    AccumulatorCommand, AccumulatorDecider, AccumulatorError, BenefitsUsed,
+    AccumulatorCommand, AccumulatorDecider, AccumulatorError, FamilyAccumulatorDecider,
 };
-use claims_domain::adjudication::{AdjudicationContext, Decision};
-use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimError};
+use claims_domain::adjudication::{
+    AdjudicationContext, Decision, benefits_used_by, services_allowed,
+};
+use claims_domain::authorizations::AuthorizationsDecider;
+use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, Review};
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::PlanDecider;
 use claims_domain::provider::ProviderDecider;
@@ -109,10 +116,36 @@ impl Adjudicator {
     /// Decides a claim, retrying on fresh state if another worker moved the claim or the
     /// member's accumulators first.
     pub async fn adjudicate(&self, claim: ClaimId) -> Result<Adjudicated, AdjudicatorError> {
-        retry::on_conflict(|| self.try_adjudicate(claim), AdjudicatorError::is_conflict).await
+        retry::on_conflict(
+            || self.try_decide(claim, None),
+            AdjudicatorError::is_conflict,
+        )
+        .await
     }
 
-    async fn try_adjudicate(&self, claim_id: ClaimId) -> Result<Adjudicated, AdjudicatorError> {
+    /// Records a reviewer's decision on a pended claim and decides it again with the same
+    /// inputs as an adjudication (an approval applies the plan's rules, without the review
+    /// threshold), retrying on fresh state like [`Adjudicator::adjudicate`].
+    pub async fn review(
+        &self,
+        claim: ClaimId,
+        review: Review,
+    ) -> Result<Adjudicated, AdjudicatorError> {
+        let span = tracing::info_span!("review", %claim, reviewer = %review.reviewer);
+        retry::on_conflict(
+            || self.try_decide(claim, Some(review.clone())),
+            AdjudicatorError::is_conflict,
+        )
+        .instrument(span)
+        .await
+    }
+
+    /// Decides a claim: adjudicates it, or with `review`, records a reviewer's decision.
+    async fn try_decide(
+        &self,
+        claim_id: ClaimId,
+        review: Option<Review>,
+    ) -> Result<Adjudicated, AdjudicatorError> {
         let store = self.store.as_ref();
         let unprocessable = |reason: String| AdjudicatorError::Unprocessable {
             claim: claim_id,
@@ -122,7 +155,7 @@ impl Adjudicator {
         let Some(submitted) = claim.state.claim.clone() else {
             return Err(unprocessable("no such claim has been submitted".to_owned()));
         };
-        if claim.state.adjudication.is_some() {
+        if review.is_none() && claim.state.adjudication.is_some() {
             return Ok(Adjudicated::AlreadyDecided);
         }
         let member = aggregate::load::<MemberDecider>(store, streams::member(&submitted.member))
@@ -148,50 +181,99 @@ impl Adjudicator {
         let accumulator =
             aggregate::load::<AccumulatorDecider>(store, streams::accumulator(&member.id, year))
                 .await?;
-        // Not loaded yet (see the rules catalogue's wiring notes): family accumulators,
-        // benefits used, earlier services, authorisations, line coding and other coverage.
-        // Left empty, the rules that need them let every line through.
+        // The family's year is read (and later appended at the version read) only when the
+        // plan has a family limit: otherwise nothing the family paid changes a decision.
+        let family = match (&member.family, rules.family_limits(plan.currency)) {
+            (Some(family), Some(limits)) => Some((
+                aggregate::load::<FamilyAccumulatorDecider>(
+                    store,
+                    streams::family_accumulator(family, year),
+                )
+                .await?,
+                limits,
+            )),
+            _ => None,
+        };
+        let authorizations =
+            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&member.id))
+                .await?
+                .state
+                .authorizations;
         let limits = rules.accumulator_limits(&plan);
         let context = AdjudicationContext {
             decided_on: self.clock.today(),
             accumulated: accumulator.state.accumulated(plan.currency),
+            family: family
+                .as_ref()
+                .map(|(family, _)| family.state.accumulated(plan.currency)),
+            benefits_used: accumulator.state.benefits_used(plan.currency),
+            history: accumulator.state.services.clone(),
+            authorizations,
+            coding: submitted.coding(),
+            coordination: submitted.coordination(&member),
             plan: plan.clone(),
             plan_revision,
             rules,
             member: member.clone(),
             provider,
-            family: None,
-            benefits_used: BenefitsUsed::none(plan.currency),
-            history: Vec::new(),
-            authorizations: Vec::new(),
-            coding: Default::default(),
-            coordination: Default::default(),
         };
-        let claim_events =
-            ClaimDecider::decide(&claim.state, ClaimCommand::Adjudicate(Box::new(context)))
-                .map_err(|error: ClaimError| unprocessable(error.to_string()))?;
-        let Some(claims_domain::claim::ClaimEvent::Adjudicated { adjudication }) =
-            claim_events.first()
-        else {
+        let command = match review {
+            None => ClaimCommand::Adjudicate(Box::new(context)),
+            Some(review) => ClaimCommand::Review {
+                review,
+                context: Box::new(context),
+            },
+        };
+        let claim_events = ClaimDecider::decide(&claim.state, command)
+            .map_err(|error: ClaimError| unprocessable(error.to_string()))?;
+        let Some(adjudication) = claim_events.iter().find_map(|event| match event {
+            ClaimEvent::Adjudicated { adjudication } => Some(adjudication),
+            _ => None,
+        }) else {
             return Ok(Adjudicated::AlreadyDecided);
         };
         let decision = adjudication.decision.clone();
         let metadata = serde_json::json!({ "claim": claim_id });
 
-        let mut appends = Vec::with_capacity(2);
+        let mut appends = Vec::with_capacity(3);
         appends.extend(claim.append(&claim_events, &metadata)?);
+        let decide_year = |state: &claims_domain::accumulator::BenefitYearState,
+                           command: AccumulatorCommand| {
+            AccumulatorDecider::decide(state, command)
+                .map_err(|error: AccumulatorError| unprocessable(error.to_string()))
+        };
         let shares = adjudication.cost_sharing;
-        if shares.deductible.is_positive() || shares.out_of_pocket.is_positive() {
-            let command = AccumulatorCommand::ApplyCostSharing {
-                member: member.id.clone(),
-                claim: claim_id,
-                deductible: shares.deductible,
-                out_of_pocket: shares.out_of_pocket,
-                limits,
-            };
-            let accumulator_events = AccumulatorDecider::decide(&accumulator.state, command)
-                .map_err(|error: AccumulatorError| unprocessable(error.to_string()))?;
-            appends.extend(accumulator.append(&accumulator_events, &metadata)?);
+        let cost_sharing = |limits| AccumulatorCommand::ApplyCostSharing {
+            member: member.id.clone(),
+            claim: claim_id,
+            deductible: shares.deductible,
+            out_of_pocket: shares.out_of_pocket,
+            limits,
+        };
+        let shared = shares.deductible.is_positive() || shares.out_of_pocket.is_positive();
+        let mut year_events = Vec::new();
+        if shared {
+            year_events.extend(decide_year(&accumulator.state, cost_sharing(limits))?);
+        }
+        let benefits = benefits_used_by(&submitted, &plan, adjudication);
+        let services = services_allowed(&submitted, adjudication);
+        if !services.is_empty() || benefits.plan_paid.is_positive() {
+            year_events.extend(decide_year(
+                &accumulator.state,
+                AccumulatorCommand::RecordBenefits {
+                    member: member.id.clone(),
+                    claim: claim_id,
+                    benefits,
+                    services,
+                },
+            )?);
+        }
+        appends.extend(accumulator.append(&year_events, &metadata)?);
+        if let Some((family, family_limits)) = &family
+            && shared
+        {
+            let family_events = decide_year(&family.state, cost_sharing(*family_limits))?;
+            appends.extend(family.append(&family_events, &metadata)?);
         }
         store.append(appends).await.map_err(AggregateError::from)?;
         info!(decision = ?decision, payer = %adjudication.payer_paid, member = %adjudication.member_responsibility, "claim adjudicated");

@@ -97,7 +97,9 @@ impl Outcomes {
                 claim_ref,
                 payout,
             },
-            ClaimEvent::Submitted { .. } | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
+            ClaimEvent::Submitted { .. }
+            | ClaimEvent::Reviewed { .. }
+            | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
         };
         let body = serde_json::to_vec(&notice).map_err(OutcomeError::Encode)?;
         let message = Message::new(subjects::outcome(&submitted.insurer), body)

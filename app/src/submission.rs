@@ -18,13 +18,19 @@
 //! carry money exactly. Unknown fields are refused, so a misspelt field is an error, not a
 //! silently ignored value. Lines are numbered in order from 1 unless they say `number`.
 //! The insurer is the one the subject names; a body that names another is refused.
+//!
+//! A line may also carry `modifiers` (`["59"]`), the prior `authorization` number it quotes,
+//! and, when the member's other coverage pays first, what that `primary_paid` for it
+//! (`"700.00 USD"`). All three are optional, so older submissions read unchanged.
 
 use chrono::NaiveDate;
 use claims_domain::claim::{Claim, ServiceLine};
+use claims_domain::coding::{AuthorizationNumber, Modifier};
 use claims_domain::{
     ClaimId, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// A claim submission in the native format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +70,15 @@ pub struct SubmittedLine {
     pub units: u32,
     /// The billed amount, such as `"180.00 USD"`.
     pub billed: Money,
+    /// Procedure modifiers, such as `["59"]`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub modifiers: BTreeSet<Modifier>,
+    /// The prior authorisation number the line quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationNumber>,
+    /// What the member's primary payer paid for the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_paid: Option<Money>,
 }
 
 fn one() -> u32 {
@@ -122,6 +137,9 @@ impl ClaimSubmission {
                 date_of_service: line.date_of_service,
                 units: line.units,
                 billed: line.billed,
+                modifiers: line.modifiers,
+                authorization: line.authorization,
+                primary_paid: line.primary_paid,
             })
             .collect();
         Ok(Claim {

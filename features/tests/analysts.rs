@@ -139,6 +139,8 @@ impl ClaimsWorld {
             insurer: InsurerId::new(INSURER).map_err(|error| error.to_string())?,
             plan: self.plan_id(plan)?,
             coverage: vec![period],
+            family: None,
+            primary_payer: None,
         };
         self.define(|reference| replace(&mut reference.members, member, |entry| entry.id.clone()));
         Ok(())
