@@ -3,12 +3,13 @@ Feature: Pricing and cost sharing
   amount); the provider writes off the rest (CO-45). The member then pays the copay
   (PR-3), the deductible on what remains (PR-1), and the coinsurance on what remains after
   that (PR-2), rounded to the cent, half away from zero. The plan pays the rest.
-  A procedure missing from the fee schedule is not covered (CO-96).
+  A procedure missing from the fee schedule is not covered (CO-96). Cases A to F are the
+  worked examples of the shared domain reference.
 
   Background:
     Given the provider "Clinic A" is paid to wallet 0x52908400098527886E0F7030069857D2E4169EE7
 
-  Scenario Outline: Worked example <example>: <situation>
+  Scenario Outline: Case <example>: <situation>
     Given the plan "Gold PPO" in USD with:
       | deductible        | <deductible>  |
       | coinsurance       | <coinsurance> |
@@ -33,6 +34,8 @@ Feature: Pricing and cost sharing
       | C       | all of it goes to the deductible       | 500.00 USD | 20%         | 73721     | imaging      | 220.00 USD   | 0.00 USD   | 220.00 USD  | denied   | 0.00 USD    | 220.00 USD | 0.00 USD    |
       | E       | emergency: copay, deductible, 20%      | 500.00 USD | 20%         | 99285     | emergency    | 2000.00 USD  | 150.00 USD | 2000.00 USD | approved | 1080.00 USD | 920.00 USD | 0.00 USD    |
       | F       | coinsurance rounded half up            | 0.00 USD   | 20%         | 99214     | office-visit | 333.33 USD   | 0.00 USD   | 333.33 USD  | approved | 266.66 USD  | 66.67 USD  | 0.00 USD    |
+      | B2      | the copay is more than the allowed     | 0.00 USD   | 0%          | 99211     | office-visit | 20.00 USD    | 25.00 USD  | 20.00 USD   | denied   | 0.00 USD    | 20.00 USD  | 0.00 USD    |
+      | F2      | the member's coinsurance is 100%       | 0.00 USD   | 100%        | 99214     | office-visit | 333.33 USD   | 0.00 USD   | 333.33 USD  | denied   | 0.00 USD    | 333.33 USD | 0.00 USD    |
 
   Scenario: Worked example A, line by line
     Given the plan "Gold PPO" in USD with:
