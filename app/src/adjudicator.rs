@@ -28,7 +28,9 @@ use claims_domain::adjudication::{
     Adjudication, AdjudicationContext, Decision, benefits_used_by, services_allowed,
 };
 use claims_domain::authorizations::AuthorizationsDecider;
-use claims_domain::claim::{Claim, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, Review};
+use claims_domain::claim::{
+    Appeal, Claim, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, Review,
+};
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::BenefitPlan;
 use claims_domain::plan::PlanDecider;
@@ -61,6 +63,16 @@ pub enum AdjudicatorError {
         /// Why.
         reason: String,
     },
+}
+
+/// Why a claim already decided is decided again.
+enum Redecide {
+    /// It is not: only a claim not yet decided is adjudicated.
+    No,
+    /// A reviewer decided the pended claim.
+    Review(Review),
+    /// The provider appealed the denied claim.
+    Appeal(Appeal),
 }
 
 /// A claim that can never be decided as it stands.
@@ -278,7 +290,7 @@ impl Adjudicator {
     /// member's accumulators first.
     pub async fn adjudicate(&self, claim: ClaimId) -> Result<Adjudicated, AdjudicatorError> {
         retry::on_conflict(
-            || self.try_decide(claim, None),
+            || self.try_decide(claim, Redecide::No),
             AdjudicatorError::is_conflict,
         )
         .await
@@ -294,34 +306,49 @@ impl Adjudicator {
     ) -> Result<Adjudicated, AdjudicatorError> {
         let span = tracing::info_span!("review", %claim, reviewer = %review.reviewer);
         retry::on_conflict(
-            || self.try_decide(claim, Some(review.clone())),
+            || self.try_decide(claim, Redecide::Review(review.clone())),
             AdjudicatorError::is_conflict,
         )
         .instrument(span)
         .await
     }
 
-    /// Decides a claim: adjudicates it, or with `review`, records a reviewer's decision.
+    /// Records a provider's appeal of a denied claim and decides the claim again on today's
+    /// inputs (an authorisation on file since, for instance), retrying on fresh state.
+    pub async fn appeal(
+        &self,
+        claim: ClaimId,
+        appeal: Appeal,
+    ) -> Result<Adjudicated, AdjudicatorError> {
+        let span = tracing::info_span!("appeal", %claim, by = %appeal.by);
+        retry::on_conflict(
+            || self.try_decide(claim, Redecide::Appeal(appeal.clone())),
+            AdjudicatorError::is_conflict,
+        )
+        .instrument(span)
+        .await
+    }
+
+    /// Decides a claim: adjudicates it, or decides it again on a review or an appeal.
     async fn try_decide(
         &self,
         claim_id: ClaimId,
-        review: Option<Review>,
+        redecide: Redecide,
     ) -> Result<Adjudicated, AdjudicatorError> {
         let store = self.store.as_ref();
         let claim = aggregate::load::<ClaimDecider>(store, streams::claim(claim_id)).await?;
         let Some(submitted) = claim.state.claim.clone() else {
             return Err(unprocessable(claim_id, "no such claim has been submitted"));
         };
-        if review.is_none() && claim.state.adjudication.is_some() {
+        if matches!(redecide, Redecide::No) && claim.state.adjudication.is_some() {
             return Ok(Adjudicated::AlreadyDecided);
         }
         let (inputs, context) = self.load_inputs(&submitted).await?;
-        let command = match review {
-            None => ClaimCommand::Adjudicate(Box::new(context)),
-            Some(review) => ClaimCommand::Review {
-                review,
-                context: Box::new(context),
-            },
+        let context = Box::new(context);
+        let command = match redecide {
+            Redecide::No => ClaimCommand::Adjudicate(context),
+            Redecide::Review(review) => ClaimCommand::Review { review, context },
+            Redecide::Appeal(appeal) => ClaimCommand::Appeal { appeal, context },
         };
         let claim_events = ClaimDecider::decide(&claim.state, command)
             .map_err(|error: ClaimError| unprocessable(claim_id, error))?;

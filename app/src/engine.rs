@@ -24,7 +24,7 @@ use claims_adapters::event_store::{EventStore, SqliteEventStore};
 use claims_adapters::read_models::{Projector, ReadModels, SqliteReadModels};
 use claims_domain::Decider;
 use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider};
-use claims_domain::claim::{ClaimDecider, ClaimState, Review};
+use claims_domain::claim::{Appeal, ClaimDecider, ClaimState, Review};
 use claims_domain::rules::authorization::Authorization;
 use claims_domain::{ClaimId, Currency, InsurerId, MemberId, Money, WalletAddress};
 use claims_settlement::embedded::EmbeddedChainConfig;
@@ -97,7 +97,8 @@ pub struct Engine {
     bus: InProcessBus,
     chain: Arc<EmbeddedChain>,
     settlement: Arc<SettlementService>,
-    /// Records reviewers' decisions, with the same inputs and clock as adjudication.
+    /// Records reviewers' decisions and appeals, with the same inputs and clock as
+    /// adjudication.
     reviews: Adjudicator,
     shutdown: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
@@ -244,6 +245,11 @@ impl Engine {
     /// Records a reviewer's decision on a pended claim, and the claim's new decision.
     pub async fn review(&self, claim: ClaimId, review: Review) -> anyhow::Result<Adjudicated> {
         Ok(self.reviews.review(claim, review).await?)
+    }
+
+    /// Records a provider's appeal of a denied claim, and the claim's new decision.
+    pub async fn appeal(&self, claim: ClaimId, appeal: Appeal) -> anyhow::Result<Adjudicated> {
+        Ok(self.reviews.appeal(claim, appeal).await?)
     }
 
     /// Records a prior authorisation the payer approved for a member (idempotent: the same

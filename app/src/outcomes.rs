@@ -99,6 +99,7 @@ impl Outcomes {
             },
             ClaimEvent::Submitted { .. }
             | ClaimEvent::Reviewed { .. }
+            | ClaimEvent::Appealed { .. }
             | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
         };
         let body = serde_json::to_vec(&notice).map_err(OutcomeError::Encode)?;

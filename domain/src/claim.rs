@@ -5,6 +5,7 @@
 //! submitted ──adjudicate──▶ approved ──schedule──▶ payout scheduled ──confirm──▶ paid
 //!                      ├──▶ denied
 //!                      └──▶ pended ──review──▶ approved or denied
+//! denied (nothing the member paid or used) ──appeal──▶ decided again
 //! ```
 //!
 //! A submission that is not a valid claim (unknown member, malformed lines) is refused by
@@ -214,6 +215,13 @@ pub enum ClaimCommand {
     },
     /// Applies the plan's rules.
     Adjudicate(Box<AdjudicationContext>),
+    /// The provider appeals a denied claim: it is decided again on today's inputs.
+    Appeal {
+        /// Who appeals, and why.
+        appeal: Appeal,
+        /// The inputs to apply the plan's rules with.
+        context: Box<AdjudicationContext>,
+    },
     /// A reviewer decides a pended claim.
     Review {
         /// Who decided, and what.
@@ -257,6 +265,15 @@ pub enum ReviewVerdict {
     },
 }
 
+/// An appeal of a denied claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appeal {
+    /// Who appeals (the provider, usually).
+    pub by: String,
+    /// Why the denial should be reconsidered.
+    pub reason: String,
+}
+
 /// What happened to a claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -277,6 +294,12 @@ pub enum ClaimEvent {
         /// The decision.
         review: Review,
     },
+    /// The denied claim was appealed; the `Adjudicated` event stored with it carries the
+    /// new decision.
+    Appealed {
+        /// The appeal.
+        appeal: Appeal,
+    },
     /// The claim's payout was put in a batch.
     PayoutScheduled {
         /// The payout.
@@ -296,6 +319,7 @@ impl ClaimEvent {
             ClaimEvent::Submitted { .. } => "ClaimSubmitted",
             ClaimEvent::Adjudicated { .. } => "ClaimAdjudicated",
             ClaimEvent::Reviewed { .. } => "ClaimReviewed",
+            ClaimEvent::Appealed { .. } => "ClaimAppealed",
             ClaimEvent::PayoutScheduled { .. } => "ClaimPayoutScheduled",
             ClaimEvent::PayoutConfirmed { .. } => "ClaimPayoutConfirmed",
         }
@@ -317,6 +341,8 @@ pub struct ClaimState {
     pub confirmation: Option<ConfirmedPayout>,
     /// The reviewer's decision, once a pended claim was reviewed.
     pub review: Option<Review>,
+    /// The latest appeal, once the claim was appealed.
+    pub appeal: Option<Appeal>,
 }
 
 /// One reason a submission is not a valid claim.
@@ -448,6 +474,12 @@ pub enum ClaimError {
         /// What was asked.
         action: &'static str,
     },
+    /// A denial that used some of the member's benefits (a deductible, an allowed service)
+    /// is not re-decided in place: deciding it again would count them twice.
+    #[error(
+        "claim {0} cannot be appealed: its denial applied cost sharing or allowed a service; submit a replacement claim instead"
+    )]
+    NotAppealable(ClaimId),
     /// The claim could not be adjudicated.
     #[error(transparent)]
     Adjudication(#[from] AdjudicationError),
@@ -467,6 +499,7 @@ impl Decider for ClaimDecider {
             ClaimCommand::Submit { claim, context } => submit(state, claim, &context),
             ClaimCommand::Adjudicate(context) => adjudicate(state, &context),
             ClaimCommand::Review { review, context } => review_claim(state, review, &context),
+            ClaimCommand::Appeal { appeal, context } => appeal_claim(state, appeal, &context),
             ClaimCommand::SchedulePayout {
                 batch,
                 reference,
@@ -492,6 +525,9 @@ impl Decider for ClaimDecider {
             }
             ClaimEvent::Reviewed { review } => {
                 state.review = Some(review.clone());
+            }
+            ClaimEvent::Appealed { appeal } => {
+                state.appeal = Some(appeal.clone());
             }
             ClaimEvent::PayoutScheduled { payout } => {
                 state.status = Some(ClaimStatus::PayoutScheduled);
@@ -665,6 +701,37 @@ fn review_claim(
     };
     Ok(vec![
         ClaimEvent::Reviewed { review },
+        ClaimEvent::Adjudicated { adjudication },
+    ])
+}
+
+/// **Appeal.** A denied claim is decided again on today's inputs (an authorisation put on
+/// file since, a corrected enrolment), and the appeal recorded with the new decision. Only
+/// a denial that used none of the member's benefits (no cost sharing, no allowed line) is
+/// re-decided in place, so nothing is counted twice. The same appeal again decides nothing.
+fn appeal_claim(
+    state: &ClaimState,
+    appeal: Appeal,
+    context: &AdjudicationContext,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let (Some(claim), Some(denied)) = (&state.claim, &state.adjudication) else {
+        return Err(wrong_status(state, "appeal"));
+    };
+    if state.appeal.as_ref() == Some(&appeal) {
+        return Ok(vec![]);
+    }
+    if state.status != Some(ClaimStatus::Denied) {
+        return Err(wrong_status(state, "appeal"));
+    }
+    let used_benefits = denied.cost_sharing.deductible.is_positive()
+        || denied.cost_sharing.out_of_pocket.is_positive()
+        || denied.lines.iter().any(|line| line.allowed.is_positive());
+    if used_benefits {
+        return Err(ClaimError::NotAppealable(claim.id));
+    }
+    let adjudication = adjudication::adjudicate(claim, context)?;
+    Ok(vec![
+        ClaimEvent::Appealed { appeal },
         ClaimEvent::Adjudicated { adjudication },
     ])
 }

@@ -1,11 +1,12 @@
-//! A reviewer's decision on a pended claim: recorded with the claim's new decision.
+//! A reviewer's decision on a pended claim, and an appeal of a denied one: each recorded
+//! with the claim's new decision.
 
 mod fixtures;
 
 use claims_domain::Decider;
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{
-    ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, ClaimStatus, Review, ReviewVerdict,
+    Appeal, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, ClaimStatus, Review, ReviewVerdict,
 };
 use fixtures::*;
 
@@ -111,5 +112,64 @@ fn only_a_pended_claim_can_be_reviewed() {
             status: ClaimStatus::Approved,
             ..
         })
+    ));
+}
+
+fn appeal() -> ClaimCommand {
+    ClaimCommand::Appeal {
+        appeal: Appeal {
+            by: "Clinic A".to_owned(),
+            reason: "the service is covered".to_owned(),
+        },
+        context: adjudication_context(plan(), accumulated("250.00", "250.00")),
+    }
+}
+
+/// The fixture claim denied by an edit: the member was not covered on the day.
+fn denied_by_an_edit() -> Vec<ClaimEvent> {
+    let history = vec![submitted(&claim())];
+    let mut context = adjudication_context(plan(), accumulated("250.00", "250.00"));
+    context.member.coverage[0].start = date("2026-06-01");
+    let decided = decide(&history, ClaimCommand::Adjudicate(context)).expect("a decision");
+    [history, decided].concat()
+}
+
+#[test]
+fn an_appealed_denial_is_decided_again_on_todays_inputs() {
+    let history = denied_by_an_edit();
+    assert_eq!(
+        ClaimDecider::fold(&history).status,
+        Some(ClaimStatus::Denied)
+    );
+    let events = decide(&history, appeal()).expect("appealed");
+    let [
+        ClaimEvent::Appealed { .. },
+        ClaimEvent::Adjudicated { adjudication },
+    ] = events.as_slice()
+    else {
+        panic!("expected the appeal and a decision, got {events:?}");
+    };
+    assert_eq!(adjudication.payer_paid, usd("76.00"));
+    let appealed = [history, events].concat();
+    assert_eq!(decide(&appealed, appeal()), Ok(vec![]));
+}
+
+#[test]
+fn a_denial_that_applied_the_deductible_is_not_appealed_in_place() {
+    // Office visit: allowed 120.00, copay 25.00, all 95.00 to the deductible: denied.
+    let history = vec![submitted(&claim())];
+    let decided = decide(
+        &history,
+        ClaimCommand::Adjudicate(adjudication_context(plan(), accumulated("0.00", "0.00"))),
+    )
+    .expect("a decision");
+    let denied = [history, decided].concat();
+    assert_eq!(
+        ClaimDecider::fold(&denied).status,
+        Some(ClaimStatus::Denied)
+    );
+    assert!(matches!(
+        decide(&denied, appeal()),
+        Err(ClaimError::NotAppealable(_))
     ));
 }

@@ -53,3 +53,16 @@ Feature: Prior authorisation
       | 99213     | 2026-03-10      | 120.00 USD |
     Then the claim is approved
     And the payer pays 96.00 USD
+
+  Scenario: A denial for a missing authorisation is paid on appeal once it is on file
+    Given "Clinic A" holds 0.00 USDC on chain
+    And "Clinic A" submitted a claim for member "M-1002" with:
+      | procedure | date of service | billed      |
+      | 27447     | 2026-03-10      | 1500.00 USD |
+    And the payer authorised "27447" for member "M-1002" at "Clinic A" from 2026-03-01 to 2026-03-31 as "PA-0002"
+    When "Clinic A" appeals the claim because "authorisation PA-0002 was granted"
+    And the payer settles the approved claims
+    Then the claim was appealed by "Clinic A"
+    And the payer pays 1200.00 USD
+    And the claim is paid
+    And "Clinic A" receives 1200.00 USDC on chain

@@ -237,7 +237,7 @@ fn claim_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> 
             transaction: payout.transaction,
         },
         // The decision that follows it in the same append carries the amounts.
-        ClaimEvent::Reviewed { .. } => return Ok(vec![]),
+        ClaimEvent::Reviewed { .. } | ClaimEvent::Appealed { .. } => return Ok(vec![]),
     };
     Ok(vec![change])
 }

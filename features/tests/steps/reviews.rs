@@ -1,8 +1,8 @@
-//! Reviews: a reviewer approves or denies a pended claim; the decision is recorded on the
-//! claim.
+//! Reviews and appeals: a reviewer approves or denies a pended claim; a provider appeals a
+//! denied one. Each is recorded on the claim with its new decision.
 
 use super::world::ClaimsWorld;
-use claims_domain::claim::{Review, ReviewVerdict};
+use claims_domain::claim::{Appeal, Review, ReviewVerdict};
 use cucumber::{then, when};
 
 async fn review(
@@ -54,6 +54,36 @@ async fn reviewed_by(
         )),
         None => Err(format!(
             "expected the claim to have been {verdict} by reviewer \"{reviewer}\"; the engine records no review"
+        )),
+    }
+}
+
+#[when(expr = "{string} appeals the claim because {string}")]
+async fn provider_appeals(
+    world: &mut ClaimsWorld,
+    by: String,
+    reason: String,
+) -> Result<(), String> {
+    let claim = world.last_claim()?;
+    let engine = world.engine().await?;
+    engine
+        .appeal(claim, Appeal { by, reason })
+        .await
+        .map_err(|error| format!("the appeal was refused: {error:#}"))?;
+    Ok(())
+}
+
+#[then(expr = "the claim was appealed by {string}")]
+async fn appealed_by(world: &mut ClaimsWorld, by: String) -> Result<(), String> {
+    let state = world.last_claim_state().await?;
+    match &state.appeal {
+        Some(appeal) if appeal.by == by => Ok(()),
+        Some(appeal) => Err(format!(
+            "expected the claim to have been appealed by \"{by}\"; the engine records an appeal by \"{}\"",
+            appeal.by
+        )),
+        None => Err(format!(
+            "expected the claim to have been appealed by \"{by}\"; the engine records no appeal"
         )),
     }
 }
