@@ -10,9 +10,12 @@ use crate::event_store::{
     StreamId, StreamVersion,
 };
 use claims_domain::Decider;
-use claims_domain::accumulator::{AccumulatorDecider, AccumulatorEvent, BenefitYear};
+use claims_domain::accumulator::{
+    AccumulatorDecider, AccumulatorEvent, BenefitYear, FamilyAccumulatorDecider,
+};
+use claims_domain::authorizations::{AuthorizationEvent, AuthorizationsDecider};
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
-use claims_domain::ids::{ClaimId, MemberId, PayoutBatchId, PlanId, ProviderId};
+use claims_domain::ids::{ClaimId, FamilyId, MemberId, PayoutBatchId, PlanId, ProviderId};
 use claims_domain::member::{MemberDecider, MemberEvent};
 use claims_domain::payout::{
     PayoutBatchDecider, PayoutBatchEvent, SettlementIndexDecider, SettlementIndexEvent,
@@ -241,6 +244,19 @@ pub mod streams {
             .and_then(|(_member, year)| year.parse().ok())
     }
 
+    /// A family's accumulators for one benefit year.
+    pub fn family_accumulator(family: &FamilyId, year: BenefitYear) -> StreamId {
+        StreamId::new(
+            FamilyAccumulatorDecider::CATEGORY,
+            format!("{family}-{year}"),
+        )
+    }
+
+    /// A member's prior authorisations on file.
+    pub fn authorizations(member: &MemberId) -> StreamId {
+        StreamId::new(AuthorizationsDecider::CATEGORY, member)
+    }
+
     /// A payout batch's stream.
     pub fn payout_batch(id: PayoutBatchId) -> StreamId {
         StreamId::new(PayoutBatchDecider::CATEGORY, id)
@@ -277,6 +293,23 @@ impl StoredAggregate for AccumulatorDecider {
     fn event_type(event: &AccumulatorEvent) -> &'static str {
         match event {
             AccumulatorEvent::CostSharingApplied { .. } => "CostSharingApplied",
+            AccumulatorEvent::BenefitsProvided { .. } => "BenefitsProvided",
+        }
+    }
+}
+
+impl StoredAggregate for FamilyAccumulatorDecider {
+    const CATEGORY: &'static str = "familyaccumulator";
+    fn event_type(event: &AccumulatorEvent) -> &'static str {
+        AccumulatorDecider::event_type(event)
+    }
+}
+
+impl StoredAggregate for AuthorizationsDecider {
+    const CATEGORY: &'static str = "authorizations";
+    fn event_type(event: &AuthorizationEvent) -> &'static str {
+        match event {
+            AuthorizationEvent::Granted { .. } => "AuthorizationGranted",
         }
     }
 }

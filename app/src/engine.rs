@@ -10,7 +10,7 @@
 //! other only through the store and the bus, exactly as they do when each runs in its own
 //! process on its own host.
 
-use crate::adjudicator::Adjudicator;
+use crate::adjudicator::{Adjudicated, Adjudicator};
 use crate::clock::Clock;
 use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
 use crate::outcomes::Outcomes;
@@ -28,8 +28,11 @@ use claims_adapters::bus::{
 };
 use claims_adapters::event_store::{EventStore, SqliteEventStore};
 use claims_adapters::read_models::{Projector, ReadModels, SqliteReadModels};
-use claims_domain::claim::{ClaimDecider, ClaimState};
-use claims_domain::{ClaimId, Currency, InsurerId, Money, WalletAddress};
+use claims_domain::Decider;
+use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider};
+use claims_domain::claim::{Appeal, ClaimDecider, ClaimState, Review};
+use claims_domain::rules::authorization::Authorization;
+use claims_domain::{ClaimId, Currency, InsurerId, MemberId, Money, WalletAddress};
 use claims_settlement::embedded::EmbeddedChainConfig;
 use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
 use claims_settlement::{EmbeddedChain, PayoutToken, SettlementChain, TokenAmount};
@@ -163,6 +166,9 @@ pub struct Engine {
     dyn_bus: Arc<dyn MessageBus>,
     chain: Arc<EmbeddedChain>,
     settlement: Arc<SettlementService>,
+    /// Records reviewers' decisions and appeals, with the same inputs and clock as
+    /// adjudication.
+    reviews: Adjudicator,
     shutdown: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -278,6 +284,7 @@ impl Engine {
         ));
 
         Ok(Engine {
+            reviews: Adjudicator::new(store.clone(), config.clock.clone()),
             store,
             read_models,
             bus,
@@ -315,6 +322,41 @@ impl Engine {
         data: &ReferenceData,
     ) -> Result<ReferenceSummary, ReferenceError> {
         data.store(self.store.as_ref()).await
+    }
+
+    /// Records a reviewer's decision on a pended claim, and the claim's new decision.
+    pub async fn review(&self, claim: ClaimId, review: Review) -> anyhow::Result<Adjudicated> {
+        Ok(self.reviews.review(claim, review).await?)
+    }
+
+    /// Records a provider's appeal of a denied claim, and the claim's new decision.
+    pub async fn appeal(&self, claim: ClaimId, appeal: Appeal) -> anyhow::Result<Adjudicated> {
+        Ok(self.reviews.appeal(claim, appeal).await?)
+    }
+
+    /// Records a prior authorisation the payer approved for a member (idempotent: the same
+    /// authorisation again stores nothing).
+    pub async fn grant_authorization(
+        &self,
+        member: &MemberId,
+        authorization: Authorization,
+    ) -> anyhow::Result<()> {
+        let store = self.store.as_ref();
+        let on_file =
+            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(member))
+                .await?;
+        let events = AuthorizationsDecider::decide(
+            &on_file.state,
+            AuthorizationCommand::Grant {
+                member: member.clone(),
+                authorization,
+            },
+        )?;
+        let metadata = serde_json::json!({ "member": member });
+        if let Some(append) = on_file.append(&events, &metadata)? {
+            store.append(vec![append]).await?;
+        }
+        Ok(())
     }
 
     /// Publishes a native JSON submission as `insurer` and waits for the engine's answer.

@@ -14,7 +14,7 @@
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::retry;
 use crate::subjects;
-use crate::submission::{ClaimSubmission, SubmissionError, SubmittedClaim};
+use crate::submission::{ClaimSubmission, SubmissionError};
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -255,7 +255,7 @@ impl Intake {
                 return Ok((reply, Some(text)));
             }
         };
-        let span = tracing::info_span!("intake", claim = %submitted.claim.id, %insurer);
+        let span = tracing::info_span!("intake", claim = %submitted.id, %insurer);
         self.submit(submitted)
             .instrument(span)
             .await
@@ -263,16 +263,11 @@ impl Intake {
     }
 
     /// Submits a parsed claim: accepted, accepted again (duplicate) or rejected with reasons.
-    pub async fn submit(
-        &self,
-        submitted: impl Into<SubmittedClaim>,
-    ) -> Result<IntakeReply, IntakeError> {
-        let submitted = submitted.into();
-        retry::on_conflict(|| self.try_submit(&submitted), is_conflict).await
+    pub async fn submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
+        retry::on_conflict(|| self.try_submit(claim.clone()), is_conflict).await
     }
 
-    async fn try_submit(&self, submitted: &SubmittedClaim) -> Result<IntakeReply, IntakeError> {
-        let claim = submitted.claim.clone();
+    async fn try_submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
         let store = self.store.as_ref();
         let loaded = aggregate::load::<ClaimDecider>(store, streams::claim(claim.id)).await?;
         let context = self.submission_context(&claim).await?;
@@ -282,13 +277,7 @@ impl Intake {
         };
         match ClaimDecider::decide(&loaded.state, command) {
             Ok(events) => {
-                // The lines' modifiers ride with the submission until the domain's claim
-                // carries them (issue 6); an empty map is left out.
-                let metadata = if submitted.coding.is_empty() {
-                    serde_json::json!({ "claim": claim.id })
-                } else {
-                    serde_json::json!({ "claim": claim.id, "line_coding": submitted.coding })
-                };
+                let metadata = serde_json::json!({ "claim": claim.id });
                 match loaded.append(&events, &metadata)? {
                     None => Ok(IntakeReply::accepted(&claim, true)),
                     Some(append) => {

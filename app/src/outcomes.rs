@@ -110,7 +110,10 @@ impl Outcomes {
                 })
                 .map_err(OutcomeError::Encode)?,
             ),
-            ClaimEvent::Submitted { .. } | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
+            ClaimEvent::Submitted { .. }
+            | ClaimEvent::Reviewed { .. }
+            | ClaimEvent::Appealed { .. }
+            | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
         };
         let message = Message::new(subjects::outcome(&submitted.insurer), body)
             .with_id(format!("outcome-{}", recorded.id))

@@ -15,18 +15,22 @@
 //! ```
 //!
 //! Amounts are strings (`"180.00 USD"`); a JSON number is refused, because a float cannot
-//! carry money exactly. A line may list its procedure `modifiers` (`["59"]`). Unknown fields are refused, so a misspelt field is an error, not a
+//! carry money exactly. Unknown fields are refused, so a misspelt field is an error, not a
 //! silently ignored value. Lines are numbered in order from 1 unless they say `number`.
 //! The insurer is the one the subject names; a body that names another is refused.
+//!
+//! A line may also carry `modifiers` (`["59"]`), the prior `authorization` number it quotes,
+//! and, when the member's other coverage pays first, what that `primary_paid` for it
+//! (`"700.00 USD"`). All three are optional, so older submissions read unchanged.
 
 use chrono::NaiveDate;
 use claims_domain::claim::{Claim, ServiceLine};
-use claims_domain::coding::{LineCoding, Modifier};
+use claims_domain::coding::{AuthorizationNumber, Modifier};
 use claims_domain::{
     ClaimId, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// A claim submission in the native format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +60,6 @@ pub struct SubmittedLine {
     pub number: Option<u32>,
     /// The procedure code.
     pub procedure: ProcedureCode,
-    /// The procedure's modifiers (`59`, `LT`…), in the order the coder wrote them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modifiers: Vec<Modifier>,
     /// Diagnosis codes.
     #[serde(default)]
     pub diagnoses: Vec<DiagnosisCode>,
@@ -69,6 +70,15 @@ pub struct SubmittedLine {
     pub units: u32,
     /// The billed amount, such as `"180.00 USD"`.
     pub billed: Money,
+    /// Procedure modifiers, such as `["59"]`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub modifiers: BTreeSet<Modifier>,
+    /// The prior authorisation number the line quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationNumber>,
+    /// What the member's primary payer paid for the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_paid: Option<Money>,
 }
 
 fn one() -> u32 {
@@ -106,10 +116,8 @@ impl ClaimSubmission {
         })
     }
 
-    /// The domain claim this submission describes, submitted by `insurer`, with its lines'
-    /// modifiers by line number (the domain's claim does not carry them yet: intake stores
-    /// them beside the claim's submission, see [`SubmittedClaim::coding`]).
-    pub fn into_claim(self, insurer: &InsurerId) -> Result<SubmittedClaim, SubmissionError> {
+    /// The domain claim this submission describes, submitted by `insurer`.
+    pub fn into_claim(self, insurer: &InsurerId) -> Result<Claim, SubmissionError> {
         if let Some(body) = self.insurer
             && body != *insurer
         {
@@ -118,33 +126,23 @@ impl ClaimSubmission {
                 subject: insurer.clone(),
             });
         }
-        let mut coding = BTreeMap::new();
         let lines = self
             .lines
             .into_iter()
             .zip(1u32..)
-            .map(|(line, position)| {
-                let number = line.number.unwrap_or(position);
-                if !line.modifiers.is_empty() {
-                    coding.insert(
-                        number,
-                        LineCoding {
-                            modifiers: line.modifiers.into_iter().collect(),
-                            authorization: None,
-                        },
-                    );
-                }
-                ServiceLine {
-                    number,
-                    procedure: line.procedure,
-                    diagnoses: line.diagnoses,
-                    date_of_service: line.date_of_service,
-                    units: line.units,
-                    billed: line.billed,
-                }
+            .map(|(line, position)| ServiceLine {
+                number: line.number.unwrap_or(position),
+                procedure: line.procedure,
+                diagnoses: line.diagnoses,
+                date_of_service: line.date_of_service,
+                units: line.units,
+                billed: line.billed,
+                modifiers: line.modifiers,
+                authorization: line.authorization,
+                primary_paid: line.primary_paid,
             })
             .collect();
-        let claim = Claim {
+        Ok(Claim {
             id: ClaimId::for_submission(insurer, &self.claim_ref),
             insurer: insurer.clone(),
             insurer_ref: self.claim_ref,
@@ -152,28 +150,6 @@ impl ClaimSubmission {
             provider: self.provider,
             received_on: self.received_on,
             lines,
-        };
-        Ok(SubmittedClaim { claim, coding })
-    }
-}
-
-/// A submission read into the domain's claim, and what the claim cannot carry yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubmittedClaim {
-    /// The claim.
-    pub claim: Claim,
-    /// Each line's modifiers, by line number; a line not listed has none. Stored in the
-    /// metadata of the claim's `ClaimSubmitted` event until the domain's service line
-    /// carries them (issue 6), so nothing the insurer sent is lost.
-    pub coding: BTreeMap<u32, LineCoding>,
-}
-
-impl From<Claim> for SubmittedClaim {
-    /// A claim whose lines carry no modifiers.
-    fn from(claim: Claim) -> Self {
-        Self {
-            claim,
-            coding: BTreeMap::new(),
-        }
+        })
     }
 }

@@ -267,6 +267,9 @@ async fn concurrent_adjudication_never_applies_the_deductible_twice() {
                     date_of_service: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
                     units: 1,
                     billed: "1200.00 USD".parse().unwrap(),
+                    modifiers: Default::default(),
+                    authorization: None,
+                    primary_paid: None,
                 }],
             };
             assert_eq!(

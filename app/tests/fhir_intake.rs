@@ -78,7 +78,7 @@ async fn a_fhir_claim_is_accepted_once_and_answered_with_a_claim_response() {
     assert_eq!(again.claim_id, Some(expected_id));
     assert!(again.duplicate, "a re-sent FHIR claim is the same claim");
 
-    // The modifiers the domain's claim cannot carry yet are stored with its submission.
+    // The lines' modifiers are part of the stored claim.
     let events = engine
         .store()
         .read_stream(&streams::claim(expected_id), 1)
@@ -88,13 +88,9 @@ async fn a_fhir_claim_is_accepted_once_and_answered_with_a_claim_response() {
         .iter()
         .find(|event| event.event_type == "ClaimSubmitted")
         .unwrap();
-    assert_eq!(
-        submitted.metadata["line_coding"],
-        serde_json::json!({
-            "1": { "modifiers": ["25"], "authorization": null },
-            "2": { "modifiers": ["26", "LT"], "authorization": null }
-        })
-    );
+    let lines = &submitted.payload.to_value()["claim"]["lines"];
+    assert_eq!(lines[0]["modifiers"], serde_json::json!(["25"]));
+    assert_eq!(lines[1]["modifiers"], serde_json::json!(["26", "LT"]));
 
     let decided = tokio::time::timeout(Duration::from_secs(20), async {
         loop {

@@ -4,10 +4,17 @@
 //! Claims of the same member share this state, which is why it is an aggregate of its own:
 //! a claim's decision and the accumulator's events are stored together, each at the
 //! version it was decided on, so two workers can never both apply the same deductible.
+//!
+//! The same stream records what the plan provided that year (visits by category, what it
+//! paid, the services it allowed), for the visit limits, the annual maximum and duplicate
+//! detection; stored with the decision, a duplicate can never slip in between two workers.
+//! A family's benefit year ([`FamilyAccumulatorDecider`]) totals the cost sharing of all its
+//! members, for the family deductible and out-of-pocket maximum.
 
 use crate::decider::Decider;
 use crate::ids::{ClaimId, MemberId, ServiceCategory};
 use crate::money::{Currency, Money, MoneyError};
+use crate::rules::duplicates::PriorService;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,12 +72,28 @@ pub struct BenefitYearState {
     pub totals: Option<Accumulated>,
     /// The claims whose cost sharing is included.
     pub applied_claims: BTreeSet<ClaimId>,
+    /// Visits the plan allowed, by category.
+    pub visits: BTreeMap<ServiceCategory, u32>,
+    /// What the plan paid, once it paid anything.
+    pub plan_paid: Option<Money>,
+    /// The services the plan allowed, for duplicate detection.
+    pub services: Vec<PriorService>,
+    /// The claims whose benefits are included.
+    pub provided_claims: BTreeSet<ClaimId>,
 }
 
 impl BenefitYearState {
     /// The totals in `currency`, zero if nothing has been applied yet.
     pub fn accumulated(&self, currency: Currency) -> Accumulated {
         self.totals.unwrap_or(Accumulated::zero(currency))
+    }
+
+    /// What the plan has provided this year, in `currency`.
+    pub fn benefits_used(&self, currency: Currency) -> BenefitsUsed {
+        BenefitsUsed {
+            visits: self.visits.clone(),
+            plan_paid: self.plan_paid.unwrap_or(Money::zero(currency)),
+        }
     }
 }
 
@@ -90,6 +113,17 @@ pub enum AccumulatorCommand {
         /// The plan's limits the totals must stay within.
         limits: Accumulated,
     },
+    /// Adds what the plan provided on one claim: visits, payment and allowed services.
+    RecordBenefits {
+        /// The member.
+        member: MemberId,
+        /// The claim (recorded at most once).
+        claim: ClaimId,
+        /// Visits and payment.
+        benefits: BenefitsUsed,
+        /// The lines the plan allowed.
+        services: Vec<PriorService>,
+    },
 }
 
 /// What happened to a benefit year.
@@ -106,6 +140,18 @@ pub enum AccumulatorEvent {
         deductible: Money,
         /// Added to the out-of-pocket paid.
         out_of_pocket: Money,
+    },
+    /// What the plan provided on a claim was added to the year's benefits used.
+    BenefitsProvided {
+        /// The member.
+        member: MemberId,
+        /// The claim.
+        claim: ClaimId,
+        /// Visits and payment added.
+        benefits: BenefitsUsed,
+        /// The lines the plan allowed.
+        #[serde(default)]
+        services: Vec<PriorService>,
     },
 }
 
@@ -158,13 +204,34 @@ impl Decider for AccumulatorDecider {
         state: &BenefitYearState,
         command: AccumulatorCommand,
     ) -> Result<Vec<AccumulatorEvent>, AccumulatorError> {
-        let AccumulatorCommand::ApplyCostSharing {
-            member,
-            claim,
-            deductible,
-            out_of_pocket,
-            limits,
-        } = command;
+        let (member, claim, deductible, out_of_pocket, limits) = match command {
+            AccumulatorCommand::ApplyCostSharing {
+                member,
+                claim,
+                deductible,
+                out_of_pocket,
+                limits,
+            } => (member, claim, deductible, out_of_pocket, limits),
+            AccumulatorCommand::RecordBenefits {
+                member,
+                claim,
+                benefits,
+                services,
+            } => {
+                if state.provided_claims.contains(&claim) {
+                    return Ok(vec![]);
+                }
+                if benefits.plan_paid.is_negative() {
+                    return Err(AccumulatorError::Negative(benefits.plan_paid));
+                }
+                return Ok(vec![AccumulatorEvent::BenefitsProvided {
+                    member,
+                    claim,
+                    benefits,
+                    services,
+                }]);
+            }
+        };
         if state.applied_claims.contains(&claim) {
             return Ok(vec![]);
         }
@@ -205,12 +272,31 @@ impl Decider for AccumulatorDecider {
     }
 
     fn evolve(mut state: BenefitYearState, event: &AccumulatorEvent) -> BenefitYearState {
-        let AccumulatorEvent::CostSharingApplied {
-            claim,
-            deductible,
-            out_of_pocket,
-            ..
-        } = event;
+        let (claim, deductible, out_of_pocket) = match event {
+            AccumulatorEvent::CostSharingApplied {
+                claim,
+                deductible,
+                out_of_pocket,
+                ..
+            } => (claim, deductible, out_of_pocket),
+            AccumulatorEvent::BenefitsProvided {
+                claim,
+                benefits,
+                services,
+                ..
+            } => {
+                for (category, visits) in &benefits.visits {
+                    *state.visits.entry(category.clone()).or_insert(0) += visits;
+                }
+                let paid = state
+                    .plan_paid
+                    .unwrap_or(Money::zero(benefits.plan_paid.currency()));
+                state.plan_paid = Some(paid.checked_add(benefits.plan_paid).unwrap_or(paid));
+                state.services.extend(services.iter().cloned());
+                state.provided_claims.insert(*claim);
+                return state;
+            }
+        };
         let totals = state.accumulated(deductible.currency());
         // Events were validated when decided; an overflow here would mean a corrupt log,
         // and keeping the previous total is the least surprising fold.
@@ -226,5 +312,28 @@ impl Decider for AccumulatorDecider {
         });
         state.applied_claims.insert(*claim);
         state
+    }
+}
+
+/// A family's benefit year: the cost sharing of every member of the family together, for
+/// the family deductible and out-of-pocket maximum. It decides exactly as a member's
+/// ([`AccumulatorDecider`]), with the family's limits; it is stored in a stream of its own.
+pub struct FamilyAccumulatorDecider;
+
+impl Decider for FamilyAccumulatorDecider {
+    type State = BenefitYearState;
+    type Command = AccumulatorCommand;
+    type Event = AccumulatorEvent;
+    type Error = AccumulatorError;
+
+    fn decide(
+        state: &BenefitYearState,
+        command: AccumulatorCommand,
+    ) -> Result<Vec<AccumulatorEvent>, AccumulatorError> {
+        AccumulatorDecider::decide(state, command)
+    }
+
+    fn evolve(state: BenefitYearState, event: &AccumulatorEvent) -> BenefitYearState {
+        AccumulatorDecider::evolve(state, event)
     }
 }

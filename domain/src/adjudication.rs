@@ -322,6 +322,26 @@ pub fn benefits_used_by(
     used
 }
 
+/// The lines of a claim the plan allowed, as duplicate detection will compare later
+/// claims with them.
+pub fn services_allowed(claim: &Claim, adjudication: &Adjudication) -> Vec<PriorService> {
+    adjudication
+        .lines
+        .iter()
+        .filter(|result| result.allowed.is_positive())
+        .filter_map(|result| claim.lines.iter().find(|line| line.number == result.line))
+        .map(|line| PriorService {
+            claim: claim.id,
+            provider: claim.provider.clone(),
+            date_of_service: line.date_of_service,
+            procedure: line.procedure.clone(),
+            modifiers: line.modifiers.clone(),
+            units: line.units,
+            billed: line.billed,
+        })
+        .collect()
+}
+
 /// The member and provider given must be the claim's: anything else is a loading error in
 /// the caller, not something to decide on.
 fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), AdjudicationError> {

@@ -4,7 +4,8 @@
 //! ```text
 //! submitted ──adjudicate──▶ approved ──schedule──▶ payout scheduled ──confirm──▶ paid
 //!                      ├──▶ denied
-//!                      └──▶ pended (a reviewer decides; later issue)
+//!                      └──▶ pended ──review──▶ approved or denied
+//! denied (nothing the member paid or used) ──appeal──▶ decided again
 //! ```
 //!
 //! A submission that is not a valid claim (unknown member, malformed lines) is refused by
@@ -13,6 +14,7 @@
 use crate::accumulator::BenefitYear;
 use crate::adjudication::{self, Adjudication, AdjudicationContext, AdjudicationError, Decision};
 use crate::chain_values::{PayoutReference, TransactionHash, WalletAddress};
+use crate::coding::{AuthorizationNumber, LineCoding, Modifier};
 use crate::decider::Decider;
 use crate::ids::{
     ClaimId, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, PayoutBatchId, ProcedureCode,
@@ -22,9 +24,10 @@ use crate::member::Member;
 use crate::money::{Money, MoneyError};
 use crate::plan::BenefitPlan;
 use crate::provider::Provider;
+use crate::rules::coordination::Coordination;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The most service lines one claim may carry (as on an X12 837 professional claim).
@@ -67,6 +70,25 @@ pub struct ServiceLine {
     pub units: u32,
     /// What the provider charges for the line.
     pub billed: Money,
+    /// Procedure modifiers, such as `59` (a distinct service).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub modifiers: BTreeSet<Modifier>,
+    /// The prior authorisation the line quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationNumber>,
+    /// What the member's primary payer paid for the line, when this plan pays second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_paid: Option<Money>,
+}
+
+impl ServiceLine {
+    /// The line's modifiers and authorisation number, as the rules read them.
+    pub fn coding(&self) -> LineCoding {
+        LineCoding {
+            modifiers: self.modifiers.clone(),
+            authorization: self.authorization.clone(),
+        }
+    }
 }
 
 impl Claim {
@@ -79,6 +101,31 @@ impl Claim {
             .min()
             .unwrap_or(self.received_on)
             .year()
+    }
+
+    /// Every line's modifiers and authorisation number, by line number (lines with
+    /// neither are left out).
+    pub fn coding(&self) -> BTreeMap<u32, LineCoding> {
+        self.lines
+            .iter()
+            .map(|line| (line.number, line.coding()))
+            .filter(|(_, coding)| *coding != LineCoding::default())
+            .collect()
+    }
+
+    /// Whether the plan pays first or second for this claim: second when the member has
+    /// a primary payer, with that payer's payment on each line that reports one.
+    pub fn coordination(&self, member: &Member) -> Coordination {
+        if member.primary_payer.is_none() {
+            return Coordination::Primary;
+        }
+        Coordination::Secondary {
+            primary_paid: self
+                .lines
+                .iter()
+                .filter_map(|line| line.primary_paid.map(|paid| (line.number, paid)))
+                .collect(),
+        }
     }
 
     /// The sum of every line's billed amount.
@@ -168,6 +215,20 @@ pub enum ClaimCommand {
     },
     /// Applies the plan's rules.
     Adjudicate(Box<AdjudicationContext>),
+    /// The provider appeals a denied claim: it is decided again on today's inputs.
+    Appeal {
+        /// Who appeals, and why.
+        appeal: Appeal,
+        /// The inputs to apply the plan's rules with.
+        context: Box<AdjudicationContext>,
+    },
+    /// A reviewer decides a pended claim.
+    Review {
+        /// Who decided, and what.
+        review: Review,
+        /// The inputs to apply the plan's rules with, when the reviewer approves.
+        context: Box<AdjudicationContext>,
+    },
     /// Puts an approved claim in a payout batch.
     SchedulePayout {
         /// The batch.
@@ -179,6 +240,38 @@ pub enum ClaimCommand {
     },
     /// Records that the chain paid the claim.
     ConfirmPayout(ConfirmedPayout),
+}
+
+/// A reviewer's decision on a pended claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Who decided.
+    pub reviewer: String,
+    /// What they decided.
+    pub verdict: ReviewVerdict,
+}
+
+/// What a reviewer decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum ReviewVerdict {
+    /// Release the claim: the plan's rules decide its amounts, without the review threshold
+    /// that pended it.
+    Approve,
+    /// Nothing is payable.
+    Deny {
+        /// Why, in the reviewer's words.
+        reason: String,
+    },
+}
+
+/// An appeal of a denied claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appeal {
+    /// Who appeals (the provider, usually).
+    pub by: String,
+    /// Why the denial should be reconsidered.
+    pub reason: String,
 }
 
 /// What happened to a claim.
@@ -194,6 +287,18 @@ pub enum ClaimEvent {
     Adjudicated {
         /// The result.
         adjudication: Adjudication,
+    },
+    /// A reviewer decided the pended claim; the `Adjudicated` event stored with it carries
+    /// the amounts.
+    Reviewed {
+        /// The decision.
+        review: Review,
+    },
+    /// The denied claim was appealed; the `Adjudicated` event stored with it carries the
+    /// new decision.
+    Appealed {
+        /// The appeal.
+        appeal: Appeal,
     },
     /// The claim's payout was put in a batch.
     PayoutScheduled {
@@ -213,6 +318,8 @@ impl ClaimEvent {
         match self {
             ClaimEvent::Submitted { .. } => "ClaimSubmitted",
             ClaimEvent::Adjudicated { .. } => "ClaimAdjudicated",
+            ClaimEvent::Reviewed { .. } => "ClaimReviewed",
+            ClaimEvent::Appealed { .. } => "ClaimAppealed",
             ClaimEvent::PayoutScheduled { .. } => "ClaimPayoutScheduled",
             ClaimEvent::PayoutConfirmed { .. } => "ClaimPayoutConfirmed",
         }
@@ -232,6 +339,10 @@ pub struct ClaimState {
     pub payout: Option<ScheduledPayout>,
     /// The chain's confirmation, once paid.
     pub confirmation: Option<ConfirmedPayout>,
+    /// The reviewer's decision, once a pended claim was reviewed.
+    pub review: Option<Review>,
+    /// The latest appeal, once the claim was appealed.
+    pub appeal: Option<Appeal>,
 }
 
 /// One reason a submission is not a valid claim.
@@ -363,6 +474,12 @@ pub enum ClaimError {
         /// What was asked.
         action: &'static str,
     },
+    /// A denial that used some of the member's benefits (a deductible, an allowed service)
+    /// is not re-decided in place: deciding it again would count them twice.
+    #[error(
+        "claim {0} cannot be appealed: its denial applied cost sharing or allowed a service; submit a replacement claim instead"
+    )]
+    NotAppealable(ClaimId),
     /// The claim could not be adjudicated.
     #[error(transparent)]
     Adjudication(#[from] AdjudicationError),
@@ -381,6 +498,8 @@ impl Decider for ClaimDecider {
         match command {
             ClaimCommand::Submit { claim, context } => submit(state, claim, &context),
             ClaimCommand::Adjudicate(context) => adjudicate(state, &context),
+            ClaimCommand::Review { review, context } => review_claim(state, review, &context),
+            ClaimCommand::Appeal { appeal, context } => appeal_claim(state, appeal, &context),
             ClaimCommand::SchedulePayout {
                 batch,
                 reference,
@@ -403,6 +522,12 @@ impl Decider for ClaimDecider {
                     Decision::Pended { .. } => ClaimStatus::Pended,
                 });
                 state.adjudication = Some(adjudication.clone());
+            }
+            ClaimEvent::Reviewed { review } => {
+                state.review = Some(review.clone());
+            }
+            ClaimEvent::Appealed { appeal } => {
+                state.appeal = Some(appeal.clone());
             }
             ClaimEvent::PayoutScheduled { payout } => {
                 state.status = Some(ClaimStatus::PayoutScheduled);
@@ -542,6 +667,73 @@ fn adjudicate(
         // Already decided: a redelivered command changes nothing.
         _ => Ok(vec![]),
     }
+}
+
+/// A reviewer's decision on a pended claim: recorded, then the claim decided again. An
+/// approval applies the plan's rules without the review threshold (every other rule still
+/// applies); a denial makes nothing payable. The same review again decides nothing.
+fn review_claim(
+    state: &ClaimState,
+    review: Review,
+    context: &AdjudicationContext,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let (Some(claim), Some(pended)) = (&state.claim, &state.adjudication) else {
+        return Err(wrong_status(state, "review"));
+    };
+    if state.review.as_ref() == Some(&review) {
+        return Ok(vec![]);
+    }
+    if state.status != Some(ClaimStatus::Pended) {
+        return Err(wrong_status(state, "review"));
+    }
+    let adjudication = match &review.verdict {
+        ReviewVerdict::Approve => {
+            let mut released = context.clone();
+            released.plan.review_threshold = None;
+            adjudication::adjudicate(claim, &released)?
+        }
+        // A pended claim has no line results and no amounts; the reason is in the review.
+        ReviewVerdict::Deny { .. } => Adjudication {
+            decision: Decision::Denied,
+            decided_on: context.decided_on,
+            ..pended.clone()
+        },
+    };
+    Ok(vec![
+        ClaimEvent::Reviewed { review },
+        ClaimEvent::Adjudicated { adjudication },
+    ])
+}
+
+/// **Appeal.** A denied claim is decided again on today's inputs (an authorisation put on
+/// file since, a corrected enrolment), and the appeal recorded with the new decision. Only
+/// a denial that used none of the member's benefits (no cost sharing, no allowed line) is
+/// re-decided in place, so nothing is counted twice. The same appeal again decides nothing.
+fn appeal_claim(
+    state: &ClaimState,
+    appeal: Appeal,
+    context: &AdjudicationContext,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let (Some(claim), Some(denied)) = (&state.claim, &state.adjudication) else {
+        return Err(wrong_status(state, "appeal"));
+    };
+    if state.appeal.as_ref() == Some(&appeal) {
+        return Ok(vec![]);
+    }
+    if state.status != Some(ClaimStatus::Denied) {
+        return Err(wrong_status(state, "appeal"));
+    }
+    let used_benefits = denied.cost_sharing.deductible.is_positive()
+        || denied.cost_sharing.out_of_pocket.is_positive()
+        || denied.lines.iter().any(|line| line.allowed.is_positive());
+    if used_benefits {
+        return Err(ClaimError::NotAppealable(claim.id));
+    }
+    let adjudication = adjudication::adjudicate(claim, context)?;
+    Ok(vec![
+        ClaimEvent::Appealed { appeal },
+        ClaimEvent::Adjudicated { adjudication },
+    ])
 }
 
 fn schedule_payout(

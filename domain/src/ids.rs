@@ -126,6 +126,11 @@ text_id!(
     /// A service category that a copay applies to, such as `office-visit` or `emergency`.
     ServiceCategory, "service category", subject_safe = true
 );
+text_id!(
+    /// A family enrolled together under one plan: its members share the family deductible
+    /// and the family out-of-pocket maximum.
+    FamilyId, "family id", subject_safe = true
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {

@@ -10,6 +10,7 @@
 
 pub mod accumulator;
 pub mod adjudication;
+pub mod authorizations;
 pub mod chain_values;
 pub mod claim;
 pub mod coding;

@@ -1,7 +1,7 @@
 //! Members: who is insured, under which plan, and when.
 
 use crate::decider::Decider;
-use crate::ids::{InsurerId, MemberId, PlanId};
+use crate::ids::{FamilyId, InsurerId, MemberId, PlanId};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,14 @@ pub struct Member {
     pub plan: PlanId,
     /// When the member is covered.
     pub coverage: Vec<CoveragePeriod>,
+    /// The family the member is enrolled with, if any: its members share the plan's
+    /// family deductible and out-of-pocket maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyId>,
+    /// Another payer whose coverage of the member pays first; this plan then pays second
+    /// (coordination of benefits) and needs that payer's payments on every line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_payer: Option<InsurerId>,
 }
 
 /// A period of coverage, both ends inclusive; no end means still covered.

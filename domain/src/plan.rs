@@ -252,6 +252,21 @@ impl PlanRules {
         }
     }
 
+    /// The most a family's accumulators may reach, or `None` when the plan has no family
+    /// limit. With only a family deductible the family's out-of-pocket is not limited
+    /// (`Decimal::MAX`); with only a family out-of-pocket maximum it also bounds the
+    /// deductible, which is part of out-of-pocket.
+    pub fn family_limits(&self, currency: Currency) -> Option<Accumulated> {
+        let unlimited = Money::new(rust_decimal::Decimal::MAX, currency);
+        match (self.family_deductible, self.family_out_of_pocket_max) {
+            (None, None) => None,
+            (deductible, out_of_pocket) => Some(Accumulated {
+                deductible: deductible.or(out_of_pocket).unwrap_or(unlimited),
+                out_of_pocket: out_of_pocket.unwrap_or(unlimited),
+            }),
+        }
+    }
+
     /// Every problem with the rules' amounts for a plan in `currency`, as sentences.
     pub fn problems(&self, currency: Currency) -> Vec<String> {
         let mut problems = Vec::new();

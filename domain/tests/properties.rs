@@ -143,6 +143,9 @@ fn claims() -> impl Strategy<Value = Claim> {
                     date_of_service: day(offset),
                     units,
                     billed: money(billed),
+                    modifiers: Default::default(),
+                    authorization: None,
+                    primary_paid: None,
                 },
             )
             .collect::<Vec<_>>()

@@ -1,7 +1,7 @@
 //! The analysts' specifications.
 //!
-//! The `.feature` files in this directory are the rules of the engine in business
-//! language; `tests/analysts.rs` holds the step library that runs them against the engine
+//! The `.feature` files in `specs/` are the rules of the engine in business language;
+//! `tests/analysts.rs` runs them with the step library of `tests/steps/` against the engine
 //! wired with its embedded adapters (`cargo test -p claims-features`). This library holds
 //! what the steps share: reading the analysts' tables.
 

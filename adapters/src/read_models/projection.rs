@@ -236,6 +236,8 @@ fn claim_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> 
             version,
             transaction: payout.transaction,
         },
+        // The decision that follows it in the same append carries the amounts.
+        ClaimEvent::Reviewed { .. } | ClaimEvent::Appealed { .. } => return Ok(vec![]),
     };
     Ok(vec![change])
 }
@@ -285,22 +287,22 @@ fn batch_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> 
 fn accumulator_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> {
     let year = streams::accumulator_year_of(&event.stream)
         .ok_or_else(|| misnamed(event, "member's benefit year"))?;
-    Ok(vec![
-        match aggregate::decode::<AccumulatorDecider>(event)? {
-            AccumulatorEvent::CostSharingApplied {
-                member,
-                claim,
-                deductible,
-                out_of_pocket,
-            } => Change::CostShared {
-                member,
-                year,
-                claim,
-                deductible,
-                out_of_pocket,
-            },
-        },
-    ])
+    Ok(match aggregate::decode::<AccumulatorDecider>(event)? {
+        AccumulatorEvent::CostSharingApplied {
+            member,
+            claim,
+            deductible,
+            out_of_pocket,
+        } => vec![Change::CostShared {
+            member,
+            year,
+            claim,
+            deductible,
+            out_of_pocket,
+        }],
+        // The accumulators view shows cost sharing only; benefits used stay in the log.
+        AccumulatorEvent::BenefitsProvided { .. } => vec![],
+    })
 }
 
 fn misnamed(event: &RecordedEvent, category: &'static str) -> ProjectionError {

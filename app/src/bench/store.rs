@@ -849,6 +849,9 @@ fn claim_submitted() -> anyhow::Result<serde_json::Value> {
                 date_of_service: day(2026, 3, number + 1)?,
                 units: 1,
                 billed: usd(if number == 1 { 120_000 } else { 18_550 }),
+                modifiers: Default::default(),
+                authorization: None,
+                primary_paid: None,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

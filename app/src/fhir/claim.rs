@@ -597,7 +597,7 @@ impl Mapping {
                 "CPT or HCPCS",
             ),
         };
-        let modifiers: Vec<Modifier> = item
+        let modifiers: BTreeSet<Modifier> = item
             .modifier
             .iter()
             .enumerate()
@@ -656,6 +656,8 @@ impl Mapping {
             date_of_service: date_of_service?,
             units: units?,
             billed: billed?,
+            authorization: None,
+            primary_paid: None,
         })
     }
 

@@ -1,0 +1,63 @@
+//! Payouts: settling approved claims on chain and the providers' wallets.
+
+use super::params::AmountParam;
+use super::world::{ClaimsWorld, invalid};
+use cucumber::{given, then, when};
+use rust_decimal::Decimal;
+
+#[given(expr = "{string} holds {amount} USDC on chain")]
+async fn provider_holds(
+    world: &mut ClaimsWorld,
+    name: String,
+    amount: AmountParam,
+) -> Result<(), String> {
+    let wallet = world.provider(&name)?.wallet;
+    let engine = world.engine().await?;
+    let balance = engine.balance(wallet).await.map_err(invalid)?;
+    if balance.amount() != amount.0 {
+        return Err(format!(
+            "expected \"{name}\" to hold {} USDC; its wallet holds {}",
+            amount.0,
+            balance.amount()
+        ));
+    }
+    world.balances_before.insert(name, balance.amount());
+    Ok(())
+}
+
+#[when("the payer settles the approved claims")]
+async fn payer_settles(world: &mut ClaimsWorld) -> Result<(), String> {
+    let claims = world.submitted.clone();
+    let now = claims::clock::Clock::now(world.clock.as_ref());
+    let engine = world.engine().await?;
+    engine
+        .settle_now(&claims, now)
+        .await
+        .map_err(|error| format!("settlement failed: {error:#}"))?;
+    Ok(())
+}
+
+#[then(expr = "{string} receives {amount} USDC on chain")]
+async fn provider_receives(
+    world: &mut ClaimsWorld,
+    name: String,
+    amount: AmountParam,
+) -> Result<(), String> {
+    let wallet = world.provider(&name)?.wallet;
+    let before = world
+        .balances_before
+        .get(&name)
+        .copied()
+        .unwrap_or(Decimal::ZERO);
+    let engine = world.engine().await?;
+    let balance = engine.balance(wallet).await.map_err(invalid)?;
+    let received = balance.amount() - before;
+    if received == amount.0 {
+        return Ok(());
+    }
+    Err(format!(
+        "expected \"{name}\" to receive {} USDC on chain; its wallet received {received} (it holds {})",
+        amount.0,
+        balance.amount()
+    ))
+}
