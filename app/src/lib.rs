@@ -15,10 +15,12 @@
 pub mod adjudicator;
 pub mod bench;
 pub mod clock;
+pub mod contract;
 pub mod demo;
 pub mod engine;
 pub mod intake;
 pub mod outcomes;
+pub mod reconciliation;
 pub mod reference;
 pub mod relay;
 pub mod replay;
