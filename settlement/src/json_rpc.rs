@@ -418,7 +418,9 @@ impl JsonRpcChain {
                     .get_block_number()
                     .await
                     .map_err(unavailable)?;
-                if head + 1 < block + self.config.confirmations {
+                // Zero confirmations would count a receipt before its block is even
+                // checked; the block itself is the least there is.
+                if head + 1 < block + self.config.confirmations.max(1) {
                     continue;
                 }
                 let canonical = self
