@@ -1,6 +1,7 @@
 //! `claims contract deploy`: puts the settlement contract on any EVM chain over JSON-RPC.
 //!
-//! The deployer's key comes from `CLAIMS_SETTLER_KEY` or a key file and is never printed
+//! The deployer's key comes from `CLAIMS_SETTLER_KEY`, a key file or an encrypted keystore
+//! and is never printed
 //! or logged; the deployer holds every role unless others are named, and hands them over
 //! with the contract's `grantRole`/`renounceRole` afterwards.
 
@@ -16,8 +17,11 @@ use std::path::PathBuf;
 pub struct DeployOptions {
     /// The node.
     pub rpc_url: String,
-    /// A file holding the deployer's private key in hex; `None` reads `CLAIMS_SETTLER_KEY`.
+    /// A file holding the deployer's private key in hex.
     pub key_file: Option<PathBuf>,
+    /// An encrypted JSON keystore, opened with `CLAIMS_KEYSTORE_PASSWORD`. Without either
+    /// file, the key is read from `CLAIMS_SETTLER_KEY`.
+    pub keystore: Option<PathBuf>,
     /// An existing 6-decimal USD stablecoin; `None` deploys the mock one.
     pub token: Option<WalletAddress>,
     /// Roles; each defaults to the deployer.
@@ -36,9 +40,10 @@ pub struct DeployOptions {
 
 /// Deploys and returns the addresses.
 pub async fn deploy(options: &DeployOptions) -> anyhow::Result<Deployment> {
-    let key = match &options.key_file {
-        Some(path) => SettlerKey::from_file(path)?,
-        None => SettlerKey::from_env()?,
+    let key = match (&options.key_file, &options.keystore) {
+        (Some(path), _) => SettlerKey::from_file(path)?,
+        (None, Some(path)) => SettlerKey::from_keystore(path)?,
+        (None, None) => SettlerKey::from_env()?,
     };
     let operator = Operator::connect(&options.rpc_url, key)
         .await

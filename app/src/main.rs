@@ -90,14 +90,18 @@ enum Command {
 enum ContractCommand {
     /// Deploys ClaimsSettlement (and, without --token, a mock 6-decimal stablecoin holding
     /// the float) and prints the addresses. The deployer's key comes from
-    /// CLAIMS_SETTLER_KEY or --key-file and is never printed.
+    /// CLAIMS_SETTLER_KEY, --key-file or --keystore and is never printed.
     Deploy {
         /// The chain's JSON-RPC endpoint.
         #[arg(long, env = "CLAIMS_RPC_URL")]
         rpc_url: String,
         /// A file holding the deployer's private key as hex (instead of CLAIMS_SETTLER_KEY).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keystore")]
         key_file: Option<PathBuf>,
+        /// An encrypted JSON keystore holding the deployer's key, opened with the password
+        /// in CLAIMS_KEYSTORE_PASSWORD (instead of CLAIMS_SETTLER_KEY).
+        #[arg(long)]
+        keystore: Option<PathBuf>,
         /// An existing 6-decimal USD stablecoin to pay in.
         #[arg(long)]
         token: Option<WalletAddress>,
@@ -231,6 +235,7 @@ async fn main() -> anyhow::Result<()> {
                 ContractCommand::Deploy {
                     rpc_url,
                     key_file,
+                    keystore,
                     token,
                     admin,
                     settler,
@@ -243,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
             let deployment = claims::contract::deploy(&claims::contract::DeployOptions {
                 rpc_url,
                 key_file,
+                keystore,
                 token,
                 admin,
                 settler,

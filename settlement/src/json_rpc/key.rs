@@ -7,6 +7,9 @@ use std::path::Path;
 /// The environment variable the settler's key is read from.
 pub const SETTLER_KEY_VARIABLE: &str = "CLAIMS_SETTLER_KEY";
 
+/// The environment variable an encrypted keystore's password is read from.
+pub const KEYSTORE_PASSWORD_VARIABLE: &str = "CLAIMS_KEYSTORE_PASSWORD";
+
 /// A private key that signs settlement transactions. Its `Debug` shows only the address.
 #[derive(Clone)]
 pub struct SettlerKey(PrivateKeySigner);
@@ -15,7 +18,7 @@ pub struct SettlerKey(PrivateKeySigner);
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The variable is not set.
-    #[error("set {0} to the settler's private key (64 hex digits), or pass a key file")]
+    #[error("set {0}: the settler's private key (64 hex digits) or its keystore's password")]
     Missing(&'static str),
     /// The key file could not be read.
     #[error("cannot read the key file {path}: {source}")]
@@ -24,6 +27,14 @@ pub enum KeyError {
         path: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The encrypted keystore could not be opened (wrong password, not a keystore).
+    #[error("cannot open the keystore {path}: {reason}")]
+    Keystore {
+        /// The file.
+        path: String,
+        /// Why (never the password).
+        reason: String,
     },
     /// The text is not a secp256k1 private key.
     #[error("{0} does not hold a private key: expected 64 hex digits, optionally 0x-prefixed")]
@@ -45,6 +56,25 @@ impl SettlerKey {
             source,
         })?;
         Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The key in an encrypted JSON keystore (Web3 Secret Storage, as geth, Foundry's
+    /// `cast wallet` and most wallets write it), opened with the password in
+    /// `CLAIMS_KEYSTORE_PASSWORD`.
+    pub fn from_keystore(path: &Path) -> Result<Self, KeyError> {
+        let password = std::env::var(KEYSTORE_PASSWORD_VARIABLE)
+            .map_err(|_| KeyError::Missing(KEYSTORE_PASSWORD_VARIABLE))?;
+        Self::from_keystore_with(path, &password)
+    }
+
+    /// The key in an encrypted JSON keystore, opened with `password`.
+    pub fn from_keystore_with(path: &Path, password: &str) -> Result<Self, KeyError> {
+        PrivateKeySigner::decrypt_keystore(path, password)
+            .map(SettlerKey)
+            .map_err(|error| KeyError::Keystore {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })
     }
 
     /// The key from its hex; `origin` names where it came from, for the error.
@@ -93,6 +123,38 @@ mod tests {
             !shown.to_lowercase().contains("ac0974bec39a17e3"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_encrypted_keystore_opens_with_its_password_only() {
+        let directory = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(directory) = directory else {
+            panic!("a temporary directory")
+        };
+        let secret = alloy::hex::decode(&KEY[2..]).unwrap_or_default();
+        let created = PrivateKeySigner::encrypt_keystore(
+            directory.path(),
+            &mut rand::thread_rng(),
+            &secret,
+            "correct horse",
+            Some("settler.json"),
+        );
+        assert!(created.is_ok(), "the keystore is written");
+        let path = directory.path().join("settler.json");
+        let opened =
+            SettlerKey::from_keystore_with(&path, "correct horse").map(|key| key.address());
+        assert_eq!(
+            opened
+                .map(|address| address.to_string())
+                .unwrap_or_default(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        let refused = SettlerKey::from_keystore_with(&path, "wrong")
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("settler.json"), "{refused}");
+        assert!(!refused.contains("correct horse"), "{refused}");
     }
 
     #[test]
