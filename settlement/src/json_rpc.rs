@@ -93,6 +93,78 @@ impl JsonRpcConfig {
     }
 }
 
+impl JsonRpcConfig {
+    /// The configuration from environment variables: `CLAIMS_RPC_URL` and
+    /// `CLAIMS_SETTLEMENT_CONTRACT` (required), `CLAIMS_CONFIRMATIONS`,
+    /// `CLAIMS_CONFIRMATION_TIMEOUT_SECS`, `CLAIMS_REPLACE_AFTER_SECS`,
+    /// `CLAIMS_POLL_INTERVAL_MS` and `CLAIMS_SETTLEMENT_FROM_BLOCK` (defaults as in
+    /// [`JsonRpcConfig::new`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration from any source of named values (the environment, a file).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            lookup(name)
+                .map(|text| {
+                    text.trim()
+                        .parse::<u64>()
+                        .map_err(|_| ConfigError::Invalid {
+                            name,
+                            reason: format!("{text:?} is not a whole number"),
+                        })
+                })
+                .transpose()
+        };
+        let contract = required("CLAIMS_SETTLEMENT_CONTRACT")?;
+        let settlement = contract.parse().map_err(|error| ConfigError::Invalid {
+            name: "CLAIMS_SETTLEMENT_CONTRACT",
+            reason: format!("{error}"),
+        })?;
+        let mut config = Self::new(required("CLAIMS_RPC_URL")?, settlement);
+        if let Some(confirmations) = number("CLAIMS_CONFIRMATIONS")? {
+            if confirmations == 0 {
+                return Err(ConfigError::Invalid {
+                    name: "CLAIMS_CONFIRMATIONS",
+                    reason: "at least 1: the including block itself".to_owned(),
+                });
+            }
+            config.confirmations = confirmations;
+        }
+        if let Some(seconds) = number("CLAIMS_CONFIRMATION_TIMEOUT_SECS")? {
+            config.confirmation_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = number("CLAIMS_REPLACE_AFTER_SECS")? {
+            config.replace_after = Duration::from_secs(seconds);
+        }
+        if let Some(millis) = number("CLAIMS_POLL_INTERVAL_MS")? {
+            config.poll_interval = Duration::from_millis(millis);
+        }
+        if let Some(block) = number("CLAIMS_SETTLEMENT_FROM_BLOCK")? {
+            config.deployed_at_block = block;
+        }
+        Ok(config)
+    }
+}
+
+/// Why the chain's configuration could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required setting is absent.
+    #[error("set {0}")]
+    Missing(&'static str),
+    /// A setting does not parse.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// The settlement chain over JSON-RPC.
 pub struct JsonRpcChain {
     provider: RootProvider,
@@ -688,4 +760,69 @@ pub(crate) fn transaction_hash(hash: B256) -> TransactionHash {
 
 pub(crate) fn b256(hash: TransactionHash) -> B256 {
     B256::from(*hash.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<JsonRpcConfig, ConfigError> {
+        let values: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        JsonRpcConfig::from_lookup(|name| values.get(name).cloned())
+    }
+
+    const CONTRACT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+    #[test]
+    fn settings_override_the_defaults() {
+        let read = config(&[
+            ("CLAIMS_RPC_URL", "http://node:8545"),
+            ("CLAIMS_SETTLEMENT_CONTRACT", CONTRACT),
+            ("CLAIMS_CONFIRMATIONS", "12"),
+            ("CLAIMS_CONFIRMATION_TIMEOUT_SECS", "900"),
+            ("CLAIMS_SETTLEMENT_FROM_BLOCK", "1234"),
+        ]);
+        let Ok(read) = read else { panic!("{read:?}") };
+        assert_eq!(read.rpc_url, "http://node:8545");
+        assert_eq!(read.settlement.to_string(), CONTRACT);
+        assert_eq!(read.confirmations, 12);
+        assert_eq!(read.confirmation_timeout, Duration::from_secs(900));
+        assert_eq!(read.replace_after, Duration::from_secs(60));
+        assert_eq!(read.deployed_at_block, 1234);
+    }
+
+    #[test]
+    fn bad_settings_are_named_in_the_error() {
+        assert_eq!(
+            config(&[("CLAIMS_SETTLEMENT_CONTRACT", CONTRACT)]).err(),
+            Some(ConfigError::Missing("CLAIMS_RPC_URL"))
+        );
+        let zero = config(&[
+            ("CLAIMS_RPC_URL", "http://node:8545"),
+            ("CLAIMS_SETTLEMENT_CONTRACT", CONTRACT),
+            ("CLAIMS_CONFIRMATIONS", "0"),
+        ]);
+        assert!(matches!(
+            zero,
+            Err(ConfigError::Invalid {
+                name: "CLAIMS_CONFIRMATIONS",
+                ..
+            })
+        ));
+        let words = config(&[
+            ("CLAIMS_RPC_URL", "http://node:8545"),
+            ("CLAIMS_SETTLEMENT_CONTRACT", "the vault"),
+        ]);
+        assert!(matches!(
+            words,
+            Err(ConfigError::Invalid {
+                name: "CLAIMS_SETTLEMENT_CONTRACT",
+                ..
+            })
+        ));
+    }
 }
