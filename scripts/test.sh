@@ -101,6 +101,21 @@ else
   echo "NATS is up on 127.0.0.1:4222"
 fi
 
+step "anvil (Foundry's local EVM node, from npm) for the settlement-chain tests"
+# The JSON-RPC settlement tests fail (never skip) without anvil. Each test starts its own
+# anvil on a free port of 127.0.0.1 with --enable-tx-gas-limit (a reorg or a dropped
+# transaction in one test must not disturb another), from the binary named by
+# CLAIMS_TEST_ANVIL_BIN. This step installs the version pinned in scripts/anvil/ under
+# target/anvil (npm registry only; the package ships the binary) unless the variable is set.
+if [ -n "${CLAIMS_TEST_ANVIL_BIN:-}" ]; then
+  echo "using CLAIMS_TEST_ANVIL_BIN=$CLAIMS_TEST_ANVIL_BIN"
+else
+  scripts/install-anvil.sh
+  CLAIMS_TEST_ANVIL_BIN="$(scripts/install-anvil.sh --print-path)"
+  export CLAIMS_TEST_ANVIL_BIN
+fi
+"$CLAIMS_TEST_ANVIL_BIN" --version | head -n 1
+
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -123,6 +123,11 @@ pub struct EmbeddedConfig {
     pub relay_poll: Duration,
     /// The stablecoin float minted into the settlement contract, in whole tokens.
     pub float: u64,
+    /// How often to reconcile the chain's logs with the event store in the background
+    /// (discrepancies are logged as warnings); `None` never does. Claims still on their
+    /// way to the chain show as approved and not paid, so keep the interval well above
+    /// the settler's batching delay.
+    pub reconcile_every: Option<Duration>,
 }
 
 impl EmbeddedConfig {
@@ -142,6 +147,7 @@ impl EmbeddedConfig {
             adjudicators: 2,
             relay_poll: Duration::from_millis(250),
             float: 10_000_000,
+            reconcile_every: None,
         }
     }
 }
@@ -277,6 +283,14 @@ impl Engine {
         tasks.push(tokio::spawn(
             Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
         ));
+        if let Some(interval) = config.reconcile_every {
+            tasks.push(tokio::spawn(crate::reconciliation::run_periodically(
+                store.clone(),
+                chain.clone(),
+                interval,
+                shutdown.clone(),
+            )));
+        }
         let mut projector_shutdown = shutdown.clone();
         tasks.push(tokio::spawn(
             Projector::new(store.clone(), read_models.clone())

@@ -17,11 +17,13 @@
 pub mod adjudicator;
 pub mod bench;
 pub mod clock;
+pub mod contract;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod intake;
 pub mod outcomes;
+pub mod reconciliation;
 pub mod reference;
 pub mod reference_intake;
 pub mod relay;

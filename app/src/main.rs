@@ -3,6 +3,7 @@
 use anyhow::Context;
 use claims::bench::store::{Backend, DEFAULT_DATABASE_URL, StoreBenchOptions};
 use claims::replay::ReplayTarget;
+use claims_domain::{Money, WalletAddress};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,6 +72,35 @@ enum Command {
         #[command(subcommand)]
         command: ReferenceCommand,
     },
+    /// Compares the settlement contract's ClaimSettled logs with the event store and reports
+    /// every claim paid twice, paid but not recorded, recorded but not on chain, or approved
+    /// and never paid. Exits with an error if there is any.
+    Reconcile {
+        /// The embedded event store: an SQLite file an engine wrote.
+        #[arg(
+            long,
+            conflicts_with = "database_url",
+            required_unless_present = "database_url"
+        )]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store.
+        #[arg(long, env = "CLAIMS_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The chain's JSON-RPC endpoint.
+        #[arg(long, env = "CLAIMS_RPC_URL")]
+        rpc_url: String,
+        /// The settlement contract.
+        #[arg(long, env = "CLAIMS_SETTLEMENT_CONTRACT")]
+        contract: WalletAddress,
+        /// The block the contract was deployed in (logs are read from there).
+        #[arg(long, env = "CLAIMS_SETTLEMENT_FROM_BLOCK", default_value_t = 0)]
+        from_block: u64,
+    },
+    /// Operates the settlement contract on a chain over JSON-RPC.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCommand,
+    },
     /// Measures parts of the engine and prints a table, then one JSON line.
     Bench {
         #[command(subcommand)]
@@ -96,6 +126,46 @@ enum ReferenceCommand {
         /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
         #[arg(long, env = "CLAIMS_DATABASE_URL")]
         database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContractCommand {
+    /// Deploys ClaimsSettlement (and, without --token, a mock 6-decimal stablecoin holding
+    /// the float) and prints the addresses. The deployer's key comes from
+    /// CLAIMS_SETTLER_KEY, --key-file or --keystore and is never printed.
+    Deploy {
+        /// The chain's JSON-RPC endpoint.
+        #[arg(long, env = "CLAIMS_RPC_URL")]
+        rpc_url: String,
+        /// A file holding the deployer's private key as hex (instead of CLAIMS_SETTLER_KEY).
+        #[arg(long, conflicts_with = "keystore")]
+        key_file: Option<PathBuf>,
+        /// An encrypted JSON keystore holding the deployer's key, opened with the password
+        /// in CLAIMS_KEYSTORE_PASSWORD (instead of CLAIMS_SETTLER_KEY).
+        #[arg(long)]
+        keystore: Option<PathBuf>,
+        /// An existing 6-decimal USD stablecoin to pay in.
+        #[arg(long)]
+        token: Option<WalletAddress>,
+        /// Holds DEFAULT_ADMIN_ROLE (default: the deployer).
+        #[arg(long)]
+        admin: Option<WalletAddress>,
+        /// Holds SETTLER_ROLE, the engine's key (default: the deployer).
+        #[arg(long)]
+        settler: Option<WalletAddress>,
+        /// Holds PAUSER_ROLE (default: the deployer).
+        #[arg(long)]
+        pauser: Option<WalletAddress>,
+        /// The most one claim may pay.
+        #[arg(long, env = "CLAIMS_CLAIM_CAP", default_value = "50000.00 USD")]
+        claim_cap: Money,
+        /// The most the contract may pay per UTC day.
+        #[arg(long, env = "CLAIMS_DAILY_CAP", default_value = "1000000.00 USD")]
+        daily_cap: Money,
+        /// Mock tokens minted to the contract as its float (ignored with --token).
+        #[arg(long, default_value = "1000000.00 USD")]
+        float: Money,
     },
 }
 
@@ -239,6 +309,73 @@ async fn main() -> anyhow::Result<()> {
                 file.display(),
                 summary.stored,
                 summary.unchanged
+            ));
+        }
+        Command::Reconcile {
+            database,
+            database_url,
+            rpc_url,
+            contract,
+            from_block,
+        } => {
+            let target = match (database, database_url) {
+                (Some(path), _) => ReplayTarget::Sqlite(path),
+                (None, Some(url)) => ReplayTarget::Postgres(url),
+                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+            };
+            let store = claims::replay::open_store(&target).await?;
+            let report =
+                claims::reconciliation::against_rpc(store.as_ref(), &rpc_url, contract, from_block)
+                    .await
+                    .context("reconciliation failed")?;
+            print_report(&claims::reconciliation::render(&report));
+            if !report.is_clean() {
+                anyhow::bail!(
+                    "{} discrepancies between the chain and the event store",
+                    report.discrepancies()
+                );
+            }
+        }
+        Command::Contract {
+            command:
+                ContractCommand::Deploy {
+                    rpc_url,
+                    key_file,
+                    keystore,
+                    token,
+                    admin,
+                    settler,
+                    pauser,
+                    claim_cap,
+                    daily_cap,
+                    float,
+                },
+        } => {
+            let deployment = claims::contract::deploy(&claims::contract::DeployOptions {
+                rpc_url,
+                key_file,
+                keystore,
+                token,
+                admin,
+                settler,
+                pauser,
+                claim_cap,
+                daily_cap,
+                float,
+            })
+            .await
+            .context("the deployment failed")?;
+            print_report(&format!(
+                "settlement contract {}\ntoken {}\ndeployed in block {}\n",
+                deployment.settlement, deployment.token, deployment.block
+            ));
+            print_report(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "settlement": deployment.settlement.to_string(),
+                    "token": deployment.token.to_string(),
+                    "block": deployment.block,
+                })
             ));
         }
         Command::Bench {

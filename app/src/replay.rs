@@ -91,6 +91,11 @@ pub async fn run(target: &ReplayTarget, progress: bool) -> anyhow::Result<Replay
     })
 }
 
+/// The event store a target names (used by `claims reconcile` too).
+pub async fn open_store(target: &ReplayTarget) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(open(target).await?.0)
+}
+
 async fn open(target: &ReplayTarget) -> anyhow::Result<(Arc<dyn EventStore>, Arc<dyn ReadModels>)> {
     Ok(match target {
         ReplayTarget::Sqlite(path) => {

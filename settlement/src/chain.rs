@@ -182,6 +182,22 @@ pub struct SettlementCaps {
     pub per_day: TokenAmount,
 }
 
+/// A claim's settlement as the contract's `ClaimSettled` log records it, with where it sits
+/// on the chain: what reconciliation compares with the event store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementLog {
+    /// The claim's settlement index.
+    pub index: SettlementIndex,
+    /// The provider paid, or owed, for it.
+    pub provider: WalletAddress,
+    /// Its amount.
+    pub amount: TokenAmount,
+    /// The transaction that settled it.
+    pub transaction: TransactionHash,
+    /// Its block.
+    pub block: u64,
+}
+
 /// A settlement chain running the `ClaimsSettlement` contract.
 #[async_trait]
 pub trait SettlementChain: Send + Sync + 'static {
@@ -205,6 +221,10 @@ pub trait SettlementChain: Send + Sync + 'static {
 
     /// A wallet's balance of the payout token.
     async fn token_balance(&self, wallet: WalletAddress) -> Result<TokenAmount, ChainError>;
+
+    /// Every `ClaimSettled` log the contract has emitted on the canonical chain, oldest
+    /// first: the chain's side of reconciliation.
+    async fn settlement_logs(&self) -> Result<Vec<SettlementLog>, ChainError>;
 }
 
 /// Why the chain refused a batch or could not be reached.

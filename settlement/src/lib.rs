@@ -6,21 +6,29 @@
 //! - [`chain`]: the settlement-chain port: batches netted per provider, claims named by
 //!   settlement index.
 //! - [`embedded`]: an in-process EVM (revm) that deploys and runs the same bytecode.
+//! - [`json_rpc`]: the same port over JSON-RPC (alloy), with a submitter that keeps its
+//!   nonces and signed transactions in the event store.
+//! - [`reconcile`]: the contract's logs compared with the event store.
 //! - [`index_ledger`]: each contract's sequence of settlement indices, in the event store.
 //! - [`service`]: the settlement service: batches approved claims, pays them on chain and
 //!   records the receipt.
 //! - [`token`]: exact conversion from money to token base units.
 
+mod abi;
 pub mod chain;
 pub mod contracts;
 pub mod embedded;
 pub mod index_ledger;
+pub mod json_rpc;
+pub mod reconcile;
 pub mod service;
 pub mod token;
 
 pub use chain::{
     BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, NettedClaim, ProviderPayout,
-    ProviderSettlement, SettledClaim, SettlementCaps, SettlementChain, TokenInfo, Withdrawal,
+    ProviderSettlement, SettledClaim, SettlementCaps, SettlementChain, SettlementLog, TokenInfo,
+    Withdrawal,
 };
 pub use embedded::EmbeddedChain;
+pub use json_rpc::{JsonRpcChain, JsonRpcConfig};
 pub use token::{PayoutToken, TokenAmount, TokenAmountError};

@@ -22,10 +22,13 @@
 //! unchanged, once the cause is gone. Re-sending is safe: the contract settles each batch
 //! id and each settlement index at most once.
 //!
-//! Not yet done (a later issue): a batch the chain did settle but whose confirmation was
-//! never recorded (a crash between steps 2 and 3) is refused on resume as
-//! [`ChainError::BatchAlreadySettled`]; recording it needs the chain's logs to reconcile
-//! against. [`SettlementService::unsettled_batches`] reports every open batch.
+//! A batch the chain did settle but whose confirmation was never recorded (a crash between
+//! steps 2 and 3) is recorded by [`SettlementService::resume`] on the JSON-RPC chain
+//! ([`crate::json_rpc::JsonRpcChain`]), which finds the batch's stored transaction (or its
+//! `BatchSettled` log) and returns its receipt instead of sending anything. The embedded
+//! chain keeps no such record and still refuses it as [`ChainError::BatchAlreadySettled`];
+//! [`crate::reconcile`] reports it as paid but not recorded.
+//! [`SettlementService::unsettled_batches`] reports every open batch.
 
 use crate::chain::{BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, SettlementChain};
 use crate::index_ledger::IndexLedger;
