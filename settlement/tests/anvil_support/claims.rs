@@ -64,6 +64,8 @@ pub fn member() -> Member {
             start: date("2026-01-01"),
             end: None,
         }],
+        family: None,
+        primary_payer: None,
     }
 }
 
@@ -112,6 +114,9 @@ pub async fn approve(
             date_of_service: date("2026-03-10"),
             units: 1,
             billed: usd(billed),
+            modifiers: Default::default(),
+            authorization: None,
+            primary_paid: None,
         }],
     };
     let stream = streams::claim(claim.id);
