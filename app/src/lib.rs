@@ -17,6 +17,7 @@
 pub mod adjudicator;
 pub mod bench;
 pub mod clock;
+pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
@@ -27,6 +28,7 @@ pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;
+pub mod serve;
 pub mod settler;
 pub mod shutdown;
 pub mod subjects;

@@ -3,4 +3,5 @@
 #![allow(dead_code)] // Each test binary uses what it needs.
 
 pub mod claim_response;
+pub mod engine_process;
 pub mod insurer;

@@ -1,0 +1,125 @@
+//! `claims serve` as an operator runs it: the binary, a TOML configuration naming real
+//! PostgreSQL and NATS, claims submitted from outside as an insurer would, the decisions
+//! stored in PostgreSQL, and SIGTERM ending it cleanly (exit status 0).
+//!
+//! Needs PostgreSQL (`CLAIMS_TEST_POSTGRES_URL`, default the machine's `test` database) and
+//! nats-server with JetStream (`CLAIMS_TEST_NATS_URL`); `scripts/test.sh` starts both. It
+//! fails, never skips, without them. The engine's stream is the NATS tests' own
+//! (`CLAIMS_ENGINE_TEST`), deleted before and after, so no stream is left capturing
+//! `claims.>` for the other NATS tests.
+
+#![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+#[path = "../../adapters/tests/pg_support/mod.rs"]
+mod pg_support;
+mod support;
+
+use claims::intake::{IntakeReply, ReplyStatus};
+use claims::reference_intake::ReferenceReply;
+use claims_adapters::aggregate::{load, streams};
+use claims_domain::claim::{ClaimDecider, ClaimStatus};
+use pg_support::TestSchema;
+use std::time::Duration;
+use support::engine_process::EngineProcess;
+use support::insurer::{self, header, next};
+
+fn file(path: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigterm() {
+    let schema = TestSchema::new().await;
+    let (client, jetstream) = insurer::connect().await;
+    let config = format!(
+        "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
+         log_level = \"info\"\n",
+        schema.url,
+        schema.name,
+        insurer::url(),
+        insurer::STREAM,
+    );
+    // One adjudicator from the environment, over the file's default of two.
+    let engine = EngineProcess::start(&config, &[("CLAIMS_ADJUDICATORS", "1")]).await;
+
+    let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
+    let mut outcomes = client
+        .subscribe("claims.outcome.acme-health")
+        .await
+        .unwrap();
+    let mut reference_acks = client
+        .subscribe("claims.reference-ack.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let reference: toml::Value =
+        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
+            .unwrap();
+    insurer::publish(
+        &jetstream,
+        "claims.reference.acme-health",
+        "reference-1",
+        "application/json",
+        None,
+        serde_json::to_vec(&reference).unwrap(),
+    )
+    .await;
+    let stored: ReferenceReply =
+        serde_json::from_slice(&next(&mut reference_acks, "reference answer").await.payload)
+            .unwrap();
+    assert_eq!(stored.status, ReplyStatus::Accepted, "{stored:?}");
+
+    let claims = [
+        (
+            "ACME-2026-0001",
+            "../examples/claims/01-knee-arthroscopy.json",
+        ),
+        ("ACME-2026-0002", "../examples/claims/02-office-visit.json"),
+    ];
+    for (message_id, path) in claims {
+        insurer::publish(
+            &jetstream,
+            "claims.submit.acme-health",
+            message_id,
+            "application/json",
+            None,
+            file(path),
+        )
+        .await;
+    }
+    let mut accepted = Vec::new();
+    for _ in claims {
+        let reply: IntakeReply =
+            serde_json::from_slice(&next(&mut acks, "intake answer").await.payload).unwrap();
+        assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+        accepted.push(reply.claim_id.unwrap());
+    }
+    let mut decided = 0;
+    while decided < claims.len() {
+        let notice = next(&mut outcomes, "decision").await;
+        if header(&notice, "Claims-Notice") == Some("decided") {
+            decided += 1;
+        }
+    }
+
+    let status = engine.terminate().await;
+    assert!(status.success(), "claims serve exited with {status}");
+
+    // The decisions are in PostgreSQL, where the next engine process finds them.
+    let store = schema.store().await;
+    for claim in accepted {
+        let state = load::<ClaimDecider>(&store, streams::claim(claim))
+            .await
+            .unwrap()
+            .state;
+        assert!(
+            !matches!(state.status, None | Some(ClaimStatus::Submitted)),
+            "claim {claim} is {:?}",
+            state.status
+        );
+    }
+    store.close().await;
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
