@@ -15,6 +15,7 @@
 //! measures the engine's parts (`claims bench store`).
 
 pub mod adjudicator;
+pub mod api;
 pub mod bench;
 pub mod clock;
 pub mod config;

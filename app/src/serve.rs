@@ -5,9 +5,10 @@
 //! it to another worker, or to this one after a restart), and the relay and projector
 //! resume from their stored checkpoints, so nothing is lost.
 
+use crate::api::{self, ApiState};
 use crate::clock::SystemClock;
 use crate::config::ServeConfig;
-use crate::engine::{EmbeddedConfig, Engine};
+use crate::engine::{EmbeddedConfig, Engine, Role};
 use anyhow::Context;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -19,7 +20,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     engine_config.adjudicators = config.adjudicators;
     engine_config.roles = config.roles.clone();
     if matches!(engine_config.bus, crate::engine::BusChoice::InProcess)
-        && config.roles.len() < crate::engine::Role::ALL.len()
+        && config.roles.len() < Role::ALL.len()
     {
         warn!(
             "running some roles on the in-process bus: the others cannot reach them; configure nats_url"
@@ -29,10 +30,29 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("starting the engine")?;
     let roles: Vec<_> = config.roles.iter().map(|role| role.name()).collect();
+
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = if config.roles.contains(&Role::Api) {
+        let state = ApiState {
+            store: engine.store().clone(),
+            read_models: engine.read_models().clone(),
+            chain: Some(engine.chain().clone()),
+        };
+        let stopped = async move {
+            let _ = api_stopped.await;
+        };
+        Some(api::serve(config.listen, api::router(state), stopped).await?)
+    } else {
+        None
+    };
     info!(roles = %roles.join(","), "the engine is running; SIGINT or SIGTERM stops it");
 
     stop_signal().await?;
-    info!("stopping: finishing the messages in hand");
+    info!("stopping: finishing the requests and messages in hand");
+    let _ = stop_api.send(());
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     engine.shutdown().await;
     info!("stopped");
     Ok(())

@@ -21,6 +21,7 @@ use claims_domain::claim::{ClaimDecider, ClaimStatus};
 use pg_support::TestSchema;
 use std::time::Duration;
 use support::engine_process::EngineProcess;
+use support::http;
 use support::insurer::{self, header, next};
 
 fn file(path: &str) -> Vec<u8> {
@@ -102,6 +103,15 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
             decided += 1;
         }
     }
+
+    // The API of the same process reads the decisions back from PostgreSQL.
+    assert_eq!(http::get(&engine.address, "/ready").await.status, 200);
+    let claim = http::get(&engine.address, &format!("/claims/{}", accepted[0])).await;
+    assert_eq!(claim.status, 200, "{claim:?}");
+    assert_eq!(
+        claim.json()["claim_response"]["resourceType"],
+        "ClaimResponse"
+    );
 
     let status = engine.terminate().await;
     assert!(status.success(), "claims serve exited with {status}");

@@ -4,4 +4,5 @@
 
 pub mod claim_response;
 pub mod engine_process;
+pub mod http;
 pub mod insurer;
