@@ -13,6 +13,7 @@
 use crate::adjudicator::Adjudicator;
 use crate::clock::Clock;
 use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
+use crate::metrics::EngineMetrics;
 use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
 use crate::reference_intake::ReferenceIntake;
@@ -232,6 +233,7 @@ mod queues {
 
 /// A running engine.
 pub struct Engine {
+    metrics: EngineMetrics,
     store: Arc<dyn EventStore>,
     read_models: Arc<dyn ReadModels>,
     bus: EngineBus,
@@ -338,8 +340,16 @@ impl Engine {
                 Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
             ));
         }
-        // The read models are what the API serves, so the process serving them keeps them.
+        // The read models and metrics are what the API serves, so the process serving them
+        // keeps them.
+        let metrics = EngineMetrics::new();
         if runs(Role::Api) {
+            tasks.push(tokio::spawn(
+                metrics.clone().follow_log(store.clone(), shutdown.clone()),
+            ));
+            tasks.push(tokio::spawn(
+                metrics.clone().count_dead_letters(dyn_bus.clone()),
+            ));
             let mut projector_shutdown = shutdown.clone();
             tasks.push(tokio::spawn(
                 Projector::new(store.clone(), read_models.clone())
@@ -348,6 +358,7 @@ impl Engine {
         }
 
         Ok(Engine {
+            metrics,
             store,
             read_models,
             bus,
@@ -367,6 +378,11 @@ impl Engine {
     /// The read models, kept current by the engine's projector.
     pub fn read_models(&self) -> &Arc<dyn ReadModels> {
         &self.read_models
+    }
+
+    /// The metrics, counted while the API role runs.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
     }
 
     /// The bus.

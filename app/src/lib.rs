@@ -23,6 +23,7 @@ pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod intake;
+pub mod metrics;
 pub mod outcomes;
 pub mod reference;
 pub mod reference_intake;

@@ -37,6 +37,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             store: engine.store().clone(),
             read_models: engine.read_models().clone(),
             chain: Some(engine.chain().clone()),
+            metrics: engine.metrics().clone(),
         };
         let stopped = async move {
             let _ = api_stopped.await;

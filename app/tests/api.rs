@@ -80,6 +80,7 @@ async fn engine_with_api() -> (
         store: engine.store().clone(),
         read_models: engine.read_models().clone(),
         chain: Some(engine.chain().clone()),
+        metrics: engine.metrics().clone(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();

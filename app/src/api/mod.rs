@@ -11,6 +11,7 @@ mod views;
 
 pub use error::ApiError;
 
+use crate::metrics::EngineMetrics;
 use anyhow::Context;
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -28,6 +29,7 @@ pub const PATHS: &[&str] = &[
     "/health",
     "/ready",
     "/openapi.json",
+    "/metrics",
     "/claims/{claim}",
     "/insurers/{insurer}/claims",
     "/providers/{provider}/remittances",
@@ -47,6 +49,8 @@ pub struct ApiState {
     pub read_models: Arc<dyn ReadModels>,
     /// The chain, for confirmation depths.
     pub chain: Option<Arc<EmbeddedChain>>,
+    /// What `/metrics` reports.
+    pub metrics: EngineMetrics,
 }
 
 /// The API's routes.
@@ -55,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/claims/{claim}", get(claims::claim))
         .route("/insurers/{insurer}/claims", get(claims::of_insurer))
         .route(
@@ -113,6 +118,14 @@ async fn ready(axum::extract::State(state): axum::extract::State<ApiState>) -> i
             )
         }
     }
+}
+
+/// The Prometheus text exposition.
+async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 async fn openapi() -> impl IntoResponse {
