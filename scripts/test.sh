@@ -101,6 +101,21 @@ else
   echo "NATS is up on 127.0.0.1:4222"
 fi
 
+step "Chromium for the dashboard test"
+# The dashboard test opens the page in headless Chromium and fails (never skips) without
+# it. CLAIMS_TEST_CHROMIUM names another browser binary; otherwise Debian's chromium,
+# installed here if it is missing.
+if [ -n "${CLAIMS_TEST_CHROMIUM:-}" ]; then
+  echo "using CLAIMS_TEST_CHROMIUM=$CLAIMS_TEST_CHROMIUM"
+else
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "chromium is not installed; installing it"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+  chromium --version
+fi
+
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

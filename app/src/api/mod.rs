@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 
 /// Every path the API serves, as the OpenAPI document names them.
 pub const PATHS: &[&str] = &[
+    "/",
     "/health",
     "/ready",
     "/openapi.json",
@@ -39,6 +40,9 @@ pub const PATHS: &[&str] = &[
 
 /// The OpenAPI 3.1 document, written by hand and checked against [`PATHS`] by a test.
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The dashboard page, plain HTML and script with no build step.
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -56,6 +60,7 @@ pub struct ApiState {
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(dashboard))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
@@ -90,6 +95,11 @@ pub async fn serve(
             tracing::error!(%error, "the HTTP API stopped");
         }
     }))
+}
+
+/// The operators' dashboard: a static page whose script reads `/metrics` and `/payouts`.
+async fn dashboard() -> impl IntoResponse {
+    axum::response::Html(DASHBOARD)
 }
 
 /// The process is up.
