@@ -521,8 +521,9 @@ impl Drop for Engine {
     }
 }
 
-/// Opens the event store and the read models beside it.
-async fn open_database(
+/// Opens the event store and the read models beside it (creating an SQLite file or a
+/// PostgreSQL schema that is missing).
+pub async fn open_database(
     database: &Database,
 ) -> anyhow::Result<(Arc<dyn EventStore>, Arc<dyn ReadModels>)> {
     let sqlite = match database {

@@ -33,6 +33,7 @@ pub mod retry;
 pub mod serve;
 pub mod settler;
 pub mod shutdown;
+pub mod status;
 pub mod subjects;
 pub mod submission;
 pub mod verdict;

@@ -88,6 +88,24 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Prints a claim's status, amounts, payout and event timeline.
+    Status {
+        /// The engine's claim id (a UUID, as intake answered it).
+        claim: String,
+        /// The embedded event store: an SQLite file an engine wrote.
+        #[arg(
+            long,
+            conflicts_with = "database_url",
+            required_unless_present = "database_url"
+        )]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+        #[arg(long, env = "CLAIMS_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The PostgreSQL schema of the log and read models.
+        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA")]
+        database_schema: Option<String>,
+    },
     /// Plans, members and providers.
     Reference {
         #[command(subcommand)]
@@ -244,6 +262,22 @@ async fn main() -> anyhow::Result<()> {
                 .resolve()?;
             init_logging(settings.log_format == LogFormat::Json, &settings.log_level);
             claims::serve::run(settings).await?;
+        }
+        Command::Status {
+            claim,
+            database,
+            database_url,
+            database_schema,
+        } => {
+            let database = match (database, database_url) {
+                (Some(path), _) => claims::engine::Database::File(path),
+                (None, Some(url)) => claims::engine::Database::Postgres {
+                    url,
+                    schema: database_schema,
+                },
+                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+            };
+            print_report(&claims::status::run(&database, &claim).await?);
         }
         Command::Reference {
             command:
