@@ -41,7 +41,12 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
         insurer::STREAM,
     );
     // One adjudicator from the environment, over the file's default of two.
-    let engine = EngineProcess::start(&config, &[("CLAIMS_ADJUDICATORS", "1")]).await;
+    let engine = EngineProcess::start_with_args(
+        &config,
+        &[("CLAIMS_ADJUDICATORS", "1")],
+        &["--log-format", "json"],
+    )
+    .await;
 
     let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
     let mut outcomes = client
@@ -113,8 +118,24 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
         "ClaimResponse"
     );
 
-    let status = engine.terminate().await;
+    let (status, log) = engine.terminate().await;
     assert!(status.success(), "claims serve exited with {status}");
+
+    // Logs as JSON lines, the claim id on the adjudication span.
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|error| panic!("a log line is not JSON ({error}): {line}"));
+    }
+    let adjudicated = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|line| line["fields"]["message"] == "claim adjudicated")
+        .unwrap_or_else(|| panic!("no adjudication logged:\n{log}"));
+    assert_eq!(
+        adjudicated["span"]["claim"],
+        accepted[0].to_string().as_str(),
+        "{adjudicated}"
+    );
 
     // The decisions are in PostgreSQL, where the next engine process finds them.
     let store = schema.store().await;
@@ -132,4 +153,91 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
     store.close().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_nats() {
+    let schema = TestSchema::new().await;
+    let (client, jetstream) = insurer::connect().await;
+    let config = format!(
+        "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
+         log_level = \"info\"\n",
+        schema.url,
+        schema.name,
+        insurer::url(),
+        insurer::STREAM,
+    );
+    let front =
+        EngineProcess::start_with_args(&config, &[], &["--role", "intake,relay,outcomes,api"])
+            .await;
+    let workers = EngineProcess::start(
+        &format!("{config}roles = [\"adjudicator\", \"settler\"]\n"),
+        &[],
+    )
+    .await;
+
+    let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
+    let mut outcomes = client
+        .subscribe("claims.outcome.acme-health")
+        .await
+        .unwrap();
+    let mut reference_acks = client
+        .subscribe("claims.reference-ack.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let reference: toml::Value =
+        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
+            .unwrap();
+    insurer::publish(
+        &jetstream,
+        "claims.reference.acme-health",
+        "reference-1",
+        "application/json",
+        None,
+        serde_json::to_vec(&reference).unwrap(),
+    )
+    .await;
+    next(&mut reference_acks, "reference answer").await;
+    insurer::publish(
+        &jetstream,
+        "claims.submit.acme-health",
+        "ACME-2026-0001",
+        "application/json",
+        None,
+        file("../examples/claims/01-knee-arthroscopy.json"),
+    )
+    .await;
+    let reply: IntakeReply =
+        serde_json::from_slice(&next(&mut acks, "intake answer").await.payload).unwrap();
+    assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+
+    // Decided by the workers, announced by the front, then paid by the workers' settler.
+    let mut notices = Vec::new();
+    while !notices.iter().any(|notice| notice == "paid") {
+        let notice = next(&mut outcomes, "decision and payment").await;
+        notices.push(header(&notice, "Claims-Notice").unwrap().to_owned());
+    }
+    assert_eq!(notices, ["decided", "paid"]);
+
+    // The front's API sees what the workers did, through PostgreSQL.
+    let claim_path = format!("/claims/{}", reply.claim_id.unwrap());
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = http::get(&front.address, &claim_path).await.json()["status"]["status"].clone();
+        if status == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "paid");
+
+    let (workers_status, workers_log) = workers.terminate().await;
+    let (front_status, front_log) = front.terminate().await;
+    assert!(workers_status.success(), "{workers_log}");
+    assert!(front_status.success(), "{front_log}");
+    assert!(workers_log.contains("claim adjudicated"), "{workers_log}");
+    assert!(!front_log.contains("claim adjudicated"), "{front_log}");
+    assert!(!workers_log.contains("claim accepted"), "{workers_log}");
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }

@@ -83,8 +83,9 @@ impl EngineProcess {
         }
     }
 
-    /// Sends SIGTERM and waits up to 30 s for the process to exit.
-    pub async fn terminate(mut self) -> ExitStatus {
+    /// Sends SIGTERM, waits up to 30 s for the process to exit, and returns how it exited
+    /// and everything it logged.
+    pub async fn terminate(mut self) -> (ExitStatus, String) {
         let sent = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -94,7 +95,7 @@ impl EngineProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+                return (status, self.log());
             }
             assert!(
                 Instant::now() < deadline,
