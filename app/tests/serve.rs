@@ -17,6 +17,7 @@ mod support;
 use claims::intake::{IntakeReply, ReplyStatus};
 use claims::reference_intake::ReferenceReply;
 use claims_adapters::aggregate::{load, streams};
+use claims_adapters::event_store::EventStore;
 use claims_domain::claim::{ClaimDecider, ClaimStatus};
 use pg_support::TestSchema;
 use std::time::Duration;
@@ -239,5 +240,105 @@ async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_
     assert!(workers_log.contains("claim adjudicated"), "{workers_log}");
     assert!(!front_log.contains("claim adjudicated"), "{front_log}");
     assert!(!workers_log.contains("claim accepted"), "{workers_log}");
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_in_flight_at_sigterm_are_decided_after_a_restart() {
+    let schema = TestSchema::new().await;
+    let (client, jetstream) = insurer::connect().await;
+    let config = format!(
+        "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
+         log_level = \"info\"\n",
+        schema.url,
+        schema.name,
+        insurer::url(),
+        insurer::STREAM,
+    );
+    let first = EngineProcess::start(&config, &[]).await;
+    let mut reference_acks = client
+        .subscribe("claims.reference-ack.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let reference: toml::Value =
+        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
+            .unwrap();
+    insurer::publish(
+        &jetstream,
+        "claims.reference.acme-health",
+        "reference-1",
+        "application/json",
+        None,
+        serde_json::to_vec(&reference).unwrap(),
+    )
+    .await;
+    next(&mut reference_acks, "reference answer").await;
+
+    // A burst of claims, and SIGTERM while they are being taken in and decided.
+    let template: serde_json::Value =
+        serde_json::from_slice(&file("../examples/claims/02-office-visit.json")).unwrap();
+    let insurer_id = claims_domain::InsurerId::new("acme-health").unwrap();
+    let mut claims = Vec::new();
+    for index in 0..30 {
+        let claim_ref = format!("ACME-BURST-{index:03}");
+        let mut body = template.clone();
+        body["claim_ref"] = claim_ref.clone().into();
+        insurer::publish(
+            &jetstream,
+            "claims.submit.acme-health",
+            &claim_ref,
+            "application/json",
+            None,
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+        claims.push(claims_domain::ClaimId::for_submission(
+            &insurer_id,
+            &claims_domain::InsurerClaimRef::new(claim_ref).unwrap(),
+        ));
+    }
+    let (status, log) = first.terminate().await;
+    assert!(status.success(), "{log}");
+
+    // The next process finishes what the first left: every claim decided, none twice.
+    let second = EngineProcess::start(&config, &[]).await;
+    let store = schema.store().await;
+    for claim in &claims {
+        let mut events = Vec::new();
+        for _ in 0..400 {
+            events = store.read_stream(&streams::claim(*claim), 1).await.unwrap();
+            if events
+                .iter()
+                .any(|event| event.event_type == "ClaimAdjudicated")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let types: Vec<_> = events
+            .iter()
+            .map(|event| event.event_type.as_str())
+            .collect();
+        assert_eq!(
+            types
+                .iter()
+                .filter(|kind| **kind == "ClaimSubmitted")
+                .count(),
+            1,
+            "{claim}: {types:?}"
+        );
+        assert_eq!(
+            types
+                .iter()
+                .filter(|kind| **kind == "ClaimAdjudicated")
+                .count(),
+            1,
+            "{claim}: {types:?}"
+        );
+    }
+    let (status, log) = second.terminate().await;
+    assert!(status.success(), "{log}");
+    store.close().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }
