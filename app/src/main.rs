@@ -50,6 +50,9 @@ enum Command {
         /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
         #[arg(long, env = "CLAIMS_DATABASE_URL")]
         database_url: Option<String>,
+        /// The PostgreSQL schema of the log and read models.
+        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA", requires = "database_url")]
+        database_schema: Option<String>,
         /// Do not draw the progress bar.
         #[arg(long)]
         quiet: bool,
@@ -214,11 +217,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay {
             database,
             database_url,
+            database_schema,
             quiet,
         } => {
             let target = match (database, database_url) {
                 (Some(path), _) => ReplayTarget::Sqlite(path),
-                (None, Some(url)) => ReplayTarget::Postgres(url),
+                (None, Some(url)) => ReplayTarget::Postgres {
+                    url,
+                    schema: database_schema,
+                },
                 (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
             };
             let report = claims::replay::run(&target, !quiet)

@@ -153,7 +153,21 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
     }
     store.close().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    // The runbook's rebuild of the read models, on the schema serve was given.
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_claims"))
+        .args(["replay", "--quiet", "--database-url", &schema.url])
+        .args(["--database-schema", &schema.name])
+        .env_remove("CLAIMS_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(stdout.contains("2 claims"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
