@@ -182,8 +182,10 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 fn init_logging(json: bool, level: &str) {
     // Quiet by default so the demo's report reads cleanly; RUST_LOG=info shows every step.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours only on a terminal: a log file or collector would keep the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
