@@ -116,6 +116,21 @@ else
 fi
 "$CLAIMS_TEST_ANVIL_BIN" --version | head -n 1
 
+step "Chromium for the dashboard test"
+# The dashboard test opens the page in headless Chromium and fails (never skips) without
+# it. CLAIMS_TEST_CHROMIUM names another browser binary; otherwise Debian's chromium,
+# installed here if it is missing.
+if [ -n "${CLAIMS_TEST_CHROMIUM:-}" ]; then
+  echo "using CLAIMS_TEST_CHROMIUM=$CLAIMS_TEST_CHROMIUM"
+else
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "chromium is not installed; installing it"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+  chromium --version
+fi
+
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

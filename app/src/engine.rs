@@ -13,6 +13,7 @@
 use crate::adjudicator::{Adjudicated, Adjudicator};
 use crate::clock::Clock;
 use crate::intake::{Intake, IntakeReply, NATIVE_CONTENT_TYPE};
+use crate::metrics::EngineMetrics;
 use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
 use crate::reference_intake::ReferenceIntake;
@@ -26,8 +27,8 @@ use claims_adapters::bus::{
     InProcessBus, Message, MessageBus, NatsBus, NatsBusConfig, Subject, SubjectPattern,
     WorkQueueSpec,
 };
-use claims_adapters::event_store::{EventStore, SqliteEventStore};
-use claims_adapters::read_models::{Projector, ReadModels, SqliteReadModels};
+use claims_adapters::event_store::{EventStore, PostgresEventStore, SqliteEventStore};
+use claims_adapters::read_models::{PostgresReadModels, Projector, ReadModels, SqliteReadModels};
 use claims_domain::Decider;
 use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider};
 use claims_domain::claim::{Appeal, ClaimDecider, ClaimState, Review};
@@ -36,18 +37,90 @@ use claims_domain::{ClaimId, Currency, InsurerId, MemberId, Money, WalletAddress
 use claims_settlement::embedded::EmbeddedChainConfig;
 use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
 use claims_settlement::{EmbeddedChain, PayoutToken, SettlementChain, TokenAmount};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Where the embedded event store keeps its data.
+/// Where the event store (and the read models beside it) keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     /// In memory: gone when the engine stops (specifications, tests).
     InMemory,
     /// An SQLite file, created if missing.
     File(PathBuf),
+    /// PostgreSQL at `url`, in `schema` (created if missing) or else in the connection's
+    /// default schema; several engine processes share it.
+    Postgres {
+        /// Such as `postgres://claims@db:5432/claims`.
+        url: String,
+        /// A plain identifier, such as `claims`.
+        schema: Option<String>,
+    },
+}
+
+/// A role an engine process runs; any set of them may run in one process, and each may
+/// run in many processes sharing one PostgreSQL log and one NATS server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Claim submissions and reference data from insurers become events.
+    Intake,
+    /// Stored events are published to the bus.
+    Relay,
+    /// Submitted claims are decided.
+    Adjudicator,
+    /// Approved claims are batched and paid on chain.
+    Settler,
+    /// Decisions and payments are announced to insurers.
+    Outcomes,
+    /// The read models are kept current and served over HTTP.
+    Api,
+}
+
+impl Role {
+    /// Every role, in the order a claim meets them.
+    pub const ALL: [Role; 6] = [
+        Role::Intake,
+        Role::Relay,
+        Role::Adjudicator,
+        Role::Settler,
+        Role::Outcomes,
+        Role::Api,
+    ];
+
+    /// The role's name on the command line and in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Intake => "intake",
+            Role::Relay => "relay",
+            Role::Adjudicator => "adjudicator",
+            Role::Settler => "settler",
+            Role::Outcomes => "outcomes",
+            Role::Api => "api",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A role name that is not one of [`Role::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a role: use intake, relay, adjudicator, settler, outcomes or api")]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.name() == text.trim())
+            .ok_or_else(|| UnknownRole(text.to_owned()))
+    }
 }
 
 /// Which message bus the roles talk over.
@@ -128,6 +201,8 @@ pub struct EmbeddedConfig {
     /// way to the chain show as approved and not paid, so keep the interval well above
     /// the settler's batching delay.
     pub reconcile_every: Option<Duration>,
+    /// The roles this process runs (every one by default).
+    pub roles: BTreeSet<Role>,
 }
 
 impl EmbeddedConfig {
@@ -148,6 +223,7 @@ impl EmbeddedConfig {
             relay_poll: Duration::from_millis(250),
             float: 10_000_000,
             reconcile_every: None,
+            roles: Role::ALL.into_iter().collect(),
         }
     }
 }
@@ -166,6 +242,7 @@ mod queues {
 
 /// A running engine.
 pub struct Engine {
+    metrics: EngineMetrics,
     store: Arc<dyn EventStore>,
     read_models: Arc<dyn ReadModels>,
     bus: EngineBus,
@@ -182,27 +259,7 @@ pub struct Engine {
 impl Engine {
     /// Starts every role in this process on the embedded adapters.
     pub async fn start_embedded(config: EmbeddedConfig) -> anyhow::Result<Engine> {
-        let sqlite = match &config.database {
-            Database::InMemory => SqliteEventStore::in_memory().await?,
-            Database::File(path) => {
-                if let Some(parent) = path
-                    .parent()
-                    .filter(|parent| !parent.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!(
-                            "creating the directory for the event store at {}",
-                            path.display()
-                        )
-                    })?;
-                }
-                SqliteEventStore::open(path)
-                    .await
-                    .with_context(|| format!("opening the event store at {}", path.display()))?
-            }
-        };
-        let read_models: Arc<dyn ReadModels> = Arc::new(SqliteReadModels::of(&sqlite));
-        let store: Arc<dyn EventStore> = Arc::new(sqlite);
+        let (store, read_models) = open_database(&config.database).await?;
         let bus = EngineBus::connect(&config.bus).await?;
         let chain = Arc::new(
             EmbeddedChain::launch(EmbeddedChainConfig::with_float(
@@ -225,65 +282,95 @@ impl Engine {
         let (trigger, shutdown) = shutdown::channel();
 
         // Queues first, so they capture everything the relay publishes from its first pass.
-        let intake_queue = dyn_bus
-            .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
-            .await?;
-        let reference_queue = dyn_bus
-            .work_queue(queue_spec(
-                queues::REFERENCE,
-                subjects::all_reference_data(),
-            ))
-            .await?;
-        let settlement_queue = dyn_bus
-            .work_queue(queue_spec(
-                queues::SETTLEMENT,
-                subjects::events_of_type("claim", "ClaimAdjudicated"),
-            ))
-            .await?;
-        let decided_queue = dyn_bus
-            .work_queue(queue_spec(
-                queues::OUTCOMES_DECIDED,
-                subjects::events_of_type("claim", "ClaimAdjudicated"),
-            ))
-            .await?;
-        let paid_queue = dyn_bus
-            .work_queue(queue_spec(
-                queues::OUTCOMES_PAID,
-                subjects::events_of_type("claim", "ClaimPayoutConfirmed"),
-            ))
-            .await?;
-        let adjudication_spec = queue_spec(
-            queues::ADJUDICATION,
-            subjects::events_of_type("claim", "ClaimSubmitted"),
-        );
-
+        // Only the queues of this process's roles: a durable queue nobody reads would
+        // keep its messages for ever.
+        let runs = |role| config.roles.contains(&role);
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(
-            Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
-        ));
-        tasks.push(tokio::spawn(
-            ReferenceIntake::new(store.clone(), dyn_bus.clone()).run(reference_queue),
-        ));
-        for _ in 0..config.adjudicators.max(1) {
-            let queue = dyn_bus.work_queue(adjudication_spec.clone()).await?;
+        if runs(Role::Intake) {
+            let intake_queue = dyn_bus
+                .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
+                .await?;
+            let reference_queue = dyn_bus
+                .work_queue(queue_spec(
+                    queues::REFERENCE,
+                    subjects::all_reference_data(),
+                ))
+                .await?;
             tasks.push(tokio::spawn(
-                Adjudicator::new(store.clone(), config.clock.clone()).run(queue),
+                Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
+            ));
+            tasks.push(tokio::spawn(
+                ReferenceIntake::new(store.clone(), dyn_bus.clone()).run(reference_queue),
             ));
         }
-        for queue in [decided_queue, paid_queue] {
+        if runs(Role::Settler) {
+            let settlement_queue = dyn_bus
+                .work_queue(queue_spec(
+                    queues::SETTLEMENT,
+                    subjects::events_of_type("claim", "ClaimAdjudicated"),
+                ))
+                .await?;
             tasks.push(tokio::spawn(
-                Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
+                Settler::new(settlement.clone(), config.clock.clone(), config.settler)
+                    .retrying_open_batches_every(config.retry_open_batches)
+                    .run(settlement_queue, shutdown.clone()),
             ));
         }
-        tasks.push(tokio::spawn(
-            Settler::new(settlement.clone(), config.clock.clone(), config.settler)
-                .retrying_open_batches_every(config.retry_open_batches)
-                .run(settlement_queue, shutdown.clone()),
-        ));
-        tasks.push(tokio::spawn(
-            Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
-        ));
-        if let Some(interval) = config.reconcile_every {
+        if runs(Role::Outcomes) {
+            let decided_queue = dyn_bus
+                .work_queue(queue_spec(
+                    queues::OUTCOMES_DECIDED,
+                    subjects::events_of_type("claim", "ClaimAdjudicated"),
+                ))
+                .await?;
+            let paid_queue = dyn_bus
+                .work_queue(queue_spec(
+                    queues::OUTCOMES_PAID,
+                    subjects::events_of_type("claim", "ClaimPayoutConfirmed"),
+                ))
+                .await?;
+            for queue in [decided_queue, paid_queue] {
+                tasks.push(tokio::spawn(
+                    Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
+                ));
+            }
+        }
+        if runs(Role::Adjudicator) {
+            let adjudication_spec = queue_spec(
+                queues::ADJUDICATION,
+                subjects::events_of_type("claim", "ClaimSubmitted"),
+            );
+            for _ in 0..config.adjudicators.max(1) {
+                let queue = dyn_bus.work_queue(adjudication_spec.clone()).await?;
+                tasks.push(tokio::spawn(
+                    Adjudicator::new(store.clone(), config.clock.clone()).run(queue),
+                ));
+            }
+        }
+        if runs(Role::Relay) {
+            tasks.push(tokio::spawn(
+                Relay::new(store.clone(), dyn_bus.clone(), config.relay_poll).run(shutdown.clone()),
+            ));
+        }
+        // The read models and metrics are what the API serves, so the process serving them
+        // keeps them.
+        let metrics = EngineMetrics::new();
+        if runs(Role::Api) {
+            tasks.push(tokio::spawn(
+                metrics.clone().follow_log(store.clone(), shutdown.clone()),
+            ));
+            tasks.push(tokio::spawn(
+                metrics.clone().count_dead_letters(dyn_bus.clone()),
+            ));
+            let mut projector_shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(
+                Projector::new(store.clone(), read_models.clone())
+                    .run(async move { projector_shutdown.wait().await }),
+            ));
+        }
+        if runs(Role::Settler)
+            && let Some(interval) = config.reconcile_every
+        {
             tasks.push(tokio::spawn(crate::reconciliation::run_periodically(
                 store.clone(),
                 chain.clone(),
@@ -291,14 +378,10 @@ impl Engine {
                 shutdown.clone(),
             )));
         }
-        let mut projector_shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(
-            Projector::new(store.clone(), read_models.clone())
-                .run(async move { projector_shutdown.wait().await }),
-        ));
 
         Ok(Engine {
             reviews: Adjudicator::new(store.clone(), config.clock.clone()),
+            metrics,
             store,
             read_models,
             bus,
@@ -318,6 +401,11 @@ impl Engine {
     /// The read models, kept current by the engine's projector.
     pub fn read_models(&self) -> &Arc<dyn ReadModels> {
         &self.read_models
+    }
+
+    /// The metrics, counted while the API role runs.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
     }
 
     /// The bus.
@@ -489,6 +577,44 @@ impl Drop for Engine {
             task.abort();
         }
     }
+}
+
+/// Opens the event store and the read models beside it (creating an SQLite file or a
+/// PostgreSQL schema that is missing).
+pub async fn open_database(
+    database: &Database,
+) -> anyhow::Result<(Arc<dyn EventStore>, Arc<dyn ReadModels>)> {
+    let sqlite = match database {
+        Database::InMemory => SqliteEventStore::in_memory().await?,
+        Database::File(path) => {
+            if let Some(parent) = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!(
+                        "creating the directory for the event store at {}",
+                        path.display()
+                    )
+                })?;
+            }
+            SqliteEventStore::open(path)
+                .await
+                .with_context(|| format!("opening the event store at {}", path.display()))?
+        }
+        Database::Postgres { url, schema } => {
+            // The URL may carry a password: never put it in an error or a log.
+            let postgres = match schema {
+                Some(schema) => PostgresEventStore::connect_in_schema(url, schema).await,
+                None => PostgresEventStore::connect(url).await,
+            }
+            .context("connecting to the PostgreSQL event store")?;
+            let read_models: Arc<dyn ReadModels> = Arc::new(PostgresReadModels::of(&postgres));
+            return Ok((Arc::new(postgres), read_models));
+        }
+    };
+    let read_models: Arc<dyn ReadModels> = Arc::new(SqliteReadModels::of(&sqlite));
+    Ok((Arc::new(sqlite), read_models))
 }
 
 fn queue_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {

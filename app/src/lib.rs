@@ -15,13 +15,16 @@
 //! measures the engine's parts (`claims bench store`).
 
 pub mod adjudicator;
+pub mod api;
 pub mod bench;
 pub mod clock;
+pub mod config;
 pub mod contract;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod intake;
+pub mod metrics;
 pub mod outcomes;
 pub mod reconciliation;
 pub mod reference;
@@ -29,8 +32,10 @@ pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;
+pub mod serve;
 pub mod settler;
 pub mod shutdown;
+pub mod status;
 pub mod subjects;
 pub mod submission;
 pub mod verdict;

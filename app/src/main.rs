@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use claims::bench::store::{Backend, DEFAULT_DATABASE_URL, StoreBenchOptions};
+use claims::config::{LogFormat, ServeSettings};
 use claims::replay::ReplayTarget;
 use claims_domain::{Money, WalletAddress};
 use clap::{Parser, Subcommand};
@@ -13,9 +14,13 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "claims", version, about)]
 struct Cli {
-    /// Log as JSON lines instead of text.
+    /// Log as JSON lines instead of text (the same as `--log-format json`).
     #[arg(long, global = true, env = "CLAIMS_LOG_JSON")]
     log_json: bool,
+
+    /// `text` or `json`; for `serve`, overrides the configuration's `log_format`.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -46,26 +51,64 @@ enum Command {
         /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
         #[arg(long, env = "CLAIMS_DATABASE_URL")]
         database_url: Option<String>,
+        /// The PostgreSQL schema of the log and read models.
+        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA", requires = "database_url")]
+        database_schema: Option<String>,
         /// Do not draw the progress bar.
         #[arg(long)]
         quiet: bool,
     },
-    /// Runs every role of the engine in this process until Ctrl-C, on NATS JetStream
-    /// when given a server (insurers then reach it from outside), else on the in-process
-    /// bus. The event store is an SQLite file.
+    /// Runs the chosen roles of the engine (every one by default) until SIGINT or SIGTERM.
+    /// Settings come from `--config FILE` (TOML), then `CLAIMS_*` environment variables,
+    /// then these flags; nothing configured means an SQLite file, the in-process bus and
+    /// the embedded EVM. See docs/operations.md.
     Serve {
-        /// The NATS server, such as nats://127.0.0.1:4222.
-        #[arg(long, env = "CLAIMS_NATS_URL")]
+        /// A TOML configuration file (keys: roles, database, database_url,
+        /// database_schema, nats_url, stream, adjudicators, listen, log_level, log_format).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The roles to run: intake, relay, adjudicator, settler, outcomes, api.
+        #[arg(long, value_delimiter = ',')]
+        role: Option<Vec<String>>,
+        /// The NATS server, such as nats://127.0.0.1:4222 (else the in-process bus).
+        #[arg(long)]
         nats_url: Option<String>,
-        /// The JetStream stream that keeps the engine's subjects.
-        #[arg(long, default_value = claims::engine::BusChoice::DEFAULT_STREAM)]
-        stream: String,
-        /// The SQLite event store, created if missing.
-        #[arg(long, default_value = "claims.db")]
-        database: PathBuf,
-        /// Adjudication workers in this process.
-        #[arg(long, default_value_t = 2)]
-        adjudicators: usize,
+        /// The JetStream stream that keeps the engine's subjects (default CLAIMS).
+        #[arg(long)]
+        stream: Option<String>,
+        /// The SQLite event store, created if missing (default claims.db).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The PostgreSQL schema of the log and read models (created if missing).
+        #[arg(long)]
+        database_schema: Option<String>,
+        /// Adjudication workers in this process (default 2).
+        #[arg(long)]
+        adjudicators: Option<usize>,
+        /// The HTTP API's address (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Prints a claim's status, amounts, payout and event timeline.
+    Status {
+        /// The engine's claim id (a UUID, as intake answered it).
+        claim: String,
+        /// The embedded event store: an SQLite file an engine wrote.
+        #[arg(
+            long,
+            conflicts_with = "database_url",
+            required_unless_present = "database_url"
+        )]
+        database: Option<PathBuf>,
+        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+        #[arg(long, env = "CLAIMS_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The PostgreSQL schema of the log and read models.
+        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA")]
+        database_schema: Option<String>,
     },
     /// Plans, members and providers.
     Reference {
@@ -206,11 +249,13 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{text} is not a duration: use a positive number of seconds"))
 }
 
-fn init_logging(json: bool) {
+fn init_logging(json: bool, level: &str) {
     // Quiet by default so the demo's report reads cleanly; RUST_LOG=info shows every step.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours only on a terminal: a log file or collector would keep the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -222,7 +267,15 @@ fn init_logging(json: bool) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    let log_json = match cli.log_format.as_deref() {
+        Some(format) => format.parse::<LogFormat>().map_err(anyhow::Error::msg)? == LogFormat::Json,
+        None => cli.log_json,
+    };
+    if let Command::Serve { .. } = cli.command {
+        // Serve logs as its configuration says, so it is read first.
+    } else {
+        init_logging(log_json, "warn");
+    }
     match cli.command {
         Command::Demo { examples, database } => {
             let report = claims::demo::run(&claims::demo::DemoOptions { examples, database })
@@ -236,11 +289,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay {
             database,
             database_url,
+            database_schema,
             quiet,
         } => {
             let target = match (database, database_url) {
                 (Some(path), _) => ReplayTarget::Sqlite(path),
-                (None, Some(url)) => ReplayTarget::Postgres(url),
+                (None, Some(url)) => ReplayTarget::Postgres {
+                    url,
+                    schema: database_schema,
+                },
                 (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
             };
             let report = claims::replay::run(&target, !quiet)
@@ -249,29 +306,57 @@ async fn main() -> anyhow::Result<()> {
             print_report(&format!("{}\n", report.summary()));
         }
         Command::Serve {
+            config,
+            role,
             nats_url,
             stream,
             database,
+            database_url,
+            database_schema,
             adjudicators,
+            listen,
         } => {
-            let bus = match nats_url {
-                Some(url) => claims::engine::BusChoice::nats(url, stream),
-                None => claims::engine::BusChoice::InProcess,
+            let file = match &config {
+                Some(path) => ServeSettings::from_file(path)?,
+                None => ServeSettings::default(),
             };
-            let mut config = claims::engine::EmbeddedConfig::new(
-                claims::engine::Database::File(database),
-                std::sync::Arc::new(claims::clock::SystemClock),
-            );
-            config.bus = bus;
-            config.adjudicators = adjudicators;
-            let engine = claims::engine::Engine::start_embedded(config)
-                .await
-                .context("starting the engine")?;
-            tracing::warn!("the engine is running; Ctrl-C stops it");
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
-            engine.shutdown().await;
+            let flags = ServeSettings {
+                roles: role,
+                database,
+                database_url,
+                database_schema,
+                nats_url,
+                stream,
+                adjudicators,
+                listen,
+                log_level: None,
+                log_format: cli
+                    .log_format
+                    .clone()
+                    .or(cli.log_json.then(|| "json".to_owned())),
+            };
+            let settings = file
+                .overridden_by(ServeSettings::from_env(std::env::vars())?)
+                .overridden_by(flags)
+                .resolve()?;
+            init_logging(settings.log_format == LogFormat::Json, &settings.log_level);
+            claims::serve::run(settings).await?;
+        }
+        Command::Status {
+            claim,
+            database,
+            database_url,
+            database_schema,
+        } => {
+            let database = match (database, database_url) {
+                (Some(path), _) => claims::engine::Database::File(path),
+                (None, Some(url)) => claims::engine::Database::Postgres {
+                    url,
+                    schema: database_schema,
+                },
+                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+            };
+            print_report(&claims::status::run(&database, &claim).await?);
         }
         Command::Reference {
             command:
@@ -320,7 +405,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let target = match (database, database_url) {
                 (Some(path), _) => ReplayTarget::Sqlite(path),
-                (None, Some(url)) => ReplayTarget::Postgres(url),
+                (None, Some(url)) => ReplayTarget::Postgres { url, schema: None },
                 (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
             };
             let store = claims::replay::open_store(&target).await?;

@@ -21,8 +21,13 @@ use std::time::{Duration, Instant};
 pub enum ReplayTarget {
     /// An embedded SQLite file (it must exist: replaying an empty log is a mistake).
     Sqlite(PathBuf),
-    /// A PostgreSQL database, by URL.
-    Postgres(String),
+    /// A PostgreSQL database, by URL, in `schema` or else the connection's default one.
+    Postgres {
+        /// Such as `postgres://claims@db:5432/claims`.
+        url: String,
+        /// The schema `claims serve` was given as `database_schema`.
+        schema: Option<String>,
+    },
 }
 
 /// What a replay did.
@@ -111,10 +116,12 @@ async fn open(target: &ReplayTarget) -> anyhow::Result<(Arc<dyn EventStore>, Arc
             let models = Arc::new(SqliteReadModels::of(&store));
             (Arc::new(store), models)
         }
-        ReplayTarget::Postgres(url) => {
-            let store = PostgresEventStore::connect(url)
-                .await
-                .context("connecting to the PostgreSQL event store")?;
+        ReplayTarget::Postgres { url, schema } => {
+            let store = match schema {
+                Some(schema) => PostgresEventStore::connect_in_schema(url, schema).await,
+                None => PostgresEventStore::connect(url).await,
+            }
+            .context("connecting to the PostgreSQL event store")?;
             let models = Arc::new(PostgresReadModels::of(&store));
             (Arc::new(store), models)
         }

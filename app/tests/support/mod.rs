@@ -2,5 +2,8 @@
 
 #![allow(dead_code)] // Each test binary uses what it needs.
 
+pub mod api_engine;
 pub mod claim_response;
+pub mod engine_process;
+pub mod http;
 pub mod insurer;

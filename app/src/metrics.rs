@@ -1,0 +1,284 @@
+//! Prometheus metrics, counted from the event log so that every process serving `/metrics`
+//! on one PostgreSQL log reports the same totals, whichever process did the work: claims
+//! received, decided by outcome and paid; how long claims waited from submission to
+//! decision and from decision to payment; gas used by settlements. Dead letters are not
+//! events: they are counted as they pass on the bus, by this process, since it started.
+//!
+//! Latencies are kept in whole milliseconds and written as decimal seconds, so no float is
+//! involved.
+
+use crate::shutdown::Shutdown;
+use chrono::{DateTime, Utc};
+use claims_adapters::aggregate::{self, streams};
+use claims_adapters::bus::{MessageBus, SubjectPattern};
+use claims_adapters::event_store::{EventStore, LogPosition, RecordedEvent};
+use claims_domain::ClaimId;
+use claims_domain::adjudication::Decision;
+use claims_domain::claim::{ClaimDecider, ClaimEvent};
+use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Latency bucket bounds, in milliseconds.
+const BUCKETS_MS: [i64; 12] = [
+    10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+];
+
+/// Events read per page while following the log.
+const PAGE: usize = 500;
+
+/// A latency histogram in milliseconds.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// Observations at or under each bound of [`BUCKETS_MS`].
+    buckets: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum_ms: i64,
+}
+
+impl Histogram {
+    fn observe(&mut self, elapsed_ms: i64) {
+        let elapsed_ms = elapsed_ms.max(0);
+        for (bound, bucket) in BUCKETS_MS.iter().zip(self.buckets.iter_mut()) {
+            if elapsed_ms <= *bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_ms = self.sum_ms.saturating_add(elapsed_ms);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, bucket) in BUCKETS_MS.iter().zip(self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {bucket}", seconds(*bound));
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", seconds(self.sum_ms));
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
+/// Milliseconds as decimal seconds: `1500` → `1.500`.
+fn seconds(ms: i64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    position: Option<LogPosition>,
+    received: u64,
+    decided: BTreeMap<&'static str, u64>,
+    paid: u64,
+    gas_used: u64,
+    settlements: u64,
+    dead_letters: BTreeMap<String, u64>,
+    submit_to_decision: Histogram,
+    decision_to_payment: Histogram,
+    /// When each claim not yet paid was submitted or decided: dropped once it is paid
+    /// (or denied), so the map holds only claims in flight.
+    submitted_at: HashMap<ClaimId, DateTime<Utc>>,
+    decided_at: HashMap<ClaimId, DateTime<Utc>>,
+}
+
+/// The engine's metrics; cheap to clone into the API and the tasks that keep them.
+#[derive(Debug, Clone, Default)]
+pub struct EngineMetrics(Arc<Mutex<Counts>>);
+
+impl EngineMetrics {
+    /// Empty metrics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one event of the log.
+    pub fn observe(&self, event: &RecordedEvent) {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.position = Some(event.position);
+        if let Some(claim) = streams::claim_of(&event.stream) {
+            let Ok(decoded) = aggregate::decode::<ClaimDecider>(event) else {
+                return;
+            };
+            match decoded {
+                ClaimEvent::Submitted { .. } => {
+                    counts.received += 1;
+                    counts.submitted_at.insert(claim, event.recorded_at);
+                }
+                ClaimEvent::Adjudicated { adjudication } => {
+                    let outcome = match adjudication.decision {
+                        Decision::Approved => "approved",
+                        Decision::Denied => "denied",
+                        Decision::Pended { .. } => "pended",
+                    };
+                    *counts.decided.entry(outcome).or_default() += 1;
+                    if let Some(submitted) = counts.submitted_at.remove(&claim) {
+                        let elapsed = (event.recorded_at - submitted).num_milliseconds();
+                        counts.submit_to_decision.observe(elapsed);
+                    }
+                    if outcome == "approved" {
+                        counts.decided_at.insert(claim, event.recorded_at);
+                    }
+                }
+                ClaimEvent::PayoutConfirmed { .. } => {
+                    counts.paid += 1;
+                    if let Some(decided) = counts.decided_at.remove(&claim) {
+                        let elapsed = (event.recorded_at - decided).num_milliseconds();
+                        counts.decision_to_payment.observe(elapsed);
+                    }
+                }
+                // A review or an appeal comes with its own `Adjudicated` event, counted above.
+                ClaimEvent::Reviewed { .. }
+                | ClaimEvent::Appealed { .. }
+                | ClaimEvent::PayoutScheduled { .. } => {}
+            }
+        } else if streams::payout_batch_of(&event.stream).is_some()
+            && let Ok(PayoutBatchEvent::Settled { gas_used, .. }) =
+                aggregate::decode::<PayoutBatchDecider>(event)
+        {
+            counts.settlements += 1;
+            counts.gas_used = counts.gas_used.saturating_add(gas_used);
+        }
+    }
+
+    /// Counts a message dead-lettered on `subject` (`deadletter.<queue>`).
+    pub fn dead_lettered(&self, subject: &str) {
+        let queue = subject.strip_prefix("deadletter.").unwrap_or(subject);
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *counts.dead_letters.entry(queue.to_owned()).or_default() += 1;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, samples: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        counter(
+            "claims_received_total",
+            "Claims accepted by intake (from the event log).",
+            &[(String::new(), counts.received)],
+        );
+        let decided: Vec<_> = ["approved", "denied", "pended"]
+            .into_iter()
+            .map(|outcome| {
+                (
+                    format!("{{outcome=\"{outcome}\"}}"),
+                    counts.decided.get(outcome).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        counter(
+            "claims_decided_total",
+            "Claims adjudicated, by outcome (from the event log).",
+            &decided,
+        );
+        counter(
+            "claims_paid_total",
+            "Claims whose payout the chain confirmed (from the event log).",
+            &[(String::new(), counts.paid)],
+        );
+        counter(
+            "claims_settlements_total",
+            "Payout batches the chain confirmed (from the event log).",
+            &[(String::new(), counts.settlements)],
+        );
+        counter(
+            "claims_settlement_gas_used_total",
+            "Gas used by confirmed settlement transactions (from the event log).",
+            &[(String::new(), counts.gas_used)],
+        );
+        let dead: Vec<_> = counts
+            .dead_letters
+            .iter()
+            .map(|(queue, count)| (format!("{{queue=\"{queue}\"}}"), *count))
+            .collect();
+        counter(
+            "claims_dead_letters_total",
+            "Messages dead-lettered, by queue, seen by this process since it started.",
+            &dead,
+        );
+        counts.submit_to_decision.render(
+            &mut out,
+            "claims_submit_to_decision_seconds",
+            "Time from a claim's submission to its decision, as the log recorded them.",
+        );
+        counts.decision_to_payment.render(
+            &mut out,
+            "claims_decision_to_payment_seconds",
+            "Time from an approved claim's decision to its confirmed payout.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP claims_metrics_log_position The log sequence the metrics have counted up to.\n\
+             # TYPE claims_metrics_log_position gauge\nclaims_metrics_log_position {}",
+            counts.position.map_or(0, |position| position.sequence)
+        );
+        out
+    }
+
+    fn position(&self) -> LogPosition {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .position
+            .unwrap_or(LogPosition::START)
+    }
+
+    /// Follows the log from the start until shutdown, counting every event.
+    pub async fn follow_log(self, store: Arc<dyn EventStore>, mut shutdown: Shutdown) {
+        loop {
+            match store.read_all(self.position(), PAGE).await {
+                Ok(events) if !events.is_empty() => {
+                    for event in &events {
+                        self.observe(event);
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "metrics could not read the log; retrying"),
+            }
+            tokio::select! {
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    /// Counts dead letters as they pass on the bus until it shuts down.
+    pub async fn count_dead_letters(self, bus: Arc<dyn MessageBus>) {
+        let pattern = match SubjectPattern::new("deadletter.>") {
+            Ok(pattern) => pattern,
+            Err(error) => {
+                tracing::error!(%error, "the dead-letter pattern is invalid");
+                return;
+            }
+        };
+        let mut letters = match bus.subscribe(pattern).await {
+            Ok(letters) => letters,
+            Err(error) => {
+                tracing::error!(%error, "dead letters cannot be counted");
+                return;
+            }
+        };
+        while let Some(letter) = letters.next().await {
+            self.dead_lettered(letter.subject.as_str());
+        }
+    }
+}
