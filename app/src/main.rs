@@ -41,19 +41,8 @@ enum Command {
     /// Drops the read models (claim status, provider remittances, member accumulators) and
     /// rebuilds them from the whole event log, with a progress bar.
     Replay {
-        /// The embedded event store: an SQLite file an engine wrote.
-        #[arg(
-            long,
-            conflicts_with = "database_url",
-            required_unless_present = "database_url"
-        )]
-        database: Option<PathBuf>,
-        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
-        #[arg(long, env = "CLAIMS_DATABASE_URL")]
-        database_url: Option<String>,
-        /// The PostgreSQL schema of the log and read models.
-        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA", requires = "database_url")]
-        database_schema: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Do not draw the progress bar.
         #[arg(long)]
         quiet: bool,
@@ -96,19 +85,8 @@ enum Command {
     Status {
         /// The engine's claim id (a UUID, as intake answered it).
         claim: String,
-        /// The embedded event store: an SQLite file an engine wrote.
-        #[arg(
-            long,
-            conflicts_with = "database_url",
-            required_unless_present = "database_url"
-        )]
-        database: Option<PathBuf>,
-        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
-        #[arg(long, env = "CLAIMS_DATABASE_URL")]
-        database_url: Option<String>,
-        /// The PostgreSQL schema of the log and read models.
-        #[arg(long, env = "CLAIMS_DATABASE_SCHEMA")]
-        database_schema: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Plans, members and providers.
     Reference {
@@ -119,16 +97,8 @@ enum Command {
     /// every claim paid twice, paid but not recorded, recorded but not on chain, or approved
     /// and never paid. Exits with an error if there is any.
     Reconcile {
-        /// The embedded event store: an SQLite file an engine wrote.
-        #[arg(
-            long,
-            conflicts_with = "database_url",
-            required_unless_present = "database_url"
-        )]
-        database: Option<PathBuf>,
-        /// A PostgreSQL event store.
-        #[arg(long, env = "CLAIMS_DATABASE_URL")]
-        database_url: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The chain's JSON-RPC endpoint.
         #[arg(long, env = "CLAIMS_RPC_URL")]
         rpc_url: String,
@@ -151,6 +121,50 @@ enum Command {
     },
 }
 
+/// The event store a command works on: an SQLite file or a PostgreSQL database.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// The embedded event store: an SQLite file.
+    #[arg(
+        long,
+        conflicts_with = "database_url",
+        required_unless_present = "database_url"
+    )]
+    database: Option<PathBuf>,
+    /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
+    #[arg(long, env = "CLAIMS_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The PostgreSQL schema of the log and read models (the one `claims serve` was given).
+    #[arg(long, env = "CLAIMS_DATABASE_SCHEMA", requires = "database_url")]
+    database_schema: Option<String>,
+}
+
+impl StoreArgs {
+    /// The database for the engine's own opening (an SQLite file is created if missing).
+    fn database(self) -> anyhow::Result<claims::engine::Database> {
+        match (self.database, self.database_url) {
+            (Some(path), _) => Ok(claims::engine::Database::File(path)),
+            (None, Some(url)) => Ok(claims::engine::Database::Postgres {
+                url,
+                schema: self.database_schema,
+            }),
+            (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+        }
+    }
+
+    /// The store to read, which must already exist.
+    fn existing(self) -> anyhow::Result<ReplayTarget> {
+        match (self.database, self.database_url) {
+            (Some(path), _) => Ok(ReplayTarget::Sqlite(path)),
+            (None, Some(url)) => Ok(ReplayTarget::Postgres {
+                url,
+                schema: self.database_schema,
+            }),
+            (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum ReferenceCommand {
     /// Stores the plans, members and providers of a TOML file (the shape of
@@ -159,16 +173,9 @@ enum ReferenceCommand {
     Load {
         /// The reference-data file.
         file: PathBuf,
-        /// The embedded event store: an SQLite file, created if missing.
-        #[arg(
-            long,
-            conflicts_with = "database_url",
-            required_unless_present = "database_url"
-        )]
-        database: Option<PathBuf>,
-        /// A PostgreSQL event store, such as postgres://claims@db:5432/claims.
-        #[arg(long, env = "CLAIMS_DATABASE_URL")]
-        database_url: Option<String>,
+        // Where to store them (an SQLite file is created if missing).
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -286,21 +293,8 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("the demo paid no claim");
             }
         }
-        Command::Replay {
-            database,
-            database_url,
-            database_schema,
-            quiet,
-        } => {
-            let target = match (database, database_url) {
-                (Some(path), _) => ReplayTarget::Sqlite(path),
-                (None, Some(url)) => ReplayTarget::Postgres {
-                    url,
-                    schema: database_schema,
-                },
-                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
-            };
-            let report = claims::replay::run(&target, !quiet)
+        Command::Replay { store, quiet } => {
+            let report = claims::replay::run(&store.existing()?, !quiet)
                 .await
                 .context("the replay failed")?;
             print_report(&format!("{}\n", report.summary()));
@@ -342,49 +336,14 @@ async fn main() -> anyhow::Result<()> {
             init_logging(settings.log_format == LogFormat::Json, &settings.log_level);
             claims::serve::run(settings).await?;
         }
-        Command::Status {
-            claim,
-            database,
-            database_url,
-            database_schema,
-        } => {
-            let database = match (database, database_url) {
-                (Some(path), _) => claims::engine::Database::File(path),
-                (None, Some(url)) => claims::engine::Database::Postgres {
-                    url,
-                    schema: database_schema,
-                },
-                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
-            };
-            print_report(&claims::status::run(&database, &claim).await?);
+        Command::Status { claim, store } => {
+            print_report(&claims::status::run(&store.database()?, &claim).await?);
         }
         Command::Reference {
-            command:
-                ReferenceCommand::Load {
-                    file,
-                    database,
-                    database_url,
-                },
+            command: ReferenceCommand::Load { file, store },
         } => {
             let data = claims::reference::ReferenceData::from_file(&file)?;
-            let store: Box<dyn claims_adapters::event_store::EventStore> =
-                match (database, database_url) {
-                    (Some(path), _) => Box::new(
-                        claims_adapters::event_store::SqliteEventStore::open(&path)
-                            .await
-                            .with_context(|| {
-                                format!("opening the event store at {}", path.display())
-                            })?,
-                    ),
-                    (None, Some(url)) => Box::new(
-                        claims_adapters::event_store::PostgresEventStore::connect(&url)
-                            .await
-                            .context("connecting to the PostgreSQL event store")?,
-                    ),
-                    (None, None) => {
-                        anyhow::bail!("name the event store: --database or --database-url")
-                    }
-                };
+            let (store, _) = claims::engine::open_database(&store.database()?).await?;
             let summary = data
                 .store(store.as_ref())
                 .await
@@ -397,18 +356,12 @@ async fn main() -> anyhow::Result<()> {
             ));
         }
         Command::Reconcile {
-            database,
-            database_url,
+            store,
             rpc_url,
             contract,
             from_block,
         } => {
-            let target = match (database, database_url) {
-                (Some(path), _) => ReplayTarget::Sqlite(path),
-                (None, Some(url)) => ReplayTarget::Postgres { url, schema: None },
-                (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
-            };
-            let store = claims::replay::open_store(&target).await?;
+            let store = claims::replay::open_store(&store.existing()?).await?;
             let report =
                 claims::reconciliation::against_rpc(store.as_ref(), &rpc_url, contract, from_block)
                     .await
