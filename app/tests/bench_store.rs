@@ -33,10 +33,13 @@ async fn bench_store_ends_with_a_json_line_of_positive_rates() {
         .args([
             "bench",
             "store",
+            // Long enough that a commit of 100 events by each of 16 writers (about 0.1 s
+            // alone, several times that on a loaded machine) completes inside the window,
+            // so every rate below is positive.
             "--seconds",
-            "0.2",
+            "0.6",
             "--warmup-seconds",
-            "0.05",
+            "0.1",
         ])
         .args(["--database-url", &url])
         .output()
