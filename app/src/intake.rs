@@ -184,12 +184,7 @@ impl Intake {
 
     async fn verdict(&self, delivery: &Delivery) -> Verdict {
         let message = &delivery.message;
-        let Some(insurer) = message
-            .subject
-            .as_str()
-            .strip_prefix("claims.submit.")
-            .and_then(|token| InsurerId::new(token).ok())
-        else {
+        let Some(insurer) = subjects::submitter(&message.subject) else {
             return Verdict::Unprocessable(format!(
                 "{} is not a submission subject (claims.submit.<insurer>)",
                 message.subject

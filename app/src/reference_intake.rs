@@ -69,12 +69,7 @@ impl ReferenceIntake {
 
     async fn verdict(&self, delivery: &Delivery) -> Verdict {
         let message = &delivery.message;
-        let Some(insurer) = message
-            .subject
-            .as_str()
-            .strip_prefix("claims.reference.")
-            .and_then(|token| InsurerId::new(token).ok())
-        else {
+        let Some(insurer) = subjects::reference_sender(&message.subject) else {
             return Verdict::Unprocessable(format!(
                 "{} is not a reference-data subject (claims.reference.<insurer>)",
                 message.subject

@@ -46,6 +46,23 @@ pub fn all_submissions() -> SubjectPattern {
     pattern("claims.submit.*")
 }
 
+/// The insurer that published on `subject`, if it is one of its submission subjects.
+pub fn submitter(subject: &Subject) -> Option<InsurerId> {
+    insurer_after("claims.submit.", subject)
+}
+
+/// The insurer that published on `subject`, if it is one of its reference-data subjects.
+pub fn reference_sender(subject: &Subject) -> Option<InsurerId> {
+    insurer_after("claims.reference.", subject)
+}
+
+fn insurer_after(prefix: &str, subject: &Subject) -> Option<InsurerId> {
+    subject
+        .as_str()
+        .strip_prefix(prefix)
+        .and_then(|token| InsurerId::new(token).ok())
+}
+
 /// Where the engine answers every submission of an insurer.
 pub fn ack(insurer: &InsurerId) -> Subject {
     subject(format!("claims.ack.{insurer}"))
@@ -84,4 +101,28 @@ pub fn events_of_type(category: &str, event_type: &str) -> SubjectPattern {
 /// Where a queue's unprocessable messages go.
 pub fn dead_letter(queue: &str) -> Subject {
     subject(format!("deadletter.{queue}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insurer(id: &str) -> InsurerId {
+        InsurerId::new(id).unwrap()
+    }
+
+    #[test]
+    fn the_sender_is_read_back_from_the_subject_it_published_on() {
+        let acme = insurer("acme-health");
+        assert_eq!(submitter(&submit(&acme)), Some(acme.clone()));
+        assert_eq!(reference_sender(&submit(&acme)), None);
+        assert_eq!(submitter(&ack(&acme)), None);
+        let reference = Subject::new("claims.reference.acme-health").unwrap();
+        assert_eq!(reference_sender(&reference), Some(acme));
+        // `claims.reference-ack.<insurer>` shares no prefix with `claims.reference.`.
+        assert_eq!(
+            reference_sender(&reference_ack(&insurer("acme-health"))),
+            None
+        );
+    }
 }
