@@ -19,6 +19,7 @@ use claims_adapters::event_store::{
     PostgresEventStore, RecordedEvent, SqliteEventStore, StoreError, StreamAppend, StreamAppended,
     StreamId,
 };
+use futures::TryStreamExt;
 use pg_support::TestSchema;
 use serde_json::json;
 use std::any::Any;
@@ -1116,6 +1117,28 @@ async fn the_whole_log_reads_in_order_a_page_at_a_time(store: Arc<dyn EventStore
         ids(&store.read_all(all[9].position, 3).await.unwrap()),
         ids(&all[10..13])
     );
+
+    // One stream of the whole log gives exactly what the pages give, from any position,
+    // also past a thousand events (where a store streaming by pages turns a page).
+    assert_eq!(streamed(store.as_ref(), LogPosition::START).await, all);
+    assert_eq!(streamed(store.as_ref(), all[9].position).await, all[10..]);
+    assert!(streamed(store.as_ref(), after).await.is_empty());
+    let bulk: Vec<NewEvent> = (0..1_100).map(|n| event(&format!("B{n}"))).collect();
+    store
+        .append(vec![append(
+            &StreamId::from_raw("claim-bulk"),
+            ExpectedVersion::NoStream,
+            bulk,
+        )])
+        .await
+        .unwrap();
+    let whole = everything(store.as_ref()).await;
+    assert_eq!(whole.len(), all.len() + 1_100);
+    assert_eq!(streamed(store.as_ref(), LogPosition::START).await, whole);
+}
+
+async fn streamed(store: &dyn EventStore, after: LogPosition) -> Vec<RecordedEvent> {
+    store.stream_all(after).try_collect().await.unwrap()
 }
 
 async fn checkpoints_are_saved_and_loaded_per_reader(store: Arc<dyn EventStore>) {

@@ -35,6 +35,7 @@ pub use types::*;
 pub use wakeup::LogWaiter;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 /// The event log. Implementations: [`SqliteEventStore`] (embedded default) and
 /// [`PostgresEventStore`] (production), under the same contract.
@@ -79,6 +80,13 @@ pub trait EventStore: Send + Sync + 'static {
         after: LogPosition,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Every event [`EventStore::read_all`] could return now after `after`, in log order, as
+    /// one stream from one query: for a reader that wants everything (a rebuild, a replay),
+    /// the store keeps sending while the reader works, instead of waiting for a round trip
+    /// per page. Events that become readable during the stream may be left out: follow it
+    /// with `read_all` or a [`LogSubscription`] from its last position.
+    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>>;
 
     /// The stored position of a named reader (a relay, a projection), or
     /// [`LogPosition::START`] if it has none yet.

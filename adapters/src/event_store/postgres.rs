@@ -88,6 +88,8 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::value::RawValue;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
@@ -426,6 +428,22 @@ impl EventStore for PostgresEventStore {
             .into_iter()
             .map(EventRow::into_recorded)
             .collect()
+    }
+
+    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
+        let sequence = i64::try_from(after.sequence).unwrap_or(i64::MAX);
+        // The same statement as a page, without a limit: its one snapshot fixes the horizon,
+        // so it is exactly as gap-safe, and sqlx hands rows over as they arrive.
+        sqlx::query_as::<_, EventRow>(statements::READ_ALL)
+            .bind(after.transaction.to_string())
+            .bind(sequence)
+            .bind(i64::MAX)
+            .fetch(&self.pool)
+            .map(|row| {
+                row.map_err(StoreError::from)
+                    .and_then(EventRow::into_recorded)
+            })
+            .boxed()
     }
 
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {

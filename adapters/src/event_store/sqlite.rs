@@ -17,6 +17,8 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -58,6 +60,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections to a database file: one writes at a time, the others read alongside (WAL).
 const FILE_POOL_SIZE: u32 = 8;
+
+/// Events per read behind [`EventStore::stream_all`].
+const STREAM_PAGE_SIZE: usize = 1_000;
 
 /// Rows per `INSERT` statement, well under SQLite's limit of 32 766 bound values
 /// (8 per row); a larger append is split into several statements of the same transaction.
@@ -271,6 +276,21 @@ impl EventStore for SqliteEventStore {
             .into_iter()
             .map(EventRow::into_recorded)
             .collect()
+    }
+
+    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
+        // A page at a time, holding no connection between pages: an in-memory store has
+        // only one, which whoever consumes the stream (a rebuild writing its rows) needs
+        // too. Reading a local file has no round trip worth overlapping.
+        futures::stream::try_unfold(after, move |after| async move {
+            let page = self.read_all(after, STREAM_PAGE_SIZE).await?;
+            Ok::<_, StoreError>(page.last().map(|last| last.position).map(|next| {
+                let events = futures::stream::iter(page.into_iter().map(Ok::<_, StoreError>));
+                (events, next)
+            }))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {

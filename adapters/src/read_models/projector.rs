@@ -3,6 +3,7 @@
 use super::projection::{self, Change};
 use super::{ReadModelError, ReadModels};
 use crate::event_store::{EventStore, LogPosition, LogSubscription, RecordedEvent};
+use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,9 +113,30 @@ impl Projector {
             total,
             "rebuilding the read models from the start of the log"
         );
-        let mut subscription = self.subscription(LogPosition::START);
         let mut applied = 0;
         progress(RebuildProgress { applied, total });
+        // Everything readable now comes as one stream, so the store keeps sending while a
+        // page is applied; pages of the same size are applied in their own transactions.
+        let mut position = LogPosition::START;
+        let mut log = self.store.stream_all(position);
+        let mut page = Vec::with_capacity(self.page_size);
+        while let Some(event) = log.next().await {
+            page.push(event?);
+            if page.len() == self.page_size {
+                applied += self.apply(&page).await?;
+                position = page[page.len() - 1].position;
+                page.clear();
+                progress(RebuildProgress { applied, total });
+            }
+        }
+        drop(log);
+        if let Some(last) = page.last() {
+            position = last.position;
+            applied += self.apply(&page).await?;
+            progress(RebuildProgress { applied, total });
+        }
+        // Then whatever committed while it streamed.
+        let mut subscription = self.subscription(position);
         while let Some(page) = subscription.try_next_page().await? {
             applied += self.apply(&page).await?;
             progress(RebuildProgress { applied, total });
