@@ -12,29 +12,39 @@ use claims_settlement::json_rpc::operator::{Deployment, DeploymentPlan, Operator
 use claims_settlement::{PayoutToken, SettlementCaps, TokenAmount};
 use std::path::PathBuf;
 
-/// What to deploy, as the command line says it.
-#[derive(Debug, Clone)]
+/// What to deploy, as the command line says it (`claims contract deploy`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct DeployOptions {
-    /// The node.
+    /// The chain's JSON-RPC endpoint.
+    #[arg(long, env = "CLAIMS_RPC_URL")]
     pub rpc_url: String,
-    /// A file holding the deployer's private key in hex.
+    /// A file holding the deployer's private key as hex (instead of CLAIMS_SETTLER_KEY).
+    #[arg(long, conflicts_with = "keystore")]
     pub key_file: Option<PathBuf>,
-    /// An encrypted JSON keystore, opened with `CLAIMS_KEYSTORE_PASSWORD`. Without either
-    /// file, the key is read from `CLAIMS_SETTLER_KEY`.
+    /// An encrypted JSON keystore holding the deployer's key, opened with the password
+    /// in CLAIMS_KEYSTORE_PASSWORD (instead of CLAIMS_SETTLER_KEY).
+    #[arg(long)]
     pub keystore: Option<PathBuf>,
-    /// An existing 6-decimal USD stablecoin; `None` deploys the mock one.
+    /// An existing 6-decimal USD stablecoin to pay in.
+    #[arg(long)]
     pub token: Option<WalletAddress>,
-    /// Roles; each defaults to the deployer.
+    /// Holds DEFAULT_ADMIN_ROLE (default: the deployer).
+    #[arg(long)]
     pub admin: Option<WalletAddress>,
-    /// Holds `SETTLER_ROLE`: the engine's key.
+    /// Holds SETTLER_ROLE, the engine's key (default: the deployer).
+    #[arg(long)]
     pub settler: Option<WalletAddress>,
-    /// Holds `PAUSER_ROLE`.
+    /// Holds PAUSER_ROLE (default: the deployer).
+    #[arg(long)]
     pub pauser: Option<WalletAddress>,
     /// The most one claim may pay.
+    #[arg(long, env = "CLAIMS_CLAIM_CAP", default_value = "50000.00 USD")]
     pub claim_cap: Money,
     /// The most the contract may pay per UTC day.
+    #[arg(long, env = "CLAIMS_DAILY_CAP", default_value = "1000000.00 USD")]
     pub daily_cap: Money,
-    /// Mock tokens minted to the contract (only when the mock token is deployed).
+    /// Mock tokens minted to the contract as its float (ignored with --token).
+    #[arg(long, default_value = "1000000.00 USD")]
     pub float: Money,
 }
 

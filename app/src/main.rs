@@ -4,7 +4,7 @@ use anyhow::Context;
 use claims::bench::store::{Backend, DEFAULT_DATABASE_URL, StoreBenchOptions};
 use claims::config::{LogFormat, ServeSettings};
 use claims::replay::ReplayTarget;
-use claims_domain::{Money, WalletAddress};
+use claims_domain::WalletAddress;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -184,39 +184,7 @@ enum ContractCommand {
     /// Deploys ClaimsSettlement (and, without --token, a mock 6-decimal stablecoin holding
     /// the float) and prints the addresses. The deployer's key comes from
     /// CLAIMS_SETTLER_KEY, --key-file or --keystore and is never printed.
-    Deploy {
-        /// The chain's JSON-RPC endpoint.
-        #[arg(long, env = "CLAIMS_RPC_URL")]
-        rpc_url: String,
-        /// A file holding the deployer's private key as hex (instead of CLAIMS_SETTLER_KEY).
-        #[arg(long, conflicts_with = "keystore")]
-        key_file: Option<PathBuf>,
-        /// An encrypted JSON keystore holding the deployer's key, opened with the password
-        /// in CLAIMS_KEYSTORE_PASSWORD (instead of CLAIMS_SETTLER_KEY).
-        #[arg(long)]
-        keystore: Option<PathBuf>,
-        /// An existing 6-decimal USD stablecoin to pay in.
-        #[arg(long)]
-        token: Option<WalletAddress>,
-        /// Holds DEFAULT_ADMIN_ROLE (default: the deployer).
-        #[arg(long)]
-        admin: Option<WalletAddress>,
-        /// Holds SETTLER_ROLE, the engine's key (default: the deployer).
-        #[arg(long)]
-        settler: Option<WalletAddress>,
-        /// Holds PAUSER_ROLE (default: the deployer).
-        #[arg(long)]
-        pauser: Option<WalletAddress>,
-        /// The most one claim may pay.
-        #[arg(long, env = "CLAIMS_CLAIM_CAP", default_value = "50000.00 USD")]
-        claim_cap: Money,
-        /// The most the contract may pay per UTC day.
-        #[arg(long, env = "CLAIMS_DAILY_CAP", default_value = "1000000.00 USD")]
-        daily_cap: Money,
-        /// Mock tokens minted to the contract as its float (ignored with --token).
-        #[arg(long, default_value = "1000000.00 USD")]
-        float: Money,
-    },
+    Deploy(claims::contract::DeployOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,34 +343,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Contract {
-            command:
-                ContractCommand::Deploy {
-                    rpc_url,
-                    key_file,
-                    keystore,
-                    token,
-                    admin,
-                    settler,
-                    pauser,
-                    claim_cap,
-                    daily_cap,
-                    float,
-                },
+            command: ContractCommand::Deploy(options),
         } => {
-            let deployment = claims::contract::deploy(&claims::contract::DeployOptions {
-                rpc_url,
-                key_file,
-                keystore,
-                token,
-                admin,
-                settler,
-                pauser,
-                claim_cap,
-                daily_cap,
-                float,
-            })
-            .await
-            .context("the deployment failed")?;
+            let deployment = claims::contract::deploy(&options)
+                .await
+                .context("the deployment failed")?;
             print_report(&format!(
                 "settlement contract {}\ntoken {}\ndeployed in block {}\n",
                 deployment.settlement, deployment.token, deployment.block
