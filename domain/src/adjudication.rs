@@ -24,14 +24,17 @@
 //! | 14 | deductible | [`deductible`] | individual and family deductible remaining (the tier's: in or out of network) | PR-1 |
 //! | 15 | coinsurance | [`coinsurance`] | the tier's rate on what remains, rounded half away from zero | PR-2 |
 //! | 16 | out-of-pocket maximum | [`cap_at_out_of_pocket_max`] | individual or family maximum reached | lowers PR-2, then PR-1, then PR-3 |
-//! | 17 | coordination of benefits | [`coordinate`](crate::rules::coordination::coordinate) | plan pays second | OA-23 primary's share; may lower PR |
+//! | 17 | coordination of benefits | [`coordinate`](crate::rules::coordination::coordinate) | plan pays second | OA-23 primary's share; may lower PR; the deductible it would have applied still counts as met |
 //! | 18 | annual maximum | [`cap_at_annual_maximum`](crate::rules::limits::cap_at_annual_maximum) | plan's payments for the year reach the maximum | PR-119 excess |
 //! | 19 | payment | | | the plan pays the rest of the allowed amount |
 //!
 //! Every line keeps the identity `billed = payer paid + member responsibility (PR) +
 //! contractual adjustment (CO) + other adjustment (OA)`. Lines are adjudicated in
 //! line-number order, each seeing the deductible, out-of-pocket, visits and plan payments
-//! already used by the lines before it. A denied line adds nothing to any of them.
+//! already used by the lines before it. A denied line adds nothing to any of them. As
+//! secondary payer the plan credits to the deductible what it would have applied paying
+//! first, even where the primary's payment settled it (the NAIC coordination model's
+//! deductible credit); the out-of-pocket counts only what the member still owes.
 //!
 //! A claim billed above the plan's review threshold is pended for a reviewer before any
 //! rule runs.
@@ -378,7 +381,7 @@ impl ClaimSoFar {
         self.cost_sharing.deductible = self
             .cost_sharing
             .deductible
-            .checked_add(result.shares.deductible)?;
+            .checked_add(result.deductible_credit)?;
         self.cost_sharing.out_of_pocket = self
             .cost_sharing
             .out_of_pocket
@@ -462,8 +465,12 @@ impl CostShares {
 
 struct LineResult {
     line: AdjudicatedLine,
-    /// The member's cost sharing (counts toward deductible and out-of-pocket).
+    /// The member's cost sharing (counts toward the out-of-pocket maximum).
     shares: CostShares,
+    /// What counts toward the deductible: the deductible the line would have applied had
+    /// this plan paid first, even where the primary payer's payment settled it (the NAIC
+    /// model's deductible credit), so a secondary claim never applies the deductible twice.
+    deductible_credit: Money,
     /// The category whose visit limit the line used, if allowed.
     visit: Option<ServiceCategory>,
 }
@@ -543,6 +550,7 @@ fn adjudicate_line(
     let denied = |adjustment: Adjustment| LineResult {
         line: line_result(line, zero, vec![adjustment]),
         shares: no_shares,
+        deductible_credit: zero,
         visit: None,
     };
     let coding = context
@@ -577,6 +585,7 @@ fn adjudicate_line(
         out_of_pocket_remaining(context, so_far)?,
     )?;
 
+    let deductible_credit = shares.deductible;
     let mut prior_payer = zero;
     if let Coordination::Secondary { primary_paid } = &context.coordination {
         let paid = primary_paid.get(&line.number).copied().unwrap_or(zero);
@@ -622,6 +631,7 @@ fn adjudicate_line(
     Ok(LineResult {
         line: line_result(line, priced.allowed, adjustments),
         shares,
+        deductible_credit,
         visit: Some(priced.category),
     })
 }

@@ -593,6 +593,36 @@ fn a_primary_that_paid_everything_leaves_nothing_to_pay() {
 }
 
 #[test]
+fn the_deductible_the_primary_settled_still_counts_as_met() {
+    // Deductible of 250.00 not yet met; two arthroscopies at 1,000.00; the primary paid
+    // 700.00 on the first and nothing on the second.
+    let context = AdjudicationContext {
+        accumulated: accumulated("0.00", "0.00"),
+        coordination: Coordination::Secondary {
+            primary_paid: [(1, usd("700.00")), (2, usd("0.00"))].into(),
+        },
+        ..context(PlanRules::default())
+    };
+    let claim = claim_with(
+        "CLM-0001",
+        vec![
+            line(1, ARTHROSCOPY, 1, "1000.00"),
+            line(2, ARTHROSCOPY, 1, "1000.00"),
+        ],
+    );
+    let result = decide(&claim, &context);
+    // Line 1 as primary: deductible 250.00, coinsurance 150.00, benefit 600.00. The
+    // primary's 700.00 settles the member's 400.00; the plan pays 1,000.00 − 700.00.
+    assert_eq!(adjustments(&result.lines[0]), ["OA-23 700.00 USD"]);
+    assert_eq!(result.lines[0].payer_paid, usd("300.00"));
+    // Line 2: the deductible counts as met by line 1 (credited, though the primary paid
+    // it), so only the coinsurance of 200.00 is the member's.
+    assert_eq!(adjustments(&result.lines[1]), ["PR-2 200.00 USD"]);
+    assert_eq!(result.lines[1].payer_paid, usd("800.00"));
+    assert_eq!(result.cost_sharing, accumulated("250.00", "200.00"));
+}
+
+#[test]
 fn without_the_primarys_adjudication_the_line_goes_to_the_other_payer_first() {
     let result = as_secondary(CoordinationMethod::Standard, &[]);
     assert_line_denied(&result, 0, "CO-22 1000.00 USD");

@@ -51,3 +51,27 @@ Feature: Coordination of benefits as secondary payer
       | procedure | date of service | billed      |
       | 29881     | 2026-03-02      | 1000.00 USD |
     Then the payer pays 800.00 USD
+
+  Scenario: The deductible the primary payer settled still counts as met
+    The plan credits to its deductible what it would have applied paying first, even
+    where the primary payer's payment settled it, so the member never meets it twice.
+    Given the plan "Silver PPO" in USD with:
+      | deductible        | 250.00 USD  |
+      | coinsurance       | 20%         |
+      | out-of-pocket max | 9000.00 USD |
+    And the plan "Silver PPO" allows these procedures:
+      | procedure | category | allowed per unit |
+      | 29881     | surgery  | 1000.00 USD      |
+    And the plan "Silver PPO" pays second by standard coordination
+    And the member "M-1003" is covered by "Silver PPO" from 2026-01-01
+    And the member "M-1003" has other coverage with "Spouse Health" that pays first
+    When "Clinic A" submits a claim for member "M-1003" with:
+      | procedure | date of service | billed      | primary paid |
+      | 29881     | 2026-03-02      | 1000.00 USD | 700.00 USD   |
+      | 29881     | 2026-03-09      | 1000.00 USD | 0.00 USD     |
+    Then the payer pays 1100.00 USD
+    And the member owes 200.00 USD
+    And line 2 has these adjustments:
+      | code | amount     |
+      | PR-2 | 200.00 USD |
+    And member "M-1003" has met 250.00 USD of the 2026 deductible
