@@ -6,7 +6,7 @@
 //! nats-server with JetStream (`CLAIMS_TEST_NATS_URL`); `scripts/test.sh` starts both. It
 //! fails, never skips, without them. The engine's stream is the NATS tests' own
 //! (`CLAIMS_ENGINE_TEST`), deleted before and after, so no stream is left capturing
-//! `claims.>` for the other NATS tests.
+//! `claims.>` for the other NATS tests; its tests take turns (`insurer::one_at_a_time`).
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -31,6 +31,7 @@ fn file(path: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigterm() {
+    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
     let (client, jetstream) = insurer::connect().await;
     let config = format!(
@@ -172,6 +173,7 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_nats() {
+    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
     let (client, jetstream) = insurer::connect().await;
     let config = format!(
@@ -259,6 +261,7 @@ async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_in_flight_at_sigterm_are_decided_after_a_restart() {
+    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
     let (client, jetstream) = insurer::connect().await;
     let config = format!(
