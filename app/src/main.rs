@@ -213,6 +213,16 @@ enum BenchCommand {
     /// 1, 10, 50 and 200 claims at 1, 10 and 50 claims per provider, new and existing token
     /// holders, against one transaction per claim.
     Gas,
+    /// Measures pure adjudication on one core: three-line claims through every rule, no
+    /// store or bus, in windows whose median is the figure.
+    Domain {
+        /// Each window's length, in seconds (fractions allowed).
+        #[arg(long, default_value = "2", value_parser = parse_seconds)]
+        seconds: Duration,
+        /// How many windows.
+        #[arg(long, default_value_t = 5)]
+        windows: usize,
+    },
 }
 
 /// A number of seconds, such as `5` or `0.2`.
@@ -382,6 +392,19 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the event store benchmark failed")?;
             print_report(&claims::bench::store::render(&report));
+            // The last line is the machine-readable one.
+            print_report(&format!("{}\n", report.json_line()?));
+        }
+        Command::Bench {
+            command: BenchCommand::Domain { seconds, windows },
+        } => {
+            let options = claims::bench::domain::DomainBenchOptions {
+                window: seconds,
+                windows: windows.max(1),
+            };
+            let report = claims::bench::domain::run(&options)
+                .context("the adjudication benchmark failed")?;
+            print_report(&claims::bench::domain::render(&report));
             // The last line is the machine-readable one.
             print_report(&format!("{}\n", report.json_line()?));
         }

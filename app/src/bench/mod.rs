@@ -7,5 +7,8 @@
 //! - [`gas`]: gas per claim of the settlement contract on the embedded EVM, netted batches
 //!   against one transaction per claim (issue 5, item 7; figures in `docs/benchmarks.md`).
 
+//! - [`domain`]: pure adjudication throughput on one core, no I/O (issue 6, item 8).
+
+pub mod domain;
 pub mod gas;
 pub mod store;
