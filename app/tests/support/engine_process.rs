@@ -107,6 +107,16 @@ impl EngineProcess {
     }
 }
 
+impl EngineProcess {
+    /// Kills the process with SIGKILL (`kill -9`: no chance to finish or hand anything
+    /// back) and returns what it had logged.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.log()
+    }
+}
+
 impl Drop for EngineProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
