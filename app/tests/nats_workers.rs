@@ -187,13 +187,26 @@ impl Cluster {
     }
 }
 
-/// Counts `ClaimAdjudicated` events as the log grows.
+/// Counts events of one type (`ClaimAdjudicated` unless told) as the log grows.
 struct DecisionCounter {
     after: LogPosition,
     decided: usize,
+    event_type: &'static str,
 }
 
 impl DecisionCounter {
+    fn new() -> Self {
+        Self::of("ClaimAdjudicated")
+    }
+
+    fn of(event_type: &'static str) -> Self {
+        Self {
+            after: LogPosition::START,
+            decided: 0,
+            event_type,
+        }
+    }
+
     async fn update(&mut self, store: &PostgresEventStore) -> usize {
         loop {
             let page = store.read_all(self.after, 1000).await.unwrap();
@@ -203,13 +216,13 @@ impl DecisionCounter {
             self.after = last.position;
             self.decided += page
                 .iter()
-                .filter(|event| event.event_type == "ClaimAdjudicated")
+                .filter(|event| event.event_type == self.event_type)
                 .count();
         }
     }
 }
 
-/// Waits until `count` decisions are in the log, or fails after two minutes.
+/// Waits until `count` events are in the log, or fails after two minutes.
 async fn until_decided(
     counter: &mut DecisionCounter,
     store: &PostgresEventStore,
@@ -223,7 +236,8 @@ async fn until_decided(
         }
         assert!(
             Instant::now() < deadline,
-            "only {decided} of {count} claims decided within 2 minutes"
+            "only {decided} of {count} {} events within 2 minutes",
+            counter.event_type
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -343,10 +357,7 @@ async fn a_thousand_claims_through_three_worker_processes_are_each_decided_once(
     let store = cluster.schema.store().await;
     let started = Instant::now();
     cluster.submit_all().await;
-    let mut counter = DecisionCounter {
-        after: LogPosition::START,
-        decided: 0,
-    };
+    let mut counter = DecisionCounter::new();
     until_decided(&mut counter, &store, CLAIMS).await;
     eprintln!("{CLAIMS} claims decided in {:?}", started.elapsed());
     until_queue_drained(&cluster).await;
@@ -371,12 +382,18 @@ async fn a_thousand_claims_through_three_worker_processes_are_each_decided_once(
 async fn a_worker_killed_midway_leaves_every_claim_decided_exactly_once() {
     let mut cluster = Cluster::start().await;
     let store = cluster.schema.store().await;
+    // The workers are paused while intake takes every claim in, so that once they resume
+    // they are busy with a backlog and the one killed surely holds claims in hand.
+    for worker in &cluster.workers {
+        worker.signal("STOP");
+    }
     let started = Instant::now();
     cluster.submit_all().await;
-    let mut counter = DecisionCounter {
-        after: LogPosition::START,
-        decided: 0,
-    };
+    until_decided(&mut DecisionCounter::of("ClaimSubmitted"), &store, CLAIMS).await;
+    for worker in &cluster.workers {
+        worker.signal("CONT");
+    }
+    let mut counter = DecisionCounter::new();
     let before = until_decided(&mut counter, &store, CLAIMS / 4).await;
     let killed = cluster.workers.remove(0);
     let killed_log = killed.kill();
