@@ -100,6 +100,13 @@ else
   fi
   echo "NATS is up on 127.0.0.1:4222"
 fi
+# Tests that run the engine as separate processes start a nats-server of their own (with
+# the per-insurer users of `claims nats-config`), so the binary is needed either way.
+if [ -z "${CLAIMS_TEST_NATS_SERVER:-}" ] && ! command -v nats-server >/dev/null 2>&1; then
+  echo "nats-server is not installed; installing it"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
+fi
 
 step "anvil (Foundry's local EVM node, from npm) for the settlement-chain tests"
 # The JSON-RPC settlement tests fail (never skip) without anvil. Each test starts its own

@@ -3,6 +3,7 @@
 //! the embedded default (SQLite file, in-process bus, embedded EVM, every role).
 
 use crate::engine::{BusChoice, Database, Role};
+use claims_adapters::bus::NatsCredentials;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -29,6 +30,14 @@ pub struct ServeSettings {
     pub nats_url: Option<String>,
     /// The JetStream stream keeping the engine's subjects.
     pub stream: Option<String>,
+    /// The engine's NATS user (with `nats_password`).
+    pub nats_user: Option<String>,
+    /// The NATS user's password.
+    pub nats_password: Option<Secret>,
+    /// A NATS token, instead of a user and password.
+    pub nats_token: Option<Secret>,
+    /// A NATS `.creds` file (user JWT and NKey seed), instead of a user or a token.
+    pub nats_credentials: Option<PathBuf>,
     /// Adjudication workers in this process.
     pub adjudicators: Option<usize>,
     /// The HTTP API's address, such as `0.0.0.0:8080`.
@@ -37,6 +46,31 @@ pub struct ServeSettings {
     pub log_level: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
+}
+
+/// A password or token: read like any string, never printed (its `Debug` is redacted), so
+/// settings can be logged whole.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that hands it to the server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Secret(text)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Why the configuration cannot be used.
@@ -131,6 +165,10 @@ impl ServeSettings {
                 "CLAIMS_DATABASE_SCHEMA" => settings.database_schema = Some(value),
                 "CLAIMS_NATS_URL" => settings.nats_url = Some(value),
                 "CLAIMS_STREAM" => settings.stream = Some(value),
+                "CLAIMS_NATS_USER" => settings.nats_user = Some(value),
+                "CLAIMS_NATS_PASSWORD" => settings.nats_password = Some(value.into()),
+                "CLAIMS_NATS_TOKEN" => settings.nats_token = Some(value.into()),
+                "CLAIMS_NATS_CREDENTIALS" => settings.nats_credentials = Some(value.into()),
                 "CLAIMS_ADJUDICATORS" => {
                     settings.adjudicators =
                         Some(value.parse().map_err(|_| ConfigError::Value {
@@ -156,6 +194,10 @@ impl ServeSettings {
             database_schema: over.database_schema.or(self.database_schema),
             nats_url: over.nats_url.or(self.nats_url),
             stream: over.stream.or(self.stream),
+            nats_user: over.nats_user.or(self.nats_user),
+            nats_password: over.nats_password.or(self.nats_password),
+            nats_token: over.nats_token.or(self.nats_token),
+            nats_credentials: over.nats_credentials.or(self.nats_credentials),
             adjudicators: over.adjudicators.or(self.adjudicators),
             listen: over.listen.or(self.listen),
             log_level: over.log_level.or(self.log_level),
@@ -195,12 +237,31 @@ impl ServeSettings {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
             ),
         };
+        let credentials = nats_credentials(
+            self.nats_user,
+            self.nats_password,
+            self.nats_token,
+            self.nats_credentials,
+        )?;
         let bus = match self.nats_url {
-            Some(url) => BusChoice::nats(
-                url,
-                self.stream
-                    .unwrap_or_else(|| BusChoice::DEFAULT_STREAM.to_owned()),
-            ),
+            Some(url) => {
+                let mut bus = BusChoice::nats(
+                    url,
+                    self.stream
+                        .unwrap_or_else(|| BusChoice::DEFAULT_STREAM.to_owned()),
+                );
+                if let BusChoice::Nats(config) = &mut bus {
+                    config.credentials = credentials;
+                }
+                bus
+            }
+            None if credentials != NatsCredentials::None => {
+                return Err(ConfigError::Value {
+                    setting: "nats_url".to_owned(),
+                    reason: "NATS credentials are set but no NATS server: set nats_url too"
+                        .to_owned(),
+                });
+            }
             None => BusChoice::InProcess,
         };
         let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
@@ -226,6 +287,43 @@ impl ServeSettings {
             log_level: self.log_level.unwrap_or_else(|| "warn".to_owned()),
             log_format,
         })
+    }
+}
+
+/// The one way of authenticating to NATS the settings name: a user and password, a token,
+/// a `.creds` file, or none. Naming two, or half of one, is refused rather than guessed at.
+pub fn nats_credentials(
+    user: Option<String>,
+    password: Option<Secret>,
+    token: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<NatsCredentials, ConfigError> {
+    let refuse = |setting: &str, reason: &str| {
+        Err(ConfigError::Value {
+            setting: setting.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    match (user, password, token, file) {
+        (None, None, None, None) => Ok(NatsCredentials::None),
+        (Some(user), Some(password), None, None) => Ok(NatsCredentials::UserPassword {
+            user,
+            password: password.expose().to_owned(),
+        }),
+        (None, None, Some(token), None) => Ok(NatsCredentials::Token(token.expose().to_owned())),
+        (None, None, None, Some(file)) => Ok(NatsCredentials::CredentialsFile(file)),
+        (Some(_), None, None, None) => refuse(
+            "nats_password",
+            "a NATS user needs its password (CLAIMS_NATS_PASSWORD or nats_password)",
+        ),
+        (None, Some(_), None, None) => refuse(
+            "nats_user",
+            "a NATS password needs its user (CLAIMS_NATS_USER, nats_user or --nats-user)",
+        ),
+        _ => refuse(
+            "nats_credentials",
+            "name one way to authenticate to NATS: a user and password, a token, or a credentials file",
+        ),
     }
 }
 
@@ -304,5 +402,55 @@ mod tests {
         let error =
             ServeSettings::from_env([("CLAIMS_ADJUDICATORS".into(), "many".into())]).unwrap_err();
         assert!(error.to_string().contains("CLAIMS_ADJUDICATORS"), "{error}");
+    }
+
+    #[test]
+    fn nats_credentials_come_from_the_environment_and_are_never_printed() {
+        let file: ServeSettings =
+            toml::from_str("nats_url = \"nats://db:4222\"\nnats_user = \"claims-engine\"\n")
+                .unwrap();
+        let env = ServeSettings::from_env([(
+            "CLAIMS_NATS_PASSWORD".to_owned(),
+            "s3cret-pa55".to_owned(),
+        )])
+        .unwrap();
+        let settings = file.overridden_by(env);
+        assert!(!format!("{settings:?}").contains("s3cret-pa55"));
+        let config = settings.resolve().unwrap();
+        assert!(!format!("{config:?}").contains("s3cret-pa55"));
+        let BusChoice::Nats(nats) = config.bus else {
+            panic!("NATS was configured")
+        };
+        assert_eq!(
+            nats.credentials,
+            NatsCredentials::UserPassword {
+                user: "claims-engine".to_owned(),
+                password: "s3cret-pa55".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn half_or_two_sets_of_nats_credentials_are_refused() {
+        let user_only = ServeSettings {
+            nats_url: Some("nats://db:4222".to_owned()),
+            nats_user: Some("claims-engine".to_owned()),
+            ..ServeSettings::default()
+        };
+        let error = user_only.clone().resolve().unwrap_err();
+        assert!(error.to_string().contains("nats_password"), "{error}");
+        let two = ServeSettings {
+            nats_password: Some(Secret::from("p".to_owned())),
+            nats_token: Some(Secret::from("t".to_owned())),
+            ..user_only
+        };
+        let error = two.resolve().unwrap_err();
+        assert!(error.to_string().contains("one way"), "{error}");
+        let without_server = ServeSettings {
+            nats_token: Some(Secret::from("t".to_owned())),
+            ..ServeSettings::default()
+        };
+        let error = without_server.resolve().unwrap_err();
+        assert!(error.to_string().contains("nats_url"), "{error}");
     }
 }

@@ -564,6 +564,9 @@ impl Engine {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        if let EngineBus::Nats(bus) = &self.bus {
+            bus.handed_back().await;
+        }
     }
 }
 

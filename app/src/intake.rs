@@ -338,7 +338,13 @@ impl Intake {
             }
         };
         let mut targets = vec![subjects::ack(insurer)];
-        targets.extend(message.reply_to.clone());
+        match &message.reply_to {
+            Some(inbox) if subjects::is_inbox(inbox) => targets.push(inbox.clone()),
+            Some(elsewhere) => {
+                warn!(%insurer, subject = %elsewhere, "a reply subject that is not an inbox (_INBOX.…) is not answered");
+            }
+            None => {}
+        }
         for subject in targets {
             let answer = Message::new(subject.clone(), body.clone())
                 .with_header("Content-Type", NATIVE_CONTENT_TYPE);

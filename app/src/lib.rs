@@ -12,7 +12,9 @@
 //!
 //! [`engine`] wires them in one process with the embedded adapters; [`demo`] runs the
 //! example claims through it. [`reference`] loads plans, members and providers. [`bench`]
-//! measures the engine's parts (`claims bench store`).
+//! measures the engine's parts (`claims bench store`). [`submit`] is the insurer's side
+//! (`claims submit`), and [`nats_access`] writes the NATS server's per-insurer users and
+//! permissions (`claims nats-config`).
 
 pub mod adjudicator;
 pub mod api;
@@ -25,6 +27,7 @@ pub mod engine;
 pub mod fhir;
 pub mod intake;
 pub mod metrics;
+pub mod nats_access;
 pub mod outcomes;
 pub mod reconciliation;
 pub mod reference;
@@ -38,4 +41,5 @@ pub mod shutdown;
 pub mod status;
 pub mod subjects;
 pub mod submission;
+pub mod submit;
 pub mod verdict;

@@ -53,7 +53,8 @@ enum Command {
     /// the embedded EVM. See docs/operations.md.
     Serve {
         /// A TOML configuration file (keys: roles, database, database_url,
-        /// database_schema, nats_url, stream, adjudicators, listen, log_level, log_format).
+        /// database_schema, nats_url, stream, nats_user, nats_password, nats_token,
+        /// nats_credentials, adjudicators, listen, log_level, log_format).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The roles to run: intake, relay, adjudicator, settler, outcomes, api.
@@ -65,6 +66,13 @@ enum Command {
         /// The JetStream stream that keeps the engine's subjects (default CLAIMS).
         #[arg(long)]
         stream: Option<String>,
+        /// The engine's NATS user; its password comes from CLAIMS_NATS_PASSWORD or the
+        /// file's nats_password, never from a flag (other users could read it in `ps`).
+        #[arg(long)]
+        nats_user: Option<String>,
+        /// A NATS .creds file (user JWT and NKey seed) to connect with.
+        #[arg(long)]
+        nats_credentials: Option<PathBuf>,
         /// The SQLite event store, created if missing (default claims.db).
         #[arg(long)]
         database: Option<PathBuf>,
@@ -80,6 +88,49 @@ enum Command {
         /// The HTTP API's address (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Submits claim files to the engine over NATS as an insurer (native JSON or FHIR R4
+    /// `Claim`, told apart by content) and prints the engine's answer to each. Exits with
+    /// an error if any was rejected or not answered in time.
+    Submit {
+        /// The claim files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The NATS server.
+        #[arg(long, env = "CLAIMS_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The insurer submitting: claims go to claims.submit.<insurer>.
+        #[arg(long, env = "CLAIMS_INSURER")]
+        insurer: String,
+        #[command(flatten)]
+        credentials: NatsCredentialArgs,
+        /// Also wait for each new claim's decision (its ClaimResponse on
+        /// claims.outcome.<insurer>) and print it.
+        #[arg(long)]
+        wait_decision: bool,
+        /// How long to wait for every answer and decision, in seconds.
+        #[arg(long, default_value = "60", value_parser = parse_seconds)]
+        timeout: Duration,
+    },
+    /// Writes a nats-server configuration with one user per insurer, each allowed to
+    /// publish and hear only its own subjects, and one for the engine, with a password file
+    /// per user (existing ones are kept). See docs/operations.md.
+    NatsConfig {
+        /// The directory to write nats-server.conf and users/<user>.password into.
+        #[arg(long)]
+        out: PathBuf,
+        /// An insurer (repeat for each).
+        #[arg(long = "insurer", required = true)]
+        insurers: Vec<String>,
+        /// Where the server listens.
+        #[arg(long, default_value = "0.0.0.0:4222")]
+        listen: String,
+        /// JetStream's storage directory (default <out>/jetstream).
+        #[arg(long)]
+        store_dir: Option<PathBuf>,
+        /// The engine's user name.
+        #[arg(long, default_value = claims::nats_access::DEFAULT_ENGINE_USER)]
+        engine_user: String,
     },
     /// Prints a claim's status, amounts, payout and event timeline.
     Status {
@@ -162,6 +213,31 @@ impl StoreArgs {
             }),
             (None, None) => anyhow::bail!("name the event store: --database or --database-url"),
         }
+    }
+}
+
+/// How a NATS client authenticates: a user (password from the environment), a token
+/// (from the environment) or a .creds file. Secrets never come from flags, which other
+/// users can read in `ps`.
+#[derive(Debug, clap::Args)]
+struct NatsCredentialArgs {
+    /// The NATS user; its password comes from CLAIMS_NATS_PASSWORD.
+    #[arg(long, env = "CLAIMS_NATS_USER")]
+    nats_user: Option<String>,
+    /// A NATS .creds file (user JWT and NKey seed).
+    #[arg(long, env = "CLAIMS_NATS_CREDENTIALS")]
+    nats_credentials: Option<PathBuf>,
+}
+
+impl NatsCredentialArgs {
+    fn resolve(self) -> anyhow::Result<claims_adapters::bus::NatsCredentials> {
+        let secret = |name: &str| std::env::var(name).ok().map(claims::config::Secret::from);
+        Ok(claims::config::nats_credentials(
+            self.nats_user,
+            secret("CLAIMS_NATS_PASSWORD"),
+            secret("CLAIMS_NATS_TOKEN"),
+            self.nats_credentials,
+        )?)
     }
 }
 
@@ -282,6 +358,8 @@ async fn main() -> anyhow::Result<()> {
             role,
             nats_url,
             stream,
+            nats_user,
+            nats_credentials,
             database,
             database_url,
             database_schema,
@@ -299,6 +377,10 @@ async fn main() -> anyhow::Result<()> {
                 database_schema,
                 nats_url,
                 stream,
+                nats_user,
+                nats_password: None,
+                nats_token: None,
+                nats_credentials,
                 adjudicators,
                 listen,
                 log_level: None,
@@ -313,6 +395,63 @@ async fn main() -> anyhow::Result<()> {
                 .resolve()?;
             init_logging(settings.log_format == LogFormat::Json, &settings.log_level);
             claims::serve::run(settings).await?;
+        }
+        Command::Submit {
+            files,
+            nats_url,
+            insurer,
+            credentials,
+            wait_decision,
+            timeout,
+        } => {
+            let options = claims::submit::SubmitOptions {
+                nats_url,
+                insurer: claims_domain::InsurerId::new(&insurer)
+                    .with_context(|| format!("{insurer:?} is not an insurer id"))?,
+                credentials: credentials.resolve()?,
+                files,
+                wait_decision,
+                timeout,
+            };
+            let report = claims::submit::run(&options)
+                .await
+                .context("submitting the claims failed")?;
+            print_report(&claims::submit::render(&report));
+            if !report.all_accepted() {
+                anyhow::bail!("not every claim was accepted");
+            }
+        }
+        Command::NatsConfig {
+            out,
+            insurers,
+            listen,
+            store_dir,
+            engine_user,
+        } => {
+            let insurers = insurers
+                .iter()
+                .map(|insurer| {
+                    claims_domain::InsurerId::new(insurer)
+                        .with_context(|| format!("{insurer:?} is not an insurer id"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let request = claims::nats_access::NatsConfigRequest {
+                out: out.clone(),
+                listen,
+                store_dir,
+                engine_user,
+                insurers,
+            };
+            let access = claims::nats_access::write(&request)?;
+            print_report(&format!(
+                "{}: the engine's user {} and {} insurers; passwords in {}\n\
+                 start it with: nats-server -c {}\n",
+                out.join("nats-server.conf").display(),
+                access.engine.name,
+                access.insurers.len(),
+                out.join("users").display(),
+                out.join("nats-server.conf").display(),
+            ));
         }
         Command::Status { claim, store } => {
             print_report(&claims::status::run(&store.database()?, &claim).await?);

@@ -68,6 +68,11 @@ pub fn ack(insurer: &InsurerId) -> Subject {
     subject(format!("claims.ack.{insurer}"))
 }
 
+/// Where an insurer sends its reference data.
+pub fn reference(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.reference.{insurer}"))
+}
+
 /// Every insurer's reference data.
 pub fn all_reference_data() -> SubjectPattern {
     pattern("claims.reference.*")
@@ -81,6 +86,14 @@ pub fn reference_ack(insurer: &InsurerId) -> Subject {
 /// Where an insurer hears its claims' decisions and payments.
 pub fn outcome(insurer: &InsurerId) -> Subject {
     subject(format!("claims.outcome.{insurer}"))
+}
+
+/// True for an inbox (`_INBOX.…`), the only kind of subject the engine sends an answer to
+/// when a message asks for one (`Claims-Reply-To`). The engine may publish on its own
+/// subjects, so answering wherever a message says would let an insurer plant messages in
+/// another insurer's submissions or outcomes, or among the engine's events.
+pub fn is_inbox(subject: &Subject) -> bool {
+    subject.as_str().starts_with("_INBOX.")
 }
 
 /// Where the relay publishes a stored event.
@@ -124,5 +137,12 @@ mod tests {
             reference_sender(&reference_ack(&insurer("acme-health"))),
             None
         );
+    }
+
+    #[test]
+    fn only_inboxes_are_answered() {
+        assert!(is_inbox(&Subject::new("_INBOX.acme-health.x1").unwrap()));
+        assert!(!is_inbox(&outcome(&insurer("beta-care"))));
+        assert!(!is_inbox(&Subject::new("_INBOXES.x").unwrap()));
     }
 }

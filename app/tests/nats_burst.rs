@@ -18,6 +18,7 @@ use std::time::Duration;
 mod support;
 
 use support::insurer::{self, header, next};
+use support::nats_server::NatsServer;
 
 const VALID: usize = 20;
 
@@ -120,10 +121,11 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_bad_messages_is_answered_and_dead_lettered_while_every_valid_claim_is_decided()
 {
-    let (client, jetstream) = insurer::connect().await;
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
     let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
     let engine = Engine::start_embedded(EmbeddedConfig {
-        bus: BusChoice::nats(insurer::url(), insurer::STREAM),
+        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
         ..EmbeddedConfig::new(Database::InMemory, clock)
     })
     .await

@@ -3,10 +3,9 @@
 //! JetStream and listens on `claims.ack.acme-health`, its own inbox and
 //! `claims.outcome.acme-health`.
 //!
-//! Needs nats-server with JetStream at `CLAIMS_TEST_NATS_URL` (default
-//! `nats://127.0.0.1:4222`; `scripts/test.sh` starts one). The test fails, never skips,
-//! without it. It owns the JetStream stream `CLAIMS_ENGINE_TEST` and deletes it first, so
-//! a run starts clean.
+//! Runs its own nats-server (the `nats-server` binary; `scripts/test.sh` installs it), so a
+//! run starts clean and shares nothing with other runs. The test fails, never skips,
+//! without it.
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -23,6 +22,7 @@ mod support;
 
 use support::claim_response;
 use support::insurer::{self, header, next};
+use support::nats_server::NatsServer;
 
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -48,11 +48,12 @@ async fn submit(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_and_outcome() {
-    let (client, jetstream) = insurer::connect().await;
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
 
     let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
     let engine = Engine::start_embedded(EmbeddedConfig {
-        bus: BusChoice::nats(insurer::url(), insurer::STREAM),
+        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
         ..EmbeddedConfig::new(Database::InMemory, clock)
     })
     .await

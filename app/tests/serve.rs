@@ -3,10 +3,11 @@
 //! stored in PostgreSQL, and SIGTERM ending it cleanly (exit status 0).
 //!
 //! Needs PostgreSQL (`CLAIMS_TEST_POSTGRES_URL`, default the machine's `test` database) and
-//! nats-server with JetStream (`CLAIMS_TEST_NATS_URL`); `scripts/test.sh` starts both. It
-//! fails, never skips, without them. The engine's stream is the NATS tests' own
-//! (`CLAIMS_ENGINE_TEST`), deleted before and after, so no stream is left capturing
-//! `claims.>` for the other NATS tests; its tests take turns (`insurer::one_at_a_time`).
+//! the nats-server binary; `scripts/test.sh` provides both. It fails, never skips, without
+//! them. Each test runs its own nats-server
+//! (`support/nats_server.rs`): sharing the machine's server, these tests and any other run
+//! of the NATS tests on it (another checkout's, say) deleted each other's stream, which
+//! every one of them names `CLAIMS_ENGINE_TEST` and which captures the same subjects.
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -24,6 +25,7 @@ use std::time::Duration;
 use support::engine_process::EngineProcess;
 use support::http;
 use support::insurer::{self, header, next};
+use support::nats_server::NatsServer;
 
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -31,15 +33,15 @@ fn file(path: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigterm() {
-    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
-    let (client, jetstream) = insurer::connect().await;
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
     let config = format!(
         "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
          log_level = \"info\"\n",
         schema.url,
         schema.name,
-        insurer::url(),
+        server.url,
         insurer::STREAM,
     );
     // One adjudicator from the environment, over the file's default of two.
@@ -173,15 +175,15 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_nats() {
-    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
-    let (client, jetstream) = insurer::connect().await;
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
     let config = format!(
         "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
          log_level = \"info\"\n",
         schema.url,
         schema.name,
-        insurer::url(),
+        server.url,
         insurer::STREAM,
     );
     let front =
@@ -261,15 +263,15 @@ async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_in_flight_at_sigterm_are_decided_after_a_restart() {
-    let _nats = insurer::one_at_a_time().await;
     let schema = TestSchema::new().await;
-    let (client, jetstream) = insurer::connect().await;
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
     let config = format!(
         "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {:?}\n\
          log_level = \"info\"\n",
         schema.url,
         schema.name,
-        insurer::url(),
+        server.url,
         insurer::STREAM,
     );
     let first = EngineProcess::start(&config, &[]).await;

@@ -101,6 +101,8 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// The advisory listener, stopped with the last handle.
     advisories: Mutex<Option<JoinHandle<()>>>,
+    /// Stopped workers' last pull requests, read out so what they bring is handed back.
+    hand_backs: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl NatsBus {
@@ -151,6 +153,7 @@ impl NatsBus {
             heard_prefix,
             shutdown: watch::Sender::new(false),
             advisories: Mutex::new(None),
+            hand_backs: Mutex::new(Vec::new()),
         });
         let listener = tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories));
         *shared
@@ -172,6 +175,23 @@ impl NatsBus {
     pub fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
         tracing::debug!(stream = %self.shared.config.stream, "NATS bus shut down");
+    }
+
+    /// Waits until every worker stopped by [`NatsBus::shutdown`] has handed back what its
+    /// last pull request brought (a few seconds at most), so that another process can take
+    /// those messages at once rather than after their acknowledgement wait. Call it after
+    /// the workers have stopped and before the process exits.
+    pub async fn handed_back(&self) {
+        let hand_backs = std::mem::take(
+            &mut *self
+                .shared
+                .hand_backs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for hand_back in hand_backs {
+            let _ = hand_back.await;
+        }
     }
 
     /// True once [`NatsBus::shutdown`] was called.
@@ -340,7 +360,11 @@ impl Drop for Shared {
     }
 }
 
-async fn connect_options(credentials: &NatsCredentials) -> Result<ConnectOptions, NatsBusError> {
+/// The connection options that present `credentials` to the server; an insurer's client
+/// (`claims submit`) connects the same way the engine does.
+pub async fn connect_options(
+    credentials: &NatsCredentials,
+) -> Result<ConnectOptions, NatsBusError> {
     let options = ConnectOptions::new();
     Ok(match credentials {
         NatsCredentials::None => options,

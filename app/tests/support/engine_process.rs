@@ -107,6 +107,26 @@ impl EngineProcess {
     }
 }
 
+impl EngineProcess {
+    /// Sends a signal, such as `STOP` or `CONT`.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Kills the process with SIGKILL (`kill -9`: no chance to finish or hand anything
+    /// back) and returns what it had logged.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.log()
+    }
+}
+
 impl Drop for EngineProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

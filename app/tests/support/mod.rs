@@ -7,3 +7,4 @@ pub mod claim_response;
 pub mod engine_process;
 pub mod http;
 pub mod insurer;
+pub mod nats_server;

@@ -12,13 +12,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long one pull request waits on the server for a message before it is renewed.
-const PULL_EXPIRY: Duration = Duration::from_secs(10);
+/// How long one pull request waits on the server for a message before it is renewed. It
+/// also bounds how long a stopping worker listens for a message its last request may still
+/// bring (see [`NatsWorkQueue::hand_back_outstanding`]).
+const PULL_EXPIRY: Duration = Duration::from_secs(3);
 /// How long to wait before pulling again after the server or the connection failed.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -205,6 +207,7 @@ impl WorkQueue for NatsWorkQueue {
         let mut shutdown = self.shared.shutdown.subscribe();
         loop {
             if *shutdown.borrow_and_update() {
+                self.hand_back_outstanding();
                 return None;
             }
             tokio::select! {
@@ -220,6 +223,43 @@ impl WorkQueue for NatsWorkQueue {
 }
 
 impl NatsWorkQueue {
+    /// At shutdown, the outstanding pull request may still bring a message that no worker
+    /// here will process: the server would count it delivered and hold it until `ack_wait`
+    /// (30 s for the engine's queues) before any other worker could have it. So the request
+    /// is read out to its end (at most [`PULL_EXPIRY`]) in the background and whatever it
+    /// brings is handed back at once; [`super::NatsBus::handed_back`] waits for that.
+    fn hand_back_outstanding(&mut self) {
+        let Some(mut pull) = self.pull.take() else {
+            return;
+        };
+        let queue = NatsWorkQueue {
+            shared: self.shared.clone(),
+            spec: self.spec.clone(),
+            consumer: self.consumer.clone(),
+            pull: None,
+        };
+        let hand_back = tokio::spawn(async move {
+            let read_out = async {
+                while let Some(pulled) = pull.next().await {
+                    let Ok(message) = pulled else { continue };
+                    if let Some(delivery) = queue.deliver(message).await
+                        && let Err(error) = delivery
+                            .nak(None, "the worker stopped before processing it")
+                            .await
+                    {
+                        tracing::warn!(queue = %queue.spec.name, %error, "a message pulled at shutdown could not be handed back; the server redelivers it after ack_wait");
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(PULL_EXPIRY + RETRY_AFTER, read_out).await;
+        });
+        self.shared
+            .hand_backs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(hand_back);
+    }
+
     /// Waits for one message from the server, or for the pull request to run out.
     async fn pull_one(&mut self) -> Option<Delivery> {
         if self.pull.is_none() {

@@ -1,0 +1,158 @@
+//! A nats-server of the test's own: on a free port of 127.0.0.1, with JetStream storing in
+//! a temporary directory, stopped when dropped. A test on its own server shares no stream,
+//! subject or consumer with any other test, or with anyone else's tests on the machine's
+//! shared server.
+//!
+//! The binary is `CLAIMS_TEST_NATS_SERVER` or `nats-server` on the `PATH` (Debian's package;
+//! `scripts/test.sh` installs it). The tests fail, never skip, without it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running nats-server.
+pub struct NatsServer {
+    child: Child,
+    /// Such as `nats://127.0.0.1:40123`.
+    pub url: String,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    log: PathBuf,
+    directory: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// A server with JetStream and no authentication.
+    pub async fn start() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let address = free_address();
+        let (host, port) = address.split_once(':').unwrap();
+        let store = directory.path().join("jetstream");
+        Self::spawn(
+            directory,
+            address.clone(),
+            &[
+                "-a",
+                host,
+                "-p",
+                port,
+                "-js",
+                "-sd",
+                store.to_str().unwrap(),
+            ],
+        )
+        .await
+    }
+
+    /// A server with the configuration `claims nats-config` writes for `insurers` into a
+    /// temporary directory; the users' passwords are read back with [`NatsServer::password`].
+    pub async fn start_with_access(insurers: &[&str]) -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let address = free_address();
+        let out = directory.path().join("nats");
+        let mut generate = Command::new(env!("CARGO_BIN_EXE_claims"));
+        generate
+            .arg("nats-config")
+            .arg("--out")
+            .arg(&out)
+            .args(["--listen", &address]);
+        for insurer in insurers {
+            generate.args(["--insurer", insurer]);
+        }
+        let generated = generate.output().unwrap();
+        assert!(
+            generated.status.success(),
+            "claims nats-config failed: {}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        let config = out.join("nats-server.conf");
+        Self::spawn(directory, address, &["-c", config.to_str().unwrap()]).await
+    }
+
+    async fn spawn(directory: tempfile::TempDir, address: String, args: &[&str]) -> Self {
+        let binary =
+            std::env::var("CLAIMS_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
+        let log = directory.path().join("nats-server.log");
+        let child = Command::new(&binary)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start {binary} (install Debian's nats-server, as scripts/test.sh \
+                     does, or set CLAIMS_TEST_NATS_SERVER): {error}"
+                )
+            });
+        let mut server = NatsServer {
+            child,
+            url: format!("nats://{address}"),
+            address,
+            log,
+            directory,
+        };
+        server.wait_until_listening().await;
+        server
+    }
+
+    /// A client without credentials (for a server started with [`NatsServer::start`]).
+    pub async fn connect(&self) -> (async_nats::Client, async_nats::jetstream::Context) {
+        let client = async_nats::connect(&self.url).await.unwrap();
+        let jetstream = async_nats::jetstream::new(client.clone());
+        (client, jetstream)
+    }
+
+    /// The password `claims nats-config` gave `user`.
+    pub fn password(&self, user: &str) -> String {
+        let path = self
+            .directory
+            .path()
+            .join("nats/users")
+            .join(format!("{user}.password"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("no password file {}: {error}", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// The generated configuration's directory.
+    pub fn config_directory(&self) -> PathBuf {
+        self.directory.path().join("nats")
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(&self.address).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("nats-server exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen within 20 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An address on a port nobody listens on now.
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
