@@ -114,7 +114,7 @@ pub struct SettledClaim {
 /// How a provider's netted payout left the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// Transferred to the provider's wallet (`ProviderPaid`).
+    /// Transferred to the provider's wallet (no `ProviderOwed` log names it).
     Transferred,
     /// The transfer failed; the contract credited it as owed, for the provider to withdraw
     /// (`ProviderOwed`).
