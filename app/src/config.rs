@@ -1,13 +1,22 @@
 //! `claims serve`'s configuration: a TOML file, then `CLAIMS_*` environment variables, then
 //! command-line flags, each overriding the one before; whatever none of them names takes
 //! the embedded default (SQLite file, in-process bus, embedded EVM, every role).
+//!
+//! The settler's private key is never a setting: it comes from `CLAIMS_SETTLER_KEY`, or
+//! from the key file or encrypted keystore a setting names, and is read when the engine
+//! starts ([`KeySource`]).
 
 use crate::engine::{BusChoice, Database, Role};
+pub use crate::settlement_chain::{ChainSettings, KeySource};
+use crate::settler::SettlerConfig;
 use claims_adapters::bus::NatsCredentials;
+use claims_domain::{Currency, Money, WalletAddress};
+use claims_settlement::{JsonRpcConfig, PayoutToken, SettlementCaps, TokenAmount};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where the HTTP API listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -46,6 +55,36 @@ pub struct ServeSettings {
     pub log_level: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
+    /// The settlement chain's JSON-RPC endpoint; the embedded EVM when absent.
+    pub rpc_url: Option<String>,
+    /// The `ClaimsSettlement` contract on that chain (required with `rpc_url`).
+    pub settlement_contract: Option<String>,
+    /// The payout token the contract must pay in; checked against the contract at start.
+    pub settlement_token: Option<String>,
+    /// The block the contract was deployed in: reconciliation reads logs from there.
+    pub settlement_from_block: Option<u64>,
+    /// A file holding the settler's private key as hex (else `CLAIMS_SETTLER_KEY`).
+    pub settler_key_file: Option<PathBuf>,
+    /// An encrypted JSON keystore holding the settler's key, opened with the password in
+    /// `CLAIMS_KEYSTORE_PASSWORD`.
+    pub settler_keystore: Option<PathBuf>,
+    /// Blocks, the including one counted, before a batch counts as settled.
+    pub confirmations: Option<u64>,
+    /// Seconds one batch may wait for its confirmations before it is left open for later.
+    pub confirmation_timeout_secs: Option<u64>,
+    /// Seconds a transaction may stay pending before it is replaced with higher fees.
+    pub replace_after_secs: Option<u64>,
+    /// Milliseconds between polls of the node.
+    pub poll_interval_ms: Option<u64>,
+    /// Claims per payout batch at most.
+    pub batch_size: Option<usize>,
+    /// Milliseconds the oldest approved claim may wait before its batch is paid.
+    pub batch_wait_ms: Option<u64>,
+    /// The most one claim may pay, such as `"50000.00 USD"`: the embedded contract's cap,
+    /// or the cap the configured contract must have.
+    pub claim_cap: Option<String>,
+    /// The most the contract may pay per UTC day, as `claim_cap`.
+    pub daily_cap: Option<String>,
 }
 
 /// A password or token: read like any string, never printed (its `Debug` is redacted), so
@@ -139,6 +178,10 @@ pub struct ServeConfig {
     pub log_level: String,
     /// The log format.
     pub log_format: LogFormat,
+    /// The chain payouts are settled on.
+    pub chain: ChainSettings,
+    /// When the settler pays a batch.
+    pub settler: SettlerConfig,
 }
 
 impl ServeSettings {
@@ -179,6 +222,28 @@ impl ServeSettings {
                 "CLAIMS_LISTEN" => settings.listen = Some(value),
                 "CLAIMS_LOG_LEVEL" => settings.log_level = Some(value),
                 "CLAIMS_LOG_FORMAT" => settings.log_format = Some(value),
+                "CLAIMS_RPC_URL" => settings.rpc_url = Some(value),
+                "CLAIMS_SETTLEMENT_CONTRACT" => settings.settlement_contract = Some(value),
+                "CLAIMS_SETTLEMENT_TOKEN" => settings.settlement_token = Some(value),
+                "CLAIMS_SETTLEMENT_FROM_BLOCK" => {
+                    settings.settlement_from_block = Some(number(&name, &value)?);
+                }
+                "CLAIMS_SETTLER_KEY_FILE" => settings.settler_key_file = Some(value.into()),
+                "CLAIMS_SETTLER_KEYSTORE" => settings.settler_keystore = Some(value.into()),
+                "CLAIMS_CONFIRMATIONS" => settings.confirmations = Some(number(&name, &value)?),
+                "CLAIMS_CONFIRMATION_TIMEOUT_SECS" => {
+                    settings.confirmation_timeout_secs = Some(number(&name, &value)?);
+                }
+                "CLAIMS_REPLACE_AFTER_SECS" => {
+                    settings.replace_after_secs = Some(number(&name, &value)?);
+                }
+                "CLAIMS_POLL_INTERVAL_MS" => {
+                    settings.poll_interval_ms = Some(number(&name, &value)?);
+                }
+                "CLAIMS_BATCH_SIZE" => settings.batch_size = Some(number(&name, &value)?),
+                "CLAIMS_BATCH_WAIT_MS" => settings.batch_wait_ms = Some(number(&name, &value)?),
+                "CLAIMS_CLAIM_CAP" => settings.claim_cap = Some(value),
+                "CLAIMS_DAILY_CAP" => settings.daily_cap = Some(value),
                 _ => {}
             }
         }
@@ -202,11 +267,29 @@ impl ServeSettings {
             listen: over.listen.or(self.listen),
             log_level: over.log_level.or(self.log_level),
             log_format: over.log_format.or(self.log_format),
+            rpc_url: over.rpc_url.or(self.rpc_url),
+            settlement_contract: over.settlement_contract.or(self.settlement_contract),
+            settlement_token: over.settlement_token.or(self.settlement_token),
+            settlement_from_block: over.settlement_from_block.or(self.settlement_from_block),
+            settler_key_file: over.settler_key_file.or(self.settler_key_file),
+            settler_keystore: over.settler_keystore.or(self.settler_keystore),
+            confirmations: over.confirmations.or(self.confirmations),
+            confirmation_timeout_secs: over
+                .confirmation_timeout_secs
+                .or(self.confirmation_timeout_secs),
+            replace_after_secs: over.replace_after_secs.or(self.replace_after_secs),
+            poll_interval_ms: over.poll_interval_ms.or(self.poll_interval_ms),
+            batch_size: over.batch_size.or(self.batch_size),
+            batch_wait_ms: over.batch_wait_ms.or(self.batch_wait_ms),
+            claim_cap: over.claim_cap.or(self.claim_cap),
+            daily_cap: over.daily_cap.or(self.daily_cap),
         }
     }
 
     /// The configuration, with defaults for what is not set.
     pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
+        let chain = self.chain()?;
+        let settler = self.settler()?;
         let roles = match self.roles {
             None => Role::ALL.into_iter().collect(),
             Some(names) => {
@@ -286,8 +369,143 @@ impl ServeSettings {
             listen,
             log_level: self.log_level.unwrap_or_else(|| "warn".to_owned()),
             log_format,
+            chain,
+            settler,
         })
     }
+
+    /// The settlement chain: JSON-RPC when `rpc_url` is set, else the embedded EVM.
+    fn chain(&self) -> Result<ChainSettings, ConfigError> {
+        let caps = match (&self.claim_cap, &self.daily_cap) {
+            (None, None) => None,
+            (Some(per_claim), Some(per_day)) => Some(SettlementCaps {
+                per_claim: cap("claim_cap", per_claim)?,
+                per_day: cap("daily_cap", per_day)?,
+            }),
+            _ => {
+                return Err(value(
+                    "claim_cap",
+                    "set both claim_cap and daily_cap, or neither",
+                ));
+            }
+        };
+        let Some(rpc_url) = &self.rpc_url else {
+            let json_rpc_only = [
+                ("settlement_contract", self.settlement_contract.is_some()),
+                ("settlement_token", self.settlement_token.is_some()),
+                ("settler_key_file", self.settler_key_file.is_some()),
+                ("settler_keystore", self.settler_keystore.is_some()),
+            ];
+            if let Some((setting, _)) = json_rpc_only.iter().find(|(_, set)| *set) {
+                return Err(value(
+                    setting,
+                    "only means something with rpc_url (the embedded EVM deploys its own)",
+                ));
+            }
+            return Ok(ChainSettings::Embedded { caps });
+        };
+        let contract = self.settlement_contract.as_deref().ok_or_else(|| {
+            value(
+                "settlement_contract",
+                "required with rpc_url: the address `claims contract deploy` printed",
+            )
+        })?;
+        let settlement = address("settlement_contract", contract)?;
+        let mut config = JsonRpcConfig::new(rpc_url.clone(), settlement);
+        if let Some(confirmations) = self.confirmations {
+            if confirmations == 0 {
+                return Err(value(
+                    "confirmations",
+                    "at least 1: the including block itself",
+                ));
+            }
+            config.confirmations = confirmations;
+        }
+        if let Some(seconds) = self.confirmation_timeout_secs {
+            config.confirmation_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.replace_after_secs {
+            config.replace_after = Duration::from_secs(seconds);
+        }
+        if let Some(millis) = self.poll_interval_ms {
+            config.poll_interval = Duration::from_millis(millis);
+        }
+        if let Some(block) = self.settlement_from_block {
+            config.deployed_at_block = block;
+        }
+        let token = self
+            .settlement_token
+            .as_deref()
+            .map(|token| address("settlement_token", token))
+            .transpose()?;
+        let key = match (&self.settler_key_file, &self.settler_keystore) {
+            (Some(_), Some(_)) => {
+                return Err(value(
+                    "settler_key_file",
+                    "name either a key file or a keystore, not both",
+                ));
+            }
+            (Some(path), None) => KeySource::File(path.clone()),
+            (None, Some(path)) => KeySource::Keystore(path.clone()),
+            (None, None) => KeySource::Environment,
+        };
+        Ok(ChainSettings::JsonRpc {
+            config,
+            token,
+            key,
+            caps,
+        })
+    }
+
+    /// When the settler pays: `batch_size` claims or `batch_wait_ms`, whichever first.
+    fn settler(&self) -> Result<SettlerConfig, ConfigError> {
+        let mut settler = SettlerConfig::default();
+        if let Some(size) = self.batch_size {
+            if size == 0 {
+                return Err(value("batch_size", "at least one claim per batch"));
+            }
+            settler.max_batch = size;
+        }
+        if let Some(millis) = self.batch_wait_ms {
+            settler.max_wait = Some(Duration::from_millis(millis));
+        }
+        Ok(settler)
+    }
+}
+
+fn value(setting: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        setting: setting.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn number<T: std::str::FromStr>(setting: &str, text: &str) -> Result<T, ConfigError> {
+    text.trim()
+        .parse()
+        .map_err(|_| value(setting, format!("{text:?} is not a whole number")))
+}
+
+fn address(setting: &str, text: &str) -> Result<WalletAddress, ConfigError> {
+    text.trim()
+        .parse()
+        .map_err(|error| value(setting, format!("{text:?} is not an address: {error}")))
+}
+
+/// A cap such as `"50000.00 USD"` in the 6-decimal USD stablecoin's base units, exactly.
+fn cap(setting: &str, text: &str) -> Result<TokenAmount, ConfigError> {
+    let money: Money = text.parse().map_err(|error| {
+        value(
+            setting,
+            format!("{text:?} is not money such as \"50000.00 USD\": {error}"),
+        )
+    })?;
+    PayoutToken {
+        currency: Currency::USD,
+        decimals: 6,
+    }
+    .units(money)
+    .map_err(|error| value(setting, error.to_string()))
 }
 
 /// The one way of authenticating to NATS the settings name: a user and password, a token,
@@ -385,6 +603,86 @@ mod tests {
             matches!(config.database, Database::Postgres { ref url, .. } if url == "postgres://file@db/claims")
         );
         assert!(matches!(config.bus, BusChoice::Nats(_)));
+    }
+
+    #[test]
+    fn an_rpc_url_settles_on_that_chain_with_the_settings_around_it() {
+        let file: ServeSettings = toml::from_str(
+            r#"
+            rpc_url = "http://127.0.0.1:8545"
+            settlement_contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+            settlement_token = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+            settler_key_file = "/run/secrets/settler.key"
+            confirmations = 2
+            batch_size = 25
+            claim_cap = "5000.00 USD"
+            daily_cap = "100000.00 USD"
+            "#,
+        )
+        .unwrap();
+        let env = ServeSettings::from_env([
+            ("CLAIMS_CONFIRMATIONS".to_owned(), "6".to_owned()),
+            ("CLAIMS_BATCH_WAIT_MS".to_owned(), "500".to_owned()),
+            (
+                "CLAIMS_SETTLER_KEY".to_owned(),
+                "0xnot-a-setting".to_owned(),
+            ),
+        ])
+        .unwrap();
+
+        let config = file.overridden_by(env).resolve().unwrap();
+
+        let ChainSettings::JsonRpc {
+            config: chain,
+            token,
+            key,
+            caps,
+        } = config.chain
+        else {
+            panic!("{:?}", config.chain)
+        };
+        assert_eq!(chain.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(chain.confirmations, 6);
+        assert!(token.is_some());
+        assert_eq!(key, KeySource::File("/run/secrets/settler.key".into()));
+        assert_eq!(
+            caps.map(|caps| (caps.per_claim.base_units(), caps.per_day.base_units())),
+            Some((5_000_000_000, 100_000_000_000))
+        );
+        assert_eq!(config.settler.max_batch, 25);
+        assert_eq!(config.settler.max_wait, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn chain_settings_that_cannot_work_are_refused_with_the_setting_named() {
+        let refused = |settings: ServeSettings| settings.resolve().unwrap_err().to_string();
+        let no_contract = refused(ServeSettings {
+            rpc_url: Some("http://127.0.0.1:8545".into()),
+            ..ServeSettings::default()
+        });
+        assert!(no_contract.contains("settlement_contract"), "{no_contract}");
+        let contract_without_chain = refused(ServeSettings {
+            settlement_contract: Some("0x5FbDB2315678afecb367f032d93F642f64180aa3".into()),
+            ..ServeSettings::default()
+        });
+        assert!(
+            contract_without_chain.contains("rpc_url"),
+            "{contract_without_chain}"
+        );
+        let precise = refused(ServeSettings {
+            claim_cap: Some("1.0000001 USD".into()),
+            daily_cap: Some("10.00 USD".into()),
+            ..ServeSettings::default()
+        });
+        assert!(precise.contains("claim_cap"), "{precise}");
+        let a_key_in_the_file = toml::from_str::<ServeSettings>("settler_key = \"0xabc\"");
+        assert!(a_key_in_the_file.is_err(), "a key is never a file setting");
+        let error =
+            ServeSettings::from_env([("CLAIMS_CONFIRMATIONS".into(), "deep".into())]).unwrap_err();
+        assert!(
+            error.to_string().contains("CLAIMS_CONFIRMATIONS"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
 use crate::reference_intake::ReferenceIntake;
 use crate::relay::Relay;
+use crate::settlement_chain::{self, ChainSettings};
 use crate::settler::{RETRY_OPEN_BATCHES, Settler, SettlerConfig};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::subjects;
@@ -34,7 +35,6 @@ use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider}
 use claims_domain::claim::{Appeal, ClaimDecider, ClaimState, Review};
 use claims_domain::rules::authorization::Authorization;
 use claims_domain::{ClaimId, Currency, InsurerId, MemberId, Money, WalletAddress};
-use claims_settlement::embedded::EmbeddedChainConfig;
 use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
 use claims_settlement::{EmbeddedChain, PayoutToken, SettlementChain, TokenAmount};
 use std::collections::BTreeSet;
@@ -194,7 +194,10 @@ pub struct EmbeddedConfig {
     pub adjudicators: usize,
     /// How long the relay, once caught up, waits for a wake-up hint before looking anyway.
     pub relay_poll: Duration,
-    /// The stablecoin float minted into the settlement contract, in whole tokens.
+    /// The chain payouts are settled on: the embedded EVM unless configured otherwise.
+    pub chain: ChainSettings,
+    /// The stablecoin float minted into the embedded settlement contract, in whole tokens
+    /// (a chain over JSON-RPC is funded from treasury instead).
     pub float: u64,
     /// How often to reconcile the chain's logs with the event store in the background
     /// (discrepancies are logged as warnings); `None` never does. Claims still on their
@@ -221,6 +224,7 @@ impl EmbeddedConfig {
             retry_open_batches: RETRY_OPEN_BATCHES,
             adjudicators: 2,
             relay_poll: Duration::from_millis(250),
+            chain: ChainSettings::Embedded { caps: None },
             float: 10_000_000,
             reconcile_every: None,
             roles: Role::ALL.into_iter().collect(),
@@ -247,7 +251,8 @@ pub struct Engine {
     read_models: Arc<dyn ReadModels>,
     bus: EngineBus,
     dyn_bus: Arc<dyn MessageBus>,
-    chain: Arc<EmbeddedChain>,
+    chain: Arc<dyn SettlementChain>,
+    embedded_chain: Option<Arc<EmbeddedChain>>,
     settlement: Arc<SettlementService>,
     /// Records reviewers' decisions and appeals, with the same inputs and clock as
     /// adjudication.
@@ -261,15 +266,17 @@ impl Engine {
     pub async fn start_embedded(config: EmbeddedConfig) -> anyhow::Result<Engine> {
         let (store, read_models) = open_database(&config.database).await?;
         let bus = EngineBus::connect(&config.bus).await?;
-        let chain = Arc::new(
-            EmbeddedChain::launch(EmbeddedChainConfig::with_float(
-                TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
-            ))
-            .context("launching the embedded EVM")?,
-        );
+        let connected = settlement_chain::connect(
+            &config.chain,
+            TokenAmount::from_base_units(u128::from(config.float) * 1_000_000),
+            store.clone(),
+        )
+        .await?;
+        let chain = connected.chain;
         if chain.token().decimals != 6 {
             bail!(
-                "the embedded stablecoin has {} decimals; expected 6",
+                "the payout token {} has {} decimals; expected a 6-decimal USD stablecoin",
+                chain.token().symbol,
                 chain.token().decimals
             );
         }
@@ -387,6 +394,7 @@ impl Engine {
             bus,
             dyn_bus,
             chain,
+            embedded_chain: connected.embedded,
             settlement,
             shutdown: trigger,
             tasks,
@@ -413,9 +421,14 @@ impl Engine {
         &self.dyn_bus
     }
 
-    /// The embedded chain.
-    pub fn chain(&self) -> &Arc<EmbeddedChain> {
+    /// The chain payouts are settled on.
+    pub fn settlement_chain(&self) -> &Arc<dyn SettlementChain> {
         &self.chain
+    }
+
+    /// The embedded chain, when the engine settles on it (the default).
+    pub fn embedded_chain(&self) -> Option<&Arc<EmbeddedChain>> {
+        self.embedded_chain.as_ref()
     }
 
     /// Stores plans, members and providers.

@@ -36,6 +36,7 @@ pub mod relay;
 pub mod replay;
 pub mod retry;
 pub mod serve;
+pub mod settlement_chain;
 pub mod settler;
 pub mod shutdown;
 pub mod status;

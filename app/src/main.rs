@@ -54,7 +54,11 @@ enum Command {
     Serve {
         /// A TOML configuration file (keys: roles, database, database_url,
         /// database_schema, nats_url, stream, nats_user, nats_password, nats_token,
-        /// nats_credentials, adjudicators, listen, log_level, log_format).
+        /// nats_credentials, adjudicators, listen, log_level, log_format, and for a real
+        /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
+        /// settler_key_file, settler_keystore, confirmations, confirmation_timeout_secs,
+        /// replace_after_secs, poll_interval_ms, batch_size, batch_wait_ms, claim_cap,
+        /// daily_cap).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The roles to run: intake, relay, adjudicator, settler, outcomes, api.
@@ -88,6 +92,25 @@ enum Command {
         /// The HTTP API's address (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+        /// Settle on the chain at this JSON-RPC endpoint instead of the embedded EVM.
+        #[arg(long)]
+        rpc_url: Option<String>,
+        /// The settlement contract on that chain.
+        #[arg(long)]
+        settlement_contract: Option<String>,
+        /// A file holding the settler's private key as hex (else CLAIMS_SETTLER_KEY).
+        #[arg(long, conflicts_with = "settler_keystore")]
+        settler_key_file: Option<PathBuf>,
+        /// An encrypted keystore holding the settler's key (password in
+        /// CLAIMS_KEYSTORE_PASSWORD).
+        #[arg(long)]
+        settler_keystore: Option<PathBuf>,
+        /// Blocks, the including one counted, before a batch is recorded as paid (default 3).
+        #[arg(long)]
+        confirmations: Option<u64>,
+        /// Claims per payout batch at most (default 100).
+        #[arg(long)]
+        batch_size: Option<usize>,
     },
     /// Submits claim files to the engine over NATS as an insurer (native JSON or FHIR R4
     /// `Claim`, told apart by content) and prints the engine's answer to each. Exits with
@@ -144,7 +167,7 @@ enum Command {
         #[command(subcommand)]
         command: ReferenceCommand,
     },
-    /// Compares the settlement contract's ClaimSettled logs with the event store and reports
+    /// Compares the claims in the settlement contract's BatchSettled logs with the event store and reports
     /// every claim paid twice, paid but not recorded, recorded but not on chain, or approved
     /// and never paid. Exits with an error if there is any.
     Reconcile {
@@ -365,6 +388,12 @@ async fn main() -> anyhow::Result<()> {
             database_schema,
             adjudicators,
             listen,
+            rpc_url,
+            settlement_contract,
+            settler_key_file,
+            settler_keystore,
+            confirmations,
+            batch_size,
         } => {
             let file = match &config {
                 Some(path) => ServeSettings::from_file(path)?,
@@ -388,6 +417,13 @@ async fn main() -> anyhow::Result<()> {
                     .log_format
                     .clone()
                     .or(cli.log_json.then(|| "json".to_owned())),
+                rpc_url,
+                settlement_contract,
+                settler_key_file,
+                settler_keystore,
+                confirmations,
+                batch_size,
+                ..ServeSettings::default()
             };
             let settings = file
                 .overridden_by(ServeSettings::from_env(std::env::vars())?)

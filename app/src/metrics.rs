@@ -1,7 +1,8 @@
 //! Prometheus metrics, counted from the event log so that every process serving `/metrics`
 //! on one PostgreSQL log reports the same totals, whichever process did the work: claims
 //! received, decided by outcome and paid; how long claims waited from submission to
-//! decision and from decision to payment; gas used by settlements. Dead letters are not
+//! decision and from decision to payment, and each payout batch from scheduling to its
+//! confirmation on chain; gas used by settlements. Dead letters are not
 //! events: they are counted as they pass on the bus, by this process, since it started.
 //!
 //! Latencies are kept in whole milliseconds and written as decimal seconds, so no float is
@@ -12,10 +13,10 @@ use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{MessageBus, SubjectPattern};
 use claims_adapters::event_store::{EventStore, LogPosition, RecordedEvent};
-use claims_domain::ClaimId;
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
+use claims_domain::{ClaimId, PayoutBatchId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,11 @@ struct Counts {
     dead_letters: BTreeMap<String, u64>,
     submit_to_decision: Histogram,
     decision_to_payment: Histogram,
+    /// From a payout batch's scheduling to its recorded confirmation on chain: signing,
+    /// broadcast, inclusion and the confirmations waited for.
+    scheduled_to_confirmed: Histogram,
+    /// When each batch not yet confirmed was scheduled.
+    scheduled_at: HashMap<PayoutBatchId, DateTime<Utc>>,
     /// When each claim not yet paid was submitted or decided: dropped once it is paid
     /// (or denied), so the map holds only claims in flight.
     submitted_at: HashMap<ClaimId, DateTime<Utc>>,
@@ -137,12 +143,21 @@ impl EngineMetrics {
                 | ClaimEvent::Appealed { .. }
                 | ClaimEvent::PayoutScheduled { .. } => {}
             }
-        } else if streams::payout_batch_of(&event.stream).is_some()
-            && let Ok(PayoutBatchEvent::Settled { gas_used, .. }) =
-                aggregate::decode::<PayoutBatchDecider>(event)
-        {
-            counts.settlements += 1;
-            counts.gas_used = counts.gas_used.saturating_add(gas_used);
+        } else if let Some(batch) = streams::payout_batch_of(&event.stream) {
+            match aggregate::decode::<PayoutBatchDecider>(event) {
+                Ok(PayoutBatchEvent::Created { .. }) => {
+                    counts.scheduled_at.insert(batch, event.recorded_at);
+                }
+                Ok(PayoutBatchEvent::Settled { gas_used, .. }) => {
+                    counts.settlements += 1;
+                    counts.gas_used = counts.gas_used.saturating_add(gas_used);
+                    if let Some(scheduled) = counts.scheduled_at.remove(&batch) {
+                        let elapsed = (event.recorded_at - scheduled).num_milliseconds();
+                        counts.scheduled_to_confirmed.observe(elapsed);
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -223,6 +238,11 @@ impl EngineMetrics {
             &mut out,
             "claims_decision_to_payment_seconds",
             "Time from an approved claim's decision to its confirmed payout.",
+        );
+        counts.scheduled_to_confirmed.render(
+            &mut out,
+            "claims_settlement_confirmation_seconds",
+            "Time from a payout batch's scheduling to its confirmation on chain, as the log recorded them (confirmation lag).",
         );
         let _ = writeln!(
             out,

@@ -62,7 +62,7 @@ pub async fn run_periodically(
 /// The report in words, one discrepancy per line.
 pub fn render(report: &ReconciliationReport) -> String {
     let mut text = format!(
-        "{} ClaimSettled logs read, {} claims recorded as paid, {} discrepancies\n",
+        "{} settled claims read from BatchSettled logs, {} claims recorded as paid, {} discrepancies\n",
         report.logs_read,
         report.claims_paid,
         report.discrepancies()

@@ -19,6 +19,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     engine_config.bus = config.bus.clone();
     engine_config.adjudicators = config.adjudicators;
     engine_config.roles = config.roles.clone();
+    engine_config.chain = config.chain.clone();
+    engine_config.settler = config.settler;
     if matches!(engine_config.bus, crate::engine::BusChoice::InProcess)
         && config.roles.len() < Role::ALL.len()
     {
@@ -36,7 +38,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let state = ApiState {
             store: engine.store().clone(),
             read_models: engine.read_models().clone(),
-            chain: Some(engine.chain().clone()),
+            chain: Some(engine.settlement_chain().clone()),
             metrics: engine.metrics().clone(),
         };
         let stopped = async move {

@@ -344,7 +344,8 @@ async fn no_health_data_reaches_the_chain() {
     assert_eq!(paid.claims, vec![claim]);
 
     let on_chain: Vec<Vec<u8>> = engine
-        .chain()
+        .embedded_chain()
+        .unwrap()
         .transactions()
         .into_iter()
         .flat_map(|transaction| {

@@ -122,7 +122,7 @@ async fn metrics_count_what_the_log_says_happened_in_a_demo_run() {
     let state = ApiState {
         store: engine.store().clone(),
         read_models: engine.read_models().clone(),
-        chain: Some(engine.chain().clone()),
+        chain: Some(engine.settlement_chain().clone()),
         metrics: engine.metrics().clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -198,6 +198,11 @@ async fn metrics_count_what_the_log_says_happened_in_a_demo_run() {
         .count() as u64;
     assert_eq!(count(&text, "claims_settlements_total"), settled);
     assert!(count(&text, "claims_settlement_gas_used_total") > 21_000 * settled);
+    // Every confirmed batch's lag from scheduling to confirmation is timed.
+    assert_eq!(
+        count(&text, "claims_settlement_confirmation_seconds_count"),
+        settled
+    );
 
     let _ = stop.send(());
     engine.shutdown().await;

@@ -185,7 +185,7 @@ async fn event_types(engine: &Engine, stream: &StreamId) -> BTreeMap<String, usi
 
 /// The batches the log says were scheduled but never settled.
 async fn open_batches(engine: &Engine) -> Vec<PayoutBatchId> {
-    let chain: Arc<dyn SettlementChain> = engine.chain().clone();
+    let chain: Arc<dyn SettlementChain> = engine.settlement_chain().clone();
     SettlementService::new(
         engine.store().clone(),
         chain,
@@ -269,14 +269,14 @@ async fn a_batch_refused_while_paused_is_sent_again_unchanged_and_paid_once_afte
         .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
         .await
         .unwrap();
-    engine.chain().pause().unwrap();
-    assert!(engine.chain().is_paused().unwrap());
+    engine.embedded_chain().unwrap().pause().unwrap();
+    assert!(engine.embedded_chain().unwrap().is_paused().unwrap());
 
     let (claims, batch) = submit_and_schedule(&engine).await;
 
     // The first attempt and at least two resends, all refused, all the same batch with the
     // same settlement indices, providers and amounts.
-    let refused = wait_for_refusals(engine.chain(), 3).await;
+    let refused = wait_for_refusals(engine.embedded_chain().unwrap(), 3).await;
     for attempt in &refused {
         assert!(!attempt.succeeded && attempt.block.is_none(), "{attempt:?}");
         assert_eq!(
@@ -287,10 +287,10 @@ async fn a_batch_refused_while_paused_is_sent_again_unchanged_and_paid_once_afte
     assert_sends_batch(&refused[0], batch);
     assert_refused_and_open(&engine, &claims, batch).await;
 
-    engine.chain().unpause().unwrap();
+    engine.embedded_chain().unwrap().unpause().unwrap();
     wait_until_paid(&engine, &claims).await;
 
-    let attempts = settlement_attempts(engine.chain());
+    let attempts = settlement_attempts(engine.embedded_chain().unwrap());
     let settled: Vec<_> = attempts
         .iter()
         .filter(|attempt| attempt.succeeded)
@@ -303,7 +303,7 @@ async fn a_batch_refused_while_paused_is_sent_again_unchanged_and_paid_once_afte
     assert_paid_once(&engine, &claims, batch).await;
     let ledger = event_types(
         &engine,
-        &index_ledger::stream(engine.chain().settlement_address()),
+        &index_ledger::stream(engine.embedded_chain().unwrap().settlement_address()),
     )
     .await;
     assert_eq!(
@@ -314,7 +314,10 @@ async fn a_batch_refused_while_paused_is_sent_again_unchanged_and_paid_once_afte
 
     // A settled batch is not sent again.
     tokio::time::sleep(RESEND * 5).await;
-    assert_eq!(settlement_attempts(engine.chain()), attempts);
+    assert_eq!(
+        settlement_attempts(engine.embedded_chain().unwrap()),
+        attempts
+    );
     assert_paid_once(&engine, &claims, batch).await;
     engine.shutdown().await;
 }
@@ -337,16 +340,16 @@ async fn a_restarted_engine_sends_the_open_batch_from_the_log() {
         .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
         .await
         .unwrap();
-    first.chain().pause().unwrap();
+    first.embedded_chain().unwrap().pause().unwrap();
     let (claims, batch) = submit_and_schedule(&first).await;
-    let refused = wait_for_refusals(first.chain(), 1).await;
+    let refused = wait_for_refusals(first.embedded_chain().unwrap(), 1).await;
     assert_sends_batch(&refused[0], batch);
     assert_refused_and_open(&first, &claims, batch).await;
     first.shutdown().await;
 
     let second = engine(database, an_hour).await;
     wait_until_paid(&second, &claims).await;
-    let attempts = settlement_attempts(second.chain());
+    let attempts = settlement_attempts(second.embedded_chain().unwrap());
     assert_eq!(attempts.len(), 1, "sent once, at startup");
     assert!(attempts[0].succeeded);
     assert_eq!(

@@ -3,39 +3,32 @@
 //! and the contract's refusals decoded from revert data.
 
 use crate::chain::{
-    BatchReceipt, ChainBatch, ChainError, Delivery, ProviderSettlement, SettledClaim,
+    BatchReceipt, ChainBatch, ChainError, Delivery, ProviderSettlement, SettlementLog,
 };
 use crate::contracts::{ClaimsSettlement, MockStablecoin};
+use crate::payouts;
 use crate::token::TokenAmount;
 use alloy_primitives::{Address, Bytes, Log, U256};
 use alloy_sol_types::{SolEvent, SolInterface};
 use claims_domain::payout::SettlementIndex;
 use claims_domain::{TransactionHash, WalletAddress};
 
-/// The `settleBatch` call that pays a netted batch.
-pub(crate) fn settle_batch_call(batch: &ChainBatch) -> ClaimsSettlement::settleBatchCall {
-    ClaimsSettlement::settleBatchCall {
+/// The `settleBatch` call that pays a netted batch, its payouts packed ([`payouts`]).
+pub(crate) fn settle_batch_call(
+    batch: &ChainBatch,
+) -> Result<ClaimsSettlement::settleBatchCall, ChainError> {
+    Ok(ClaimsSettlement::settleBatchCall {
         batch: batch.batch.into(),
-        payouts: batch
-            .providers
-            .iter()
-            .map(|payout| ClaimsSettlement::ProviderPayout {
-                provider: address(payout.provider),
-                claims: payout
-                    .claims
-                    .iter()
-                    .map(|claim| ClaimsSettlement::ClaimPayout {
-                        index: U256::from(claim.index.get()),
-                        amount: U256::from(claim.amount.base_units()),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
+        payouts: payouts::encode(batch)?.into(),
+    })
 }
 
 /// The batch receipt a settling transaction's logs describe; logs of other contracts (the
 /// token's transfers) are skipped.
+///
+/// The claims come from the packed payouts `BatchSettled` carries; each provider's netted
+/// payout is the sum of its claims, transferred unless a `ProviderOwed` log of the batch
+/// names it.
 pub(crate) fn batch_receipt<'a>(
     settlement: Address,
     logs: impl IntoIterator<Item = &'a Log>,
@@ -43,40 +36,17 @@ pub(crate) fn batch_receipt<'a>(
     block: u64,
     gas_used: u64,
 ) -> Result<BatchReceipt, ChainError> {
-    use ClaimsSettlement::{BatchSettled, ClaimSettled, ProviderOwed, ProviderPaid};
-    let mut claims = Vec::new();
-    let mut providers = Vec::new();
+    use ClaimsSettlement::{BatchSettled, ProviderOwed};
+    let mut owed = Vec::new();
     let mut settled = None;
     for log in logs {
         if log.address != settlement {
             continue;
         }
         match log.topics().first() {
-            Some(&ClaimSettled::SIGNATURE_HASH) => {
-                let event = decode::<ClaimSettled>(log)?;
-                claims.push(SettledClaim {
-                    index: index_of(event.index)?,
-                    provider: wallet(event.provider),
-                    amount: amount_of(event.amount, "ClaimSettled.amount")?,
-                });
-            }
-            Some(&ProviderPaid::SIGNATURE_HASH) => {
-                let event = decode::<ProviderPaid>(log)?;
-                providers.push(ProviderSettlement {
-                    provider: wallet(event.provider),
-                    amount: amount_of(event.amount, "ProviderPaid.amount")?,
-                    claims: count_of(event.claims)?,
-                    delivery: Delivery::Transferred,
-                });
-            }
             Some(&ProviderOwed::SIGNATURE_HASH) => {
                 let event = decode::<ProviderOwed>(log)?;
-                providers.push(ProviderSettlement {
-                    provider: wallet(event.provider),
-                    amount: amount_of(event.amount, "ProviderOwed.amount")?,
-                    claims: count_of(event.claims)?,
-                    delivery: Delivery::Owed,
-                });
+                owed.push((event.batch, wallet(event.provider)));
             }
             Some(&BatchSettled::SIGNATURE_HASH) => {
                 settled = Some(decode::<BatchSettled>(log)?);
@@ -87,6 +57,39 @@ pub(crate) fn batch_receipt<'a>(
     let settled = settled.ok_or_else(|| {
         ChainError::Unavailable("the settling transaction emitted no BatchSettled".to_owned())
     })?;
+    let claims = payouts::decode(&settled.payouts)?;
+    let mut providers: Vec<ProviderSettlement> = Vec::new();
+    for claim in &claims {
+        match providers.last_mut() {
+            Some(last) if last.provider == claim.provider => {
+                last.amount = last.amount.checked_add(claim.amount).ok_or_else(|| {
+                    ChainError::Unavailable(format!(
+                        "the payout to {} does not fit in 128 bits",
+                        claim.provider
+                    ))
+                })?;
+                last.claims += 1;
+            }
+            _ => providers.push(ProviderSettlement {
+                provider: claim.provider,
+                amount: claim.amount,
+                claims: 1,
+                delivery: Delivery::Transferred,
+            }),
+        }
+    }
+    for provider in &mut providers {
+        if owed.contains(&(settled.batch, provider.provider)) {
+            provider.delivery = Delivery::Owed;
+        }
+    }
+    if count_of(settled.claims)? != claims.len() as u64 {
+        return Err(ChainError::Unavailable(format!(
+            "BatchSettled counts {} claims but carries {}",
+            settled.claims,
+            claims.len()
+        )));
+    }
     Ok(BatchReceipt {
         transaction,
         block,
@@ -96,6 +99,34 @@ pub(crate) fn batch_receipt<'a>(
         total: amount_of(settled.total, "BatchSettled.total")?,
         owed: amount_of(settled.owed, "BatchSettled.owed")?,
     })
+}
+
+/// Every claim a `BatchSettled` log records, as reconciliation reads them; `None` for
+/// another log.
+pub(crate) fn settlement_logs_of(
+    log: &Log,
+    transaction: TransactionHash,
+    block: u64,
+) -> Option<Result<Vec<SettlementLog>, ChainError>> {
+    if log.topics().first() != Some(&ClaimsSettlement::BatchSettled::SIGNATURE_HASH) {
+        return None;
+    }
+    Some(
+        decode::<ClaimsSettlement::BatchSettled>(log)
+            .and_then(|event| payouts::decode(&event.payouts))
+            .map(|claims| {
+                claims
+                    .into_iter()
+                    .map(|claim| SettlementLog {
+                        index: claim.index,
+                        provider: claim.provider,
+                        amount: claim.amount,
+                        transaction,
+                        block,
+                    })
+                    .collect()
+            }),
+    )
 }
 
 /// Refuses, before anything reaches the chain, a batch the contract would refuse anyway.
@@ -174,7 +205,6 @@ pub(crate) fn refusal(output: &[u8]) -> ChainError {
             Settlement::ClaimAlreadySettled(e) => {
                 index_of(e.index).map(ChainError::ClaimAlreadySettled)
             }
-            Settlement::BatchAlreadySettled(e) => Ok(ChainError::BatchAlreadySettled(e.batch.0)),
             Settlement::EnforcedPause(_) => Ok(ChainError::Paused),
             Settlement::ClaimAboveCap(e) => (|| {
                 Ok(ChainError::ClaimAboveCap {
@@ -218,7 +248,6 @@ pub(crate) fn describe_revert(output: &[u8]) -> String {
                     e.account, e.neededRole
                 )
             }
-            Settlement::BatchAlreadySettled(e) => format!("BatchAlreadySettled({})", e.batch),
             Settlement::ClaimAboveCap(e) => {
                 format!("ClaimAboveCap({}, {}, {})", e.index, e.amount, e.cap)
             }
@@ -226,6 +255,7 @@ pub(crate) fn describe_revert(output: &[u8]) -> String {
             Settlement::DailyCapExceeded(e) => {
                 format!("DailyCapExceeded({}, {})", e.requested, e.remaining)
             }
+            Settlement::CapTooLarge(_) => "CapTooLarge()".to_owned(),
             Settlement::EmptyBatch(_) => "EmptyBatch()".to_owned(),
             Settlement::EmptyProviderPayout(e) => format!("EmptyProviderPayout({})", e.provider),
             Settlement::EnforcedPause(_) => "EnforcedPause()".to_owned(),
@@ -233,6 +263,7 @@ pub(crate) fn describe_revert(output: &[u8]) -> String {
             Settlement::InsufficientFloat(e) => {
                 format!("InsufficientFloat({}, {})", e.requested, e.available)
             }
+            Settlement::MalformedPayouts(e) => format!("MalformedPayouts({})", e.offset),
             Settlement::NothingOwed(e) => format!("NothingOwed({})", e.provider),
             Settlement::ProvidersNotAscending(e) => {
                 format!("ProvidersNotAscending({})", e.provider)

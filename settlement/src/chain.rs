@@ -100,7 +100,7 @@ impl ChainBatch {
     }
 }
 
-/// A claim the contract reported settled (its `ClaimSettled` log).
+/// A claim the contract reported settled (one claim of its `BatchSettled` log's payouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettledClaim {
     /// The claim's settlement index.
@@ -114,7 +114,7 @@ pub struct SettledClaim {
 /// How a provider's netted payout left the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// Transferred to the provider's wallet (`ProviderPaid`).
+    /// Transferred to the provider's wallet (no `ProviderOwed` log names it).
     Transferred,
     /// The transfer failed; the contract credited it as owed, for the provider to withdraw
     /// (`ProviderOwed`).
@@ -182,7 +182,7 @@ pub struct SettlementCaps {
     pub per_day: TokenAmount,
 }
 
-/// A claim's settlement as the contract's `ClaimSettled` log records it, with where it sits
+/// A claim's settlement as the contract's `BatchSettled` log records it, with where it sits
 /// on the chain: what reconciliation compares with the event store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettlementLog {
@@ -213,6 +213,9 @@ pub trait SettlementChain: Send + Sync + 'static {
     /// settled ([`ChainError::ClaimAlreadySettled`]), a cap, a pause, or anything else.
     async fn settle_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError>;
 
+    /// The chain's latest block: how deep a settled batch's block now lies.
+    async fn head(&self) -> Result<u64, ChainError>;
+
     /// True if the contract has already settled the claim with this index.
     async fn is_claim_settled(&self, index: SettlementIndex) -> Result<bool, ChainError>;
 
@@ -222,7 +225,7 @@ pub trait SettlementChain: Send + Sync + 'static {
     /// A wallet's balance of the payout token.
     async fn token_balance(&self, wallet: WalletAddress) -> Result<TokenAmount, ChainError>;
 
-    /// Every `ClaimSettled` log the contract has emitted on the canonical chain, oldest
+    /// Every claim settled in a `BatchSettled` log the contract has emitted on the canonical chain, oldest
     /// first: the chain's side of reconciliation.
     async fn settlement_logs(&self) -> Result<Vec<SettlementLog>, ChainError>;
 }
@@ -233,9 +236,6 @@ pub enum ChainError {
     /// The contract has already settled this claim: paying again would pay twice.
     #[error("claim {0} has already been settled on chain")]
     ClaimAlreadySettled(SettlementIndex),
-    /// The contract has already settled a batch with this id: the batch was sent twice.
-    #[error("batch 0x{} has already been settled on chain", hex(.0))]
-    BatchAlreadySettled([u8; 32]),
     /// The contract is paused: nothing leaves it until its admin unpauses it.
     #[error("the settlement contract is paused")]
     Paused,
@@ -279,8 +279,4 @@ pub enum ChainError {
     /// The chain could not be reached or answered nonsense.
     #[error("settlement chain unavailable: {0}")]
     Unavailable(String),
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -93,6 +93,8 @@ pub struct RecordedTransaction {
     pub to: Option<WalletAddress>,
     /// The calldata (for a creation: the init code and constructor arguments).
     pub calldata: Vec<u8>,
+    /// Gas it used (for a batch refused in simulation: what the simulation used).
+    pub gas_used: u64,
     /// True if it ran to completion; false if it reverted or was refused in simulation.
     pub succeeded: bool,
     /// The logs it emitted.
@@ -425,7 +427,7 @@ impl EmbeddedChain {
 
     fn settle(&self, caller: Address, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
         let batch_id = B256::from(batch.batch);
-        let call = abi::settle_batch_call(batch);
+        let call = abi::settle_batch_call(batch)?;
         let calldata = call.abi_encode();
         let to = TxKind::Call(self.settlement);
         let mut state = self.lock()?;
@@ -435,6 +437,16 @@ impl EmbeddedChain {
         let simulated = state.execute(caller, to, calldata.clone(), Commit::No)?;
         if !simulated.result.is_success() {
             let error = refusal(&simulated.result);
+            if let ChainError::ClaimAlreadySettled(_) = error {
+                // This very batch settled earlier, its receipt perhaps never recorded (a
+                // crash in between)? Its BatchSettled log names the transaction, as on a
+                // real chain; any other batch is refused.
+                drop(state);
+                if let Some(receipt) = self.settled_batch(batch)? {
+                    info!(batch = %batch_id, "batch already settled on chain; receipt read from its log");
+                    return Ok(receipt);
+                }
+            }
             warn!(batch = %batch_id, %error, "settlement batch refused in simulation");
             return Err(error);
         }
@@ -460,6 +472,43 @@ impl EmbeddedChain {
             "settlement batch settled"
         );
         Ok(receipt)
+    }
+
+    /// The receipt of the transaction whose `BatchSettled` log names this batch, if any.
+    fn settled_batch(&self, batch: &ChainBatch) -> Result<Option<BatchReceipt>, ChainError> {
+        let settlement = wallet(self.settlement);
+        let batch_topic = B256::from(batch.batch).0;
+        let settled = ClaimsSettlement::BatchSettled::SIGNATURE_HASH.0;
+        let Some(transaction) = self.transactions().into_iter().find(|transaction| {
+            transaction.block.is_some()
+                && transaction.logs.iter().any(|log| {
+                    log.address == settlement
+                        && log.topics.first() == Some(&settled)
+                        && log.topics.get(1) == Some(&batch_topic)
+                })
+        }) else {
+            return Ok(None);
+        };
+        let logs = transaction
+            .logs
+            .iter()
+            .map(|log| {
+                Log::new(
+                    address(log.address),
+                    log.topics.iter().copied().map(B256::from).collect(),
+                    Bytes::copy_from_slice(&log.data),
+                )
+                .ok_or_else(|| ChainError::Unavailable("a log with too many topics".to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        abi::batch_receipt(
+            self.settlement,
+            &logs,
+            transaction.hash,
+            transaction.block.unwrap_or_default(),
+            transaction.gas_used,
+        )
+        .map(Some)
     }
 
     /// The batch receipt a settling transaction's logs describe.
@@ -520,6 +569,10 @@ impl SettlementChain for EmbeddedChain {
         self.settle(self.settler, batch)
     }
 
+    async fn head(&self) -> Result<u64, ChainError> {
+        self.block_number()
+    }
+
     async fn is_claim_settled(&self, index: SettlementIndex) -> Result<bool, ChainError> {
         let call = ClaimsSettlement::isClaimSettledCall {
             index: U256::from(index.get()),
@@ -550,26 +603,20 @@ impl SettlementChain for EmbeddedChain {
             let Some(block) = transaction.block else {
                 continue;
             };
-            for log in &transaction.logs {
-                if log.address != settlement
-                    || log.topics.first() != Some(&ClaimsSettlement::ClaimSettled::SIGNATURE_HASH.0)
-                {
-                    continue;
-                }
-                let decoded = Log::new(
+            for log in transaction
+                .logs
+                .iter()
+                .filter(|log| log.address == settlement)
+            {
+                let log = Log::new(
                     self.settlement,
                     log.topics.iter().copied().map(B256::from).collect(),
                     Bytes::copy_from_slice(&log.data),
                 )
                 .ok_or_else(|| ChainError::Unavailable("a log with too many topics".to_owned()))?;
-                let event = abi::decode::<ClaimsSettlement::ClaimSettled>(&decoded)?;
-                logs.push(SettlementLog {
-                    index: abi::index_of(event.index)?,
-                    provider: wallet(event.provider),
-                    amount: amount_of(event.amount, "ClaimSettled.amount")?,
-                    transaction: transaction.hash,
-                    block,
-                });
+                if let Some(claims) = abi::settlement_logs_of(&log, transaction.hash, block) {
+                    logs.extend(claims?);
+                }
             }
         }
         Ok(logs)
@@ -672,6 +719,7 @@ impl ChainState {
             from: wallet(caller),
             to: to.to().copied().map(wallet),
             calldata,
+            gas_used: result.tx_gas_used(),
             succeeded: block.is_some() && result.is_success(),
             logs: logs
                 .iter()

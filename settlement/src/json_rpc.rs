@@ -25,7 +25,7 @@ pub mod operator;
 
 use crate::abi::{self, address, amount_of, validate, wallet};
 use crate::chain::{
-    BatchReceipt, ChainBatch, ChainError, SettlementChain, SettlementLog, TokenInfo,
+    BatchReceipt, ChainBatch, ChainError, SettlementCaps, SettlementChain, SettlementLog, TokenInfo,
 };
 use crate::contracts::{ClaimsSettlement, MockStablecoin};
 use crate::token::TokenAmount;
@@ -242,6 +242,20 @@ impl JsonRpcChain {
         wallet(self.token)
     }
 
+    /// The contract's caps.
+    pub async fn caps(&self) -> Result<SettlementCaps, ChainError> {
+        let per_claim = self
+            .view(self.settlement, &ClaimsSettlement::claimCapCall {})
+            .await?;
+        let per_day = self
+            .view(self.settlement, &ClaimsSettlement::dailyCapCall {})
+            .await?;
+        Ok(SettlementCaps {
+            per_claim: amount_of(per_claim, "claimCap")?,
+            per_day: amount_of(per_day, "dailyCap")?,
+        })
+    }
+
     /// The settler key's ledger as it stands.
     pub async fn ledger(&self) -> Result<Loaded<SubmissionDecider>, ChainError> {
         aggregate::load::<SubmissionDecider>(
@@ -273,17 +287,23 @@ impl JsonRpcChain {
             None => {
                 // Transactions of lower nonces hold this one back until they are mined.
                 self.rebroadcast_open(&ledger).await;
-                let calldata = abi::settle_batch_call(batch).abi_encode();
+                let calldata = abi::settle_batch_call(batch)?.abi_encode();
                 match self.simulate(&calldata).await {
                     Ok(gas) => {
                         self.sign_and_broadcast(&ledger, &batch_hex, calldata, gas)
                             .await?
                     }
-                    Err(ChainError::BatchAlreadySettled(_)) => {
-                        warn!(
-                            "the contract has settled this batch by a transaction the ledger does not know; reading it from the logs"
-                        );
-                        return self.find_settled_batch(batch).await;
+                    Err(ChainError::ClaimAlreadySettled(index)) => {
+                        // This very batch, settled by a transaction the ledger does not
+                        // know? Its BatchSettled log says; any other batch is refused.
+                        if let Some(receipt) = self.find_settled_batch(batch).await? {
+                            warn!(
+                                "the contract has settled this batch by a transaction the ledger does not know; receipt read from its log"
+                            );
+                            return Ok(receipt);
+                        }
+                        warn!(%index, "batch refused in simulation: a claim is already settled; nothing signed");
+                        return Err(ChainError::ClaimAlreadySettled(index));
                     }
                     Err(error) => {
                         warn!(%error, "batch refused in simulation; nothing signed");
@@ -597,19 +617,21 @@ impl JsonRpcChain {
         self.batch_receipt(&receipt)
     }
 
-    /// A batch the contract settled, found by its `BatchSettled` log.
-    async fn find_settled_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
+    /// A batch the contract settled, found by its `BatchSettled` log; `None` if it has none.
+    async fn find_settled_batch(
+        &self,
+        batch: &ChainBatch,
+    ) -> Result<Option<BatchReceipt>, ChainError> {
         let filter = Filter::new()
             .address(self.settlement)
             .event_signature(ClaimsSettlement::BatchSettled::SIGNATURE_HASH)
             .topic1(B256::from(batch.batch))
             .from_block(self.config.deployed_at_block);
         let logs = self.provider.get_logs(&filter).await.map_err(unavailable)?;
-        let hash = logs
-            .iter()
-            .find_map(|log| log.transaction_hash)
-            .ok_or(ChainError::BatchAlreadySettled(batch.batch))?;
-        self.receipt_of(transaction_hash(hash)).await
+        let Some(hash) = logs.iter().find_map(|log| log.transaction_hash) else {
+            return Ok(None);
+        };
+        self.receipt_of(transaction_hash(hash)).await.map(Some)
     }
 
     fn batch_receipt(&self, receipt: &TransactionReceipt) -> Result<BatchReceipt, ChainError> {
@@ -640,6 +662,10 @@ impl SettlementChain for JsonRpcChain {
     async fn settle_batch(&self, batch: &ChainBatch) -> Result<BatchReceipt, ChainError> {
         let span = info_span!("settle_batch", batch = %B256::from(batch.batch), claims = batch.claim_count());
         self.settle(batch).instrument(span).await
+    }
+
+    async fn head(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(unavailable)
     }
 
     async fn is_claim_settled(&self, index: SettlementIndex) -> Result<bool, ChainError> {
@@ -673,7 +699,7 @@ impl SettlementChain for JsonRpcChain {
     }
 }
 
-/// Every `ClaimSettled` log of the contract since `from_block`, oldest first; reading logs
+/// Every claim of the contract's `BatchSettled` logs since `from_block`, oldest first; reading logs
 /// needs no key, so an auditor can reconcile with a plain provider ([`connect_http`]).
 pub async fn read_settlement_logs(
     provider: &RootProvider,
@@ -689,18 +715,15 @@ pub async fn read_settlement_logs(
         let to = (from + RANGE - 1).min(head);
         let filter = Filter::new()
             .address(address(settlement))
-            .event_signature(ClaimsSettlement::ClaimSettled::SIGNATURE_HASH)
+            .event_signature(ClaimsSettlement::BatchSettled::SIGNATURE_HASH)
             .from_block(from)
             .to_block(to);
         for log in provider.get_logs(&filter).await.map_err(unavailable)? {
-            let event = abi::decode::<ClaimsSettlement::ClaimSettled>(&log.inner)?;
-            settled.push(SettlementLog {
-                index: abi::index_of(event.index)?,
-                provider: wallet(event.provider),
-                amount: amount_of(event.amount, "ClaimSettled.amount")?,
-                transaction: transaction_hash(log.transaction_hash.unwrap_or_default()),
-                block: log.block_number.unwrap_or_default(),
-            });
+            let transaction = transaction_hash(log.transaction_hash.unwrap_or_default());
+            let block = log.block_number.unwrap_or_default();
+            if let Some(claims) = abi::settlement_logs_of(&log.inner, transaction, block) {
+                settled.extend(claims?);
+            }
         }
         from = to + 1;
     }

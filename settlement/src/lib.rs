@@ -8,6 +8,8 @@
 //! - [`embedded`]: an in-process EVM (revm) that deploys and runs the same bytecode.
 //! - [`json_rpc`]: the same port over JSON-RPC (alloy), with a submitter that keeps its
 //!   nonces and signed transactions in the event store.
+//! - [`payouts`]: the packed form of a batch's payouts, in calldata and in the
+//!   `BatchSettled` log.
 //! - [`reconcile`]: the contract's logs compared with the event store.
 //! - [`index_ledger`]: each contract's sequence of settlement indices, in the event store.
 //! - [`service`]: the settlement service: batches approved claims, pays them on chain and
@@ -20,6 +22,7 @@ pub mod contracts;
 pub mod embedded;
 pub mod index_ledger;
 pub mod json_rpc;
+pub mod payouts;
 pub mod reconcile;
 pub mod service;
 pub mod token;

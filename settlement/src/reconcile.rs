@@ -1,10 +1,10 @@
-//! Reconciliation: the contract's `ClaimSettled` logs against the event store.
+//! Reconciliation: the claims in the contract's `BatchSettled` logs against the event store.
 //!
 //! The event store says which claims were approved, which settlement index each payout
 //! batch gave each claim, and which batches were recorded as settled. The chain says which
 //! indices the contract settled. Any difference is a discrepancy someone must look at:
 //!
-//! - **paid twice**: an index with more than one `ClaimSettled` log, or a claim given two
+//! - **paid twice**: an index settled by more than one log, or a claim given two
 //!   indices that were both settled (the contract's bitmap and the claim's single batch
 //!   should make both impossible);
 //! - **paid but not recorded**: an index settled on chain whose batch the store has not
@@ -32,11 +32,11 @@ pub struct ReconciliationReport {
     pub paid_twice: Vec<PaidTwice>,
     /// Indices settled on chain that the store does not record as paid.
     pub paid_not_recorded: Vec<PaidNotRecorded>,
-    /// Claims the store records as paid with no `ClaimSettled` log.
+    /// Claims the store records as paid that no `BatchSettled` log settled.
     pub recorded_not_on_chain: Vec<ClaimId>,
     /// Claims approved or scheduled and not settled on chain.
     pub approved_never_paid: Vec<ClaimId>,
-    /// How many `ClaimSettled` logs were read.
+    /// How many settled claims the `BatchSettled` logs read carry.
     pub logs_read: usize,
     /// How many claims the store has recorded as paid.
     pub claims_paid: usize,
@@ -97,7 +97,7 @@ struct StoreView {
     settled_batches: BTreeSet<PayoutBatchId>,
 }
 
-/// Compares the chain's `ClaimSettled` logs with the event store.
+/// Compares the claims of the chain's `BatchSettled` logs with the event store.
 pub async fn reconcile(
     store: &dyn EventStore,
     chain: &dyn SettlementChain,

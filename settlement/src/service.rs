@@ -23,10 +23,9 @@
 //! id and each settlement index at most once.
 //!
 //! A batch the chain did settle but whose confirmation was never recorded (a crash between
-//! steps 2 and 3) is recorded by [`SettlementService::resume`] on the JSON-RPC chain
-//! ([`crate::json_rpc::JsonRpcChain`]), which finds the batch's stored transaction (or its
-//! `BatchSettled` log) and returns its receipt instead of sending anything. The embedded
-//! chain keeps no such record and still refuses it as [`ChainError::BatchAlreadySettled`];
+//! steps 2 and 3) is recorded by [`SettlementService::resume`]: the chain finds the batch's
+//! transaction (the JSON-RPC chain in its ledger, either chain by the contract's
+//! `BatchSettled` log) and returns its receipt instead of sending anything. Until then
 //! [`crate::reconcile`] reports it as paid but not recorded.
 //! [`SettlementService::unsettled_batches`] reports every open batch.
 
@@ -268,6 +267,10 @@ impl SettlementService {
             if payouts.is_empty() {
                 return Ok(None);
             }
+            // Each provider's claims get consecutive settlement indices, so that the chain
+            // receives a provider as one run of indices (see `crate::payouts`). Stable: a
+            // provider's claims keep their order.
+            payouts.sort_by_key(|payout| payout.wallet);
 
             let ledger = self.ledger.load(store).await?;
             let reservation = SettlementIndexDecider::decide(

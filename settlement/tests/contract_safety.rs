@@ -3,12 +3,13 @@
 
 mod common;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256};
 use alloy_sol_types::{SolEvent, SolEventInterface, SolInterface};
 use claims_settlement::contracts::{ClaimsSettlement, MockStablecoin};
 use claims_settlement::embedded::RecordedTransaction;
 use claims_settlement::{
     ChainBatch, ChainError, Delivery, NettedClaim, ProviderPayout, SettlementCaps, SettlementChain,
+    payouts,
 };
 use common::*;
 use std::time::Duration;
@@ -220,6 +221,52 @@ async fn a_claim_index_settled_once_is_refused_in_every_later_batch() {
     assert!(!is_settled(&chain, 301).await);
 }
 
+#[tokio::test]
+async fn a_range_across_bitmap_words_is_settled_once_in_each_word() {
+    let chain = launch();
+    // Indices 250 to 521 span three 256-bit words of the bitmap.
+    chain
+        .settle_batch(&batch(
+            "batch-1",
+            (250..522).map(|n| claim(n, clinic(), 1)).collect(),
+        ))
+        .await
+        .expect("settled");
+    for (n, settled) in [
+        (249, false),
+        (250, true),
+        (255, true),
+        (256, true),
+        (511, true),
+        (512, true),
+        (521, true),
+        (522, false),
+    ] {
+        assert_eq!(is_settled(&chain, n).await, settled, "index {n}");
+    }
+
+    // A later range overlapping only in the middle word is refused on its first clash.
+    let refused = chain
+        .settle_batch(&batch(
+            "batch-2",
+            (522..530)
+                .chain(300..310)
+                .map(|n| claim(n, hospital(), 1))
+                .collect(),
+        ))
+        .await;
+
+    assert!(
+        matches!(refused, Err(ChainError::ClaimAlreadySettled(i)) if i == index(300)),
+        "got {refused:?}"
+    );
+    assert!(
+        !is_settled(&chain, 522).await,
+        "the refused batch set nothing"
+    );
+    assert_eq!(balances(&chain).await.0, 272);
+}
+
 // ----------------------------------------------------------------------------------------
 // Netting
 
@@ -289,7 +336,14 @@ async fn the_contract_refuses_a_provider_named_twice_in_a_batch() {
         }],
     };
     for (label, providers) in [
-        ("repeated", vec![payout(clinic(), 0), payout(clinic(), 1)]),
+        (
+            "named again after another",
+            vec![
+                payout(clinic(), 0),
+                payout(hospital(), 1),
+                payout(clinic(), 2),
+            ],
+        ),
         ("unsorted", vec![payout(hospital(), 0), payout(clinic(), 1)]),
     ] {
         let unnetted = ChainBatch {
@@ -310,6 +364,48 @@ async fn the_contract_refuses_a_provider_named_twice_in_a_batch() {
         );
     }
     assert_eq!(balances(&chain).await, (0, 0, FLOAT));
+}
+
+#[tokio::test]
+async fn runs_of_one_provider_next_to_each_other_are_netted_into_one_transfer() {
+    let chain = launch();
+    // Indices 0, 1 and 7 of one provider: two runs, as a gap in the indices needs.
+    let unnetted = ChainBatch {
+        batch: batch_id("batch-1"),
+        providers: vec![
+            ProviderPayout {
+                provider: clinic(),
+                claims: vec![
+                    NettedClaim {
+                        index: index(0),
+                        amount: usdc(USDC),
+                    },
+                    NettedClaim {
+                        index: index(1),
+                        amount: usdc(2 * USDC),
+                    },
+                ],
+            },
+            ProviderPayout {
+                provider: clinic(),
+                claims: vec![NettedClaim {
+                    index: index(7),
+                    amount: usdc(4 * USDC),
+                }],
+            },
+        ],
+    };
+
+    let receipt = chain.settle_unvalidated_batch(&unnetted).expect("settled");
+
+    assert_eq!(token_transfers(&last_committed(&chain)), 1);
+    assert_eq!(receipt.providers.len(), 1);
+    assert_eq!(receipt.providers[0].amount, usdc(7 * USDC));
+    assert_eq!(receipt.providers[0].claims, 3);
+    assert_eq!(balances(&chain).await.0, 7 * USDC);
+    for (n, settled) in [(0, true), (1, true), (2, false), (6, false), (7, true)] {
+        assert_eq!(is_settled(&chain, n).await, settled, "index {n}");
+    }
 }
 
 // ----------------------------------------------------------------------------------------
@@ -526,13 +622,7 @@ async fn a_run_puts_nothing_on_chain_but_batch_ids_wallets_indices_and_amounts()
                 match call {
                     Call::settleBatch(settle) => {
                         assert!(batch_ids.contains(&settle.batch));
-                        for payout in &settle.payouts {
-                            assert!(wallets.contains(&payout.provider));
-                            for claim in &payout.claims {
-                                assert!(claim.index < U256::from(1u64 << 32), "an index");
-                                assert!(claim.amount <= U256::from(FLOAT), "an amount");
-                            }
-                        }
+                        assert_only_wallets_indices_and_amounts(&settle.payouts, &wallets);
                     }
                     Call::pause(_) | Call::unpause(_) | Call::withdraw(_) => {}
                     other => panic!("unexpected call {other:?}"),
@@ -561,21 +651,13 @@ async fn a_run_puts_nothing_on_chain_but_batch_ids_wallets_indices_and_amounts()
                         .expect("a settlement event");
                 use ClaimsSettlement::ClaimsSettlementEvents as Event;
                 match event {
-                    Event::ClaimSettled(e) => {
-                        assert!(e.index < U256::from(1u64 << 32));
-                        assert!(wallets.contains(&e.provider));
-                        assert_eq!(log.data, e.encode_data(), "no stray bytes");
-                    }
-                    Event::ProviderPaid(e) => {
-                        assert!(batch_ids.contains(&e.batch) && wallets.contains(&e.provider));
-                        assert_eq!(log.data, e.encode_data(), "no stray bytes");
-                    }
                     Event::ProviderOwed(e) => {
                         assert!(batch_ids.contains(&e.batch) && wallets.contains(&e.provider));
                         assert_eq!(log.data, e.encode_data(), "no stray bytes");
                     }
                     Event::BatchSettled(e) => {
                         assert!(batch_ids.contains(&e.batch));
+                        assert_only_wallets_indices_and_amounts(&e.payouts, &wallets);
                         assert_eq!(log.data, e.encode_data(), "no stray bytes");
                     }
                     Event::OwedWithdrawn(e) => assert!(wallets.contains(&e.provider)),
@@ -601,4 +683,36 @@ async fn a_run_puts_nothing_on_chain_but_batch_ids_wallets_indices_and_amounts()
             }
         }
     }
+}
+
+/// Packed payouts must decode, claim by claim, into known wallets, small indices and
+/// amounts, and re-encode to the very same bytes: no other byte can hide in them.
+fn assert_only_wallets_indices_and_amounts(packed: &[u8], wallets: &[Address]) {
+    let claims = payouts::decode(packed).expect("packed payouts");
+    assert!(!claims.is_empty());
+    let mut netted = ChainBatch {
+        batch: [0; 32],
+        providers: Vec::new(),
+    };
+    for claim in &claims {
+        assert!(wallets.contains(&Address::from(*claim.provider.as_bytes())));
+        assert!(claim.index.get() < 1 << 32, "an index");
+        assert!(claim.amount.base_units() <= FLOAT, "an amount");
+        let next = NettedClaim {
+            index: claim.index,
+            amount: claim.amount,
+        };
+        match netted.providers.last_mut() {
+            Some(last) if last.provider == claim.provider => last.claims.push(next),
+            _ => netted.providers.push(ProviderPayout {
+                provider: claim.provider,
+                claims: vec![next],
+            }),
+        }
+    }
+    assert_eq!(
+        payouts::encode(&netted).expect("re-encoded"),
+        packed,
+        "no stray bytes"
+    );
 }

@@ -19,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use claims_adapters::event_store::EventStore;
 use claims_adapters::read_models::ReadModels;
-use claims_settlement::EmbeddedChain;
+use claims_settlement::SettlementChain;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -52,7 +52,7 @@ pub struct ApiState {
     /// Statuses, remittances, accumulators.
     pub read_models: Arc<dyn ReadModels>,
     /// The chain, for confirmation depths.
-    pub chain: Option<Arc<EmbeddedChain>>,
+    pub chain: Option<Arc<dyn SettlementChain>>,
     /// What `/metrics` reports.
     pub metrics: EngineMetrics,
 }

@@ -17,10 +17,10 @@ pub async fn payouts(State(state): State<ApiState>) -> Result<Json<Vec<PayoutJso
         .snapshot()
         .await
         .map_err(ApiError::unavailable)?;
-    let head = state
-        .chain
-        .as_ref()
-        .and_then(|chain| chain.block_number().ok());
+    let head = match &state.chain {
+        Some(chain) => chain.head().await.ok(),
+        None => None,
+    };
     let mut batches: Vec<_> = snapshot
         .remittances
         .iter()

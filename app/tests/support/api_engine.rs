@@ -79,7 +79,7 @@ pub async fn engine_with_api() -> (
     let state = ApiState {
         store: engine.store().clone(),
         read_models: engine.read_models().clone(),
-        chain: Some(engine.chain().clone()),
+        chain: Some(engine.settlement_chain().clone()),
         metrics: engine.metrics().clone(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // Each test binary uses what it needs.
 
+pub mod anvil;
 pub mod api_engine;
 pub mod claim_response;
 pub mod engine_process;

@@ -259,7 +259,7 @@ impl Harness {
         assert_eq!(
             logs.len(),
             expected.len(),
-            "one ClaimSettled log per claim: {logs:?}"
+            "every claim once in the BatchSettled logs: {logs:?}"
         );
         let mut indices: Vec<SettlementIndex> = logs.iter().map(|log| log.index).collect();
         indices.sort();
