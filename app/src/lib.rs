@@ -11,7 +11,9 @@
 //! - [`settler`]: approved claims are gathered into payout batches for the settlement service.
 //!
 //! [`engine`] wires them in one process with the embedded adapters; [`demo`] runs the
-//! example claims through it. [`reference`] loads plans, members and providers. [`bench`]
+//! example claims through it. [`reference`] loads plans, members and providers; [`rule_sets`] loads
+//! the plans' parameters as versioned rule sets, and [`decision_replay`] decides a stored
+//! claim again with the version it recorded. [`bench`]
 //! measures the engine's parts (`claims bench store`).
 
 pub mod adjudicator;
@@ -20,6 +22,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod decision_replay;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
@@ -32,6 +35,7 @@ pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;
+pub mod rule_sets;
 pub mod serve;
 pub mod settler;
 pub mod shutdown;
