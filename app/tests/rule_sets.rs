@@ -328,3 +328,70 @@ fn claims_rules_load_stores_a_version_once_and_names_a_bad_file() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("nothing was stored"), "{stderr}");
 }
+
+#[test]
+fn claims_rules_replay_decides_a_demo_claim_again_with_the_version_it_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("claims.db");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_claims"))
+            .args(args)
+            .arg("--database")
+            .arg(&database)
+            .env_remove("CLAIMS_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let demo = run(&["demo", "--examples", examples().to_str().unwrap()]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let knee = ClaimId::for_submission(
+        &InsurerId::new("acme-health").unwrap(),
+        &claims_domain::InsurerClaimRef::new("ACME-2026-0001").unwrap(),
+    )
+    .to_string();
+
+    // A later version prices the knee surgery differently; the stored decision still
+    // replays with the version it recorded.
+    let rules = example_rule_set(dir.path());
+    edit(&rules.join("rule-set.toml"), "version = 1", "version = 2");
+    edit(
+        &rules.join("fee-schedules/gold-ppo.csv"),
+        "29881,surgery,1000.00",
+        "29881,surgery,1100.00",
+    );
+    let loaded = run(&["rules", "load", rules.to_str().unwrap()]);
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+
+    let replay = run(&["rules", "replay", &knee]);
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(stdout.contains("under acme-2026 version 1"), "{stdout}");
+    assert!(
+        stdout.contains("stored:   Approved, payer 600.00 USD, member 400.00 USD"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("replayed: Approved, payer 600.00 USD, member 400.00 USD"),
+        "{stdout}"
+    );
+
+    let unknown = run(&["rules", "replay", "8c1e0f6a-2b1d-4a4e-9f1c-5a0d7c3b2e91"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("it has not been decided"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}
