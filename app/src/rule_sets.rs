@@ -38,7 +38,10 @@ pub enum RuleSetLoadError {
     /// The version was refused (changed after publication, older than the latest, or
     /// not valid); nothing was stored.
     #[error("{0}; nothing was stored")]
-    Refused(String),
+    Refused(#[from] RuleSetError),
+    /// One of its plans was refused; nothing was stored.
+    #[error("{0}; nothing was stored")]
+    PlanRefused(#[from] PlanError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] AggregateError),
@@ -120,8 +123,7 @@ pub async fn store(
         let events = RuleSetDecider::decide(
             &published.state,
             RuleSetCommand::Publish(Box::new(rule_set.clone())),
-        )
-        .map_err(|error: RuleSetError| RuleSetLoadError::Refused(error.to_string()))?;
+        )?;
         let metadata = serde_json::json!({
             "rule_set": rule_set.id.rule_set,
             "version": rule_set.id.version,
@@ -138,8 +140,7 @@ pub async fn store(
                     parameters: Box::new(parameters.clone()),
                     rule_set: rule_set.id.clone(),
                 },
-            )
-            .map_err(|error: PlanError| RuleSetLoadError::Refused(error.to_string()))?;
+            )?;
             appends.extend(plan.append(&events, &metadata)?);
         }
         let plans = appends.len() - 1;
