@@ -395,3 +395,101 @@ fn claims_rules_replay_decides_a_demo_claim_again_with_the_version_it_recorded()
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+/// Sends a rule set's files over the bus as the insurer would, and waits for the answer.
+async fn send_rule_set(
+    engine: &Engine,
+    files: &std::collections::BTreeMap<String, String>,
+) -> claims::reference_intake::ReferenceReply {
+    use claims_adapters::bus::{Message, Subject, SubjectPattern};
+    let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple())).unwrap();
+    let mut replies = engine
+        .bus()
+        .subscribe(SubjectPattern::from(inbox.clone()))
+        .await
+        .unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({ "files": files })).unwrap();
+    let message = Message::new(Subject::new("claims.reference.acme-health").unwrap(), body)
+        .with_header(
+            "Content-Type",
+            claims::reference_intake::RULE_SET_CONTENT_TYPE,
+        )
+        .with_reply_to(inbox);
+    engine.bus().publish(message).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_set_sent_over_the_bus_is_stored_once_and_a_bad_file_is_answered_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = example_rule_set(dir.path());
+    let files = |directory: &Path| -> std::collections::BTreeMap<String, String> {
+        [
+            "rule-set.toml",
+            "plans.toml",
+            "limits.toml",
+            "code-pair-edits.csv",
+            "prior-authorisation.csv",
+            "fee-schedules/gold-ppo.csv",
+        ]
+        .into_iter()
+        .map(|file| {
+            (
+                file.to_owned(),
+                std::fs::read_to_string(directory.join(file)).unwrap(),
+            )
+        })
+        .collect()
+    };
+    let good = files(&rules);
+    edit(
+        &rules.join("fee-schedules/gold-ppo.csv"),
+        "29877,surgery,400.00",
+        "29877,surgery,four hundred",
+    );
+    let bad = files(&rules);
+    let engine = engine().await;
+    let gold = PlanId::new("gold-ppo").unwrap();
+
+    let refused = send_rule_set(&engine, &bad).await;
+    assert_eq!(refused.status, claims::intake::ReplyStatus::Rejected);
+    assert!(
+        refused.reasons[0].starts_with(
+            "fee-schedules/gold-ppo.csv, line 5, column allowed_per_unit: \"four hundred\" is not an amount"
+        ),
+        "{refused:?}"
+    );
+    let plan = load::<PlanDecider>(engine.store().as_ref(), streams::plan(&gold))
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(
+        plan.rule_set, None,
+        "nothing of the bad rule set was stored"
+    );
+
+    let accepted = send_rule_set(&engine, &good).await;
+    assert_eq!(
+        accepted.status,
+        claims::intake::ReplyStatus::Accepted,
+        "{accepted:?}"
+    );
+    assert_eq!(
+        (accepted.stored, accepted.unchanged),
+        (2, 0),
+        "the version and one plan"
+    );
+    let plan = load::<PlanDecider>(engine.store().as_ref(), streams::plan(&gold))
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(plan.rule_set.unwrap().to_string(), "acme-2026 version 1");
+
+    let again = send_rule_set(&engine, &good).await;
+    assert_eq!((again.stored, again.unchanged), (0, 1), "{again:?}");
+    engine.shutdown().await;
+}
