@@ -108,6 +108,16 @@ if [ -z "${CLAIMS_TEST_NATS_SERVER:-}" ] && ! command -v nats-server >/dev/null 
   DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
 fi
 
+step "nats-server for the end-to-end scenarios"
+# features/tests/e2e.rs starts a nats-server of each @e2e scenario's own, from
+# CLAIMS_TEST_NATS_SERVER_BIN or the PATH, even when the tests above use another server.
+if [ -z "${CLAIMS_TEST_NATS_SERVER_BIN:-}" ] && ! command -v nats-server >/dev/null 2>&1; then
+  echo "nats-server is not installed; installing it"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
+fi
+echo "nats-server: ${CLAIMS_TEST_NATS_SERVER_BIN:-$(command -v nats-server)}"
+
 step "anvil (Foundry's local EVM node, from npm) for the settlement-chain tests"
 # The JSON-RPC settlement tests fail (never skip) without anvil. Each test starts its own
 # anvil on a free port of 127.0.0.1 with --enable-tx-gas-limit (a reorg or a dropped

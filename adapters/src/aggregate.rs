@@ -15,13 +15,16 @@ use claims_domain::accumulator::{
 };
 use claims_domain::authorizations::{AuthorizationEvent, AuthorizationsDecider};
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
-use claims_domain::ids::{ClaimId, FamilyId, MemberId, PayoutBatchId, PlanId, ProviderId};
+use claims_domain::ids::{
+    ClaimId, FamilyId, MemberId, PayoutBatchId, PlanId, ProviderId, RuleSetId,
+};
 use claims_domain::member::{MemberDecider, MemberEvent};
 use claims_domain::payout::{
     PayoutBatchDecider, PayoutBatchEvent, SettlementIndexDecider, SettlementIndexEvent,
 };
 use claims_domain::plan::{PlanDecider, PlanEvent};
 use claims_domain::provider::{ProviderDecider, ProviderEvent};
+use claims_domain::rule_set::{RuleSetDecider, RuleSetEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -223,6 +226,11 @@ pub mod streams {
         StreamId::new(PlanDecider::CATEGORY, id)
     }
 
+    /// A rule set's stream: every version published.
+    pub fn rule_set(id: &RuleSetId) -> StreamId {
+        StreamId::new(RuleSetDecider::CATEGORY, id)
+    }
+
     /// A provider's stream.
     pub fn provider(id: &ProviderId) -> StreamId {
         StreamId::new(ProviderDecider::CATEGORY, id)
@@ -285,6 +293,42 @@ impl StoredAggregate for ClaimDecider {
     const CATEGORY: &'static str = "claim";
     fn event_type(event: &ClaimEvent) -> &'static str {
         event.event_type()
+    }
+
+    /// `ClaimAdjudicated` 2 records the rule-set version the decision used.
+    fn schema_version(event_type: &str) -> u32 {
+        match event_type {
+            "ClaimAdjudicated" => 2,
+            _ => 1,
+        }
+    }
+
+    fn upcast(
+        event_type: &str,
+        from: u32,
+        mut payload: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        match (event_type, from) {
+            // Decided before rule sets: the plan revision alone says what was applied.
+            ("ClaimAdjudicated", 1) => {
+                payload
+                    .get_mut("adjudication")?
+                    .as_object_mut()?
+                    .insert("rule_set".to_owned(), serde_json::Value::Null);
+                Some(payload)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl StoredAggregate for RuleSetDecider {
+    // No dash: the category is the part of a stream id before the first one.
+    const CATEGORY: &'static str = "ruleset";
+    fn event_type(event: &RuleSetEvent) -> &'static str {
+        match event {
+            RuleSetEvent::Published { .. } => "RuleSetPublished",
+        }
     }
 }
 

@@ -119,6 +119,7 @@ impl Adjudicator {
             .await?
             .state;
         let rules = plan_state.rules;
+        let rule_set = plan_state.rule_set;
         let (plan, plan_revision) = plan_state.current.ok_or_else(|| {
             unprocessable(claim.id, format!("plan {} is not published", member.plan))
         })?;
@@ -164,6 +165,7 @@ impl Adjudicator {
             coordination: claim.coordination(&member),
             plan: plan.clone(),
             plan_revision,
+            rule_set,
             member: member.clone(),
             provider,
             rules: rules.clone(),

@@ -1,8 +1,9 @@
 //! `claims demo`: the whole engine in one process, from insurer submissions to provider
 //! payouts on the embedded chain.
 //!
-//! Reads `reference-data.toml` and every `claims/*.json` from the examples directory,
-//! submits each claim as the example insurer, waits for every accepted claim to be decided
+//! Reads `reference-data.toml` (members and providers), the rule sets under `rules/` (the
+//! plans' parameters, as versioned data) and every `claims/*.json` from the examples
+//! directory, submits each claim as the example insurer, waits for every accepted claim to be decided
 //! and every approved one to be paid, and reports what happened.
 
 use crate::clock::{Clock, SystemClock};
@@ -12,6 +13,7 @@ use crate::reference::ReferenceData;
 use anyhow::Context;
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{ClaimState, ClaimStatus};
+use claims_domain::rule_set::{RuleSet, RuleSetVersion};
 use claims_domain::{InsurerId, Money};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use std::path::{Path, PathBuf};
@@ -61,6 +63,8 @@ pub struct DemoReport {
     pub balances: Vec<DemoBalance>,
     /// Where the event log was kept.
     pub database: PathBuf,
+    /// The rule-set versions loaded, in force for every claim.
+    pub rule_sets: Vec<RuleSetVersion>,
 }
 
 impl DemoReport {
@@ -79,6 +83,7 @@ impl DemoReport {
 pub async fn run(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     let reference = ReferenceData::from_file(&options.examples.join("reference-data.toml"))?;
     let claim_files = example_claims(&options.examples.join("claims"))?;
+    let rule_sets = example_rule_sets(&options.examples.join("rules"))?;
     let (database, _temporary) = match &options.database {
         Some(path) => (path.clone(), None),
         None => {
@@ -91,22 +96,28 @@ pub async fn run(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     let mut config = EmbeddedConfig::new(Database::File(database.clone()), clock);
     config.settler.max_wait = Some(Duration::from_millis(300));
     let engine = Engine::start_embedded(config).await?;
-    let result = drive(&engine, &reference, &claim_files).await;
+    let result = drive(&engine, &reference, &rule_sets, &claim_files).await;
     engine.shutdown().await;
     let (claims, balances) = result?;
     Ok(DemoReport {
         claims,
         balances,
         database,
+        rule_sets: rule_sets.into_iter().map(|rule_set| rule_set.id).collect(),
     })
 }
 
 async fn drive(
     engine: &Engine,
     reference: &ReferenceData,
+    rule_sets: &[RuleSet],
     files: &[PathBuf],
 ) -> anyhow::Result<(Vec<DemoClaim>, Vec<DemoBalance>)> {
     engine.load_reference_data(reference).await?;
+    // Loaded after the reference file, so the plans as the rule sets hold them are in force.
+    for rule_set in rule_sets {
+        engine.load_rule_set(rule_set).await?;
+    }
     let insurer = InsurerId::new(EXAMPLE_INSURER)?;
     // One claim at a time, each decided before the next is sent, so that claims of the same
     // member meet their accumulators in file order and the report is the same on every run.
@@ -159,6 +170,20 @@ async fn drive(
         });
     }
     Ok((claims, balances))
+}
+
+/// Every rule set under `dir` (one directory each), checked, in name order.
+fn example_rule_sets(dir: &Path) -> anyhow::Result<Vec<RuleSet>> {
+    let mut directories: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the example rule sets in {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_dir())
+        .collect();
+    directories.sort();
+    directories
+        .iter()
+        .map(|directory| Ok(crate::rule_sets::read(directory)?))
+        .collect()
 }
 
 fn example_claims(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -280,8 +305,14 @@ pub fn render(report: &DemoReport) -> String {
         .iter()
         .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
         .count();
+    let rules = report
+        .rule_sets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "Claims\n{claims}\n\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
+        "Rules in force: {rules}\n\nClaims\n{claims}\n\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
         report.claims.len(),
         rejected,
         report.paid(),

@@ -439,6 +439,23 @@ impl Engine {
         data.store(self.store.as_ref()).await
     }
 
+    /// Stores a rule-set version and its plans' new revisions; in force from now on.
+    pub async fn load_rule_set(
+        &self,
+        rule_set: &claims_domain::rule_set::RuleSet,
+    ) -> Result<crate::rule_sets::RuleSetLoaded, crate::rule_sets::RuleSetLoadError> {
+        crate::rule_sets::store(self.store.as_ref(), rule_set).await
+    }
+
+    /// Decides a stored claim again with the rule-set version and inputs its latest
+    /// decision recorded (nothing is stored).
+    pub async fn replay_decision(
+        &self,
+        claim: ClaimId,
+    ) -> Result<crate::decision_replay::ReplayedDecision, crate::decision_replay::ReplayError> {
+        crate::decision_replay::replay_decision(self.store.as_ref(), claim).await
+    }
+
     /// Records a reviewer's decision on a pended claim, and the claim's new decision.
     pub async fn review(&self, claim: ClaimId, review: Review) -> anyhow::Result<Adjudicated> {
         Ok(self.reviews.review(claim, review).await?)

@@ -11,10 +11,12 @@
 //! - [`settler`]: approved claims are gathered into payout batches for the settlement service.
 //!
 //! [`engine`] wires them in one process with the embedded adapters; [`demo`] runs the
-//! example claims through it. [`reference`] loads plans, members and providers. [`bench`]
-//! measures the engine's parts (`claims bench store`). [`submit`] is the insurer's side
-//! (`claims submit`), and [`nats_access`] writes the NATS server's per-insurer users and
-//! permissions (`claims nats-config`).
+//! example claims through it. [`reference`] loads plans, members and providers; [`rule_sets`]
+//! loads the plans' parameters as versioned rule sets, and [`decision_replay`] decides a
+//! stored claim again with the version it recorded. [`bench`] measures the engine's parts
+//! (`claims bench store|gas|domain`). [`submit`] is the insurer's side (`claims submit`),
+//! and [`nats_access`] writes the NATS server's per-insurer users and permissions
+//! (`claims nats-config`).
 
 pub mod adjudicator;
 pub mod api;
@@ -22,6 +24,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod decision_replay;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
@@ -35,6 +38,7 @@ pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;
+pub mod rule_sets;
 pub mod serve;
 pub mod settlement_chain;
 pub mod settler;

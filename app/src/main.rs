@@ -167,6 +167,12 @@ enum Command {
         #[command(subcommand)]
         command: ReferenceCommand,
     },
+    /// The plans' parameters as versioned rule sets (a directory of TOML and CSV files;
+    /// see examples/rules/).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Compares the claims in the settlement contract's BatchSettled logs with the event store and reports
     /// every claim paid twice, paid but not recorded, recorded but not on chain, or approved
     /// and never paid. Exits with an error if there is any.
@@ -273,6 +279,33 @@ enum ReferenceCommand {
         /// The reference-data file.
         file: PathBuf,
         // Where to store them (an SQLite file is created if missing).
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Checks a rule set's files and stores the version (the rule set and a new revision
+    /// of each of its plans) as events, in force from now on. A bad file stores nothing and
+    /// is named with its line and column.
+    Load {
+        /// The rule set's directory (with rule-set.toml).
+        directory: PathBuf,
+        // Where to store it (an SQLite file is created if missing).
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Checks a rule set's files without storing anything.
+    Check {
+        /// The rule set's directory (with rule-set.toml).
+        directory: PathBuf,
+    },
+    /// Decides a stored claim again with the rule-set version and the inputs its decision
+    /// recorded, and says whether the result is the same. Stores nothing.
+    Replay {
+        /// The engine's claim id.
+        claim: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -508,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
                 summary.unchanged
             ));
         }
+        Command::Rules { command } => rules(command).await?,
         Command::Reconcile {
             store,
             rpc_url,
@@ -600,4 +634,66 @@ async fn main() -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)] // The report is the command's output.
 fn print_report(report: &str) {
     print!("{report}");
+}
+
+/// `claims rules …`.
+async fn rules(command: RulesCommand) -> anyhow::Result<()> {
+    use claims::rule_sets::{self, RuleSetLoaded};
+    match command {
+        RulesCommand::Load { directory, store } => {
+            let rule_set = rule_sets::read(&directory)?;
+            let (store, _) = claims::engine::open_database(&store.database()?).await?;
+            let report = match rule_sets::store(store.as_ref(), &rule_set).await? {
+                RuleSetLoaded::Published { version, plans } => {
+                    format!("{version} is in force: {plans} plan revisions stored\n")
+                }
+                RuleSetLoaded::Unchanged(version) => {
+                    format!("{version} was already stored as given; nothing stored\n")
+                }
+            };
+            print_report(&report);
+        }
+        RulesCommand::Check { directory } => {
+            let rule_set = rule_sets::read(&directory)?;
+            print_report(&format!(
+                "{}: {} is valid, {} plans\n",
+                directory.display(),
+                rule_set.id,
+                rule_set.plans.len()
+            ));
+        }
+        RulesCommand::Replay { claim, store } => {
+            let id: claims_domain::ClaimId = claim
+                .parse()
+                .with_context(|| format!("{claim:?} is not a claim id"))?;
+            let store = claims::replay::open_store(&store.existing()?).await?;
+            let replay = claims::decision_replay::replay_decision(store.as_ref(), id).await?;
+            let rules = replay.original.rule_set.as_ref().map_or_else(
+                || {
+                    format!(
+                        "plan {} revision {}",
+                        replay.original.plan, replay.original.plan_revision
+                    )
+                },
+                ToString::to_string,
+            );
+            let summary = |adjudication: &claims_domain::adjudication::Adjudication| {
+                format!(
+                    "{:?}, payer {}, member {}",
+                    adjudication.decision,
+                    adjudication.payer_paid,
+                    adjudication.member_responsibility
+                )
+            };
+            print_report(&format!(
+                "claim {id} under {rules}\n  stored:   {}\n  replayed: {}\n",
+                summary(&replay.original),
+                summary(&replay.replayed)
+            ));
+            if replay.original != replay.replayed {
+                anyhow::bail!("the replayed decision differs from the stored one");
+            }
+        }
+    }
+    Ok(())
 }

@@ -8,15 +8,25 @@
 //! re-sent message stores nothing new. A member must belong to the insurer the subject
 //! names. Entries are stored one by one, plans first: when one is refused, those before it
 //! stay stored (sending the message again after fixing it stores the rest).
+//!
+//! A rule set travels on the same subject as its files, with the content type
+//! [`RULE_SET_CONTENT_TYPE`]: `{"files": {"rule-set.toml": "…", "plans.toml": "…", …}}`,
+//! paths relative to the rule set's directory. It is checked and stored exactly as
+//! `claims rules load` does (all or nothing); a bad file is answered with its path, line
+//! and column. Like plans in reference data, a rule set is not scoped to the insurer that
+//! sent it.
 
 use crate::intake::NATIVE_CONTENT_TYPE;
 use crate::reference::{ReferenceData, ReferenceError};
+use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::EventStore;
 use claims_domain::InsurerId;
+use claims_domain::rule_set::files;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -75,6 +85,12 @@ impl ReferenceIntake {
                 message.subject
             ));
         };
+        if message
+            .header("Content-Type")
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case(RULE_SET_CONTENT_TYPE))
+        {
+            return self.rule_set(&insurer, delivery).await;
+        }
         let data = match parse(&message.payload) {
             Ok(data) => data,
             Err(reason) => {
@@ -116,6 +132,53 @@ impl ReferenceIntake {
         }
     }
 
+    /// Checks and stores a rule set sent as its files.
+    async fn rule_set(&self, insurer: &InsurerId, delivery: &Delivery) -> Verdict {
+        let message = &delivery.message;
+        let files = match serde_json::from_slice::<RuleSetMessage>(&message.payload) {
+            Ok(sent) => sent.files,
+            Err(error) => {
+                let reason = format!(
+                    "the message is not a rule set ({{\"files\": {{\"rule-set.toml\": \"…\", …}}}}): {error}"
+                );
+                self.answer(insurer, message, &ReferenceReply::rejected(&reason))
+                    .await;
+                return Verdict::Unprocessable(reason);
+            }
+        };
+        let rule_set = match files::parse(&files) {
+            Ok(rule_set) => rule_set,
+            Err(error) => {
+                let reason = RuleSetLoadError::Invalid(error);
+                self.answer(insurer, message, &ReferenceReply::rejected(reason))
+                    .await;
+                return Verdict::Done;
+            }
+        };
+        let (stored, unchanged) = match rule_sets::store(self.store.as_ref(), &rule_set).await {
+            Ok(RuleSetLoaded::Published { plans, .. }) => (plans + 1, 0),
+            Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
+            Err(RuleSetLoadError::Store(error)) => {
+                warn!(%insurer, %error, "storing a rule set failed; it will be retried");
+                return Verdict::retry(delivery, Duration::from_millis(200), error);
+            }
+            Err(error) => {
+                self.answer(insurer, message, &ReferenceReply::rejected(error))
+                    .await;
+                return Verdict::Done;
+            }
+        };
+        info!(%insurer, rule_set = %rule_set.id, stored, "rule set stored");
+        let reply = ReferenceReply {
+            status: crate::intake::ReplyStatus::Accepted,
+            stored,
+            unchanged,
+            reasons: vec![],
+        };
+        self.answer(insurer, message, &reply).await;
+        Verdict::Done
+    }
+
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReferenceReply) {
         let body = match serde_json::to_vec(reply) {
             Ok(body) => body,
@@ -140,6 +203,16 @@ impl ReferenceIntake {
             }
         }
     }
+}
+
+/// The content type of a rule set sent over the bus as its files.
+pub const RULE_SET_CONTENT_TYPE: &str = "application/vnd.claims.rule-set+json";
+
+/// A rule set as a message: every file of its directory by relative path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSetMessage {
+    files: BTreeMap<String, String>,
 }
 
 /// Reads a message body: JSON of the reference file's shape, naming the field at fault.

@@ -70,4 +70,22 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
     let rendered = claims::demo::render(&report);
     assert!(rendered.contains("4 paid on chain"), "{rendered}");
     assert!(rendered.contains("PR-27 180.00 USD"), "{rendered}");
+
+    // The plans' parameters came from the example rule set, and every decision says so.
+    assert!(
+        rendered.contains("Rules in force: acme-2026 version 1"),
+        "{rendered}"
+    );
+    let decisions: Vec<String> = report
+        .claims
+        .iter()
+        .filter_map(|claim| claim.state.as_ref()?.adjudication.as_ref())
+        .map(|adjudication| {
+            adjudication
+                .rule_set
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string)
+        })
+        .collect();
+    assert_eq!(decisions, vec!["acme-2026 version 1"; 5]);
 }

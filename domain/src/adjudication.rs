@@ -53,6 +53,7 @@ use crate::money::{Currency, Money, MoneyError, Rate};
 use crate::plan::{BenefitPlan, PlanRules};
 use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
+use crate::rule_set::RuleSetVersion;
 use crate::rules::authorization::{Authorization, prior_authorization};
 use crate::rules::code_pairs::bundled;
 use crate::rules::coordination::{Coordination, coordinate, primary_adjudication_missing};
@@ -79,6 +80,9 @@ pub struct AdjudicationContext {
     pub plan_revision: u32,
     /// The plan's rules beyond cost sharing, as published with that revision.
     pub rules: PlanRules,
+    /// The rule-set version the plan and its rules came from (recorded with the decision,
+    /// so a replay takes the same parameters); `None` for a plan published on its own.
+    pub rule_set: Option<RuleSetVersion>,
     /// The member.
     pub member: Member,
     /// The claim's provider as registered; `None` if it is not registered.
@@ -128,6 +132,9 @@ pub struct Adjudication {
     pub plan: PlanId,
     /// The plan revision applied.
     pub plan_revision: u32,
+    /// The rule-set version applied; `None` for a plan published on its own, and for
+    /// decisions stored before rule sets (schema version 1 of `ClaimAdjudicated`).
+    pub rule_set: Option<RuleSetVersion>,
     /// The benefit year whose accumulators the claim uses.
     pub benefit_year: BenefitYear,
     /// Every line's result, in line order (empty when pended).
@@ -251,6 +258,7 @@ pub fn adjudicate(
         decided_on: context.decided_on,
         plan: plan.id.clone(),
         plan_revision: context.plan_revision,
+        rule_set: context.rule_set.clone(),
         benefit_year: claim.benefit_year(),
         lines: Vec::with_capacity(claim.lines.len()),
         payer_paid: Money::zero(currency),

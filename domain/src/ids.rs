@@ -115,6 +115,10 @@ text_id!(
     PlanId, "plan id", subject_safe = true
 );
 text_id!(
+    /// A rule set: the plans' parameters as versioned data (`rules/<rule set>/`).
+    RuleSetId, "rule set id", subject_safe = true
+);
+text_id!(
     /// A procedure code (CPT, HCPCS or the plan's own).
     ProcedureCode, "procedure code", subject_safe = false
 );

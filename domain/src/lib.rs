@@ -22,6 +22,7 @@ pub mod payout;
 pub mod plan;
 pub mod provider;
 pub mod reason;
+pub mod rule_set;
 pub mod rules;
 pub mod testing;
 

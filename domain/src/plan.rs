@@ -10,6 +10,7 @@ use crate::accumulator::Accumulated;
 use crate::decider::Decider;
 use crate::ids::{DiagnosisCode, PlanId, ProcedureCode, ProviderId, ServiceCategory};
 use crate::money::{Currency, Money, Rate};
+use crate::rule_set::{PlanParameters, RuleSetVersion};
 use chrono::{Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -322,6 +323,15 @@ pub enum PlanCommand {
         /// Everything else (boxed: it is large and most commands carry none).
         rules: Box<PlanRules>,
     },
+    /// Publishes the plan as a version of a rule set holds it: a new revision naming that
+    /// version, even when the plan's parameters did not change, so that decisions record
+    /// the version in force.
+    PublishFromRuleSet {
+        /// The plan and its rules as the rule set holds them.
+        parameters: Box<PlanParameters>,
+        /// The rule set's version.
+        rule_set: RuleSetVersion,
+    },
 }
 
 /// What happened to a plan.
@@ -338,6 +348,10 @@ pub enum PlanEvent {
         /// and left out when there are none, so such events read and write unchanged.
         #[serde(default, skip_serializing_if = "PlanRules::is_none")]
         rules: PlanRules,
+        /// The rule-set version this revision was published from; absent for a plan
+        /// published on its own (reference data), and in events stored before rule sets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_set: Option<RuleSetVersion>,
     },
 }
 
@@ -348,6 +362,8 @@ pub struct PlanState {
     pub current: Option<(BenefitPlan, u32)>,
     /// The rules in force with it.
     pub rules: PlanRules,
+    /// The rule-set version the revision in force came from, if it came from one.
+    pub rule_set: Option<RuleSetVersion>,
 }
 
 /// Why a plan command was refused.
@@ -373,9 +389,16 @@ impl Decider for PlanDecider {
     type Error = PlanError;
 
     fn decide(state: &PlanState, command: PlanCommand) -> Result<Vec<PlanEvent>, PlanError> {
-        let (plan, rules) = match command {
-            PlanCommand::Publish(plan) => (plan, PlanRules::default()),
-            PlanCommand::PublishWithRules { plan, rules } => (plan, *rules),
+        let (plan, rules, rule_set) = match command {
+            PlanCommand::Publish(plan) => (plan, PlanRules::default(), None),
+            PlanCommand::PublishWithRules { plan, rules } => (plan, *rules, None),
+            PlanCommand::PublishFromRuleSet {
+                parameters,
+                rule_set,
+            } => {
+                let PlanParameters { plan, rules } = *parameters;
+                (plan, rules, Some(rule_set))
+            }
         };
         let mut problems = plan.problems();
         problems.extend(rules.problems(plan.currency));
@@ -386,16 +409,22 @@ impl Decider for PlanDecider {
             });
         }
         match &state.current {
-            Some((current, _)) if *current == plan && state.rules == rules => Ok(vec![]),
+            Some((current, _))
+                if *current == plan && state.rules == rules && state.rule_set == rule_set =>
+            {
+                Ok(vec![])
+            }
             Some((_, revision)) => Ok(vec![PlanEvent::Published {
                 plan,
                 revision: revision + 1,
                 rules,
+                rule_set,
             }]),
             None => Ok(vec![PlanEvent::Published {
                 plan,
                 revision: 1,
                 rules,
+                rule_set,
             }]),
         }
     }
@@ -405,10 +434,12 @@ impl Decider for PlanDecider {
             plan,
             revision,
             rules,
+            rule_set,
         } = event;
         PlanState {
             current: Some((plan.clone(), *revision)),
             rules: rules.clone(),
+            rule_set: rule_set.clone(),
         }
     }
 }

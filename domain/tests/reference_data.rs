@@ -16,6 +16,7 @@ fn published(plan: &BenefitPlan, revision: u32) -> PlanEvent {
         plan: plan.clone(),
         revision,
         rules: PlanRules::default(),
+        rule_set: None,
     }
 }
 

@@ -1,3 +1,5 @@
+# Every scenario here also runs on PostgreSQL, NATS and anvil (tests/e2e.rs).
+@e2e
 Feature: A claim from submission to payout
   The payer adjudicates each claim with the rules of the member's benefit plan and pays
   the provider automatically, on chain, once the rules approve it. The member's share

@@ -16,6 +16,7 @@ Feature: Payouts on chain
     And the provider "Clinic A" is paid to wallet 0x52908400098527886E0F7030069857D2E4169EE7
     And the provider "Hospital B" is paid to wallet 0x8617E340B3D01FA5F11F306F4090FD50E238070D
 
+  @e2e
   Scenario: Each provider receives the sum of its approved claims in one batch
     Given "Clinic A" holds 0.00 USDC on chain
     And "Hospital B" holds 0.00 USDC on chain
@@ -33,6 +34,7 @@ Feature: Payouts on chain
     And "Clinic A" receives 192.00 USDC on chain
     And "Hospital B" receives 800.00 USDC on chain
 
+  @e2e
   Scenario: A denied claim pays nothing on chain
     Given "Clinic A" holds 0.00 USDC on chain
     When "Clinic A" submits a claim for member "M-1002" with:

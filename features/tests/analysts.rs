@@ -7,7 +7,12 @@
 //! run. After the specifications, the run checks itself: the scenarios in
 //! `tests/deliberately_wrong/` expect what the engine does not do, and each must fail with
 //! the business sentence its `# fails with:` comment names.
+//!
+//! Besides the console output, the run writes a JUnit XML report for CI to
+//! `target/cucumber/junit.xml`. The `@e2e` scenarios run once more on real services in
+//! `tests/e2e.rs`.
 
+mod report;
 mod steps;
 
 use cucumber::event::ScenarioFinished;
@@ -24,7 +29,20 @@ const CONCURRENT_SCENARIOS: usize = 4;
 #[tokio::main]
 async fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let junit = match report::junit_file("junit.xml") {
+        Ok(file) => file,
+        Err(problem) => {
+            eprintln!("{problem}");
+            return ExitCode::FAILURE;
+        }
+    };
     let specifications = ClaimsWorld::cucumber()
+        .with_writer(
+            writer::Basic::raw(std::io::stdout(), writer::Coloring::Auto, 0)
+                .summarized()
+                .tee::<ClaimsWorld, _>(writer::JUnit::for_tee(junit, 0))
+                .normalized(),
+        )
         .fail_on_skipped()
         .max_concurrent_scenarios(CONCURRENT_SCENARIOS)
         .after(|_, _, _, _, world| Box::pin(stop_engine(world)))
@@ -51,10 +69,8 @@ async fn main() -> ExitCode {
 }
 
 async fn stop_engine(world: Option<&mut ClaimsWorld>) {
-    if let Some(world) = world
-        && let Some(engine) = world.engine.take()
-    {
-        engine.shutdown().await;
+    if let Some(world) = world {
+        world.stop().await;
     }
 }
 

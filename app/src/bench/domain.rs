@@ -362,6 +362,7 @@ fn context() -> Result<AdjudicationContext, DomainBenchError> {
         authorizations,
         coding: BTreeMap::new(),
         coordination: Coordination::Primary,
+        rule_set: None,
     })
 }
 

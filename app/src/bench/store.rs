@@ -908,6 +908,7 @@ fn claim_adjudicated() -> anyhow::Result<serde_json::Value> {
         decided_on: day(2026, 3, 10)?,
         plan: PlanId::new("gold-ppo")?,
         plan_revision: 3,
+        rule_set: None,
         benefit_year: 2026,
         lines,
         payer_paid: usd(57_600),

@@ -11,4 +11,5 @@ pub mod params;
 pub mod payouts;
 pub mod plans;
 pub mod reviews;
+pub mod services;
 pub mod world;

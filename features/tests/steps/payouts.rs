@@ -1,7 +1,7 @@
 //! Payouts: settling approved claims on chain and the providers' wallets.
 
 use super::params::AmountParam;
-use super::world::{ClaimsWorld, invalid};
+use super::world::ClaimsWorld;
 use cucumber::{given, then, when};
 use rust_decimal::Decimal;
 
@@ -12,8 +12,7 @@ async fn provider_holds(
     amount: AmountParam,
 ) -> Result<(), String> {
     let wallet = world.provider(&name)?.wallet;
-    let engine = world.engine().await?;
-    let balance = engine.balance(wallet).await.map_err(invalid)?;
+    let balance = world.balance(wallet).await?;
     if balance.amount() != amount.0 {
         return Err(format!(
             "expected \"{name}\" to hold {} USDC; its wallet holds {}",
@@ -29,12 +28,7 @@ async fn provider_holds(
 async fn payer_settles(world: &mut ClaimsWorld) -> Result<(), String> {
     let claims = world.submitted.clone();
     let now = claims::clock::Clock::now(world.clock.as_ref());
-    let engine = world.engine().await?;
-    engine
-        .settle_now(&claims, now)
-        .await
-        .map_err(|error| format!("settlement failed: {error:#}"))?;
-    Ok(())
+    world.settle_now(&claims, now).await
 }
 
 #[then(expr = "{string} receives {amount} USDC on chain")]
@@ -49,8 +43,7 @@ async fn provider_receives(
         .get(&name)
         .copied()
         .unwrap_or(Decimal::ZERO);
-    let engine = world.engine().await?;
-    let balance = engine.balance(wallet).await.map_err(invalid)?;
+    let balance = world.balance(wallet).await?;
     let received = balance.amount() - before;
     if received == amount.0 {
         return Ok(());

@@ -1,6 +1,7 @@
 //! The world a scenario runs in: the reference data its `Given` steps describe, the engine
 //! (started on first use, with that data loaded), and what the scenario has submitted.
 
+use super::services::{RealServices, real_services_wanted};
 use chrono::{Datelike, NaiveDate};
 use claims::clock::FixedClock;
 use claims::engine::{Database, EmbeddedConfig, Engine};
@@ -15,7 +16,7 @@ use claims_domain::member::{CoveragePeriod, Member};
 use claims_domain::plan::{BenefitPlan, PlanRules};
 use claims_domain::provider::Provider;
 use claims_domain::rules::authorization::Authorization;
-use claims_domain::{ClaimId, FamilyId, InsurerId, MemberId, Money, PlanId};
+use claims_domain::{ClaimId, FamilyId, InsurerId, MemberId, Money, PlanId, WalletAddress};
 use claims_features::{Rows, slug};
 use cucumber::World;
 use cucumber::gherkin::Step;
@@ -49,6 +50,8 @@ pub struct ClaimsWorld {
     pub authorizations: Vec<(MemberId, Authorization)>,
     pub clock: Arc<FixedClock>,
     pub engine: Option<Engine>,
+    /// PostgreSQL, NATS and anvil of the scenario's own, in the e2e run.
+    pub services: Option<RealServices>,
     reference_loaded: bool,
     pub submitted: Vec<ClaimId>,
     pub last_reply: Option<IntakeReply>,
@@ -80,6 +83,7 @@ impl ClaimsWorld {
             authorizations: Vec::new(),
             clock: Arc::new(FixedClock::on(today)),
             engine: None,
+            services: None,
             reference_loaded: false,
             submitted: Vec::new(),
             last_reply: None,
@@ -99,9 +103,17 @@ impl ClaimsWorld {
                 max_wait: None,
             };
             config.adjudicators = 1;
+            if real_services_wanted() {
+                let services = RealServices::start().await?;
+                services.configure(&mut config);
+                self.services = Some(services);
+            }
             let engine = Engine::start_embedded(config)
                 .await
                 .map_err(|error| format!("the engine did not start: {error:#}"))?;
+            if let Some(services) = &mut self.services {
+                services.connect_chain(engine.store().clone()).await?;
+            }
             self.engine = Some(engine);
         }
         if !self.reference_loaded {
@@ -128,6 +140,45 @@ impl ClaimsWorld {
         self.engine
             .as_ref()
             .ok_or_else(|| "the engine is not running".to_owned())
+    }
+
+    /// Pays these claims now, in one batch: on anvil in the e2e run, else on the engine's
+    /// embedded chain.
+    pub async fn settle_now(
+        &mut self,
+        claims: &[ClaimId],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        self.engine().await?;
+        if let Some(services) = &self.services {
+            return services.settle(claims, now).await;
+        }
+        let engine = self.engine.as_ref().ok_or("the engine is not running")?;
+        engine
+            .settle_now(claims, now)
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("settlement failed: {error:#}"))
+    }
+
+    /// A wallet's balance of the payout stablecoin, on whichever chain pays.
+    pub async fn balance(&mut self, wallet: WalletAddress) -> Result<Money, String> {
+        self.engine().await?;
+        if let Some(services) = &self.services {
+            return services.balance(wallet).await;
+        }
+        let engine = self.engine.as_ref().ok_or("the engine is not running")?;
+        engine.balance(wallet).await.map_err(invalid)
+    }
+
+    /// Stops the engine, then its services.
+    pub async fn stop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown().await;
+        }
+        if let Some(services) = self.services.take() {
+            services.clean_up().await;
+        }
     }
 
     /// Changes the reference data; it is loaded into the engine before the next step that

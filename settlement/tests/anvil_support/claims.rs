@@ -145,6 +145,7 @@ pub async fn approve(
                 decided_on: date("2026-03-25"),
                 plan: plan(),
                 plan_revision: 1,
+                rule_set: None,
                 rules: PlanRules::default(),
                 member: member(),
                 provider: Some(provider.clone()),
