@@ -32,6 +32,7 @@
 
 use crate::chain::{BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, SettlementChain};
 use crate::index_ledger::IndexLedger;
+use crate::recoupment;
 use crate::token::{PayoutToken, TokenAmountError};
 use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, AggregateError, Loaded, streams};
@@ -237,36 +238,35 @@ impl SettlementService {
             let store = self.store.as_ref();
             let mut payouts = Vec::new();
             let mut appends = Vec::new();
+            let mut loaded = Vec::new();
             for claim_id in &unique {
                 let span = info_span!("schedule_claim", claim = %claim_id);
-                let scheduled = async {
-                    let claim =
-                        aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id)).await?;
-                    let Some(payout) = self.payout_for(&claim, *claim_id).await? else {
-                        return Ok::<_, SettlementError>(None);
-                    };
-                    let events = ClaimDecider::decide(
-                        &claim.state,
-                        ClaimCommand::SchedulePayout {
-                            batch,
-                            reference: payout.reference,
-                            wallet: payout.wallet,
-                        },
-                    )?;
-                    Ok(Some((
-                        claim.append(&events, &metadata(*claim_id, batch))?,
-                        payout,
-                    )))
-                }
-                .instrument(span)
-                .await?;
-                if let Some((append, payout)) = scheduled {
-                    appends.extend(append);
+                let claim = aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id))
+                    .instrument(span.clone())
+                    .await?;
+                if let Some(payout) = self.payout_for(&claim, *claim_id).instrument(span).await? {
                     payouts.push(payout);
+                    loaded.push(claim);
                 }
             }
             if payouts.is_empty() {
                 return Ok(None);
+            }
+            // Recoupments of the providers' voided, already paid claims come off these
+            // payouts (`recoupment.rs`); every amount below is what is transferred.
+            let mut withheld = recoupment::withhold(store, batch, &mut payouts).await?;
+            appends.append(&mut withheld.appends);
+            for (claim, payout) in loaded.iter().zip(&payouts) {
+                let events = ClaimDecider::decide(
+                    &claim.state,
+                    ClaimCommand::SchedulePayout {
+                        batch,
+                        reference: payout.reference,
+                        wallet: payout.wallet,
+                        withheld: withheld.by_claim.remove(&payout.claim).unwrap_or_default(),
+                    },
+                )?;
+                appends.extend(claim.append(&events, &metadata(payout.claim, batch))?);
             }
 
             let ledger = self.ledger.load(store).await?;
