@@ -6,6 +6,8 @@
 //!    settlement index per claim from the contract's index ledger, in one atomic append
 //!    (each claim at the version it was read at, so a claim can only ever be in one batch;
 //!    the ledger at the version it was read at, so an index is only ever given once);
+//!    what the providers owe back for voided paid claims is withheld from their claims in
+//!    the same append (`recoupment.rs`), so every amount from here on is the net;
 //! 2. nets the batch per provider and sends it to the chain, which refuses any settlement
 //!    index it has already settled;
 //! 3. checks the chain's receipt against the batch (every index, provider and amount, and
