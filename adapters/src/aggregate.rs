@@ -24,6 +24,7 @@ use claims_domain::payout::{
 };
 use claims_domain::plan::{PlanDecider, PlanEvent};
 use claims_domain::provider::{ProviderDecider, ProviderEvent};
+use claims_domain::provider_ledger::{ProviderLedgerDecider, ProviderLedgerEvent};
 use claims_domain::rule_set::{RuleSetDecider, RuleSetEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -236,6 +237,11 @@ pub mod streams {
         StreamId::new(ProviderDecider::CATEGORY, id)
     }
 
+    /// What a provider owes back (recoupments) and what its payouts withheld.
+    pub fn provider_ledger(id: &ProviderId) -> StreamId {
+        StreamId::new(ProviderLedgerDecider::CATEGORY, id)
+    }
+
     /// A member's accumulators for one benefit year.
     pub fn accumulator(member: &MemberId, year: BenefitYear) -> StreamId {
         StreamId::new(AccumulatorDecider::CATEGORY, format!("{member}-{year}"))
@@ -338,6 +344,8 @@ impl StoredAggregate for AccumulatorDecider {
         match event {
             AccumulatorEvent::CostSharingApplied { .. } => "CostSharingApplied",
             AccumulatorEvent::BenefitsProvided { .. } => "BenefitsProvided",
+            AccumulatorEvent::CostSharingReversed { .. } => "CostSharingReversed",
+            AccumulatorEvent::BenefitsReversed { .. } => "BenefitsReversed",
         }
     }
 }
@@ -398,6 +406,16 @@ impl StoredAggregate for SettlementIndexDecider {
     const CATEGORY: &'static str = "settlementindex";
 
     fn event_type(event: &SettlementIndexEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+/// A provider's recoupments and withholdings (see `claims_domain::provider_ledger`).
+impl StoredAggregate for ProviderLedgerDecider {
+    // No dash: the category is the part of a stream id before the first one.
+    const CATEGORY: &'static str = "providerledger";
+
+    fn event_type(event: &ProviderLedgerEvent) -> &'static str {
         event.event_type()
     }
 }

@@ -16,6 +16,7 @@ use claims_adapters::read_models::projection::{
 };
 use claims_adapters::read_models::{PostgresReadModels, ReadModels, SqliteReadModels};
 use claims_domain::claim::ClaimStatus;
+use claims_domain::provider_ledger::Withholding;
 use claims_domain::reason::{Adjustment, GroupCode, ReasonCode};
 use claims_domain::{
     ClaimId, InsurerId, MemberId, Money, PayoutBatchId, ProviderId, TransactionHash, WalletAddress,
@@ -47,6 +48,7 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
     let older = ClaimId::from_uuid(Uuid::from_u128(1));
     let newer = ClaimId::from_uuid(Uuid::from_u128(2));
     let batch = PayoutBatchId::from_uuid(Uuid::from_u128(3));
+    let recouped = ClaimId::from_uuid(Uuid::from_u128(4));
     let transaction = TransactionHash::from_bytes([7; 32]);
 
     let received = |claim, day, reference: &str| {
@@ -87,6 +89,10 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
             claim: older,
             version: 3,
             batch,
+            withheld: vec![Withholding {
+                recouped_claim: recouped,
+                amount: money("15.4322 USD"),
+            }],
         },
         Change::BatchOpened {
             batch,
@@ -126,6 +132,17 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
             deductible: money("0.00 USD"),
             out_of_pocket: money("30.50 USD"),
         },
+        // The newer claim is voided: its row says so and its cost sharing is given back.
+        Change::ClaimVoided {
+            claim: newer,
+            version: 2,
+            status: ClaimStatus::Voided,
+        },
+        Change::CostSharingReversed {
+            member: member.clone(),
+            year: 2026,
+            claim: newer,
+        },
     ];
     let through = LogPosition {
         transaction: 9,
@@ -149,7 +166,7 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
     assert_eq!(paid.transaction, Some(transaction));
     assert_eq!(
         models.claim(newer).await.unwrap().unwrap().status,
-        ClaimStatus::Submitted
+        ClaimStatus::Voided
     );
 
     let listed = models.claims_of_insurer(&insurer, 10).await.unwrap();
@@ -181,12 +198,23 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
         "PR-1"
     );
     assert_eq!(remittance.for_provider(&provider).count(), 1);
+    assert_eq!(
+        remittance.claims[0].withheld,
+        vec![Withholding {
+            recouped_claim: recouped,
+            amount: money("15.4322 USD"),
+        }],
+        "what the payout withheld, to the last digit"
+    );
 
     let years = models.accumulators(&member).await.unwrap();
     assert_eq!(years.len(), 1);
     assert_eq!(years[0].deductible_paid, money("250.00 USD"));
-    assert_eq!(years[0].out_of_pocket_paid, money("280.50 USD"));
-    assert_eq!(years[0].claims, 2);
+    assert_eq!(years[0].out_of_pocket_paid, money("250.00 USD"));
+    assert_eq!(
+        years[0].claims, 1,
+        "the voided claim's share was given back"
+    );
 
     models.reset().await.unwrap();
     assert_eq!(models.position().await.unwrap(), LogPosition::START);

@@ -11,25 +11,31 @@
 //! the decision is made again on fresh state: a deductible is never applied twice, and a
 //! duplicate never slips past the history it should be compared with.
 //!
+//! A replacement claim (frequency code 7) cancels the claim it replaces in the same append
+//! (`crate::corrections`): the original's `ClaimVoided`, the reversal of what it used, its
+//! provider's recoupment if it was already paid, and the replacement's decision, made on
+//! the benefit year as it was without the original. An appeal of a denial that used
+//! benefits gives them back the same way before the claim is decided again.
+//!
 //! Any number of workers may pull from the same queue, in one process or many.
 
 use crate::clock::Clock;
+use crate::corrections::{self, CorrectionError, Year};
 use crate::retry;
 use crate::verdict::{Verdict, conclude};
-use claims_adapters::aggregate::{self, AggregateError, Loaded, streams};
+use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent, StreamAppend};
 use claims_domain::Decider;
 use claims_domain::accumulator::{
-    Accumulated, AccumulatorCommand, AccumulatorDecider, AccumulatorError, BenefitYearState,
-    FamilyAccumulatorDecider,
+    Accumulated, AccumulatorCommand, AccumulatorDecider, AccumulatorError, FamilyAccumulatorDecider,
 };
 use claims_domain::adjudication::{
     Adjudication, AdjudicationContext, Decision, benefits_used_by, services_allowed,
 };
 use claims_domain::authorizations::AuthorizationsDecider;
 use claims_domain::claim::{
-    Appeal, Claim, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, Review,
+    Appeal, Claim, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, CorrectionKind, Review,
 };
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::BenefitPlan;
@@ -83,17 +89,31 @@ fn unprocessable(claim: ClaimId, reason: impl ToString) -> AdjudicatorError {
     }
 }
 
+/// A replacement whose original cannot be cancelled: the store's failures are retried, the
+/// rest (the original was already replaced by another claim) can never succeed.
+fn correction_failed(claim: ClaimId, error: CorrectionError) -> AdjudicatorError {
+    match error {
+        CorrectionError::Store(error) => AdjudicatorError::Store(error),
+        refused => unprocessable(
+            claim,
+            format!("the claim it replaces cannot be cancelled: {refused}"),
+        ),
+    }
+}
+
 /// The benefit years a decision reads and adds to, loaded at the versions the decision
-/// is appended at.
+/// is appended at, with any reversal already decided into them.
 struct Inputs {
     member: MemberId,
     plan: BenefitPlan,
     /// The member's year.
-    year: Loaded<AccumulatorDecider>,
+    year: Year<AccumulatorDecider>,
     /// The plan's limits on the member's year.
     limits: Accumulated,
-    /// The family's year and its limits, when the plan has family limits.
-    family: Option<(Loaded<FamilyAccumulatorDecider>, Accumulated)>,
+    /// The family's year, when the member has a family.
+    family: Option<Year<FamilyAccumulatorDecider>>,
+    /// The family's limits, when the plan has family limits.
+    family_limits: Option<Accumulated>,
 }
 
 impl Adjudicator {
@@ -128,38 +148,22 @@ impl Adjudicator {
                 .await?
                 .state
                 .provider;
-        let year_of_claim = claim.benefit_year();
-        let year = aggregate::load::<AccumulatorDecider>(
-            store,
-            streams::accumulator(&member.id, year_of_claim),
-        )
-        .await?;
-        // The family's year is read (and later appended at the version read) only when the
-        // plan has a family limit: otherwise nothing the family paid changes a decision.
-        let family = match (&member.family, rules.family_limits(plan.currency)) {
-            (Some(family), Some(limits)) => Some((
-                aggregate::load::<FamilyAccumulatorDecider>(
-                    store,
-                    streams::family_accumulator(family, year_of_claim),
-                )
-                .await?,
-                limits,
-            )),
-            _ => None,
-        };
+        // The family's year is read (and appended at the version read) whenever the member
+        // has a family: a correction may give back what an earlier claim added to it.
+        let (year, family) =
+            corrections::benefit_years(store, &member.id, claim.benefit_year()).await?;
+        let family_limits = rules.family_limits(plan.currency);
         let authorizations =
             aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&member.id))
                 .await?
                 .state
                 .authorizations;
-        let context = AdjudicationContext {
+        let mut context = AdjudicationContext {
             decided_on: self.clock.today(),
-            accumulated: year.state.accumulated(plan.currency),
-            family: family
-                .as_ref()
-                .map(|(family, _)| family.state.accumulated(plan.currency)),
-            benefits_used: year.state.benefits_used(plan.currency),
-            history: year.state.services.clone(),
+            accumulated: Accumulated::zero(plan.currency),
+            family: None,
+            benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
+            history: Vec::new(),
             authorizations,
             coding: claim.coding(),
             coordination: claim.coordination(&member),
@@ -176,25 +180,51 @@ impl Adjudicator {
             plan,
             year,
             family,
+            family_limits,
         };
+        inputs.refresh(&mut context);
         Ok((inputs, context))
     }
 }
 
 impl Inputs {
+    /// Sets what the context says the member and family have used to the benefit years
+    /// as they now stand (after any reversal decided into them).
+    fn refresh(&self, context: &mut AdjudicationContext) {
+        let currency = self.plan.currency;
+        context.accumulated = self.year.state.accumulated(currency);
+        context.benefits_used = self.year.state.benefits_used(currency);
+        context.history = self.year.state.services.clone();
+        // The family's totals only change a decision when the plan has family limits.
+        context.family = self
+            .family
+            .as_ref()
+            .filter(|_| self.family_limits.is_some())
+            .map(|family| family.state.accumulated(currency));
+    }
+
+    /// Gives back what a claim used of the member's (and family's) year, for the claim to
+    /// be decided again.
+    fn reverse(&mut self, claim: ClaimId) -> Result<(), AdjudicatorError> {
+        let member = self.member.clone();
+        let refused = |error: AccumulatorError| unprocessable(claim, error);
+        self.year.reverse(&member, claim).map_err(refused)?;
+        if let Some(family) = &mut self.family {
+            family.reverse(&member, claim).map_err(refused)?;
+        }
+        Ok(())
+    }
+
     /// What a decision adds to the member's benefit year (cost sharing, and the visits,
-    /// payment and services the plan provided) and to the family's (cost sharing), as
-    /// appends at the versions read.
+    /// payment and services the plan provided) and to the family's (cost sharing), with any
+    /// reversal decided before it, as appends at the versions read.
     fn benefit_year_appends(
-        &self,
+        &mut self,
         claim: &Claim,
         adjudication: &Adjudication,
         metadata: &serde_json::Value,
     ) -> Result<Vec<StreamAppend>, AdjudicatorError> {
-        let decide = |state: &BenefitYearState, command: AccumulatorCommand| {
-            AccumulatorDecider::decide(state, command)
-                .map_err(|error: AccumulatorError| unprocessable(claim.id, error))
-        };
+        let refused = |error: AccumulatorError| unprocessable(claim.id, error);
         let shares = adjudication.cost_sharing;
         let cost_sharing = |limits| AccumulatorCommand::ApplyCostSharing {
             member: self.member.clone(),
@@ -204,33 +234,37 @@ impl Inputs {
             limits,
         };
         let shared = shares.deductible.is_positive() || shares.out_of_pocket.is_positive();
-        let mut year_events = Vec::new();
         if shared {
-            year_events.extend(decide(&self.year.state, cost_sharing(self.limits))?);
+            let command = cost_sharing(self.limits);
+            self.year.decide(command).map_err(refused)?;
         }
         let benefits = benefits_used_by(claim, &self.plan, adjudication);
         let services = services_allowed(claim, adjudication);
         if !services.is_empty() || benefits.plan_paid.is_positive() {
-            year_events.extend(decide(
-                &self.year.state,
-                AccumulatorCommand::RecordBenefits {
+            self.year
+                .decide(AccumulatorCommand::RecordBenefits {
                     member: self.member.clone(),
                     claim: claim.id,
                     benefits,
                     services,
-                },
-            )?);
+                })
+                .map_err(refused)?;
         }
-        let mut appends: Vec<StreamAppend> = self
-            .year
-            .append(&year_events, metadata)?
-            .into_iter()
-            .collect();
-        if let Some((family, limits)) = &self.family
+        if let (Some(family), Some(limits)) = (&mut self.family, self.family_limits)
             && shared
         {
-            let family_events = decide(&family.state, cost_sharing(*limits))?;
-            appends.extend(family.append(&family_events, metadata)?);
+            let command = AccumulatorCommand::ApplyCostSharing {
+                member: self.member.clone(),
+                claim: claim.id,
+                deductible: shares.deductible,
+                out_of_pocket: shares.out_of_pocket,
+                limits,
+            };
+            family.decide(command).map_err(refused)?;
+        }
+        let mut appends: Vec<StreamAppend> = self.year.append(metadata)?.into_iter().collect();
+        if let Some(family) = &self.family {
+            appends.extend(family.append(metadata)?);
         }
         Ok(appends)
     }
@@ -331,6 +365,20 @@ impl Adjudicator {
         .await
     }
 
+    /// A claim's current decision and what the plan pays, once decided.
+    pub async fn decision_of(
+        &self,
+        claim: ClaimId,
+    ) -> Result<Option<(Decision, claims_domain::Money)>, AggregateError> {
+        Ok(
+            aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim))
+                .await?
+                .state
+                .adjudication
+                .map(|adjudication| (adjudication.decision, adjudication.payer_paid)),
+        )
+    }
+
     /// Decides a claim: adjudicates it, or decides it again on a review or an appeal.
     async fn try_decide(
         &self,
@@ -342,15 +390,62 @@ impl Adjudicator {
         let Some(submitted) = claim.state.claim.clone() else {
             return Err(unprocessable(claim_id, "no such claim has been submitted"));
         };
-        if matches!(redecide, Redecide::No) && claim.state.adjudication.is_some() {
+        if matches!(redecide, Redecide::No)
+            && (claim.state.adjudication.is_some() || claim.state.voiding.is_some())
+        {
             return Ok(Adjudicated::AlreadyDecided);
         }
-        let (inputs, context) = self.load_inputs(&submitted).await?;
+        let (mut inputs, mut context) = self.load_inputs(&submitted).await?;
+        let metadata = serde_json::json!({ "claim": claim_id });
+        let mut appends = Vec::with_capacity(5);
+        let mut benefits_restored = false;
+        match (&redecide, submitted.corrects) {
+            (Redecide::Appeal(_), _) if claim.state.used_benefits() => {
+                inputs.reverse(claim_id)?;
+                benefits_restored = true;
+            }
+            (Redecide::No, Some(correction)) if correction.kind == CorrectionKind::Replacement => {
+                let original =
+                    aggregate::load::<ClaimDecider>(store, streams::claim(correction.claim))
+                        .await?;
+                let same_year = original.state.claim.as_ref().is_some_and(|original| {
+                    original.member == submitted.member
+                        && original.benefit_year() == submitted.benefit_year()
+                });
+                if !same_year {
+                    return Err(unprocessable(
+                        claim_id,
+                        format!(
+                            "claim {} it replaces is not of the same member and benefit year",
+                            correction.claim
+                        ),
+                    ));
+                }
+                let (cancelled, _) = corrections::cancel(
+                    store,
+                    &original,
+                    CorrectionKind::Replacement,
+                    claim_id,
+                    &mut inputs.year,
+                    inputs.family.as_mut(),
+                    &serde_json::json!({ "claim": correction.claim, "corrected_by": claim_id }),
+                )
+                .await
+                .map_err(|error| correction_failed(claim_id, error))?;
+                appends.extend(cancelled);
+            }
+            _ => {}
+        }
+        inputs.refresh(&mut context);
         let context = Box::new(context);
         let command = match redecide {
             Redecide::No => ClaimCommand::Adjudicate(context),
             Redecide::Review(review) => ClaimCommand::Review { review, context },
-            Redecide::Appeal(appeal) => ClaimCommand::Appeal { appeal, context },
+            Redecide::Appeal(appeal) => ClaimCommand::Appeal {
+                appeal,
+                context,
+                benefits_restored,
+            },
         };
         let claim_events = ClaimDecider::decide(&claim.state, command)
             .map_err(|error: ClaimError| unprocessable(claim_id, error))?;
@@ -361,8 +456,6 @@ impl Adjudicator {
             return Ok(Adjudicated::AlreadyDecided);
         };
         let decision = adjudication.decision.clone();
-        let metadata = serde_json::json!({ "claim": claim_id });
-        let mut appends = Vec::with_capacity(3);
         appends.extend(claim.append(&claim_events, &metadata)?);
         appends.extend(inputs.benefit_year_appends(&submitted, adjudication, &metadata)?);
         store.append(appends).await.map_err(AggregateError::from)?;

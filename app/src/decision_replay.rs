@@ -154,7 +154,15 @@ pub async fn replay_decision(
     let command = match why {
         None => ClaimCommand::Adjudicate(context),
         Some(Ok(review)) => ClaimCommand::Review { review, context },
-        Some(Err(appeal)) => ClaimCommand::Appeal { appeal, context },
+        // A replay stores nothing, so the decider's guard against counting a denial's
+        // benefits twice does not apply. (The years are read as they stood before the
+        // decision: for an appeal of a denial that used benefits, that is before the
+        // reversal stored with it, which the replay does not take off; see docs/status.md.)
+        Some(Err(appeal)) => ClaimCommand::Appeal {
+            appeal,
+            context,
+            benefits_restored: true,
+        },
     };
     let decided = ClaimDecider::decide(&state, command)
         .map_err(|error| missing(format!("the claim decider refused it: {error}")))?;

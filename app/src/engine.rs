@@ -18,6 +18,7 @@ use crate::outcomes::Outcomes;
 use crate::reference::{ReferenceData, ReferenceError, ReferenceSummary};
 use crate::reference_intake::ReferenceIntake;
 use crate::relay::Relay;
+use crate::review_intake::ReviewIntake;
 use crate::settlement_chain::{self, ChainSettings};
 use crate::settler::{RETRY_OPEN_BATCHES, Settler, SettlerConfig};
 use crate::shutdown::{self, ShutdownTrigger};
@@ -64,7 +65,8 @@ pub enum Database {
 /// run in many processes sharing one PostgreSQL log and one NATS server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
-    /// Claim submissions and reference data from insurers become events.
+    /// Claim submissions, reference data and reviewers' commands from insurers become
+    /// events.
     Intake,
     /// Stored events are published to the bus.
     Relay,
@@ -238,6 +240,7 @@ impl EmbeddedConfig {
 mod queues {
     pub const INTAKE: &str = "intake";
     pub const REFERENCE: &str = "reference";
+    pub const REVIEWS: &str = "reviews";
     pub const ADJUDICATION: &str = "adjudication";
     pub const SETTLEMENT: &str = "settlement";
     pub const OUTCOMES_DECIDED: &str = "outcomes-decided";
@@ -303,6 +306,16 @@ impl Engine {
                     subjects::all_reference_data(),
                 ))
                 .await?;
+            let review_queue = dyn_bus
+                .work_queue(queue_spec(queues::REVIEWS, subjects::all_reviews()))
+                .await?;
+            tasks.push(tokio::spawn(
+                ReviewIntake::new(
+                    Adjudicator::new(store.clone(), config.clock.clone()),
+                    dyn_bus.clone(),
+                )
+                .run(review_queue),
+            ));
             tasks.push(tokio::spawn(
                 Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
             ));

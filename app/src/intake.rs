@@ -10,7 +10,14 @@
 //! Submission is idempotent: the claim id is derived from the insurer and its claim
 //! reference, so the same submission twice is `accepted` twice with the same claim id and
 //! `duplicate: true` the second time, and never becomes a second claim.
+//!
+//! A void (`corrects.kind: "void"`, frequency code 8) is not a claim of its own: intake
+//! cancels the claim it names (`crate::corrections`) and answers `accepted` with the voided
+//! claim's id in `voided`. A replacement (frequency code 7) is accepted as a claim like any
+//! other, once the claim it names is known, of the same member and benefit year, and not
+//! already cancelled; the adjudicator cancels the original when it decides the replacement.
 
+use crate::corrections::{Corrected, CorrectionError, Corrections};
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::retry;
 use crate::subjects;
@@ -20,7 +27,9 @@ use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::EventStore;
 use claims_domain::Decider;
-use claims_domain::claim::{Claim, ClaimCommand, ClaimDecider, ClaimError, SubmissionContext};
+use claims_domain::claim::{
+    Claim, ClaimCommand, ClaimDecider, ClaimError, CorrectionKind, SubmissionContext,
+};
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::PlanDecider;
 use claims_domain::provider::ProviderDecider;
@@ -47,6 +56,9 @@ pub struct IntakeReply {
     /// True when the claim had already been accepted before (a re-submission).
     #[serde(default)]
     pub duplicate: bool,
+    /// The claim a void cancelled, when the submission was a void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided: Option<ClaimId>,
     /// Why it was rejected (empty when accepted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<ReplyReason>,
@@ -116,7 +128,15 @@ impl IntakeReply {
             claim_ref: Some(claim.insurer_ref.to_string()),
             claim_id: Some(claim.id),
             duplicate,
+            voided: None,
             reasons: vec![],
+        }
+    }
+
+    fn voided(void: &Claim, original: ClaimId, duplicate: bool) -> Self {
+        Self {
+            voided: Some(original),
+            ..Self::accepted(void, duplicate)
         }
     }
 
@@ -134,6 +154,7 @@ impl IntakeReply {
             claim_ref,
             claim_id: None,
             duplicate: false,
+            voided: None,
             reasons,
         }
     }
@@ -258,8 +279,47 @@ impl Intake {
     }
 
     /// Submits a parsed claim: accepted, accepted again (duplicate) or rejected with reasons.
+    /// A void cancels the claim it names instead.
     pub async fn submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
+        if let Some(correction) = claim.corrects
+            && correction.kind == CorrectionKind::Void
+        {
+            return self.void(&claim, correction.claim).await;
+        }
         retry::on_conflict(|| self.try_submit(claim.clone()), is_conflict).await
+    }
+
+    /// Cancels the claim a void names, if it is one of the same insurer's.
+    async fn void(&self, void: &Claim, original: ClaimId) -> Result<IntakeReply, IntakeError> {
+        let rejected = |code: &str, message: String| {
+            IntakeReply::rejected(
+                Some(void.insurer_ref.to_string()),
+                vec![ReplyReason::new(code, message)],
+            )
+        };
+        let known = aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(original))
+            .await?
+            .state
+            .claim
+            .is_some_and(|claim| claim.insurer == void.insurer);
+        if !known {
+            return Ok(rejected(
+                "unknown-original",
+                format!("claim {original} to be voided was never accepted from this insurer"),
+            ));
+        }
+        match Corrections::new(self.store.clone())
+            .void(original, void.id)
+            .await
+        {
+            Ok(Corrected::Voided { .. }) => Ok(IntakeReply::voided(void, original, false)),
+            Ok(Corrected::AlreadyVoided) => Ok(IntakeReply::voided(void, original, true)),
+            Err(CorrectionError::Store(error)) => Err(error.into()),
+            Err(CorrectionError::Refused(error @ ClaimError::AlreadyCorrected { .. })) => {
+                Ok(rejected("already-corrected", error.to_string()))
+            }
+            Err(error) => Ok(rejected("not-voidable", error.to_string())),
+        }
     }
 
     async fn try_submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
@@ -322,10 +382,19 @@ impl Intake {
                 .map(|(plan, _)| plan),
             None => None,
         };
+        let original = match claim.corrects {
+            Some(correction) => Some(Box::new(
+                aggregate::load::<ClaimDecider>(store, streams::claim(correction.claim))
+                    .await?
+                    .state,
+            )),
+            None => None,
+        };
         Ok(SubmissionContext {
             member,
             provider,
             plan,
+            original,
         })
     }
 

@@ -5,8 +5,11 @@
 //! - [`intake`]: insurer submissions ([`submission`] is the native JSON format, [`fhir`]
 //!   reads FHIR R4 `Claim`s into it) become claims;
 //! - [`reference_intake`]: plans, members and providers sent over the bus are stored;
+//! - [`review_intake`]: reviewers approve or deny pended claims over the bus;
 //! - [`relay`]: every stored event is published to the bus, in order, from a checkpoint;
 //! - [`adjudicator`]: submitted claims are decided, together with the member's accumulators;
+//! - [`corrections`]: voids cancel claims and give back what they used (replacements do the
+//!   same through the adjudicator);
 //! - [`outcomes`]: decisions and payments are announced to the insurer;
 //! - [`settler`]: approved claims are gathered into payout batches for the settlement service.
 //!
@@ -24,6 +27,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod corrections;
 pub mod decision_replay;
 pub mod demo;
 pub mod engine;
@@ -38,6 +42,7 @@ pub mod reference_intake;
 pub mod relay;
 pub mod replay;
 pub mod retry;
+pub mod review_intake;
 pub mod rule_sets;
 pub mod serve;
 pub mod settlement_chain;

@@ -141,6 +141,7 @@ impl EngineMetrics {
                 // A review or an appeal comes with its own `Adjudicated` event, counted above.
                 ClaimEvent::Reviewed { .. }
                 | ClaimEvent::Appealed { .. }
+                | ClaimEvent::Voided { .. }
                 | ClaimEvent::PayoutScheduled { .. } => {}
             }
         } else if let Some(batch) = streams::payout_batch_of(&event.stream) {

@@ -1,8 +1,8 @@
 //! Who may do what on the NATS server: a nats-server configuration with one account, one
 //! user per insurer and one for the engine (`claims nats-config`).
 //!
-//! An insurer may publish only its own submissions and reference data and hear only its
-//! own answers, outcomes and inbox, so insurer A can neither submit as insurer B nor read
+//! An insurer may publish only its own submissions, reference data and reviewers'
+//! decisions and hear only its own answers, outcomes and inbox, so insurer A can neither submit as insurer B nor read
 //! B's acknowledgements and decisions: the server refuses both before the engine sees
 //! anything. Each insurer's inbox is `_INBOX.<insurer>.>` rather than the shared
 //! `_INBOX.>`, so A cannot read the replies sent to B's inbox either; an insurer's client
@@ -68,18 +68,20 @@ pub fn insurer_inbox_prefix(insurer: &InsurerId) -> String {
     format!("_INBOX.{insurer}")
 }
 
-/// An insurer's rights: its own submissions and reference data out; its own answers,
-/// outcomes and inbox in.
+/// An insurer's rights: its own submissions, reference data and reviews out; its own
+/// answers, outcomes and inbox in.
 pub fn insurer_permissions(insurer: &InsurerId) -> Permissions {
     Permissions {
         publish: vec![
             subjects::submit(insurer).to_string(),
             subjects::reference(insurer).to_string(),
+            subjects::review(insurer).to_string(),
         ],
         subscribe: vec![
             subjects::ack(insurer).to_string(),
             subjects::outcome(insurer).to_string(),
             subjects::reference_ack(insurer).to_string(),
+            subjects::review_ack(insurer).to_string(),
             format!("{}.>", insurer_inbox_prefix(insurer)),
         ],
     }
@@ -277,7 +279,11 @@ mod tests {
         let rights = insurer_permissions(&acme);
         assert_eq!(
             rights.publish,
-            ["claims.submit.acme-health", "claims.reference.acme-health"]
+            [
+                "claims.submit.acme-health",
+                "claims.reference.acme-health",
+                "claims.review.acme-health"
+            ]
         );
         assert_eq!(
             rights.subscribe,
@@ -285,6 +291,7 @@ mod tests {
                 "claims.ack.acme-health",
                 "claims.outcome.acme-health",
                 "claims.reference-ack.acme-health",
+                "claims.review-ack.acme-health",
                 "_INBOX.acme-health.>"
             ]
         );
@@ -315,7 +322,7 @@ mod tests {
         assert!(text.contains(r#"user: "acme-health""#), "{text}");
         assert!(text.contains(r#"password: "a-secret""#), "{text}");
         assert!(
-            text.contains(r#"publish: { allow: ["claims.submit.acme-health", "claims.reference.acme-health"] }"#),
+            text.contains(r#"publish: { allow: ["claims.submit.acme-health", "claims.reference.acme-health", "claims.review.acme-health"] }"#),
             "{text}"
         );
         assert!(!format!("{access:?}").contains("secret"));

@@ -113,6 +113,7 @@ impl Outcomes {
             ClaimEvent::Submitted { .. }
             | ClaimEvent::Reviewed { .. }
             | ClaimEvent::Appealed { .. }
+            | ClaimEvent::Voided { .. }
             | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
         };
         let message = Message::new(subjects::outcome(&submitted.insurer), body)

@@ -8,6 +8,8 @@
 //! | `claims.outcome.<insurer>` | engine → insurer | a claim's decision (FHIR `ClaimResponse`), then its payment |
 //! | `claims.reference.<insurer>` | insurer → engine | plans, members, providers |
 //! | `claims.reference-ack.<insurer>` | engine → insurer | accepted or rejected, for every reference-data message |
+//! | `claims.review.<insurer>` | insurer → engine | a reviewer approves or denies a pended claim |
+//! | `claims.review-ack.<insurer>` | engine → insurer | accepted (with the new decision) or rejected, for every review |
 //! | `events.<category>.<EventType>.<stream>` | relay → workers | every stored event, in log order |
 //! | `deadletter.<queue>` | bus → operators | messages a queue could not process, with the reason |
 
@@ -54,6 +56,26 @@ pub fn submitter(subject: &Subject) -> Option<InsurerId> {
 /// The insurer that published on `subject`, if it is one of its reference-data subjects.
 pub fn reference_sender(subject: &Subject) -> Option<InsurerId> {
     insurer_after("claims.reference.", subject)
+}
+
+/// Where an insurer's reviewers send their decisions on pended claims.
+pub fn review(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.review.{insurer}"))
+}
+
+/// The insurer that published on `subject`, if it is one of its review subjects.
+pub fn reviewer_of(subject: &Subject) -> Option<InsurerId> {
+    insurer_after("claims.review.", subject)
+}
+
+/// Every insurer's reviewer commands.
+pub fn all_reviews() -> SubjectPattern {
+    pattern("claims.review.*")
+}
+
+/// Where the engine answers every reviewer command of an insurer.
+pub fn review_ack(insurer: &InsurerId) -> Subject {
+    subject(format!("claims.review-ack.{insurer}"))
 }
 
 fn insurer_after(prefix: &str, subject: &Subject) -> Option<InsurerId> {
@@ -137,6 +159,9 @@ mod tests {
             reference_sender(&reference_ack(&insurer("acme-health"))),
             None
         );
+        let review = Subject::new("claims.review.acme-health").unwrap();
+        assert_eq!(reviewer_of(&review), Some(insurer("acme-health")));
+        assert_eq!(reviewer_of(&review_ack(&insurer("acme-health"))), None);
     }
 
     #[test]

@@ -22,9 +22,14 @@
 //! A line may also carry `modifiers` (`["59"]`), the prior `authorization` number it quotes,
 //! and, when the member's other coverage pays first, what that `primary_paid` for it
 //! (`"700.00 USD"`). All three are optional, so older submissions read unchanged.
+//!
+//! A correction of an earlier claim of the same insurer says so in `corrects`, as the X12
+//! 837 claim frequency code does: `{"claim_ref": "ACME-2026-0001", "kind": "replacement"}`
+//! (frequency 7: this claim is decided instead of that one) or `"kind": "void"` (frequency
+//! 8: that claim is cancelled; the void's own lines are not adjudicated).
 
 use chrono::NaiveDate;
-use claims_domain::claim::{Claim, ServiceLine};
+use claims_domain::claim::{Claim, Correction, CorrectionKind, ServiceLine};
 use claims_domain::coding::{AuthorizationNumber, Modifier};
 use claims_domain::{
     ClaimId, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
@@ -49,6 +54,19 @@ pub struct ClaimSubmission {
     pub received_on: NaiveDate,
     /// The services.
     pub lines: Vec<SubmittedLine>,
+    /// The earlier claim this submission voids or replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<SubmittedCorrection>,
+}
+
+/// The earlier claim a submission voids or replaces, by the insurer's reference for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmittedCorrection {
+    /// The insurer's reference of the earlier claim.
+    pub claim_ref: InsurerClaimRef,
+    /// `void` (frequency code 8) or `replacement` (7).
+    pub kind: CorrectionKind,
 }
 
 /// A service line in the native format.
@@ -142,7 +160,12 @@ impl ClaimSubmission {
                 primary_paid: line.primary_paid,
             })
             .collect();
+        let corrects = self.corrects.map(|correction| Correction {
+            claim: ClaimId::for_submission(insurer, &correction.claim_ref),
+            kind: correction.kind,
+        });
         Ok(Claim {
+            corrects,
             id: ClaimId::for_submission(insurer, &self.claim_ref),
             insurer: insurer.clone(),
             insurer_ref: self.claim_ref,

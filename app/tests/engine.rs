@@ -271,6 +271,7 @@ async fn concurrent_adjudication_never_applies_the_deductible_twice() {
                     authorization: None,
                     primary_paid: None,
                 }],
+                corrects: None,
             };
             assert_eq!(
                 intake.submit(claim.clone()).await.unwrap().status,

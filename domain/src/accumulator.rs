@@ -10,6 +10,10 @@
 //! detection; stored with the decision, a duplicate can never slip in between two workers.
 //! A family's benefit year ([`FamilyAccumulatorDecider`]) totals the cost sharing of all its
 //! members, for the family deductible and out-of-pocket maximum.
+//!
+//! A claim that is voided, replaced or appealed gives back what it used: the year records
+//! each claim's own contribution, so [`AccumulatorCommand::Reverse`] decides the exact
+//! opposite of what the claim added, from the year's own events.
 
 use crate::decider::Decider;
 use crate::ids::{ClaimId, MemberId, ServiceCategory};
@@ -80,6 +84,10 @@ pub struct BenefitYearState {
     pub services: Vec<PriorService>,
     /// The claims whose benefits are included.
     pub provided_claims: BTreeSet<ClaimId>,
+    /// Each claim's cost sharing still included in the totals, to reverse it exactly.
+    pub cost_sharing_by_claim: BTreeMap<ClaimId, Accumulated>,
+    /// What the plan provided on each claim still included, to reverse it exactly.
+    pub benefits_by_claim: BTreeMap<ClaimId, BenefitsUsed>,
 }
 
 impl BenefitYearState {
@@ -124,6 +132,15 @@ pub enum AccumulatorCommand {
         /// The lines the plan allowed.
         services: Vec<PriorService>,
     },
+    /// Gives back everything one claim added to the year (its cost sharing, visits,
+    /// payment and allowed services), because the claim was voided, replaced or is decided
+    /// again. A claim that added nothing, or was already reversed, decides nothing.
+    Reverse {
+        /// The member.
+        member: MemberId,
+        /// The claim whose contribution is given back.
+        claim: ClaimId,
+    },
 }
 
 /// What happened to a benefit year.
@@ -152,6 +169,28 @@ pub enum AccumulatorEvent {
         /// The lines the plan allowed.
         #[serde(default)]
         services: Vec<PriorService>,
+    },
+    /// A claim's cost sharing was taken back out of the year's totals (the claim was
+    /// voided, replaced or is decided again).
+    CostSharingReversed {
+        /// The member.
+        member: MemberId,
+        /// The claim.
+        claim: ClaimId,
+        /// Taken off the deductible paid.
+        deductible: Money,
+        /// Taken off the out-of-pocket paid.
+        out_of_pocket: Money,
+    },
+    /// What the plan provided on a claim was taken back out of the year's benefits used:
+    /// its visits, its payment and its allowed services.
+    BenefitsReversed {
+        /// The member.
+        member: MemberId,
+        /// The claim.
+        claim: ClaimId,
+        /// Visits and payment taken off.
+        benefits: BenefitsUsed,
     },
 }
 
@@ -231,6 +270,9 @@ impl Decider for AccumulatorDecider {
                     services,
                 }]);
             }
+            AccumulatorCommand::Reverse { member, claim } => {
+                return Ok(reverse(state, member, claim));
+            }
         };
         if state.applied_claims.contains(&claim) {
             return Ok(vec![]);
@@ -273,6 +315,43 @@ impl Decider for AccumulatorDecider {
 
     fn evolve(mut state: BenefitYearState, event: &AccumulatorEvent) -> BenefitYearState {
         let (claim, deductible, out_of_pocket) = match event {
+            AccumulatorEvent::CostSharingReversed {
+                claim,
+                deductible,
+                out_of_pocket,
+                ..
+            } => {
+                let totals = state.accumulated(deductible.currency());
+                state.totals = Some(Accumulated {
+                    deductible: totals
+                        .deductible
+                        .checked_sub(*deductible)
+                        .unwrap_or(totals.deductible),
+                    out_of_pocket: totals
+                        .out_of_pocket
+                        .checked_sub(*out_of_pocket)
+                        .unwrap_or(totals.out_of_pocket),
+                });
+                state.applied_claims.remove(claim);
+                state.cost_sharing_by_claim.remove(claim);
+                return state;
+            }
+            AccumulatorEvent::BenefitsReversed {
+                claim, benefits, ..
+            } => {
+                for (category, visits) in &benefits.visits {
+                    if let Some(used) = state.visits.get_mut(category) {
+                        *used = used.saturating_sub(*visits);
+                    }
+                }
+                if let Some(paid) = state.plan_paid {
+                    state.plan_paid = Some(paid.checked_sub(benefits.plan_paid).unwrap_or(paid));
+                }
+                state.services.retain(|service| service.claim != *claim);
+                state.provided_claims.remove(claim);
+                state.benefits_by_claim.remove(claim);
+                return state;
+            }
             AccumulatorEvent::CostSharingApplied {
                 claim,
                 deductible,
@@ -294,6 +373,7 @@ impl Decider for AccumulatorDecider {
                 state.plan_paid = Some(paid.checked_add(benefits.plan_paid).unwrap_or(paid));
                 state.services.extend(services.iter().cloned());
                 state.provided_claims.insert(*claim);
+                state.benefits_by_claim.insert(*claim, benefits.clone());
                 return state;
             }
         };
@@ -311,8 +391,36 @@ impl Decider for AccumulatorDecider {
                 .unwrap_or(totals.out_of_pocket),
         });
         state.applied_claims.insert(*claim);
+        state.cost_sharing_by_claim.insert(
+            *claim,
+            Accumulated {
+                deductible: *deductible,
+                out_of_pocket: *out_of_pocket,
+            },
+        );
         state
     }
+}
+
+/// The exact opposite of what `claim` added to the year, from the year's own record of it.
+fn reverse(state: &BenefitYearState, member: MemberId, claim: ClaimId) -> Vec<AccumulatorEvent> {
+    let mut events = Vec::new();
+    if let Some(shared) = state.cost_sharing_by_claim.get(&claim) {
+        events.push(AccumulatorEvent::CostSharingReversed {
+            member: member.clone(),
+            claim,
+            deductible: shared.deductible,
+            out_of_pocket: shared.out_of_pocket,
+        });
+    }
+    if let Some(benefits) = state.benefits_by_claim.get(&claim) {
+        events.push(AccumulatorEvent::BenefitsReversed {
+            member,
+            claim,
+            benefits: benefits.clone(),
+        });
+    }
+    events
 }
 
 /// A family's benefit year: the cost sharing of every member of the family together, for

@@ -5,8 +5,15 @@
 //! submitted ──adjudicate──▶ approved ──schedule──▶ payout scheduled ──confirm──▶ paid
 //!                      ├──▶ denied
 //!                      └──▶ pended ──review──▶ approved or denied
-//! denied (nothing the member paid or used) ──appeal──▶ decided again
+//! denied ──appeal──▶ decided again (what the denial used is given back first)
+//! any of them ──void (frequency 8) or replacement (frequency 7)──▶ voided / replaced
 //! ```
+//!
+//! A void or a replacement gives back what the claim used of the member's benefit year
+//! (the caller appends the year's reversing events with it). Voiding a claim whose payout
+//! was already scheduled or paid records what the provider owes back
+//! ([`Voiding::recoup`]); it is withheld from the provider's next payouts
+//! ([`crate::provider_ledger`]).
 //!
 //! A submission that is not a valid claim (unknown member, malformed lines) is refused by
 //! [`ClaimDecider::decide`] with every reason at once and never becomes a claim.
@@ -24,6 +31,7 @@ use crate::member::Member;
 use crate::money::{Money, MoneyError};
 use crate::plan::BenefitPlan;
 use crate::provider::Provider;
+use crate::provider_ledger::Withholding;
 use crate::rules::coordination::Coordination;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -51,6 +59,53 @@ pub struct Claim {
     pub received_on: NaiveDate,
     /// The services billed.
     pub lines: Vec<ServiceLine>,
+    /// The earlier claim this one replaces, when it is a replacement (frequency code 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<Correction>,
+}
+
+/// A correction of an earlier claim of the same insurer, as the X12 837 claim frequency
+/// code (CLM05-3) and FHIR `Claim.related` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// The claim corrected.
+    pub claim: ClaimId,
+    /// Void or replacement.
+    pub kind: CorrectionKind,
+}
+
+/// How a correction treats the claim it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorrectionKind {
+    /// Frequency code 8: the earlier claim is cancelled; nothing replaces it.
+    Void,
+    /// Frequency code 7: the earlier claim is cancelled and this one is decided instead,
+    /// on the member's benefits as they were before the earlier claim.
+    Replacement,
+}
+
+impl fmt::Display for CorrectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CorrectionKind::Void => "void",
+            CorrectionKind::Replacement => "replacement",
+        })
+    }
+}
+
+/// How a claim was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voiding {
+    /// Voided, or replaced by another claim.
+    pub kind: CorrectionKind,
+    /// The correcting submission: the void's or the replacement's claim id.
+    pub by: ClaimId,
+    /// What the provider owes back, when the claim's payout was already scheduled or paid:
+    /// the whole of what the plan paid for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recoup: Option<Money>,
 }
 
 /// One service on a claim.
@@ -147,6 +202,9 @@ pub struct SubmissionContext {
     pub provider: Option<Provider>,
     /// The member's plan, if published.
     pub plan: Option<BenefitPlan>,
+    /// The claim a replacement names, as the engine knows it (`None` when the submission
+    /// corrects nothing, or names a claim the engine never accepted).
+    pub original: Option<Box<ClaimState>>,
 }
 
 /// Where a claim is in its life.
@@ -164,6 +222,10 @@ pub enum ClaimStatus {
     PayoutScheduled,
     /// Paid on chain.
     Paid,
+    /// Cancelled by a void (frequency code 8).
+    Voided,
+    /// Cancelled by a replacement claim (frequency code 7).
+    Replaced,
 }
 
 impl fmt::Display for ClaimStatus {
@@ -175,12 +237,14 @@ impl fmt::Display for ClaimStatus {
             ClaimStatus::Pended => "pended",
             ClaimStatus::PayoutScheduled => "payout scheduled",
             ClaimStatus::Paid => "paid",
+            ClaimStatus::Voided => "voided",
+            ClaimStatus::Replaced => "replaced",
         })
     }
 }
 
 /// A payout scheduled for a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledPayout {
     /// The batch it is paid in.
     pub batch: PayoutBatchId,
@@ -188,8 +252,11 @@ pub struct ScheduledPayout {
     pub reference: PayoutReference,
     /// Where the money goes.
     pub wallet: WalletAddress,
-    /// How much.
+    /// How much is transferred for it: what the plan pays, less what was withheld.
     pub amount: Money,
+    /// What was withheld from it to recover the provider's earlier, recouped payouts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Withholding>,
 }
 
 /// A payout confirmed on chain.
@@ -221,6 +288,17 @@ pub enum ClaimCommand {
         appeal: Appeal,
         /// The inputs to apply the plan's rules with.
         context: Box<AdjudicationContext>,
+        /// Whether the context's benefit years already exclude what the denial used
+        /// (the caller reverses it in the same append). Without it, a denial that used
+        /// benefits is refused: deciding it again would count them twice.
+        benefits_restored: bool,
+    },
+    /// Cancels the claim: a void, or a replacement by another claim.
+    Void {
+        /// Void or replacement.
+        kind: CorrectionKind,
+        /// The correcting submission.
+        by: ClaimId,
     },
     /// A reviewer decides a pended claim.
     Review {
@@ -237,6 +315,8 @@ pub enum ClaimCommand {
         reference: PayoutReference,
         /// The provider's wallet at scheduling time.
         wallet: WalletAddress,
+        /// What is withheld from the payout to recover the provider's recouped claims.
+        withheld: Vec<Withholding>,
     },
     /// Records that the chain paid the claim.
     ConfirmPayout(ConfirmedPayout),
@@ -300,6 +380,12 @@ pub enum ClaimEvent {
         /// The appeal.
         appeal: Appeal,
     },
+    /// The claim was voided or replaced; the member's benefit-year events stored with it
+    /// give back what it used.
+    Voided {
+        /// How, by what, and what the provider owes back.
+        voiding: Voiding,
+    },
     /// The claim's payout was put in a batch.
     PayoutScheduled {
         /// The payout.
@@ -320,6 +406,7 @@ impl ClaimEvent {
             ClaimEvent::Adjudicated { .. } => "ClaimAdjudicated",
             ClaimEvent::Reviewed { .. } => "ClaimReviewed",
             ClaimEvent::Appealed { .. } => "ClaimAppealed",
+            ClaimEvent::Voided { .. } => "ClaimVoided",
             ClaimEvent::PayoutScheduled { .. } => "ClaimPayoutScheduled",
             ClaimEvent::PayoutConfirmed { .. } => "ClaimPayoutConfirmed",
         }
@@ -343,6 +430,33 @@ pub struct ClaimState {
     pub review: Option<Review>,
     /// The latest appeal, once the claim was appealed.
     pub appeal: Option<Appeal>,
+    /// How the claim was cancelled, once voided or replaced.
+    pub voiding: Option<Voiding>,
+}
+
+impl ClaimState {
+    /// Where the claim's money stands, whatever happened to the claim since: paid once the
+    /// chain confirmed it, scheduled once in a batch, otherwise its status. A claim voided
+    /// after it was paid was still paid (its recoupment is a separate debt).
+    pub fn payout_status(&self) -> Option<ClaimStatus> {
+        if self.confirmation.is_some() {
+            Some(ClaimStatus::Paid)
+        } else if self.payout.is_some() {
+            Some(ClaimStatus::PayoutScheduled)
+        } else {
+            self.status
+        }
+    }
+
+    /// Whether the claim's decision used any of the member's benefits: cost sharing, or a
+    /// line the plan allowed (a visit, a service duplicates are checked against).
+    pub fn used_benefits(&self) -> bool {
+        self.adjudication.as_ref().is_some_and(|decided| {
+            decided.cost_sharing.deductible.is_positive()
+                || decided.cost_sharing.out_of_pocket.is_positive()
+                || decided.lines.iter().any(|line| line.allowed.is_positive())
+        })
+    }
 }
 
 /// One reason a submission is not a valid claim.
@@ -414,6 +528,25 @@ pub enum Rejection {
         /// The day the claim was received.
         received: NaiveDate,
     },
+    /// The replacement names a claim the engine never accepted.
+    #[error("claim {0} to be replaced was never accepted")]
+    UnknownOriginal(ClaimId),
+    /// The replacement is for another member, insurer or benefit year than its original.
+    #[error(
+        "the replacement must be for the original claim's insurer, member and benefit year; void claim {0} and submit a new claim instead"
+    )]
+    ReplacementMismatch(ClaimId),
+    /// The claim named was already voided or replaced.
+    #[error("claim {claim} was already {status}")]
+    AlreadyCorrected {
+        /// The claim named.
+        claim: ClaimId,
+        /// Voided or replaced.
+        status: ClaimStatus,
+    },
+    /// A submission cannot void a claim: a void is its own command.
+    #[error("a submission can only replace a claim; voids are sent as voids")]
+    VoidAsSubmission,
     /// Lines fall in more than one benefit year.
     #[error(
         "the lines fall in benefit years {first} and {last}; submit one claim per benefit year"
@@ -444,6 +577,10 @@ impl Rejection {
             Rejection::CurrencyNotOfPlan { .. } => "currency-not-of-plan",
             Rejection::ServiceAfterReceipt { .. } => "service-after-receipt",
             Rejection::SpansBenefitYears { .. } => "spans-benefit-years",
+            Rejection::UnknownOriginal(_) => "unknown-original",
+            Rejection::ReplacementMismatch(_) => "replacement-mismatch",
+            Rejection::AlreadyCorrected { .. } => "already-corrected",
+            Rejection::VoidAsSubmission => "void-as-submission",
         }
     }
 }
@@ -480,6 +617,24 @@ pub enum ClaimError {
         "claim {0} cannot be appealed: its denial applied cost sharing or allowed a service; submit a replacement claim instead"
     )]
     NotAppealable(ClaimId),
+    /// The claim was already voided or replaced by another correction.
+    #[error("claim {claim} was already {} by claim {}", .voiding.kind, .voiding.by)]
+    AlreadyCorrected {
+        /// The claim.
+        claim: ClaimId,
+        /// How it was cancelled.
+        voiding: Voiding,
+    },
+    /// What is withheld from a payout would leave nothing to pay.
+    #[error("claim {claim} pays {paid}; withholding {withheld} from it would leave nothing")]
+    WithheldTooMuch {
+        /// The claim.
+        claim: ClaimId,
+        /// What would be withheld.
+        withheld: Money,
+        /// What the plan pays for it.
+        paid: Money,
+    },
     /// The claim could not be adjudicated.
     #[error(transparent)]
     Adjudication(#[from] AdjudicationError),
@@ -499,12 +654,18 @@ impl Decider for ClaimDecider {
             ClaimCommand::Submit { claim, context } => submit(state, claim, &context),
             ClaimCommand::Adjudicate(context) => adjudicate(state, &context),
             ClaimCommand::Review { review, context } => review_claim(state, review, &context),
-            ClaimCommand::Appeal { appeal, context } => appeal_claim(state, appeal, &context),
+            ClaimCommand::Appeal {
+                appeal,
+                context,
+                benefits_restored,
+            } => appeal_claim(state, appeal, &context, benefits_restored),
+            ClaimCommand::Void { kind, by } => void(state, kind, by),
             ClaimCommand::SchedulePayout {
                 batch,
                 reference,
                 wallet,
-            } => schedule_payout(state, batch, reference, wallet),
+                withheld,
+            } => schedule_payout(state, batch, reference, wallet, withheld),
             ClaimCommand::ConfirmPayout(confirmation) => confirm_payout(state, confirmation),
         }
     }
@@ -529,12 +690,22 @@ impl Decider for ClaimDecider {
             ClaimEvent::Appealed { appeal } => {
                 state.appeal = Some(appeal.clone());
             }
+            ClaimEvent::Voided { voiding } => {
+                state.status = Some(match voiding.kind {
+                    CorrectionKind::Void => ClaimStatus::Voided,
+                    CorrectionKind::Replacement => ClaimStatus::Replaced,
+                });
+                state.voiding = Some(*voiding);
+            }
             ClaimEvent::PayoutScheduled { payout } => {
                 state.status = Some(ClaimStatus::PayoutScheduled);
-                state.payout = Some(*payout);
+                state.payout = Some(payout.clone());
             }
             ClaimEvent::PayoutConfirmed { payout } => {
-                state.status = Some(ClaimStatus::Paid);
+                // A claim voided while its batch was on its way stays voided once paid.
+                if state.voiding.is_none() {
+                    state.status = Some(ClaimStatus::Paid);
+                }
                 state.confirmation = Some(*payout);
             }
         }
@@ -554,7 +725,8 @@ fn submit(
             Err(ClaimError::ConflictingResubmission(claim.id))
         };
     }
-    let rejections = validate(&claim, context);
+    let mut rejections = validate(&claim, context);
+    rejections.extend(validate_correction(&claim, context));
     if rejections.is_empty() {
         Ok(vec![ClaimEvent::Submitted { claim }])
     } else {
@@ -639,6 +811,40 @@ fn validate(claim: &Claim, context: &SubmissionContext) -> Vec<Rejection> {
     rejections
 }
 
+/// A replacement must name a claim the engine accepted, of the same insurer, member and
+/// benefit year, that no other correction cancelled yet.
+fn validate_correction(claim: &Claim, context: &SubmissionContext) -> Vec<Rejection> {
+    let Some(correction) = claim.corrects else {
+        return vec![];
+    };
+    if correction.kind == CorrectionKind::Void {
+        return vec![Rejection::VoidAsSubmission];
+    }
+    let Some(original) = context.original.as_deref().and_then(|state| {
+        state
+            .claim
+            .as_ref()
+            .filter(|original| original.id == correction.claim)
+            .map(|original| (original, state))
+    }) else {
+        return vec![Rejection::UnknownOriginal(correction.claim)];
+    };
+    let (original, state) = original;
+    if original.insurer != claim.insurer
+        || original.member != claim.member
+        || original.benefit_year() != claim.benefit_year()
+    {
+        return vec![Rejection::ReplacementMismatch(correction.claim)];
+    }
+    match state.voiding {
+        Some(voiding) if voiding.by != claim.id => vec![Rejection::AlreadyCorrected {
+            claim: correction.claim,
+            status: state.status.unwrap_or(ClaimStatus::Voided),
+        }],
+        _ => vec![],
+    }
+}
+
 fn wrong_status(state: &ClaimState, action: &'static str) -> ClaimError {
     match (&state.claim, state.status) {
         (Some(claim), Some(status)) => ClaimError::WrongStatus {
@@ -706,13 +912,16 @@ fn review_claim(
 }
 
 /// **Appeal.** A denied claim is decided again on today's inputs (an authorisation put on
-/// file since, a corrected enrolment), and the appeal recorded with the new decision. Only
-/// a denial that used none of the member's benefits (no cost sharing, no allowed line) is
-/// re-decided in place, so nothing is counted twice. The same appeal again decides nothing.
+/// file since, a corrected enrolment), and the appeal recorded with the new decision. A
+/// denial that used some of the member's benefits (cost sharing, an allowed line) is
+/// decided again only on benefit years that no longer count it (`benefits_restored`: the
+/// caller stores their reversing events with the decision), so nothing is counted twice.
+/// The same appeal again decides nothing.
 fn appeal_claim(
     state: &ClaimState,
     appeal: Appeal,
     context: &AdjudicationContext,
+    benefits_restored: bool,
 ) -> Result<Vec<ClaimEvent>, ClaimError> {
     let (Some(claim), Some(denied)) = (&state.claim, &state.adjudication) else {
         return Err(wrong_status(state, "appeal"));
@@ -723,10 +932,8 @@ fn appeal_claim(
     if state.status != Some(ClaimStatus::Denied) {
         return Err(wrong_status(state, "appeal"));
     }
-    let used_benefits = denied.cost_sharing.deductible.is_positive()
-        || denied.cost_sharing.out_of_pocket.is_positive()
-        || denied.lines.iter().any(|line| line.allowed.is_positive());
-    if used_benefits {
+    let _ = denied;
+    if state.used_benefits() && !benefits_restored {
         return Err(ClaimError::NotAppealable(claim.id));
     }
     let adjudication = adjudication::adjudicate(claim, context)?;
@@ -736,26 +943,82 @@ fn appeal_claim(
     ])
 }
 
+/// **Void and replacement (frequency codes 8 and 7).** The claim is cancelled, whatever
+/// its status. When its payout was already scheduled or paid, the provider owes back what
+/// the plan paid for it ([`Voiding::recoup`]). The same correction again decides nothing;
+/// another one is refused.
+fn void(
+    state: &ClaimState,
+    kind: CorrectionKind,
+    by: ClaimId,
+) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let Some(claim) = &state.claim else {
+        return Err(ClaimError::NotSubmitted { action: "void" });
+    };
+    if let Some(voiding) = state.voiding {
+        return if voiding.by == by && voiding.kind == kind {
+            Ok(vec![])
+        } else {
+            Err(ClaimError::AlreadyCorrected {
+                claim: claim.id,
+                voiding,
+            })
+        };
+    }
+    let recoup = state
+        .payout
+        .as_ref()
+        .and(state.adjudication.as_ref())
+        .map(|adjudication| adjudication.payer_paid);
+    Ok(vec![ClaimEvent::Voided {
+        voiding: Voiding { kind, by, recoup },
+    }])
+}
+
 fn schedule_payout(
     state: &ClaimState,
     batch: PayoutBatchId,
     reference: PayoutReference,
     wallet: WalletAddress,
+    withheld: Vec<Withholding>,
 ) -> Result<Vec<ClaimEvent>, ClaimError> {
-    match (state.status, &state.adjudication, &state.payout) {
-        (Some(ClaimStatus::Approved), Some(adjudication), None) => {
+    match (
+        state.status,
+        &state.adjudication,
+        &state.payout,
+        &state.claim,
+    ) {
+        (Some(ClaimStatus::Approved), Some(adjudication), None, Some(claim)) => {
+            let currency = adjudication.payer_paid.currency();
+            let withholding = Money::sum(
+                currency,
+                withheld.iter().map(|withholding| &withholding.amount),
+            )
+            .map_err(|error| ClaimError::Adjudication(error.into()))?;
+            let amount = adjudication
+                .payer_paid
+                .checked_sub(withholding)
+                .map_err(|error| ClaimError::Adjudication(error.into()))?;
+            if !amount.is_positive() {
+                return Err(ClaimError::WithheldTooMuch {
+                    claim: claim.id,
+                    withheld: withholding,
+                    paid: adjudication.payer_paid,
+                });
+            }
             Ok(vec![ClaimEvent::PayoutScheduled {
                 payout: ScheduledPayout {
                     batch,
                     reference,
                     wallet,
-                    amount: adjudication.payer_paid,
+                    amount,
+                    withheld,
                 },
             }])
         }
         // The same scheduling again changes nothing; the same batch with another reference
         // or wallet would disagree with what the chain is told, so it is refused.
-        (_, _, Some(payout))
+        (_, _, Some(payout), _)
             if payout.batch == batch
                 && payout.reference == reference
                 && payout.wallet == wallet =>
@@ -770,6 +1033,7 @@ fn confirm_payout(
     state: &ClaimState,
     confirmation: ConfirmedPayout,
 ) -> Result<Vec<ClaimEvent>, ClaimError> {
+    let voided_on_its_way = state.voiding.is_some() && state.confirmation.is_none();
     match (state.status, &state.payout) {
         (Some(ClaimStatus::PayoutScheduled), Some(payout))
             if payout.batch == confirmation.batch =>
@@ -778,9 +1042,16 @@ fn confirm_payout(
                 payout: confirmation,
             }])
         }
+        // Voided after its batch was scheduled: the chain paid it all the same, and the
+        // provider owes it back (recorded with the void).
+        (_, Some(payout)) if voided_on_its_way && payout.batch == confirmation.batch => {
+            Ok(vec![ClaimEvent::PayoutConfirmed {
+                payout: confirmation,
+            }])
+        }
         // The same confirmation again changes nothing; a different transaction for a paid
         // claim would mean it was paid twice, so it is refused.
-        (Some(ClaimStatus::Paid), _) if state.confirmation == Some(confirmation) => Ok(vec![]),
+        (_, _) if state.confirmation == Some(confirmation) => Ok(vec![]),
         _ => Err(wrong_status(state, "confirm a payout")),
     }
 }

@@ -21,6 +21,7 @@ pub mod money;
 pub mod payout;
 pub mod plan;
 pub mod provider;
+pub mod provider_ledger;
 pub mod reason;
 pub mod rule_set;
 pub mod rules;

@@ -86,6 +86,11 @@ impl Money {
         Self::new(Decimal::ZERO, currency)
     }
 
+    /// The smallest amount of a currency (one cent of USD).
+    pub fn minor_unit(currency: Currency) -> Self {
+        Self::new(Decimal::new(1, currency.minor_digits()), currency)
+    }
+
     /// The decimal amount.
     pub fn amount(&self) -> Decimal {
         self.amount

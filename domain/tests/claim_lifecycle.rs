@@ -37,6 +37,7 @@ fn schedule(batch_number: u128) -> ClaimCommand {
         batch: batch(batch_number),
         reference: reference(),
         wallet: wallet(),
+        withheld: vec![],
     }
 }
 
@@ -106,6 +107,7 @@ fn an_invalid_submission_is_refused_with_every_reason_at_once() {
         member: None,
         provider: None,
         plan: None,
+        original: None,
     });
 
     let error = given::<ClaimDecider>([])
@@ -147,6 +149,7 @@ fn the_refusal_reads_as_sentences() {
         member: None,
         provider: None,
         plan: None,
+        original: None,
     });
     let error = given::<ClaimDecider>([])
         .when(submit(&claim(), nobody))
@@ -383,6 +386,7 @@ fn an_approved_claim_is_scheduled_for_what_the_plan_pays() {
                 reference: reference(),
                 wallet: wallet(),
                 amount: usd("76.00"),
+                withheld: vec![],
             },
         }]);
 }
@@ -592,6 +596,7 @@ fn the_same_batch_with_another_payout_reference_is_refused() {
         batch: batch(1),
         reference: PayoutReference::from_bytes([9; 32]),
         wallet: wallet(),
+        withheld: vec![],
     };
     let error = given::<ClaimDecider>(scheduled_in(1))
         .when(other_reference)

@@ -122,6 +122,7 @@ fn appeal() -> ClaimCommand {
             reason: "the service is covered".to_owned(),
         },
         context: adjudication_context(plan(), accumulated("250.00", "250.00")),
+        benefits_restored: false,
     }
 }
 
@@ -155,7 +156,7 @@ fn an_appealed_denial_is_decided_again_on_todays_inputs() {
 }
 
 #[test]
-fn a_denial_that_applied_the_deductible_is_not_appealed_in_place() {
+fn a_denial_that_applied_the_deductible_is_not_decided_again_on_years_that_still_count_it() {
     // Office visit: allowed 120.00, copay 25.00, all 95.00 to the deductible: denied.
     let history = vec![submitted(&claim())];
     let decided = decide(

@@ -12,6 +12,8 @@
 //!   `BatchSettled` log.
 //! - [`reconcile`]: the contract's logs compared with the event store.
 //! - [`index_ledger`]: each contract's sequence of settlement indices, in the event store.
+//! - `recoupment`: what a batch withholds from providers' claims to recover their recouped,
+//!   voided claims.
 //! - [`service`]: the settlement service: batches approved claims, pays them on chain and
 //!   records the receipt.
 //! - [`token`]: exact conversion from money to token base units.
@@ -24,6 +26,7 @@ pub mod index_ledger;
 pub mod json_rpc;
 pub mod payouts;
 pub mod reconcile;
+mod recoupment;
 pub mod service;
 pub mod token;
 

@@ -141,7 +141,8 @@ async fn read_store(store: &dyn EventStore) -> Result<StoreView, AggregateError>
     }
     let mut view = StoreView::default();
     for (claim, state) in claims {
-        if let Some(status) = state.status {
+        // Where the claim's money stands: a claim voided after it was paid was still paid.
+        if let Some(status) = state.payout_status() {
             view.status.insert(claim, status);
         }
     }

@@ -6,6 +6,8 @@
 //!    settlement index per claim from the contract's index ledger, in one atomic append
 //!    (each claim at the version it was read at, so a claim can only ever be in one batch;
 //!    the ledger at the version it was read at, so an index is only ever given once);
+//!    what the providers owe back for voided paid claims is withheld from their claims in
+//!    the same append (`recoupment.rs`), so every amount from here on is the net;
 //! 2. nets the batch per provider and sends it to the chain, which refuses any settlement
 //!    index it has already settled;
 //! 3. checks the chain's receipt against the batch (every index, provider and amount, and
@@ -31,6 +33,7 @@
 
 use crate::chain::{BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, SettlementChain};
 use crate::index_ledger::IndexLedger;
+use crate::recoupment;
 use crate::token::{PayoutToken, TokenAmountError};
 use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, AggregateError, Loaded, streams};
@@ -236,40 +239,40 @@ impl SettlementService {
             let store = self.store.as_ref();
             let mut payouts = Vec::new();
             let mut appends = Vec::new();
+            let mut loaded = Vec::new();
             for claim_id in &unique {
                 let span = info_span!("schedule_claim", claim = %claim_id);
-                let scheduled = async {
-                    let claim =
-                        aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id)).await?;
-                    let Some(payout) = self.payout_for(&claim, *claim_id).await? else {
-                        return Ok::<_, SettlementError>(None);
-                    };
-                    let events = ClaimDecider::decide(
-                        &claim.state,
-                        ClaimCommand::SchedulePayout {
-                            batch,
-                            reference: payout.reference,
-                            wallet: payout.wallet,
-                        },
-                    )?;
-                    Ok(Some((
-                        claim.append(&events, &metadata(*claim_id, batch))?,
-                        payout,
-                    )))
-                }
-                .instrument(span)
-                .await?;
-                if let Some((append, payout)) = scheduled {
-                    appends.extend(append);
+                let claim = aggregate::load::<ClaimDecider>(store, streams::claim(*claim_id))
+                    .instrument(span.clone())
+                    .await?;
+                if let Some(payout) = self.payout_for(&claim, *claim_id).instrument(span).await? {
                     payouts.push(payout);
+                    loaded.push(claim);
                 }
             }
             if payouts.is_empty() {
                 return Ok(None);
             }
+            // Recoupments of the providers' voided, already paid claims come off these
+            // payouts (`recoupment.rs`); every amount below is what is transferred.
+            let mut withheld = recoupment::withhold(store, batch, &mut payouts).await?;
+            appends.append(&mut withheld.appends);
+            for (claim, payout) in loaded.iter().zip(&payouts) {
+                let events = ClaimDecider::decide(
+                    &claim.state,
+                    ClaimCommand::SchedulePayout {
+                        batch,
+                        reference: payout.reference,
+                        wallet: payout.wallet,
+                        withheld: withheld.by_claim.remove(&payout.claim).unwrap_or_default(),
+                    },
+                )?;
+                appends.extend(claim.append(&events, &metadata(payout.claim, batch))?);
+            }
             // Each provider's claims get consecutive settlement indices, so that the chain
             // receives a provider as one run of indices (see `crate::payouts`). Stable: a
-            // provider's claims keep their order.
+            // provider's claims keep their order. After the claims' own events, which pair
+            // `loaded` with `payouts` by position.
             payouts.sort_by_key(|payout| payout.wallet);
 
             let ledger = self.ledger.load(store).await?;

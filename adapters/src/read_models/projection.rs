@@ -10,9 +10,11 @@ use crate::event_store::{RecordedEvent, StreamVersion};
 use chrono::{DateTime, NaiveDate, Utc};
 use claims_domain::accumulator::{AccumulatorDecider, AccumulatorEvent, BenefitYear};
 use claims_domain::adjudication::Decision;
+use claims_domain::claim::CorrectionKind;
 use claims_domain::claim::{ClaimDecider, ClaimEvent, ClaimStatus};
 use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId, ProviderId};
 use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
+use claims_domain::provider_ledger::Withholding;
 use claims_domain::reason::Adjustment;
 use claims_domain::{Money, TransactionHash, WalletAddress};
 
@@ -31,6 +33,17 @@ pub enum Change {
         version: StreamVersion,
         /// The batch.
         batch: PayoutBatchId,
+        /// What the payout withheld to recover the provider's recouped claims.
+        withheld: Vec<Withholding>,
+    },
+    /// A claim was voided or replaced.
+    ClaimVoided {
+        /// The claim.
+        claim: ClaimId,
+        /// The event's version in the claim's stream.
+        version: StreamVersion,
+        /// Voided or replaced.
+        status: ClaimStatus,
     },
     /// A claim was paid on chain.
     ClaimPaid {
@@ -79,6 +92,15 @@ pub enum Change {
         deductible: Money,
         /// Added to the out-of-pocket paid.
         out_of_pocket: Money,
+    },
+    /// One claim's cost sharing was taken back out of a member's benefit year.
+    CostSharingReversed {
+        /// The member.
+        member: MemberId,
+        /// The benefit year.
+        year: BenefitYear,
+        /// The claim.
+        claim: ClaimId,
     },
 }
 
@@ -230,6 +252,15 @@ fn claim_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionError> 
             claim,
             version,
             batch: payout.batch,
+            withheld: payout.withheld,
+        },
+        ClaimEvent::Voided { voiding } => Change::ClaimVoided {
+            claim,
+            version,
+            status: match voiding.kind {
+                CorrectionKind::Void => ClaimStatus::Voided,
+                CorrectionKind::Replacement => ClaimStatus::Replaced,
+            },
         },
         ClaimEvent::PayoutConfirmed { payout } => Change::ClaimPaid {
             claim,
@@ -300,8 +331,17 @@ fn accumulator_changes(event: &RecordedEvent) -> Result<Vec<Change>, ProjectionE
             deductible,
             out_of_pocket,
         }],
+        AccumulatorEvent::CostSharingReversed { member, claim, .. } => {
+            vec![Change::CostSharingReversed {
+                member,
+                year,
+                claim,
+            }]
+        }
         // The accumulators view shows cost sharing only; benefits used stay in the log.
-        AccumulatorEvent::BenefitsProvided { .. } => vec![],
+        AccumulatorEvent::BenefitsProvided { .. } | AccumulatorEvent::BenefitsReversed { .. } => {
+            vec![]
+        }
     })
 }
 

@@ -9,6 +9,7 @@ use super::projection::LineAdjustment;
 use super::views::{AccumulatorView, ClaimView, Remittance, RemittedClaimView};
 use chrono::{DateTime, NaiveDate, Utc};
 use claims_domain::claim::ClaimStatus;
+use claims_domain::provider_ledger::Withholding;
 use claims_domain::reason::{Adjustment, GroupCode, ReasonCode};
 use claims_domain::{Currency, Money};
 use rust_decimal::Decimal;
@@ -25,6 +26,8 @@ pub(super) fn status_code(status: ClaimStatus) -> &'static str {
         ClaimStatus::Pended => "pended",
         ClaimStatus::PayoutScheduled => "payout-scheduled",
         ClaimStatus::Paid => "paid",
+        ClaimStatus::Voided => "voided",
+        ClaimStatus::Replaced => "replaced",
     }
 }
 
@@ -36,6 +39,8 @@ fn status_of(code: &str) -> Option<ClaimStatus> {
         "pended" => ClaimStatus::Pended,
         "payout-scheduled" => ClaimStatus::PayoutScheduled,
         "paid" => ClaimStatus::Paid,
+        "voided" => ClaimStatus::Voided,
+        "replaced" => ClaimStatus::Replaced,
         _ => return None,
     })
 }
@@ -185,18 +190,36 @@ pub(super) struct OwedRow {
     pub amount: String,
 }
 
+/// A row of `remittance_withholdings`.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct WithholdingRow {
+    pub claim_id: String,
+    pub recouped_claim_id: String,
+    pub currency: String,
+    pub amount: String,
+}
+
 /// Puts a batch together from its row, its claims' rows and their adjustments' rows (all of
-/// the batch's claims, in any order), and what it left owed.
+/// the batch's claims, in any order), what it left owed and what it withheld.
 pub(super) fn remittance(
     batch: BatchRow,
     claims: Vec<RemittanceRow>,
     adjustments: Vec<AdjustmentRow>,
     owed: Vec<OwedRow>,
+    withholdings: Vec<WithholdingRow>,
 ) -> Result<Remittance, ReadModelError> {
     let corrupt = |reason: String| ReadModelError::Corrupt {
         row: format!("payout_batches {}", batch.batch_id),
         reason,
     };
+    let mut withheld: BTreeMap<String, Vec<Withholding>> = BTreeMap::new();
+    for row in withholdings {
+        let currency = parse::<Currency>("currency", &row.currency).map_err(corrupt)?;
+        withheld.entry(row.claim_id).or_default().push(Withholding {
+            recouped_claim: parse("recouped claim", &row.recouped_claim_id).map_err(corrupt)?,
+            amount: money("withheld", &row.amount, currency).map_err(corrupt)?,
+        });
+    }
     let mut by_claim: BTreeMap<String, Vec<LineAdjustment>> = BTreeMap::new();
     for row in adjustments {
         let claim = row.claim_id.clone();
@@ -224,6 +247,7 @@ pub(super) fn remittance(
             billed: money("billed", &row.billed, billed_currency).map_err(corrupt)?,
             paid: money("amount", &row.amount, currency).map_err(corrupt)?,
             adjustments: by_claim.remove(&row.claim_id).unwrap_or_default(),
+            withheld: withheld.remove(&row.claim_id).unwrap_or_default(),
             insurer_ref: row.insurer_ref,
         });
     }

@@ -5,7 +5,7 @@
 
 use super::projection::Change;
 use super::rows::{
-    self, AdjustmentRow, BatchRow, ClaimRow, CostSharingRow, OwedRow, RemittanceRow,
+    self, AdjustmentRow, BatchRow, ClaimRow, CostSharingRow, OwedRow, RemittanceRow, WithholdingRow,
 };
 use super::{
     AccumulatorView, CHECKPOINT, ClaimView, ReadModelError, ReadModels, Remittance, Snapshot,
@@ -27,6 +27,10 @@ mod statements {
     pub(super) const SETTLE_BATCH: &str = include_str!("sqlite/settle_batch.sql");
     pub(super) const INSERT_OWED: &str = include_str!("sqlite/insert_owed.sql");
     pub(super) const SELECT_OWED: &str = include_str!("sqlite/select_owed.sql");
+    pub(super) const VOID_CLAIM: &str = include_str!("sqlite/void_claim.sql");
+    pub(super) const DELETE_COST_SHARING: &str = include_str!("sqlite/delete_cost_sharing.sql");
+    pub(super) const INSERT_WITHHOLDING: &str = include_str!("sqlite/insert_withholding.sql");
+    pub(super) const SELECT_WITHHOLDINGS: &str = include_str!("sqlite/select_withholdings.sql");
     pub(super) const INSERT_COST_SHARING: &str = include_str!("sqlite/insert_cost_sharing.sql");
     pub(super) const SAVE_POSITION: &str = include_str!("sqlite/save_position.sql");
     pub(super) const LOAD_POSITION: &str = include_str!("sqlite/load_position.sql");
@@ -182,7 +186,11 @@ impl SqliteReadModels {
             .bind(&batch.batch_id)
             .fetch_all(&self.pool)
             .await?;
-        rows::remittance(batch, claims, adjustments, owed)
+        let withholdings = sqlx::query_as::<_, WithholdingRow>(statements::SELECT_WITHHOLDINGS)
+            .bind(&batch.batch_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows::remittance(batch, claims, adjustments, owed, withholdings)
     }
 }
 
@@ -232,6 +240,7 @@ async fn apply(connection: &mut SqliteConnection, change: &Change) -> Result<(),
             claim,
             version,
             batch,
+            withheld,
         } => {
             let version = integer("stream version", *version)?;
             sqlx::query(statements::SCHEDULE_CLAIM)
@@ -239,6 +248,42 @@ async fn apply(connection: &mut SqliteConnection, change: &Change) -> Result<(),
                 .bind(version)
                 .bind(claim.to_string())
                 .bind(version)
+                .execute(&mut *connection)
+                .await?;
+            for withholding in withheld {
+                sqlx::query(statements::INSERT_WITHHOLDING)
+                    .bind(batch.to_string())
+                    .bind(claim.to_string())
+                    .bind(withholding.recouped_claim.to_string())
+                    .bind(withholding.amount.currency().to_string())
+                    .bind(withholding.amount.amount().to_string())
+                    .execute(&mut *connection)
+                    .await?;
+            }
+        }
+        Change::ClaimVoided {
+            claim,
+            version,
+            status,
+        } => {
+            let version = integer("stream version", *version)?;
+            sqlx::query(statements::VOID_CLAIM)
+                .bind(rows::status_code(*status))
+                .bind(version)
+                .bind(claim.to_string())
+                .bind(version)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Change::CostSharingReversed {
+            member,
+            year,
+            claim,
+        } => {
+            sqlx::query(statements::DELETE_COST_SHARING)
+                .bind(member.to_string())
+                .bind(i64::from(*year))
+                .bind(claim.to_string())
                 .execute(&mut *connection)
                 .await?;
         }

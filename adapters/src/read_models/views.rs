@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use claims_domain::accumulator::BenefitYear;
 use claims_domain::claim::ClaimStatus;
 use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId, ProviderId};
+use claims_domain::provider_ledger::Withholding;
 use claims_domain::{Money, TransactionHash, WalletAddress};
 
 /// Where a claim is, and what it comes to.
@@ -83,6 +84,9 @@ pub struct RemittedClaimView {
     pub paid: Money,
     /// Why the rest was not paid: every adjustment, by line.
     pub adjustments: Vec<LineAdjustment>,
+    /// What was withheld from this claim's payout to recover the provider's recouped
+    /// claims (an 835 provider-level overpayment recovery): `paid` is after it.
+    pub withheld: Vec<Withholding>,
 }
 
 /// A member's totals for one benefit year.

@@ -62,6 +62,7 @@ pub async fn claim(
             // above then reflects.
             ClaimEvent::Reviewed { .. }
             | ClaimEvent::Appealed { .. }
+            | ClaimEvent::Voided { .. }
             | ClaimEvent::PayoutScheduled { .. }
             | ClaimEvent::PayoutConfirmed { .. } => {}
         }

@@ -119,6 +119,18 @@ pub struct RemittedClaimJson {
     pub billed: Money,
     pub paid: Money,
     pub adjustments: Vec<AdjustmentJson>,
+    /// What was withheld from this claim's payout to recover the provider's recouped
+    /// claims (an 835 provider-level overpayment recovery, `WO`); `paid` is after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<WithheldJson>,
+}
+
+/// A withholding from a payout: which recouped claim it recovers, how much, and why.
+#[derive(Debug, Serialize)]
+pub struct WithheldJson {
+    pub recouped_claim: String,
+    pub amount: Money,
+    pub reason: String,
 }
 
 /// Why part of a line was not paid: group and CARC (`PR-1`), and how much.
@@ -144,6 +156,18 @@ impl From<&RemittedClaimView> for RemittedClaimJson {
                     line: adjusted.line,
                     code: adjusted.adjustment.code(),
                     amount: adjusted.adjustment.amount,
+                })
+                .collect(),
+            withheld: view
+                .withheld
+                .iter()
+                .map(|withholding| WithheldJson {
+                    recouped_claim: withholding.recouped_claim.to_string(),
+                    amount: withholding.amount,
+                    reason: format!(
+                        "WO overpayment recovery: claim {} was voided or replaced after it was paid",
+                        withholding.recouped_claim
+                    ),
                 })
                 .collect(),
         }

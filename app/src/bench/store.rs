@@ -873,6 +873,7 @@ fn claim_submitted() -> anyhow::Result<serde_json::Value> {
         provider: ProviderId::new("hospital-b")?,
         received_on: day(2026, 3, 9)?,
         lines,
+        corrects: None,
     };
     let event = ClaimEvent::Submitted { claim };
     Ok(serde_json::to_value(&event)?)

@@ -207,6 +207,7 @@ impl Mapping {
                     provider,
                     received_on,
                     lines: lines.into_iter().map(|(_, line)| line).collect(),
+                    corrects: None,
                 })
             }
             _ => Err(self.problems),
@@ -240,7 +241,7 @@ impl Mapping {
                 (
                     claim.related.is_some(),
                     "related",
-                    "corrections and replacements of earlier claims are not supported yet",
+                    "voids and replacements are sent in the native format (its `corrects` field); Claim.related is not mapped",
                 ),
                 (
                     claim.prescription.is_some(),

@@ -29,3 +29,12 @@ Feature: Deliberately wrong expectations
       | code  | amount     |
       | CO-45 | 200.00 USD |
       | PR-1  | 250.00 USD |
+
+  # fails with: expected "Clinic A" to owe back 0.00 USD; it owes 600.00 USD
+  Scenario: The analyst forgot that voiding a paid claim makes the provider owe it back
+    Given "Clinic A" submitted a claim for member "M-1001" with:
+      | procedure | date of service | billed      |
+      | 29881     | 2026-03-02      | 1200.00 USD |
+    And the payer settled the approved claims
+    When the insurer voids the claim
+    Then "Clinic A" owes back 0.00 USD

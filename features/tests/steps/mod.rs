@@ -4,6 +4,7 @@
 
 pub mod accumulators;
 pub mod claims;
+pub mod corrections;
 pub mod decisions;
 pub mod explain;
 pub mod members;

@@ -63,19 +63,22 @@ impl FromStr for PercentParam {
     }
 }
 
-/// A claim's decision as analysts say it: `approved`, `denied`, `pended` or `paid`.
+/// A claim's status as analysts say it: `approved`, `denied`, `pended`, `paid`, `voided`
+/// or `replaced`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Parameter)]
-#[param(name = "status", regex = "approved|denied|pended|paid")]
+#[param(name = "status", regex = "approved|denied|pended|paid|voided|replaced")]
 pub struct StatusParam(pub &'static str);
 
 impl FromStr for StatusParam {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ["approved", "denied", "pended", "paid"]
+        ["approved", "denied", "pended", "paid", "voided", "replaced"]
             .into_iter()
             .find(|status| *status == s)
             .map(StatusParam)
-            .ok_or_else(|| format!("{s:?} is not approved, denied, pended or paid"))
+            .ok_or_else(|| {
+                format!("{s:?} is not approved, denied, pended, paid, voided or replaced")
+            })
     }
 }
 

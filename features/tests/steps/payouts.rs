@@ -24,6 +24,7 @@ async fn provider_holds(
     Ok(())
 }
 
+#[given("the payer settled the approved claims")]
 #[when("the payer settles the approved claims")]
 async fn payer_settles(world: &mut ClaimsWorld) -> Result<(), String> {
     let claims = world.submitted.clone();
@@ -52,5 +53,23 @@ async fn provider_receives(
         "expected \"{name}\" to receive {} USDC on chain; its wallet received {received} (it holds {})",
         amount.0,
         balance.amount()
+    ))
+}
+
+#[then("the chain and the engine's records agree")]
+async fn records_agree(world: &mut ClaimsWorld) -> Result<(), String> {
+    let engine = world.engine().await?;
+    let report = claims_settlement::reconcile::reconcile(
+        engine.store().as_ref(),
+        engine.settlement_chain().as_ref(),
+    )
+    .await
+    .map_err(|error| format!("reconciliation could not run: {error}"))?;
+    if report.is_clean() {
+        return Ok(());
+    }
+    Err(format!(
+        "expected the chain's settlement logs and the engine's records to agree; reconciliation found {} discrepancies: {report:?}",
+        report.discrepancies()
     ))
 }

@@ -54,6 +54,10 @@ pub struct ClaimsWorld {
     pub services: Option<RealServices>,
     reference_loaded: bool,
     pub submitted: Vec<ClaimId>,
+    /// The insurer's reference of every claim accepted, for voids and replacements.
+    pub claim_refs: BTreeMap<ClaimId, String>,
+    /// The claim the latest void or replacement named.
+    pub original: Option<ClaimId>,
     pub last_reply: Option<IntakeReply>,
     pub before: Option<Before>,
     pub balances_before: BTreeMap<String, Decimal>,
@@ -86,6 +90,8 @@ impl ClaimsWorld {
             services: None,
             reference_loaded: false,
             submitted: Vec::new(),
+            claim_refs: BTreeMap::new(),
+            original: None,
             last_reply: None,
             before: None,
             balances_before: BTreeMap::new(),
@@ -306,6 +312,34 @@ impl ClaimsWorld {
         received: Option<NaiveDate>,
         step: &Step,
     ) -> Result<(), String> {
+        self.submit_correcting(provider, member, received, step, None)
+            .await
+    }
+
+    /// The next claim reference of the scenario.
+    pub fn next_claim_ref(&mut self) -> String {
+        let claim_ref = format!("SPEC-{:04}", self.next_claim);
+        self.next_claim += 1;
+        claim_ref
+    }
+
+    /// The insurer's reference of an accepted claim.
+    pub fn claim_ref(&self, claim: ClaimId) -> Result<String, String> {
+        self.claim_refs
+            .get(&claim)
+            .cloned()
+            .ok_or_else(|| format!("claim {claim} was not submitted in this scenario"))
+    }
+
+    /// [`Self::submit`], with the submission's `corrects` field (a replacement).
+    pub async fn submit_correcting(
+        &mut self,
+        provider: &str,
+        member: &str,
+        received: Option<NaiveDate>,
+        step: &Step,
+        corrects: Option<serde_json::Value>,
+    ) -> Result<(), String> {
         let table = step
             .table
             .as_ref()
@@ -343,15 +377,17 @@ impl ClaimsWorld {
         }
         let latest = latest.ok_or("the claim has no service lines")?;
         self.remember_before(member, latest.year()).await?;
-        let claim_ref = format!("SPEC-{:04}", self.next_claim);
-        self.next_claim += 1;
-        let body = serde_json::json!({
+        let claim_ref = self.next_claim_ref();
+        let mut body = serde_json::json!({
             "claim_ref": claim_ref,
             "member": member,
             "provider": slug(provider),
             "received_on": received.unwrap_or(latest),
             "lines": lines,
         });
+        if let Some(corrects) = corrects {
+            body["corrects"] = corrects;
+        }
         let insurer = InsurerId::new(INSURER).map_err(invalid)?;
         let engine = self.engine().await?;
         let reply = engine
@@ -366,6 +402,7 @@ impl ClaimsWorld {
                 .await
                 .map_err(invalid)?;
             self.submitted.push(claim);
+            self.claim_refs.insert(claim, claim_ref);
         }
         self.last_reply = Some(reply);
         Ok(())

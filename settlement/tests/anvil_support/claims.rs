@@ -118,6 +118,7 @@ pub async fn approve(
             authorization: None,
             primary_paid: None,
         }],
+        corrects: None,
     };
     let stream = streams::claim(claim.id);
     let loaded = aggregate::load::<ClaimDecider>(store, stream.clone())
@@ -131,6 +132,7 @@ pub async fn approve(
                 member: Some(member()),
                 provider: Some(provider.clone()),
                 plan: Some(plan()),
+                original: None,
             }),
         },
     )

@@ -4,5 +4,6 @@ DELETE FROM claim_adjustments;
 DELETE FROM payout_batches;
 DELETE FROM remittances;
 DELETE FROM remittance_owed;
+DELETE FROM remittance_withholdings;
 DELETE FROM member_cost_sharing;
 DELETE FROM checkpoints WHERE reader = 'read-models';

@@ -1,0 +1,4 @@
+-- What a payout withheld from a claim to recover a recouped claim.
+INSERT INTO remittance_withholdings (batch_id, claim_id, recouped_claim_id, currency, amount)
+VALUES ($1, $2, $3, $4, $5::numeric)
+ON CONFLICT (batch_id, claim_id, recouped_claim_id) DO NOTHING
