@@ -1014,7 +1014,7 @@ async fn server_settings(url: &str) -> anyhow::Result<ServerSettings> {
     Ok(settings)
 }
 
-async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
     let mut connection = PgConnection::connect(url)
         .await
         .with_context(|| format!("cannot connect to drop the benchmark's schema {schema}"))?;
@@ -1029,7 +1029,7 @@ async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
 }
 
 /// Mean, median and 99th percentile; sorts `latencies`.
-fn summarise(latencies: &mut [Duration]) -> LatencySummary {
+pub(super) fn summarise(latencies: &mut [Duration]) -> LatencySummary {
     if latencies.is_empty() {
         return LatencySummary::default();
     }
@@ -1050,7 +1050,7 @@ fn percentile(latencies: &[Duration], percent: usize) -> Duration {
 }
 
 #[allow(clippy::float_arithmetic)] // A rate for the benchmark report; never money.
-fn rate(count: u64, elapsed: Duration) -> f64 {
+pub(super) fn rate(count: u64, elapsed: Duration) -> f64 {
     if elapsed.is_zero() {
         return 0.0;
     }
@@ -1058,7 +1058,7 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
 }
 
 #[allow(clippy::float_arithmetic)] // A latency for the benchmark report; never money.
-fn millis(duration: Duration) -> f64 {
+pub(super) fn millis(duration: Duration) -> f64 {
     // Whole microseconds, so that the JSON line reads 0.944 rather than 0.9442950000000001.
     duration.as_micros() as f64 / 1_000.0
 }
@@ -1074,7 +1074,7 @@ fn percent(ratio: f64) -> String {
 }
 
 /// A rate rounded to a whole number, for display.
-fn whole(value: f64) -> u64 {
+pub(super) fn whole(value: f64) -> u64 {
     if value.is_finite() && value > 0.0 {
         value.round() as u64
     } else {
@@ -1083,7 +1083,7 @@ fn whole(value: f64) -> u64 {
 }
 
 /// `1234567` as `1,234,567`.
-fn thousands(value: u64) -> String {
+pub(super) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
