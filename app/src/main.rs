@@ -232,6 +232,12 @@ enum BenchCommand {
         /// Adjudication workers (tasks in this process).
         #[arg(long, default_value_t = 8)]
         workers: usize,
+        /// Intake tasks (in this process).
+        #[arg(long, default_value_t = 4)]
+        intakes: usize,
+        /// Outcome-notice tasks (in this process).
+        #[arg(long, default_value_t = 4)]
+        notifiers: usize,
         /// Members the claims are spread over.
         #[arg(long, default_value_t = 2_000)]
         members: usize,
@@ -431,6 +437,8 @@ async fn main() -> anyhow::Result<()> {
                     rate,
                     seconds,
                     workers,
+                    intakes,
+                    notifiers,
                     members,
                     providers,
                     patience,
@@ -444,6 +452,8 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 seconds,
                 workers,
+                intakes,
+                notifiers,
                 members,
                 providers,
                 patience,

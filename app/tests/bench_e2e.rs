@@ -69,7 +69,8 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
     let output = Command::new(env!("CARGO_BIN_EXE_claims"))
         .args(["bench", "e2e", "--quiet"])
         .args(["--claims", "60", "--rate", "40", "--seconds", "1"])
-        .args(["--workers", "3", "--members", "7", "--providers", "3"])
+        .args(["--workers", "3", "--intakes", "2", "--notifiers", "2"])
+        .args(["--members", "7", "--providers", "3"])
         .args(["--database-url", &postgres, "--nats-url", &nats])
         .output()
         .unwrap();
@@ -85,6 +86,8 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
         .unwrap_or_else(|error| panic!("the last line is not JSON ({error}): {last}"));
     assert_eq!(line["benchmark"], "e2e");
     assert_eq!(line["workers"], 3);
+    assert_eq!(line["intakes"], 2);
+    assert_eq!(line["notifiers"], 2);
     for (phase, claims) in [("sustained", 60), ("open_loop", 40)] {
         let figures = &line[phase];
         assert_eq!(figures["claims"], claims, "{phase} in {last}");

@@ -71,6 +71,10 @@ pub struct E2eBenchOptions {
     pub seconds: Duration,
     /// Adjudication workers (tasks in this process).
     pub workers: usize,
+    /// Intake tasks.
+    pub intakes: usize,
+    /// Outcome-notice tasks.
+    pub notifiers: usize,
     /// Members the claims are spread over.
     pub members: usize,
     /// Providers the claims are spread over.
@@ -90,6 +94,10 @@ pub struct E2eBenchReport {
     pub nproc: usize,
     /// Adjudication workers.
     pub workers: usize,
+    /// Intake tasks.
+    pub intakes: usize,
+    /// Outcome-notice tasks.
+    pub notifiers: usize,
     /// Members the claims were spread over.
     pub members: usize,
     /// Providers the claims were spread over.
@@ -149,6 +157,8 @@ impl E2eBenchReport {
             "date": self.date,
             "nproc": self.nproc,
             "workers": self.workers,
+            "intakes": self.intakes,
+            "notifiers": self.notifiers,
             "claims_per_s": self.sustained.claims_per_s,
             "p50_ms_sustained": self.sustained.latency_ms.p50,
             "p99_ms_sustained": self.sustained.latency_ms.p99,
@@ -213,6 +223,8 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
     );
     config.bus = BusChoice::Nats(bus.clone());
     config.adjudicators = options.workers;
+    config.intakes = options.intakes;
+    config.notifiers = options.notifiers;
     config.roles = [Role::Intake, Role::Relay, Role::Adjudicator, Role::Outcomes]
         .into_iter()
         .collect();
@@ -237,6 +249,8 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         date: chrono::Utc::now().date_naive(),
         nproc: std::thread::available_parallelism().map_or(1, usize::from),
         workers: options.workers,
+        intakes: options.intakes,
+        notifiers: options.notifiers,
         members: options.members,
         providers: options.providers,
         sustained,
@@ -407,12 +421,15 @@ pub fn render(report: &E2eBenchReport) -> String {
         ]);
     }
     let mut text = format!(
-        "End-to-end benchmark: NATS → intake → PostgreSQL → relay → {} adjudication workers → \
-         outcome notices, on {} processors; claims over {} members and {} providers\n{table}\n\
+        "End-to-end benchmark: NATS → {} intake tasks → PostgreSQL → relay → {} adjudication \
+         workers → {} outcome-notice tasks, on {} processors; claims over {} members and {} \
+         providers\n{table}\n\
          sustained: {} claims/s decided (goal: at least 10,000)\n\
          open loop: p50 {:.1} ms, p99 {:.1} ms submit → decision (goal: p99 at most 50 ms at \
          1,000 claims/s); the publisher fell behind its schedule by {:.1} ms at worst\n",
+        report.intakes,
         report.workers,
+        report.notifiers,
         report.nproc,
         report.members,
         report.providers,
