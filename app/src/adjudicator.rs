@@ -105,16 +105,25 @@ impl Adjudicator {
         claim: &Claim,
     ) -> Result<(Inputs, AdjudicationContext), AdjudicatorError> {
         let store = self.store.as_ref();
-        let member = aggregate::load::<MemberDecider>(store, streams::member(&claim.member))
-            .await?
-            .state
-            .member
-            .ok_or_else(|| {
-                unprocessable(
-                    claim.id,
-                    format!("member {} is no longer enrolled", claim.member),
-                )
-            })?;
+        // The streams named by the claim alone are read at once: one wait, not four.
+        let year_of_claim = claim.benefit_year();
+        let (member, provider, year, authorizations) = futures::try_join!(
+            aggregate::load::<MemberDecider>(store, streams::member(&claim.member)),
+            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider)),
+            aggregate::load::<AccumulatorDecider>(
+                store,
+                streams::accumulator(&claim.member, year_of_claim),
+            ),
+            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&claim.member)),
+        )?;
+        let provider = provider.state.provider;
+        let authorizations = authorizations.state.authorizations;
+        let member = member.state.member.ok_or_else(|| {
+            unprocessable(
+                claim.id,
+                format!("member {} is no longer enrolled", claim.member),
+            )
+        })?;
         let plan_state = aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
             .await?
             .state;
@@ -122,17 +131,6 @@ impl Adjudicator {
         let (plan, plan_revision) = plan_state.current.ok_or_else(|| {
             unprocessable(claim.id, format!("plan {} is not published", member.plan))
         })?;
-        let provider =
-            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider))
-                .await?
-                .state
-                .provider;
-        let year_of_claim = claim.benefit_year();
-        let year = aggregate::load::<AccumulatorDecider>(
-            store,
-            streams::accumulator(&member.id, year_of_claim),
-        )
-        .await?;
         // The family's year is read (and later appended at the version read) only when the
         // plan has a family limit: otherwise nothing the family paid changes a decision.
         let family = match (&member.family, rules.family_limits(plan.currency)) {
@@ -146,11 +144,6 @@ impl Adjudicator {
             )),
             _ => None,
         };
-        let authorizations =
-            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&member.id))
-                .await?
-                .state
-                .authorizations;
         let context = AdjudicationContext {
             decided_on: self.clock.today(),
             accumulated: year.state.accumulated(plan.currency),
