@@ -47,6 +47,7 @@ macro_rules! bus_contract {
             an_unacknowledged_delivery_is_redelivered_after_ack_wait,
             an_unacknowledged_last_delivery_is_dead_lettered,
             a_message_id_is_published_once,
+            messages_published_together_keep_their_order_and_ids,
             a_subscription_hears_later_matching_messages,
             re_declaring_a_queue_keeps_it_unless_the_spec_differs,
             an_oversized_message_is_refused,
@@ -86,7 +87,7 @@ mod nats {
     use super::*;
     use claims_adapters::bus::{NatsBus, NatsBusConfig, NatsBusError};
 
-    fn url() -> String {
+    pub(super) fn url() -> String {
         std::env::var("CLAIMS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
     }
 
@@ -101,11 +102,18 @@ mod nats {
 
     /// A bus on a stream of its own, capturing only a fresh namespace.
     async fn connect() -> (NatsBus, Namespace, DeleteStream) {
+        connect_with(None).await
+    }
+
+    /// The same, with every subject also put under `wire` on the wire
+    /// ([`NatsBusConfig::namespace`]).
+    pub(super) async fn connect_with(wire: Option<String>) -> (NatsBus, Namespace, DeleteStream) {
         let namespace = Namespace::new();
         let stream = format!("CLAIMS_TEST_{}", namespace.0);
         let config = NatsBusConfig {
             // Leftovers of an interrupted run expire on their own.
             max_age: Duration::from_secs(15 * 60),
+            namespace: wire,
             ..NatsBusConfig::new(url(), stream.clone(), vec![namespace.pattern(">")])
         };
         // nats-server 2.9 can fail a stream creation (error 10077, "could not create
@@ -131,7 +139,7 @@ mod nats {
 
     /// Deletes the fixture's stream (and with it the queues' consumers) when the check
     /// ends, passed or failed. Drop cannot await, so it runs on a thread of its own.
-    struct DeleteStream {
+    pub(super) struct DeleteStream {
         stream: String,
     }
 
@@ -206,6 +214,62 @@ mod nats {
         assert!(matches!(refused, Err(BusError::Unavailable(_))));
         let refused = bus.work_queue(ns.queue("intake", &["work"])).await;
         assert!(matches!(refused, Err(BusError::Unavailable(_))));
+    }
+}
+
+/// The NATS bus again, with every subject under a namespace on the wire
+/// (`NatsBusConfig::namespace`): the port must not be able to tell, and a plain client
+/// sees the messages under the namespace.
+mod nats_in_namespace {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn fresh() -> Fixture {
+        let (bus, namespace, cleanup) =
+            nats::connect_with(Some(format!("w{}", uuid::Uuid::new_v4().simple()))).await;
+        Fixture {
+            bus: Arc::new(bus),
+            namespace: namespace.0,
+            _keep: Box::new(cleanup),
+        }
+    }
+
+    bus_contract!(fresh);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_the_wire_every_captured_subject_is_under_the_namespace() {
+        let wire = format!("w{}", uuid::Uuid::new_v4().simple());
+        let (bus, ns, _cleanup) = nats::connect_with(Some(wire.clone())).await;
+        let client = async_nats::connect(nats::url()).await.unwrap();
+        let mut on_wire = client
+            .subscribe(format!("{wire}.{}", ns.pattern(">")))
+            .await
+            .unwrap();
+        let mut bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
+        client.flush().await.unwrap();
+        let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+
+        bus.publish(ns.message("work", "job")).await.unwrap();
+
+        let heard = tokio::time::timeout(PATIENCE, on_wire.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            heard.subject.as_str(),
+            format!("{wire}.{}", ns.subject("work"))
+        );
+        let delivery = next(&mut queue).await;
+        assert_eq!(
+            delivery.message.subject,
+            ns.subject("work"),
+            "the port sees its own subject"
+        );
+        delivery.ack().await.unwrap();
+        assert!(
+            tokio::time::timeout(QUIET, bare.next()).await.is_err(),
+            "nothing travels under the bare subject"
+        );
     }
 }
 
@@ -684,6 +748,38 @@ async fn a_message_id_is_published_once(bus: Arc<dyn MessageBus>, ns: Namespace)
     }
     assert_quiet(next_within(&mut queue, QUIET).await);
     heard_nothing(&mut listener).await;
+}
+
+async fn messages_published_together_keep_their_order_and_ids(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
+    let mut queue = bus
+        .work_queue(ns.queue("relay", &["events.>"]))
+        .await
+        .unwrap();
+    let id = |index: usize| format!("{}-event-{index}", ns.0);
+    let messages: Vec<Message> = (0..30)
+        .map(|index| {
+            ns.message("events.claim", &format!("event {index}"))
+                .with_id(id(index))
+        })
+        // A repeat of event 3, in the same lot: dropped like any repeated id.
+        .chain(Some(ns.message("events.claim", "repeat").with_id(id(3))))
+        .collect();
+
+    let published = bus.publish_all(messages).await.unwrap();
+
+    let duplicates: Vec<bool> = published.iter().map(|one| one.duplicate).collect();
+    let mut expected_duplicates = vec![false; 30];
+    expected_duplicates.push(true);
+    assert_eq!(duplicates, expected_duplicates);
+    for index in 0..30 {
+        let delivery = next(&mut queue).await;
+        assert_eq!(payload(&delivery.message), format!("event {index}"));
+        delivery.ack().await.unwrap();
+    }
+    assert_quiet(next_within(&mut queue, QUIET).await);
 }
 
 async fn a_subscription_hears_later_matching_messages(bus: Arc<dyn MessageBus>, ns: Namespace) {

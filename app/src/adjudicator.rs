@@ -125,16 +125,24 @@ impl Adjudicator {
         claim: &Claim,
     ) -> Result<(Inputs, AdjudicationContext), AdjudicatorError> {
         let store = self.store.as_ref();
-        let member = aggregate::load::<MemberDecider>(store, streams::member(&claim.member))
-            .await?
-            .state
-            .member
-            .ok_or_else(|| {
-                unprocessable(
-                    claim.id,
-                    format!("member {} is no longer enrolled", claim.member),
-                )
-            })?;
+        // The streams named by the claim alone are read at once: one wait, not four.
+        let year_of_claim = claim.benefit_year();
+        // The family's year is read (and appended at the version read) whenever the member
+        // has a family: a correction may give back what an earlier claim added to it.
+        let (member, provider, (year, family), authorizations) = futures::try_join!(
+            aggregate::load::<MemberDecider>(store, streams::member(&claim.member)),
+            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider)),
+            corrections::benefit_years(store, &claim.member, year_of_claim),
+            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&claim.member)),
+        )?;
+        let provider = provider.state.provider;
+        let authorizations = authorizations.state.authorizations;
+        let member = member.state.member.ok_or_else(|| {
+            unprocessable(
+                claim.id,
+                format!("member {} is no longer enrolled", claim.member),
+            )
+        })?;
         let plan_state = aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
             .await?
             .state;
@@ -143,21 +151,7 @@ impl Adjudicator {
         let (plan, plan_revision) = plan_state.current.ok_or_else(|| {
             unprocessable(claim.id, format!("plan {} is not published", member.plan))
         })?;
-        let provider =
-            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider))
-                .await?
-                .state
-                .provider;
-        // The family's year is read (and appended at the version read) whenever the member
-        // has a family: a correction may give back what an earlier claim added to it.
-        let (year, family) =
-            corrections::benefit_years(store, &member.id, claim.benefit_year()).await?;
         let family_limits = rules.family_limits(plan.currency);
-        let authorizations =
-            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&member.id))
-                .await?
-                .state
-                .authorizations;
         let mut context = AdjudicationContext {
             decided_on: self.clock.today(),
             accumulated: Accumulated::zero(plan.currency),

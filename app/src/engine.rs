@@ -194,6 +194,11 @@ pub struct EmbeddedConfig {
     pub retry_open_batches: Duration,
     /// Adjudication workers to run.
     pub adjudicators: usize,
+    /// Intake tasks pulling submissions at once (each claim still goes to one of them; a
+    /// re-sent claim racing its original is settled by the claim stream's version).
+    pub intakes: usize,
+    /// Outcome-notice tasks per notice queue.
+    pub notifiers: usize,
     /// How long the relay, once caught up, waits for a wake-up hint before looking anyway.
     pub relay_poll: Duration,
     /// The chain payouts are settled on: the embedded EVM unless configured otherwise.
@@ -225,6 +230,8 @@ impl EmbeddedConfig {
             },
             retry_open_batches: RETRY_OPEN_BATCHES,
             adjudicators: 2,
+            intakes: 1,
+            notifiers: 1,
             relay_poll: Duration::from_millis(250),
             chain: ChainSettings::Embedded { caps: None },
             float: 10_000_000,
@@ -297,9 +304,14 @@ impl Engine {
         let runs = |role| config.roles.contains(&role);
         let mut tasks = Vec::new();
         if runs(Role::Intake) {
-            let intake_queue = dyn_bus
-                .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
-                .await?;
+            for _ in 0..config.intakes.max(1) {
+                let intake_queue = dyn_bus
+                    .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
+                    .await?;
+                tasks.push(tokio::spawn(
+                    Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
+                ));
+            }
             let reference_queue = dyn_bus
                 .work_queue(queue_spec(
                     queues::REFERENCE,
@@ -315,9 +327,6 @@ impl Engine {
                     dyn_bus.clone(),
                 )
                 .run(review_queue),
-            ));
-            tasks.push(tokio::spawn(
-                Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
             ));
             tasks.push(tokio::spawn(
                 ReferenceIntake::new(store.clone(), dyn_bus.clone()).run(reference_queue),
@@ -337,22 +346,17 @@ impl Engine {
             ));
         }
         if runs(Role::Outcomes) {
-            let decided_queue = dyn_bus
-                .work_queue(queue_spec(
-                    queues::OUTCOMES_DECIDED,
-                    subjects::events_of_type("claim", "ClaimAdjudicated"),
-                ))
-                .await?;
-            let paid_queue = dyn_bus
-                .work_queue(queue_spec(
-                    queues::OUTCOMES_PAID,
-                    subjects::events_of_type("claim", "ClaimPayoutConfirmed"),
-                ))
-                .await?;
-            for queue in [decided_queue, paid_queue] {
-                tasks.push(tokio::spawn(
-                    Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
-                ));
+            for (name, event_type) in [
+                (queues::OUTCOMES_DECIDED, "ClaimAdjudicated"),
+                (queues::OUTCOMES_PAID, "ClaimPayoutConfirmed"),
+            ] {
+                let spec = queue_spec(name, subjects::events_of_type("claim", event_type));
+                for _ in 0..config.notifiers.max(1) {
+                    let queue = dyn_bus.work_queue(spec.clone()).await?;
+                    tasks.push(tokio::spawn(
+                        Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
+                    ));
+                }
             }
         }
         if runs(Role::Adjudicator) {

@@ -341,6 +341,49 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         page_size: usize,
     },
+    /// Measures the whole engine on PostgreSQL and NATS as an insurer sees it: claims
+    /// published to claims.submit.<insurer>, decided and announced on
+    /// claims.outcome.<insurer>. First claims/s sustained, then submit → decision latency
+    /// at a fixed rate. Uses a fresh schema, stream and subject namespace, removed at the end.
+    E2e {
+        /// The NATS server (JetStream enabled).
+        #[arg(long, env = "CLAIMS_NATS_URL", default_value = claims::bench::e2e::DEFAULT_NATS_URL)]
+        nats_url: String,
+        /// The PostgreSQL server.
+        #[arg(long, env = "CLAIMS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// Claims in the sustained phase.
+        #[arg(long, default_value_t = 20_000)]
+        claims: usize,
+        /// Claims per second in the open-loop phase.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// How long the open-loop phase publishes, in seconds (fractions allowed).
+        #[arg(long, default_value = "10", value_parser = parse_seconds)]
+        seconds: Duration,
+        /// Adjudication workers (tasks in this process).
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        /// Intake tasks (in this process).
+        #[arg(long, default_value_t = 4)]
+        intakes: usize,
+        /// Outcome-notice tasks (in this process).
+        #[arg(long, default_value_t = 4)]
+        notifiers: usize,
+        /// Members the claims are spread over.
+        #[arg(long, default_value_t = 2_000)]
+        members: usize,
+        /// Providers the claims are spread over.
+        #[arg(long, default_value_t = 20)]
+        providers: usize,
+        /// How long a phase waits without hearing a new decision before it gives up, in
+        /// seconds.
+        #[arg(long, default_value = "30", value_parser = parse_seconds)]
+        patience: Duration,
+        /// Do not draw progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Measures gas per claim of the settlement contract on the embedded EVM: batches of
     /// 1, 10, 50 and 200 claims at 1, 10 and 50 claims per provider, new and existing token
     /// holders, against one transaction per claim.
@@ -616,6 +659,50 @@ async fn main() -> anyhow::Result<()> {
             print_report(&claims::bench::domain::render(&report));
             // The last line is the machine-readable one.
             print_report(&format!("{}\n", report.json_line()?));
+        }
+        Command::Bench {
+            command:
+                BenchCommand::E2e {
+                    nats_url,
+                    database_url,
+                    claims,
+                    rate,
+                    seconds,
+                    workers,
+                    intakes,
+                    notifiers,
+                    members,
+                    providers,
+                    patience,
+                    quiet,
+                },
+        } => {
+            let options = claims::bench::e2e::E2eBenchOptions {
+                nats_url,
+                database_url,
+                claims,
+                rate,
+                seconds,
+                workers,
+                intakes,
+                notifiers,
+                members,
+                providers,
+                patience,
+                progress: !quiet,
+            };
+            let report = claims::bench::e2e::run(&options)
+                .await
+                .context("the end-to-end benchmark failed")?;
+            print_report(&claims::bench::e2e::render(&report));
+            // The last line is the machine-readable one.
+            print_report(&format!("{}\n", report.json_line()?));
+            if !report.complete() {
+                anyhow::bail!(
+                    "{} claims were never heard decided",
+                    report.sustained.missing() + report.open_loop.missing()
+                );
+            }
         }
         Command::Bench {
             command: BenchCommand::Gas,

@@ -36,6 +36,19 @@ pub trait MessageBus: Send + Sync + 'static {
     /// the deduplication window is accepted and dropped ([`Published::duplicate`] is true).
     async fn publish(&self, message: Message) -> Result<Published, BusError>;
 
+    /// Publishes messages in their order, as [`MessageBus::publish`] would one after
+    /// another, and returns once every one is stored. An implementation may have them all
+    /// on their way before the first is confirmed (NATS does); order is kept either way.
+    /// On an error some of the messages may have been published: publish them again with
+    /// the same ids.
+    async fn publish_all(&self, messages: Vec<Message>) -> Result<Vec<Published>, BusError> {
+        let mut published = Vec::with_capacity(messages.len());
+        for message in messages {
+            published.push(self.publish(message).await?);
+        }
+        Ok(published)
+    }
+
     /// Declares (or re-opens) a durable work queue. Declaring an existing queue with the
     /// same spec returns it unchanged; its captured messages are kept.
     async fn work_queue(&self, spec: WorkQueueSpec) -> Result<Box<dyn WorkQueue>, BusError>;

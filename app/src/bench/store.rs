@@ -1016,7 +1016,7 @@ async fn server_settings(url: &str) -> anyhow::Result<ServerSettings> {
     Ok(settings)
 }
 
-async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
     let mut connection = PgConnection::connect(url)
         .await
         .with_context(|| format!("cannot connect to drop the benchmark's schema {schema}"))?;
@@ -1031,7 +1031,7 @@ async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
 }
 
 /// Mean, median and 99th percentile; sorts `latencies`.
-fn summarise(latencies: &mut [Duration]) -> LatencySummary {
+pub(super) fn summarise(latencies: &mut [Duration]) -> LatencySummary {
     if latencies.is_empty() {
         return LatencySummary::default();
     }
@@ -1052,7 +1052,7 @@ fn percentile(latencies: &[Duration], percent: usize) -> Duration {
 }
 
 #[allow(clippy::float_arithmetic)] // A rate for the benchmark report; never money.
-fn rate(count: u64, elapsed: Duration) -> f64 {
+pub(super) fn rate(count: u64, elapsed: Duration) -> f64 {
     if elapsed.is_zero() {
         return 0.0;
     }
@@ -1060,7 +1060,7 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
 }
 
 #[allow(clippy::float_arithmetic)] // A latency for the benchmark report; never money.
-fn millis(duration: Duration) -> f64 {
+pub(super) fn millis(duration: Duration) -> f64 {
     // Whole microseconds, so that the JSON line reads 0.944 rather than 0.9442950000000001.
     duration.as_micros() as f64 / 1_000.0
 }
@@ -1076,7 +1076,7 @@ fn percent(ratio: f64) -> String {
 }
 
 /// A rate rounded to a whole number, for display.
-fn whole(value: f64) -> u64 {
+pub(super) fn whole(value: f64) -> u64 {
     if value.is_finite() && value > 0.0 {
         value.round() as u64
     } else {
@@ -1085,7 +1085,7 @@ fn whole(value: f64) -> u64 {
 }
 
 /// `1234567` as `1,234,567`.
-fn thousands(value: u64) -> String {
+pub(super) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {

@@ -28,6 +28,12 @@ pub struct NatsBusConfig {
     /// How long the stream keeps a message, delivered or not: the horizon within which a
     /// queue declared late, or an operator, can still read it.
     pub max_age: Duration,
+    /// A subject token put in front of every subject the stream captures, on the wire only
+    /// (`bench-1.claims.submit.acme`), so that several engines (a benchmark, a staging
+    /// copy) share one server without their streams capturing the same subjects. The
+    /// engine's roles never see it. `None` in production: insurers publish to the
+    /// subjects as documented.
+    pub namespace: Option<String>,
 }
 
 impl NatsBusConfig {
@@ -50,7 +56,30 @@ impl NatsBusConfig {
             dedup_window: Self::DEFAULT_DEDUP_WINDOW,
             max_payload: None,
             max_age: Self::DEFAULT_MAX_AGE,
+            namespace: None,
         }
+    }
+
+    /// The same configuration with every captured subject under `namespace` on the wire.
+    pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Where a subject (or pattern) the stream captures travels on the wire.
+    pub fn on_wire(&self, subject: &str) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}.{subject}"),
+            None => subject.to_owned(),
+        }
+    }
+
+    /// The engine's subject for one seen on the wire (unchanged outside the namespace).
+    pub fn off_wire<'a>(&self, subject: &'a str) -> &'a str {
+        self.namespace
+            .as_deref()
+            .and_then(|namespace| subject.strip_prefix(namespace)?.strip_prefix('.'))
+            .unwrap_or(subject)
     }
 
     /// Where the stream republishes what it stored, so that subscriptions hear each stored
@@ -115,6 +144,9 @@ pub enum NatsBusError {
         /// Why.
         source: async_nats::ConnectError,
     },
+    /// The namespace is not one plain subject token.
+    #[error("the NATS namespace {0:?} must be one subject token: letters, digits, `-` or `_`")]
+    InvalidNamespace(String),
     /// The configuration names no subjects for the stream to capture.
     #[error("the NATS bus's stream {0} must capture at least one subject")]
     NoSubjects(String),

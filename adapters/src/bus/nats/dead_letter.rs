@@ -34,7 +34,7 @@ pub(super) struct DeadLetter<'a> {
     pub queue: &'a str,
     /// Its dead-letter subject.
     pub to: &'a str,
-    /// Where the message was published.
+    /// Where the message was published (on the wire or the engine's subject).
     pub original_subject: &'a str,
     /// The message's headers as stored.
     pub headers: Option<&'a HeaderMap>,
@@ -48,7 +48,8 @@ pub(super) struct DeadLetter<'a> {
 
 /// Publishes the dead letter (through the stream, which stores it), with the original's
 /// headers and reply subject and the reason.
-pub(super) async fn send(shared: &Shared, letter: DeadLetter<'_>) -> Result<(), BusError> {
+pub(super) async fn send(shared: &Shared, mut letter: DeadLetter<'_>) -> Result<(), BusError> {
+    letter.original_subject = shared.config.off_wire(letter.original_subject);
     tracing::warn!(
         queue = letter.queue,
         subject = letter.original_subject,

@@ -1,7 +1,7 @@
 //! Work queues on NATS: a durable pull consumer per queue, one message per pull, and the
 //! acker that turns a worker's answer into ack, nak, term and dead letters.
 
-use super::{Shared, dead_letter};
+use super::{NatsBusConfig, Shared, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer, pull};
@@ -80,9 +80,13 @@ fn covers(outer: &SubjectPattern, inner: &SubjectPattern) -> bool {
     }
 }
 
-/// The consumer a spec asks for.
-fn consumer_config(spec: &WorkQueueSpec) -> pull::Config {
-    let mut filters: Vec<String> = spec.subjects.iter().map(ToString::to_string).collect();
+/// The consumer a spec asks for, filtering on the subjects as they travel on the wire.
+fn consumer_config(config: &NatsBusConfig, spec: &WorkQueueSpec) -> pull::Config {
+    let mut filters: Vec<String> = spec
+        .subjects
+        .iter()
+        .map(|pattern| config.on_wire(pattern.as_str()))
+        .collect();
     let (filter_subject, filter_subjects) = if filters.len() == 1 {
         (filters.remove(0), Vec::new())
     } else {
@@ -116,8 +120,8 @@ fn filters(filter_subject: &str, filter_subjects: &[String]) -> BTreeSet<String>
 }
 
 /// True when the server's consumer is the queue the spec describes.
-fn matches(spec: &WorkQueueSpec, actual: &consumer::Config) -> bool {
-    let wanted = consumer_config(spec);
+fn matches(config: &NatsBusConfig, spec: &WorkQueueSpec, actual: &consumer::Config) -> bool {
+    let wanted = consumer_config(config, spec);
     actual.description == wanted.description
         && actual.ack_wait == wanted.ack_wait
         && actual.max_deliver == wanted.max_deliver
@@ -136,7 +140,7 @@ fn invalid_name(spec: &WorkQueueSpec) -> BusError {
 /// The queue's consumer if it exists and matches the spec.
 async fn existing(shared: &Shared, spec: &WorkQueueSpec) -> Result<Option<PullConsumer>, BusError> {
     match shared.stream.consumer_info(&spec.name).await {
-        Ok(info) if matches(spec, &info.config) => {
+        Ok(info) if matches(&shared.config, spec, &info.config) => {
             let consumer = shared
                 .stream
                 .get_consumer::<pull::Config>(&spec.name)
@@ -156,7 +160,7 @@ async fn existing(shared: &Shared, spec: &WorkQueueSpec) -> Result<Option<PullCo
 async fn create(shared: &Shared, spec: &WorkQueueSpec) -> Result<PullConsumer, BusError> {
     let created = match shared
         .stream
-        .create_consumer_strict(consumer_config(spec))
+        .create_consumer_strict(consumer_config(&shared.config, spec))
         .await
     {
         Ok(consumer) => consumer,
@@ -170,7 +174,7 @@ async fn create(shared: &Shared, spec: &WorkQueueSpec) -> Result<PullConsumer, B
         }
         Err(error) => return Err(unavailable(spec, &error)),
     };
-    if !matches(spec, &created.cached_info().config) {
+    if !matches(&shared.config, spec, &created.cached_info().config) {
         // A server older than 2.10 ignores `filter_subjects` and would feed this queue
         // every subject of the stream; take the consumer away again.
         if let Err(error) = shared.stream.delete_consumer(&spec.name).await {
@@ -320,7 +324,7 @@ impl NatsWorkQueue {
             received_at: Instant::now(),
             answered: AtomicBool::new(false),
         });
-        match to_port(&answer.stored) {
+        match to_port(&self.shared.config, &answer.stored) {
             Ok(message) => {
                 tracing::debug!(queue = %self.spec.name, subject = %message.subject, attempt, "delivering");
                 Some(Delivery {
@@ -506,10 +510,10 @@ impl Drop for NatsAcker {
     }
 }
 
-/// The port's view of a stored message.
-fn to_port(stored: &Stored) -> Result<Message, BusError> {
+/// The port's view of a stored message, under the engine's subject.
+fn to_port(config: &NatsBusConfig, stored: &Stored) -> Result<Message, BusError> {
     super::convert::from_nats(
-        &stored.subject,
+        config.off_wire(&stored.subject),
         None,
         stored.headers.as_ref(),
         stored.payload.clone(),

@@ -1,7 +1,7 @@
 //! Non-durable subscriptions on NATS: what the stream stored, heard through its
 //! republished copies, and plain messages on subjects the stream does not capture.
 
-use super::{Shared, convert};
+use super::{NatsBusConfig, Shared, convert};
 use crate::bus::{BusError, Message, Subject, SubjectPattern, Subscription};
 use futures::StreamExt;
 use futures::future::Either;
@@ -19,7 +19,11 @@ pub(super) async fn subscribe(
     };
     let heard = shared
         .client
-        .subscribe(format!("{}.{pattern}", shared.heard_prefix))
+        .subscribe(format!(
+            "{}.{}",
+            shared.heard_prefix,
+            shared.config.on_wire(pattern.as_str())
+        ))
         .await
         .map_err(failed)?;
     let plain = shared
@@ -29,6 +33,7 @@ pub(super) async fn subscribe(
         .map_err(failed)?;
     let (sender, receiver) = mpsc::unbounded_channel();
     let sorter = Sorter {
+        config: shared.config.clone(),
         captured: shared.config.subjects.clone(),
         heard_prefix: format!("{}.", shared.heard_prefix),
     };
@@ -74,6 +79,8 @@ async fn forward(
 
 /// Tells which copy of a message to keep.
 struct Sorter {
+    /// The bus's configuration, to read subjects back out of its namespace.
+    config: NatsBusConfig,
     /// The stream's subjects: plain messages on these are heard through the stream instead.
     captured: Vec<SubjectPattern>,
     /// The republishing prefix, with its trailing dot.
@@ -84,6 +91,7 @@ impl Sorter {
     /// A copy the stream republished after storing it: kept, under its original subject.
     fn republished(&self, message: async_nats::Message) -> Option<Message> {
         let subject = message.subject.as_str().strip_prefix(&self.heard_prefix)?;
+        let subject = self.config.off_wire(subject);
         convert::from_nats(subject, None, message.headers.as_ref(), message.payload)
             .inspect_err(|error| {
                 tracing::warn!(%error, "a republished message the bus cannot represent was skipped");
