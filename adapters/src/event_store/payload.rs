@@ -5,32 +5,42 @@
 //! costs one validation scan per payload; a reader then decodes straight into its own type
 //! ([`EventPayload::decode`]), and only an upcast from an older schema builds a tree.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::fmt;
 
 /// Valid JSON text: a stored event's payload.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EventPayload(Box<RawValue>);
+///
+/// Held as plain text rather than a `RawValue` so that a store whose column type already
+/// guarantees JSON (PostgreSQL's `json` validates on insert) can hand its rows over
+/// without a second validation scan on the read path.
+#[derive(Clone)]
+pub struct EventPayload(Box<str>);
 
 impl EventPayload {
     /// The payload of `value`, as compact JSON text.
     pub fn from_value(value: &serde_json::Value) -> Self {
-        // Serialising a `Value` cannot fail: its keys are strings and it holds no
-        // non-finite numbers.
-        Self(serde_json::value::to_raw_value(value).expect("a JSON value serialises"))
+        // Displaying a `Value` writes compact JSON and cannot fail: its keys are strings
+        // and it holds no non-finite numbers.
+        Self(value.to_string().into_boxed_str())
     }
 
     /// `text` as a payload, if it is valid JSON.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        RawValue::from_string(text).map(Self)
+        serde_json::from_str::<IgnoredAny>(&text)?;
+        Ok(Self(text.into_boxed_str()))
+    }
+
+    /// Text that a PostgreSQL `json` column returned: the server validated it as JSON when
+    /// the row was inserted, so it is taken as it is.
+    pub(crate) fn from_json_column(text: String) -> Self {
+        Self(text.into_boxed_str())
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The payload decoded as `T`.
@@ -42,6 +52,21 @@ impl EventPayload {
     pub fn to_value(&self) -> serde_json::Value {
         // The text was validated when the payload was made.
         self.decode().expect("an event payload is valid JSON")
+    }
+}
+
+/// A payload travels as the JSON it holds, not as a string.
+impl Serialize for EventPayload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue =
+            serde_json::from_str(self.as_str()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(Self::from)
     }
 }
 
@@ -61,7 +86,7 @@ impl PartialEq<serde_json::Value> for EventPayload {
 
 impl From<Box<RawValue>> for EventPayload {
     fn from(raw: Box<RawValue>) -> Self {
-        Self(raw)
+        Self(raw.into())
     }
 }
 

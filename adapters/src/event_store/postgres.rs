@@ -90,9 +90,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use serde_json::value::RawValue;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgTypeInfo, PgValueRef};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 use std::collections::HashMap;
@@ -935,7 +935,7 @@ struct EventRow {
     version: i64,
     event_type: String,
     schema_version: i32,
-    payload: Json<Box<RawValue>>,
+    payload: JsonColumn,
     metadata: Json<serde_json::Value>,
     recorded_at: DateTime<Utc>,
 }
@@ -965,10 +965,34 @@ impl EventRow {
             position,
             event_type: self.event_type,
             schema_version,
-            payload: EventPayload::from(self.payload.0),
+            payload: EventPayload::from_json_column(self.payload.0),
             metadata: self.metadata.0,
             recorded_at: self.recorded_at,
         })
+    }
+}
+
+/// A `json` column's text, taken as it is: PostgreSQL validated it on insert, and reading
+/// the log is the hot path of every replay, so the client does not scan it again.
+struct JsonColumn(String);
+
+/// The `json` type's oid (`pg_type`).
+const JSON_OID: Oid = Oid(114);
+
+impl sqlx::Type<Postgres> for JsonColumn {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSON_OID)
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        ty.oid() == Some(JSON_OID)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for JsonColumn {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        // `json` travels as its text in both formats (unlike `jsonb`, no version byte).
+        <&str as sqlx::Decode<Postgres>>::decode(value).map(|text| Self(text.to_owned()))
     }
 }
 
