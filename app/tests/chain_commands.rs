@@ -6,71 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failed unwrap is a failed test.
 
 use claims_adapters::event_store::SqliteEventStore;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+mod support;
+
+use support::anvil::{Anvil, DEV_KEYS};
 
 /// anvil's first development key: public, and worthless outside a local anvil.
-const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn anvil_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CLAIMS_TEST_ANVIL_BIN") {
-        return PathBuf::from(path);
-    }
-    let installed =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/anvil/node_modules/@foundry-rs");
-    std::fs::read_dir(&installed)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path().join("bin/anvil"))
-                .find(|path| path.is_file())
-        })
-        .expect(
-            "anvil is not installed: run scripts/install-anvil.sh, or set CLAIMS_TEST_ANVIL_BIN",
-        )
-}
-
-fn start_anvil() -> Anvil {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(anvil_binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--enable-tx-gas-limit", "--silent"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "anvil did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Anvil {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
+const KEY: &str = DEV_KEYS[0];
 
 fn claims(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_claims"));
@@ -94,7 +38,7 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn deploy_prints_the_addresses_never_the_key_and_reconcile_tells_clean_from_not() {
-    let anvil = start_anvil();
+    let anvil = Anvil::start(&[]);
 
     let missing = claims(&["contract", "deploy", "--rpc-url", &anvil.url], &[]);
     assert!(!missing.status.success());
