@@ -406,15 +406,7 @@ impl Intake {
                 return;
             }
         };
-        let mut targets = vec![subjects::ack(insurer)];
-        match &message.reply_to {
-            Some(inbox) if subjects::is_inbox(inbox) => targets.push(inbox.clone()),
-            Some(elsewhere) => {
-                warn!(%insurer, subject = %elsewhere, "a reply subject that is not an inbox (_INBOX.…) is not answered");
-            }
-            None => {}
-        }
-        for subject in targets {
+        for subject in subjects::answer_targets(subjects::ack(insurer), message.reply_to.as_ref()) {
             let answer = Message::new(subject.clone(), body.clone())
                 .with_header("Content-Type", NATIVE_CONTENT_TYPE);
             if let Err(error) = self.bus.publish(answer).await {

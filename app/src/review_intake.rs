@@ -190,9 +190,9 @@ impl ReviewIntake {
                 return;
             }
         };
-        let mut targets = vec![subjects::review_ack(insurer)];
-        targets.extend(message.reply_to.clone());
-        for subject in targets {
+        for subject in
+            subjects::answer_targets(subjects::review_ack(insurer), message.reply_to.as_ref())
+        {
             let answer = Message::new(subject.clone(), body.clone())
                 .with_header("Content-Type", NATIVE_CONTENT_TYPE);
             if let Err(error) = self.bus.publish(answer).await {

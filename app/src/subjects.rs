@@ -118,6 +118,21 @@ pub fn is_inbox(subject: &Subject) -> bool {
     subject.as_str().starts_with("_INBOX.")
 }
 
+/// Where to answer a message: `ack`, the insurer's acknowledgement subject, always, and the
+/// message's reply subject when it is an inbox ([`is_inbox`]); any other reply subject is
+/// logged and not answered.
+pub fn answer_targets(ack: Subject, reply_to: Option<&Subject>) -> Vec<Subject> {
+    let mut targets = vec![ack];
+    match reply_to {
+        Some(inbox) if is_inbox(inbox) => targets.push(inbox.clone()),
+        Some(elsewhere) => {
+            tracing::warn!(subject = %elsewhere, "a reply subject that is not an inbox (_INBOX.…) is not answered");
+        }
+        None => {}
+    }
+    targets
+}
+
 /// Where the relay publishes a stored event.
 pub fn event(recorded: &RecordedEvent) -> Subject {
     subject(format!(
@@ -162,6 +177,22 @@ mod tests {
         let review = Subject::new("claims.review.acme-health").unwrap();
         assert_eq!(reviewer_of(&review), Some(insurer("acme-health")));
         assert_eq!(reviewer_of(&review_ack(&insurer("acme-health"))), None);
+    }
+
+    #[test]
+    fn answers_go_to_the_ack_subject_and_only_to_an_inbox() {
+        let ack = review_ack(&insurer("acme-health"));
+        let inbox = Subject::new("_INBOX.acme-health.r1").unwrap();
+        assert_eq!(
+            answer_targets(ack.clone(), Some(&inbox)),
+            [ack.clone(), inbox]
+        );
+        let elsewhere = outcome(&insurer("beta-care"));
+        assert_eq!(
+            answer_targets(ack.clone(), Some(&elsewhere)),
+            vec![ack.clone()]
+        );
+        assert_eq!(answer_targets(ack.clone(), None), [ack]);
     }
 
     #[test]
