@@ -17,6 +17,7 @@
 //! other, once the claim it names is known, of the same member and benefit year, and not
 //! already cancelled; the adjudicator cancels the original when it decides the replacement.
 
+use crate::answer;
 use crate::corrections::{Corrected, CorrectionError, Corrections};
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::retry;
@@ -399,20 +400,14 @@ impl Intake {
     }
 
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &IntakeReply) {
-        let body = match serde_json::to_vec(reply) {
-            Ok(body) => body,
-            Err(error) => {
-                warn!(%error, "intake reply cannot be serialised");
-                return;
-            }
-        };
-        for subject in subjects::answer_targets(subjects::ack(insurer), message.reply_to.as_ref()) {
-            let answer = Message::new(subject.clone(), body.clone())
-                .with_header("Content-Type", NATIVE_CONTENT_TYPE);
-            if let Err(error) = self.bus.publish(answer).await {
-                warn!(%subject, %error, "intake reply could not be published");
-            }
-        }
+        answer::send(
+            self.bus.as_ref(),
+            subjects::ack(insurer),
+            message,
+            reply,
+            "intake reply",
+        )
+        .await;
     }
 }
 

@@ -22,6 +22,7 @@
 //! (`claims nats-config`).
 
 pub mod adjudicator;
+pub mod answer;
 pub mod api;
 pub mod bench;
 pub mod clock;

@@ -16,7 +16,7 @@
 //! and column. Like plans in reference data, a rule set is not scoped to the insurer that
 //! sent it.
 
-use crate::intake::NATIVE_CONTENT_TYPE;
+use crate::answer;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
 use crate::subjects;
@@ -180,22 +180,14 @@ impl ReferenceIntake {
     }
 
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReferenceReply) {
-        let body = match serde_json::to_vec(reply) {
-            Ok(body) => body,
-            Err(error) => {
-                warn!(%error, "reference-data reply cannot be serialised");
-                return;
-            }
-        };
-        for subject in
-            subjects::answer_targets(subjects::reference_ack(insurer), message.reply_to.as_ref())
-        {
-            let answer = Message::new(subject.clone(), body.clone())
-                .with_header("Content-Type", NATIVE_CONTENT_TYPE);
-            if let Err(error) = self.bus.publish(answer).await {
-                warn!(%subject, %error, "reference-data reply could not be published");
-            }
-        }
+        answer::send(
+            self.bus.as_ref(),
+            subjects::reference_ack(insurer),
+            message,
+            reply,
+            "reference-data reply",
+        )
+        .await;
     }
 }
 

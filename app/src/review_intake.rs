@@ -15,7 +15,8 @@
 //! again stores nothing (it is answered `accepted` with `duplicate: true`).
 
 use crate::adjudicator::{Adjudicated, Adjudicator, AdjudicatorError};
-use crate::intake::{NATIVE_CONTENT_TYPE, ReplyStatus};
+use crate::answer;
+use crate::intake::ReplyStatus;
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -183,22 +184,14 @@ impl ReviewIntake {
     }
 
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReviewReply) {
-        let body = match serde_json::to_vec(reply) {
-            Ok(body) => body,
-            Err(error) => {
-                warn!(%error, "review reply cannot be serialised");
-                return;
-            }
-        };
-        for subject in
-            subjects::answer_targets(subjects::review_ack(insurer), message.reply_to.as_ref())
-        {
-            let answer = Message::new(subject.clone(), body.clone())
-                .with_header("Content-Type", NATIVE_CONTENT_TYPE);
-            if let Err(error) = self.bus.publish(answer).await {
-                warn!(%subject, %error, "review reply could not be published");
-            }
-        }
+        answer::send(
+            self.bus.as_ref(),
+            subjects::review_ack(insurer),
+            message,
+            reply,
+            "review reply",
+        )
+        .await;
     }
 }
 
