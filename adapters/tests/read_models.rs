@@ -221,6 +221,115 @@ async fn keep_what_they_are_given(models: &dyn ReadModels) {
     assert_eq!(models.snapshot().await.unwrap(), Default::default());
 }
 
+#[tokio::test]
+async fn sqlite_a_claim_decided_again_shows_only_its_last_adjustments() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    decided_again_shows_only_its_last_adjustments(&SqliteReadModels::of(&store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_decided_again_shows_only_its_last_adjustments() {
+    let schema = TestSchema::new().await;
+    let store: PostgresEventStore = schema.store().await;
+    decided_again_shows_only_its_last_adjustments(&PostgresReadModels::of(&store)).await;
+    store.close().await;
+}
+
+/// A pended claim that a reviewer approves: the remittance explains the payment with the
+/// approval's adjustments, not the pend's, even when the pend is seen again.
+async fn decided_again_shows_only_its_last_adjustments(models: &dyn ReadModels) {
+    let provider = ProviderId::new("clinic-a").unwrap();
+    let wallet: WalletAddress = "0xde709f2102306220921060314715629080e2fb77"
+        .parse()
+        .unwrap();
+    let claim = ClaimId::from_uuid(Uuid::from_u128(11));
+    let batch = PayoutBatchId::from_uuid(Uuid::from_u128(12));
+    let adjustment = |sequence, group, reason, amount| LineAdjustment {
+        line: 1,
+        sequence,
+        adjustment: Adjustment {
+            group,
+            reason,
+            amount: money(amount),
+        },
+    };
+    let decided = |version, status, paid, adjustments| {
+        Change::ClaimDecided(DecidedClaim {
+            claim,
+            version,
+            status,
+            decided_on: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
+            payer_paid: money(paid),
+            member_responsibility: money("0.00 USD"),
+            adjustments,
+        })
+    };
+    let pended = decided(
+        2,
+        ClaimStatus::Pended,
+        "0.00 USD",
+        vec![
+            adjustment(1, GroupCode::OA, ReasonCode::Deductible, "400.00 USD"),
+            adjustment(2, GroupCode::OA, ReasonCode::Copay, "100.00 USD"),
+        ],
+    );
+    let approved = decided(
+        4,
+        ClaimStatus::Approved,
+        "450.00 USD",
+        vec![adjustment(
+            1,
+            GroupCode::CO,
+            ReasonCode::Coinsurance,
+            "50.00 USD",
+        )],
+    );
+    let changes = vec![
+        Change::ClaimReceived(ReceivedClaim {
+            claim,
+            version: 1,
+            insurer: InsurerId::new("acme-health").unwrap(),
+            insurer_ref: "ACME-11".to_owned(),
+            member: MemberId::new("M-1001").unwrap(),
+            provider: provider.clone(),
+            received_on: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            billed: money("500.00 USD"),
+        }),
+        pended.clone(),
+        approved,
+        Change::ClaimScheduled {
+            claim,
+            version: 5,
+            batch,
+            withheld: vec![],
+        },
+        Change::BatchOpened {
+            batch,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 11, 9, 30, 0).unwrap(),
+            payouts: vec![RemittedClaim {
+                claim,
+                provider,
+                wallet,
+                amount: money("450.00 USD"),
+            }],
+        },
+    ];
+    let through = LogPosition {
+        transaction: 5,
+        sequence: 5,
+    };
+    models.apply(&changes, through).await.unwrap();
+    models.apply(&[pended], through).await.unwrap();
+
+    let remittance = models.remittance(batch).await.unwrap().unwrap();
+    let codes: Vec<String> = remittance.claims[0]
+        .adjustments
+        .iter()
+        .map(|line| line.adjustment.code())
+        .collect();
+    assert_eq!(codes, ["CO-2"], "only the approval's adjustments");
+}
+
 fn money(text: &str) -> Money {
     text.parse().unwrap()
 }

@@ -22,6 +22,7 @@ mod statements {
     pub(super) const INSERT_CLAIM: &str = include_str!("postgres/insert_claim.sql");
     pub(super) const DECIDE_CLAIM: &str = include_str!("postgres/decide_claim.sql");
     pub(super) const INSERT_ADJUSTMENT: &str = include_str!("postgres/insert_adjustment.sql");
+    pub(super) const DELETE_ADJUSTMENTS: &str = include_str!("postgres/delete_adjustments.sql");
     pub(super) const SCHEDULE_CLAIM: &str = include_str!("postgres/schedule_claim.sql");
     pub(super) const PAY_CLAIM: &str = include_str!("postgres/pay_claim.sql");
     pub(super) const INSERT_BATCH: &str = include_str!("postgres/insert_batch.sql");
@@ -215,7 +216,7 @@ async fn apply(connection: &mut PgConnection, change: &Change) -> Result<(), Rea
         }
         Change::ClaimDecided(decided) => {
             let version = integer("stream version", decided.version)?;
-            sqlx::query(statements::DECIDE_CLAIM)
+            let moved = sqlx::query(statements::DECIDE_CLAIM)
                 .bind(rows::status_code(decided.status))
                 .bind(decided.decided_on.to_string())
                 .bind(decided.payer_paid.amount().to_string())
@@ -223,6 +224,15 @@ async fn apply(connection: &mut PgConnection, change: &Change) -> Result<(), Rea
                 .bind(version)
                 .bind(decided.claim.to_string())
                 .bind(version)
+                .execute(&mut *connection)
+                .await?;
+            // A claim decided again (a review, an appeal) keeps only its latest decision's
+            // adjustments; an older decision seen again (a replayed page) changes nothing.
+            if moved.rows_affected() == 0 {
+                return Ok(());
+            }
+            sqlx::query(statements::DELETE_ADJUSTMENTS)
+                .bind(decided.claim.to_string())
                 .execute(&mut *connection)
                 .await?;
             for line in &decided.adjustments {

@@ -20,6 +20,7 @@ mod statements {
     pub(super) const INSERT_CLAIM: &str = include_str!("sqlite/insert_claim.sql");
     pub(super) const DECIDE_CLAIM: &str = include_str!("sqlite/decide_claim.sql");
     pub(super) const INSERT_ADJUSTMENT: &str = include_str!("sqlite/insert_adjustment.sql");
+    pub(super) const DELETE_ADJUSTMENTS: &str = include_str!("sqlite/delete_adjustments.sql");
     pub(super) const SCHEDULE_CLAIM: &str = include_str!("sqlite/schedule_claim.sql");
     pub(super) const PAY_CLAIM: &str = include_str!("sqlite/pay_claim.sql");
     pub(super) const INSERT_BATCH: &str = include_str!("sqlite/insert_batch.sql");
@@ -213,7 +214,7 @@ async fn apply(connection: &mut SqliteConnection, change: &Change) -> Result<(),
         }
         Change::ClaimDecided(decided) => {
             let version = integer("stream version", decided.version)?;
-            sqlx::query(statements::DECIDE_CLAIM)
+            let moved = sqlx::query(statements::DECIDE_CLAIM)
                 .bind(rows::status_code(decided.status))
                 .bind(decided.decided_on.to_string())
                 .bind(decided.payer_paid.amount().to_string())
@@ -221,6 +222,15 @@ async fn apply(connection: &mut SqliteConnection, change: &Change) -> Result<(),
                 .bind(version)
                 .bind(decided.claim.to_string())
                 .bind(version)
+                .execute(&mut *connection)
+                .await?;
+            // A claim decided again (a review, an appeal) keeps only its latest decision's
+            // adjustments; an older decision seen again (a replayed page) changes nothing.
+            if moved.rows_affected() == 0 {
+                return Ok(());
+            }
+            sqlx::query(statements::DELETE_ADJUSTMENTS)
+                .bind(decided.claim.to_string())
                 .execute(&mut *connection)
                 .await?;
             for line in &decided.adjustments {
