@@ -448,12 +448,22 @@ impl Engine {
         self.embedded_chain.as_ref()
     }
 
-    /// Stores plans, members and providers.
+    /// Stores plans, members and providers as the operator's.
     pub async fn load_reference_data(
         &self,
         data: &ReferenceData,
     ) -> Result<ReferenceSummary, ReferenceError> {
         data.store(self.store.as_ref()).await
+    }
+
+    /// Stores plans, members and providers on behalf of `keeper` (an insurer may then
+    /// change them over the bus).
+    pub async fn load_reference_data_as(
+        &self,
+        data: &ReferenceData,
+        keeper: &crate::keeper::Keeper,
+    ) -> Result<ReferenceSummary, ReferenceError> {
+        data.store_as(self.store.as_ref(), keeper).await
     }
 
     /// Stores a rule-set version and its plans' new revisions; in force from now on.

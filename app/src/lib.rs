@@ -34,6 +34,7 @@ pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod intake;
+pub mod keeper;
 pub mod metrics;
 pub mod nats_access;
 pub mod outcomes;

@@ -278,6 +278,11 @@ enum ReferenceCommand {
     Load {
         /// The reference-data file.
         file: PathBuf,
+        /// Store the entries on behalf of this insurer, which may then change them over
+        /// the bus (claims.reference.<insurer>); without it they are the operator's, and
+        /// no insurer may change them.
+        #[arg(long)]
+        insurer: Option<claims_domain::InsurerId>,
         // Where to store them (an SQLite file is created if missing).
         #[command(flatten)]
         store: StoreArgs,
@@ -292,6 +297,11 @@ enum RulesCommand {
     Load {
         /// The rule set's directory (with rule-set.toml).
         directory: PathBuf,
+        /// Store the version on behalf of this insurer, which may then send later
+        /// versions over the bus; without it the rule set and its plans are the
+        /// operator's.
+        #[arg(long)]
+        insurer: Option<claims_domain::InsurerId>,
         // Where to store it (an SQLite file is created if missing).
         #[command(flatten)]
         store: StoreArgs,
@@ -569,12 +579,17 @@ async fn main() -> anyhow::Result<()> {
             print_report(&claims::status::run(&store.database()?, &claim).await?);
         }
         Command::Reference {
-            command: ReferenceCommand::Load { file, store },
+            command:
+                ReferenceCommand::Load {
+                    file,
+                    insurer,
+                    store,
+                },
         } => {
             let data = claims::reference::ReferenceData::from_file(&file)?;
             let (store, _) = claims::engine::open_database(&store.database()?).await?;
             let summary = data
-                .store(store.as_ref())
+                .store_as(store.as_ref(), &keeper(insurer))
                 .await
                 .with_context(|| format!("loading {}", file.display()))?;
             print_report(&format!(
@@ -718,6 +733,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who reference data loaded from a file is stored for: the operator unless an insurer
+/// is named.
+fn keeper(insurer: Option<claims_domain::InsurerId>) -> claims::keeper::Keeper {
+    insurer.map_or(
+        claims::keeper::Keeper::Operator,
+        claims::keeper::Keeper::Insurer,
+    )
+}
+
 #[allow(clippy::print_stdout)] // The report is the command's output.
 fn print_report(report: &str) {
     print!("{report}");
@@ -727,17 +751,22 @@ fn print_report(report: &str) {
 async fn rules(command: RulesCommand) -> anyhow::Result<()> {
     use claims::rule_sets::{self, RuleSetLoaded};
     match command {
-        RulesCommand::Load { directory, store } => {
+        RulesCommand::Load {
+            directory,
+            insurer,
+            store,
+        } => {
             let rule_set = rule_sets::read(&directory)?;
             let (store, _) = claims::engine::open_database(&store.database()?).await?;
-            let report = match rule_sets::store(store.as_ref(), &rule_set).await? {
-                RuleSetLoaded::Published { version, plans } => {
-                    format!("{version} is in force: {plans} plan revisions stored\n")
-                }
-                RuleSetLoaded::Unchanged(version) => {
-                    format!("{version} was already stored as given; nothing stored\n")
-                }
-            };
+            let report =
+                match rule_sets::store_as(store.as_ref(), &rule_set, &keeper(insurer)).await? {
+                    RuleSetLoaded::Published { version, plans } => {
+                        format!("{version} is in force: {plans} plan revisions stored\n")
+                    }
+                    RuleSetLoaded::Unchanged(version) => {
+                        format!("{version} was already stored as given; nothing stored\n")
+                    }
+                };
             print_report(&report);
         }
         RulesCommand::Check { directory } => {

@@ -32,8 +32,10 @@
 //! ```
 //!
 //! Loading is idempotent: an unchanged entry stores nothing; a changed one stores a new
-//! revision.
+//! revision. Entries are stored on behalf of a [`Keeper`]: the operator (this file) may
+//! change any entry, an insurer (over the bus) only those it sent.
 
+use crate::keeper::Keeper;
 use crate::retry;
 use claims_adapters::aggregate::{self, AggregateError, StoredAggregate, streams};
 use claims_adapters::event_store::{EventStore, StreamId};
@@ -122,8 +124,19 @@ impl ReferenceData {
         toml::from_str(text)
     }
 
-    /// Stores every entry: plans first, then members, then providers.
+    /// Stores every entry as the operator: plans first, then members, then providers.
     pub async fn store(&self, store: &dyn EventStore) -> Result<ReferenceSummary, ReferenceError> {
+        self.store_as(store, &Keeper::Operator).await
+    }
+
+    /// Stores every entry on behalf of `sender`: plans first, then members, then
+    /// providers. An entry `sender` may not change is refused, with the entries before it
+    /// stored.
+    pub async fn store_as(
+        &self,
+        store: &dyn EventStore,
+        sender: &Keeper,
+    ) -> Result<ReferenceSummary, ReferenceError> {
         let mut summary = ReferenceSummary::default();
         if let Some(unknown) = self
             .plan_rules
@@ -139,6 +152,7 @@ impl ReferenceData {
             let rules = self.plan_rules.get(&plan.id).cloned().unwrap_or_default();
             let stored = apply::<PlanDecider>(
                 store,
+                sender,
                 streams::plan(&plan.id),
                 || PlanCommand::PublishWithRules {
                     plan: plan.clone(),
@@ -150,8 +164,18 @@ impl ReferenceData {
             summary.count(stored);
         }
         for member in &self.members {
+            let plan_keeper = Keeper::of_stream(store, &streams::plan(&member.plan))
+                .await
+                .map_err(AggregateError::from)?;
+            if let Some(reason) = plan_keeper.and_then(|keeper| sender.plan_refusal(&keeper)) {
+                return Err(ReferenceError::Refused {
+                    entry: format!("member {}", member.id),
+                    reason: reason.to_owned(),
+                });
+            }
             let stored = apply::<MemberDecider>(
                 store,
+                sender,
                 streams::member(&member.id),
                 || MemberCommand::Enrol(member.clone()),
                 format!("member {}", member.id),
@@ -162,6 +186,7 @@ impl ReferenceData {
         for provider in &self.providers {
             let stored = apply::<ProviderDecider>(
                 store,
+                sender,
                 streams::provider(&provider.id),
                 || ProviderCommand::Register(provider.clone()),
                 format!("provider {}", provider.id),
@@ -183,9 +208,11 @@ impl ReferenceSummary {
     }
 }
 
-/// Decides one reference-data command and stores its events; true if anything was stored.
+/// Decides one reference-data command and stores its events on behalf of `sender`; true
+/// if anything was stored. A change `sender` may not make is refused.
 async fn apply<D>(
     store: &dyn EventStore,
+    sender: &Keeper,
     stream: StreamId,
     command: impl Fn() -> D::Command,
     entry: String,
@@ -200,7 +227,18 @@ where
                 entry: entry.clone(),
                 reason: error.to_string(),
             })?;
-        match loaded.append(&events, &serde_json::json!({}))? {
+        if !events.is_empty() && loaded.version > 0 {
+            let kept_by = Keeper::of_stream(store, &stream)
+                .await
+                .map_err(AggregateError::from)?;
+            if let Some(reason) = kept_by.and_then(|keeper| sender.refusal(&keeper)) {
+                return Err(ReferenceError::Refused {
+                    entry: entry.clone(),
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        match loaded.append(&events, &sender.stamp(serde_json::json!({})))? {
             None => Ok(false),
             Some(append) => {
                 store

@@ -7,16 +7,20 @@
 //! The entries are stored as events, through the same deciders as the file loader, so a
 //! re-sent message stores nothing new. A member must belong to the insurer the subject
 //! names. Entries are stored one by one, plans first: when one is refused, those before it
-//! stay stored (sending the message again after fixing it stores the rest).
+//! stay stored (sending the message again after fixing it stores the rest). An insurer
+//! changes only the entries it sent; plans and providers another insurer sent, or the
+//! operator loaded, are refused ([`Keeper`]), and its members may be on its own plans or
+//! the operator's, not on another insurer's.
 //!
 //! A rule set travels on the same subject as its files, with the content type
 //! [`RULE_SET_CONTENT_TYPE`]: `{"files": {"rule-set.toml": "…", "plans.toml": "…", …}}`,
 //! paths relative to the rule set's directory. It is checked and stored exactly as
 //! `claims rules load` does (all or nothing); a bad file is answered with its path, line
-//! and column. Like plans in reference data, a rule set is not scoped to the insurer that
-//! sent it.
+//! and column. Like plans in reference data, a rule set and the plans it revises are kept
+//! by the insurer that first sent them.
 
 use crate::answer;
+use crate::keeper::Keeper;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
 use crate::subjects;
@@ -108,7 +112,10 @@ impl ReferenceIntake {
                 .await;
             return Verdict::Done;
         }
-        match data.store(self.store.as_ref()).await {
+        match data
+            .store_as(self.store.as_ref(), &Keeper::Insurer(insurer.clone()))
+            .await
+        {
             Ok(summary) => {
                 info!(%insurer, stored = summary.stored, unchanged = summary.unchanged, "reference data stored");
                 let reply = ReferenceReply {
@@ -155,19 +162,21 @@ impl ReferenceIntake {
                 return Verdict::Done;
             }
         };
-        let (stored, unchanged) = match rule_sets::store(self.store.as_ref(), &rule_set).await {
-            Ok(RuleSetLoaded::Published { plans, .. }) => (plans + 1, 0),
-            Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
-            Err(RuleSetLoadError::Store(error)) => {
-                warn!(%insurer, %error, "storing a rule set failed; it will be retried");
-                return Verdict::retry(delivery, Duration::from_millis(200), error);
-            }
-            Err(error) => {
-                self.answer(insurer, message, &ReferenceReply::rejected(error))
-                    .await;
-                return Verdict::Done;
-            }
-        };
+        let sender = Keeper::Insurer(insurer.clone());
+        let (stored, unchanged) =
+            match rule_sets::store_as(self.store.as_ref(), &rule_set, &sender).await {
+                Ok(RuleSetLoaded::Published { plans, .. }) => (plans + 1, 0),
+                Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
+                Err(RuleSetLoadError::Store(error)) => {
+                    warn!(%insurer, %error, "storing a rule set failed; it will be retried");
+                    return Verdict::retry(delivery, Duration::from_millis(200), error);
+                }
+                Err(error) => {
+                    self.answer(insurer, message, &ReferenceReply::rejected(error))
+                        .await;
+                    return Verdict::Done;
+                }
+            };
         info!(%insurer, rule_set = %rule_set.id, stored, "rule set stored");
         let reply = ReferenceReply {
             status: crate::intake::ReplyStatus::Accepted,

@@ -5,7 +5,10 @@
 //! atomic append: `RuleSetPublished` on `ruleset-<id>` and a new revision of every plan it
 //! holds, naming the version. A bad file stores nothing and is reported with its path,
 //! line and column or field. Loading a version already stored as given stores nothing.
+//! An insurer sending a rule set over the bus may publish versions of its own rule sets
+//! and revise its own plans only ([`Keeper`]); the operator any.
 
+use crate::keeper::Keeper;
 use crate::retry;
 use claims_adapters::aggregate::{self, AggregateError, streams};
 use claims_adapters::event_store::EventStore;
@@ -42,6 +45,14 @@ pub enum RuleSetLoadError {
     /// One of its plans was refused; nothing was stored.
     #[error("{0}; nothing was stored")]
     PlanRefused(#[from] PlanError),
+    /// The sender may not change the rule set or one of its plans; nothing was stored.
+    #[error("{entry} was refused: {reason}; nothing was stored")]
+    NotKept {
+        /// The rule set or plan.
+        entry: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] AggregateError),
@@ -111,28 +122,62 @@ fn read_files(directory: &Path) -> Result<BTreeMap<String, String>, RuleSetLoadE
     Ok(texts)
 }
 
-/// Stores a rule-set version and its plans' new revisions in one append, retrying on
-/// fresh state if another writer moved a stream first.
+/// Stores a rule-set version and its plans' new revisions in one append as the operator,
+/// retrying on fresh state if another writer moved a stream first.
 pub async fn store(
     store: &dyn EventStore,
     rule_set: &RuleSet,
 ) -> Result<RuleSetLoaded, RuleSetLoadError> {
+    store_as(store, rule_set, &Keeper::Operator).await
+}
+
+/// Refuses a change of `stream` that `sender` may not make.
+async fn check_keeper(
+    store: &dyn EventStore,
+    sender: &Keeper,
+    stream: &claims_adapters::event_store::StreamId,
+    entry: impl FnOnce() -> String,
+) -> Result<(), RuleSetLoadError> {
+    let kept_by = Keeper::of_stream(store, stream)
+        .await
+        .map_err(AggregateError::from)?;
+    match kept_by.and_then(|keeper| sender.refusal(&keeper)) {
+        Some(reason) => Err(RuleSetLoadError::NotKept {
+            entry: entry(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`store`] on behalf of `sender`: an insurer may publish versions of the rule sets it
+/// keeps and revise the plans it keeps, nothing else.
+pub async fn store_as(
+    store: &dyn EventStore,
+    rule_set: &RuleSet,
+    sender: &Keeper,
+) -> Result<RuleSetLoaded, RuleSetLoadError> {
     let attempt = || async {
         let stream = streams::rule_set(&rule_set.id.rule_set);
-        let published = aggregate::load::<RuleSetDecider>(store, stream).await?;
+        let published = aggregate::load::<RuleSetDecider>(store, stream.clone()).await?;
         let events = RuleSetDecider::decide(
             &published.state,
             RuleSetCommand::Publish(Box::new(rule_set.clone())),
         )?;
-        let metadata = serde_json::json!({
+        let metadata = sender.stamp(serde_json::json!({
             "rule_set": rule_set.id.rule_set,
             "version": rule_set.id.version,
-        });
+        }));
         let Some(rule_set_append) = published.append(&events, &metadata)? else {
             return Ok(RuleSetLoaded::Unchanged(rule_set.id.clone()));
         };
+        check_keeper(store, sender, &stream, || {
+            format!("rule set {}", rule_set.id.rule_set)
+        })
+        .await?;
         let mut appends = vec![rule_set_append];
         for (id, parameters) in &rule_set.plans {
+            check_keeper(store, sender, &streams::plan(id), || format!("plan {id}")).await?;
             let plan = aggregate::load::<PlanDecider>(store, streams::plan(id)).await?;
             let events = PlanDecider::decide(
                 &plan.state,

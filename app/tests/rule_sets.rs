@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{Database, EmbeddedConfig, Engine};
+use claims::keeper::Keeper;
 use claims::reference::ReferenceData;
 use claims::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
 use claims::settler::SettlerConfig;
@@ -61,10 +62,12 @@ async fn engine() -> Engine {
         max_wait: None,
     };
     let engine = Engine::start_embedded(config).await.unwrap();
-    // Members and providers (and a plan that the rule set's revision supersedes).
+    // Members and providers (and a plan that the rule set's revision supersedes), kept by
+    // the insurer that sends rule sets over the bus below.
     engine
-        .load_reference_data(
+        .load_reference_data_as(
             &ReferenceData::from_file(&examples().join("reference-data.toml")).unwrap(),
+            &Keeper::Insurer(InsurerId::new("acme-health").unwrap()),
         )
         .await
         .unwrap();
