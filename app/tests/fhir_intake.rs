@@ -191,3 +191,40 @@ async fn a_bad_fhir_claim_is_refused_with_the_element_at_fault_and_dead_lettered
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_replacement_and_a_fhir_void_correct_the_claim_they_name() {
+    let engine = engine().await;
+    let original_id =
+        ClaimId::for_submission(&acme(), &InsurerClaimRef::new("ACME-2026-0042").unwrap());
+    let original = engine
+        .submit_as(
+            &acme(),
+            fixture("claim/good/office-visit.json"),
+            FHIR_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(original.claim_id, Some(original_id), "{original:?}");
+
+    // related[0] names the original by its identifier; the replacement is a claim of its
+    // own, accepted as such.
+    let replacement = engine
+        .submit_as(
+            &acme(),
+            fixture("claim/good/replacement.json"),
+            FHIR_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replacement.status, ReplyStatus::Accepted, "{replacement:?}");
+    assert_eq!(replacement.voided, None);
+
+    // A cancelled claim naming the original (as Claim/<ref>) voids it.
+    let void = engine
+        .submit_as(&acme(), fixture("claim/good/void.json"), FHIR_CONTENT_TYPE)
+        .await
+        .unwrap();
+    assert_eq!(void.status, ReplyStatus::Accepted, "{void:?}");
+    assert_eq!(void.voided, Some(original_id), "{void:?}");
+}

@@ -14,8 +14,15 @@
 //! | `item[n].servicedDate` | `lines[n].date_of_service` |
 //! | `item[n].quantity.value` (a whole number; 1 if absent) | `lines[n].units` |
 //! | `item[n].net`, else `unitPrice × quantity × factor` | `lines[n].billed` |
+//! | `related[0].claim` (`Claim/<ref>` or `identifier.value`) with `relationship` `prior` | `corrects.claim_ref` |
+//! | `status`: `active` with `related` / `cancelled` | `corrects.kind`: `replacement` / `void` |
 //!
-//! Checked and not carried: `resourceType` (`Claim`), `status` (`active`), `use`
+//! A correction is the X12 frequency code said the FHIR way: a claim that replaces an
+//! earlier one is `active` and names it in `related` with the relationship `prior`; a
+//! claim that voids one is `cancelled` and names it the same way (as Da Vinci's cancel of
+//! a submitted request is).
+//!
+//! Checked and not carried: `resourceType` (`Claim`), `status` (`active` or `cancelled`), `use`
 //! (`claim`), `type` (`professional`), `priority` (present), `insurance` (exactly one,
 //! focal), `total` (equals the items' sum), `net` (equals `unitPrice × quantity × factor`
 //! when both are sent). Metadata and narrative (`id`, `meta`, `text`, `extension`,
@@ -24,8 +31,9 @@
 //! and is refused by name, so nothing an insurer sends is silently dropped.
 
 use super::model::{ClaimIn, CodeableConcept, DiagnosisIn, ItemIn, MoneyIn, QuantityIn, Reference};
-use crate::submission::{ClaimSubmission, SubmittedLine};
+use crate::submission::{ClaimSubmission, SubmittedCorrection, SubmittedLine};
 use chrono::NaiveDate;
+use claims_domain::claim::CorrectionKind;
 use claims_domain::coding::Modifier;
 use claims_domain::{
     Currency, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
@@ -52,6 +60,10 @@ pub const DIAGNOSIS_SYSTEMS: [&str; 2] = [
 
 /// The FHIR claim-type code system.
 pub const CLAIM_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/claim-type";
+
+/// The FHIR code system of how two claims are related (`prior`, `associated`).
+pub const RELATED_CLAIM_SYSTEM: &str =
+    "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship";
 
 /// What is wrong with one element of a FHIR claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,6 +204,7 @@ impl Mapping {
             self.reference::<InsurerId>("insurer", Some(insurer), &["Organization"])
         });
         let received_on = self.created(claim.created.as_deref());
+        let corrects = self.correction(claim);
         self.insurance(claim);
         let diagnoses = self.diagnoses(&claim.diagnosis);
         let lines = self.items(&claim.item, &diagnoses);
@@ -207,7 +220,7 @@ impl Mapping {
                     provider,
                     received_on,
                     lines: lines.into_iter().map(|(_, line)| line).collect(),
-                    corrects: None,
+                    corrects,
                 })
             }
             _ => Err(self.problems),
@@ -237,11 +250,6 @@ impl Mapping {
                     claim.funds_reserve.is_some(),
                     "fundsReserve",
                     "the engine does not reserve funds",
-                ),
-                (
-                    claim.related.is_some(),
-                    "related",
-                    "voids and replacements are sent in the native format (its `corrects` field); Claim.related is not mapped",
                 ),
                 (
                     claim.prescription.is_some(),
@@ -294,10 +302,12 @@ impl Mapping {
 
     fn check_codes(&mut self, claim: &ClaimIn) {
         match claim.status.as_deref() {
-            Some("active") => {}
+            Some("active" | "cancelled") => {}
             Some(other) => self.invalid(
                 "status",
-                format!("{other:?}: only an active claim is adjudicated"),
+                format!(
+                    "{other:?}: a claim is active (adjudicated), or cancelled (it voids the claim in related)"
+                ),
             ),
             None => self.missing("status", "a claim's status is required (active)"),
         }
@@ -346,6 +356,64 @@ impl Mapping {
         InsurerClaimRef::new(value)
             .map_err(|error| self.invalid(format!("identifier[{index}].value"), error.to_string()))
             .ok()
+    }
+
+    /// The earlier claim a replacement (`active`) or void (`cancelled`) names in `related`.
+    fn correction(&mut self, claim: &ClaimIn) -> Option<SubmittedCorrection> {
+        let kind = match claim.status.as_deref() {
+            Some("cancelled") => CorrectionKind::Void,
+            _ => CorrectionKind::Replacement,
+        };
+        let Some(related) = claim.related.first() else {
+            if kind == CorrectionKind::Void {
+                self.missing(
+                    "related",
+                    "a cancelled claim voids an earlier one: name it in related (relationship prior)",
+                );
+            }
+            return None;
+        };
+        if claim.related.len() > 1 {
+            self.invalid(
+                "related[1]",
+                "a claim corrects one earlier claim at most; send one related entry",
+            );
+        }
+        self.refuse_present(
+            "related[0]",
+            &[(
+                related.modifier_extension.is_some(),
+                "modifierExtension",
+                "modifier extensions change the claim's meaning and none is understood",
+            )],
+        );
+        match related
+            .relationship
+            .as_ref()
+            .map(|concept| concept.code_in(&[RELATED_CLAIM_SYSTEM]))
+        {
+            Some(Some("prior")) => {}
+            Some(Some(other)) => self.invalid(
+                "related[0].relationship",
+                format!(
+                    "{other:?}: only prior (the claim this one replaces or voids) is understood"
+                ),
+            ),
+            Some(None) => self.invalid(
+                "related[0].relationship",
+                format!("no coding in {RELATED_CLAIM_SYSTEM}; send code prior"),
+            ),
+            None => self.missing(
+                "related[0].relationship",
+                "say how the claims are related (prior: this one replaces or voids it)",
+            ),
+        }
+        let claim_ref = self.reference::<InsurerClaimRef>(
+            "related[0].claim",
+            related.claim.as_ref(),
+            &["Claim"],
+        )?;
+        Some(SubmittedCorrection { claim_ref, kind })
     }
 
     /// The logical id of a reference: `Type/<id>` with one of `types`, or the

@@ -203,8 +203,9 @@ pub struct ClaimIn {
     pub sub_type: Option<IgnoredAny>,
     /// A request to reserve funds.
     pub funds_reserve: Option<IgnoredAny>,
-    /// Related claims (corrections, replacements).
-    pub related: Option<IgnoredAny>,
+    /// The earlier claim this one replaces or voids (at most one).
+    #[serde(default)]
+    pub related: Vec<RelatedIn>,
     /// A prescription.
     pub prescription: Option<IgnoredAny>,
     /// The original prescription.
@@ -270,6 +271,24 @@ pub struct DiagnosisIn {
     pub on_admission: Option<IgnoredAny>,
     /// A DRG: refused (institutional pricing).
     pub package_code: Option<IgnoredAny>,
+}
+
+/// One `Claim.related` entry: an earlier claim this one corrects.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelatedIn {
+    /// Element id.
+    pub id: Option<IgnoredAny>,
+    /// Extensions.
+    pub extension: Option<IgnoredAny>,
+    /// Extensions that change the meaning: refused.
+    pub modifier_extension: Option<IgnoredAny>,
+    /// The earlier claim: `Claim/<claim reference>` or its identifier.
+    pub claim: Option<Reference>,
+    /// How they are related; `prior` is the only relationship read.
+    pub relationship: Option<CodeableConcept>,
+    /// A file or case number: informational.
+    pub reference: Option<IgnoredAny>,
 }
 
 /// One `Claim.item`.
