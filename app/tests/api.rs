@@ -149,6 +149,37 @@ async fn the_api_answers_what_operators_providers_and_members_ask() {
     );
     assert_eq!(get(&address, "/health").await.status, 200);
 
+    // The insurer voids the denied claim: its ClaimResponse says it is cancelled, and by
+    // which claim, keeping the decision it had.
+    let void = serde_json::json!({
+        "claim_ref": "VOID-OF-LAPSED",
+        "member": denied["status"]["member"],
+        "provider": denied["status"]["provider"],
+        "received_on": "2026-03-20",
+        "lines": [],
+        "corrects": { "claim_ref": denied["status"]["insurer_ref"], "kind": "void" },
+    });
+    let answer = engine
+        .submit_as(
+            &claims_domain::InsurerId::new("acme-health").unwrap(),
+            serde_json::to_vec(&void).unwrap(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.voided.map(|id| id.to_string()),
+        Some(lapsed.to_string()),
+        "{answer:?}"
+    );
+    let voided = get(&address, &format!("/claims/{lapsed}")).await.json();
+    assert_eq!(voided["claim_response"]["status"], "cancelled", "{voided}");
+    let disposition = voided["claim_response"]["disposition"].as_str().unwrap();
+    assert!(
+        disposition.starts_with("voided by claim ") && disposition.ends_with("; it was denied"),
+        "{disposition}"
+    );
+
     let _ = stop.send(());
     engine.shutdown().await;
 }

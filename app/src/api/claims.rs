@@ -3,7 +3,7 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::views::{ClaimStatusJson, TimelineEntry};
-use crate::fhir::claim_response::claim_response;
+use crate::fhir::claim_response::{cancelled_claim_response, claim_response};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use claims_adapters::aggregate::streams;
@@ -40,33 +40,48 @@ pub async fn claim(
         return Err(ApiError::NotFound(format!("no claim {claim_id}")));
     }
     let mut submitted = None;
-    let mut response = None;
+    let mut decided = None;
+    let mut cancelled = None;
     for recorded in &events {
         match claims_adapters::aggregate::decode::<ClaimDecider>(recorded)
             .map_err(ApiError::unavailable)?
         {
             ClaimEvent::Submitted { claim } => submitted = Some(claim),
-            ClaimEvent::Adjudicated { adjudication } => {
-                if let Some(claim) = &submitted {
-                    let json = claim_response(claim_id, claim, &adjudication)
-                        .map_err(ApiError::unavailable)?;
-                    response = Some(
-                        RawValue::from_string(
-                            String::from_utf8(json).map_err(ApiError::unavailable)?,
-                        )
-                        .map_err(ApiError::unavailable)?,
-                    );
-                }
+            ClaimEvent::Adjudicated { adjudication } => decided = Some(adjudication),
+            ClaimEvent::Voided { voiding } => {
+                cancelled = Some((voiding, recorded.recorded_at.date_naive()));
             }
             // A review or an appeal is stored with the new decision, which the response
-            // above then reflects.
+            // then reflects.
             ClaimEvent::Reviewed { .. }
             | ClaimEvent::Appealed { .. }
-            | ClaimEvent::Voided { .. }
             | ClaimEvent::PayoutScheduled { .. }
             | ClaimEvent::PayoutConfirmed { .. } => {}
         }
     }
+    let json = match (&submitted, cancelled) {
+        (Some(claim), Some((voiding, on))) => Some(cancelled_claim_response(
+            claim_id,
+            claim,
+            decided.as_ref(),
+            &voiding,
+            on,
+        )),
+        (Some(claim), None) => decided
+            .as_ref()
+            .map(|adjudication| claim_response(claim_id, claim, adjudication)),
+        (None, _) => None,
+    };
+    let response = match json {
+        Some(json) => Some(
+            RawValue::from_string(
+                String::from_utf8(json.map_err(ApiError::unavailable)?)
+                    .map_err(ApiError::unavailable)?,
+            )
+            .map_err(ApiError::unavailable)?,
+        ),
+        None => None,
+    };
     let status = state
         .read_models
         .claim(claim_id)

@@ -19,14 +19,19 @@
 //! `request.identifier.value` is the insurer's claim reference; `id` and `identifier` carry
 //! the engine's claim id. `outcome` is `complete` for an approved or denied claim and
 //! `queued` for one pended for a reviewer.
+//!
+//! A claim a void or a replacement cancelled is answered with `status` `cancelled`, the
+//! disposition naming the correcting claim, and its last decision's amounts (none if it
+//! was cancelled before it was decided) for the record.
 
 use super::model::{
     AdjudicationOut, ClaimResponseOut, CodeableConcept, Coding, Identifier, MoneyOut, Reference,
     ResponseItemOut, TotalOut,
 };
+use chrono::NaiveDate;
 use claims_domain::ClaimId;
 use claims_domain::adjudication::{AdjudicatedLine, Adjudication, Decision};
-use claims_domain::claim::Claim;
+use claims_domain::claim::{Claim, CorrectionKind, Voiding};
 use claims_domain::reason::{Adjustment, ReasonCode};
 use claims_domain::{Currency, Money};
 use rust_decimal::Decimal;
@@ -49,6 +54,87 @@ pub fn claim_response(
     serde_json::to_vec_pretty(&build(claim_id, claim, adjudication))
 }
 
+/// The `ClaimResponse` of a claim that `voiding` cancelled on `on`, with its last
+/// decision if it had one, as JSON.
+pub fn cancelled_claim_response(
+    claim_id: ClaimId,
+    claim: &Claim,
+    last: Option<&Adjudication>,
+    voiding: &Voiding,
+    on: NaiveDate,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut response = match last {
+        Some(adjudication) => build(claim_id, claim, adjudication),
+        None => undecided(claim_id, claim),
+    };
+    let how = match voiding.kind {
+        CorrectionKind::Void => "voided",
+        CorrectionKind::Replacement => "replaced",
+    };
+    response.status = "cancelled";
+    response.outcome = "complete";
+    response.created = on.to_string();
+    response.disposition = match last {
+        Some(_) => format!(
+            "{how} by claim {}; it was {}",
+            voiding.by, response.disposition
+        ),
+        None => format!("{how} by claim {} before it was decided", voiding.by),
+    };
+    serde_json::to_vec_pretty(&response)
+}
+
+/// A response with no decision: the claim's billed total only.
+fn undecided(claim_id: ClaimId, claim: &Claim) -> ClaimResponseOut {
+    let mut response = header(claim_id, claim);
+    response.total = claim
+        .billed_total()
+        .ok()
+        .map(|billed| total_of("submitted", billed))
+        .into_iter()
+        .collect();
+    response
+}
+
+/// The parts of a response that name the claim and its parties.
+fn header(claim_id: ClaimId, claim: &Claim) -> ClaimResponseOut {
+    ClaimResponseOut {
+        resource_type: "ClaimResponse",
+        id: claim_id.to_string(),
+        identifier: vec![Identifier {
+            system: Some(CLAIM_ID_SYSTEM.to_owned()),
+            value: Some(claim_id.to_string()),
+        }],
+        status: "active",
+        response_type: CodeableConcept::of(Coding::new(
+            super::claim::CLAIM_TYPE_SYSTEM,
+            "professional",
+        )),
+        response_use: "claim",
+        patient: literal("Patient", claim.member.as_str()),
+        created: claim.received_on.to_string(),
+        insurer: Reference {
+            identifier: Some(Identifier {
+                system: None,
+                value: Some(claim.insurer.to_string()),
+            }),
+            ..Reference::default()
+        },
+        requestor: literal("Organization", claim.provider.as_str()),
+        request: Reference {
+            identifier: Some(Identifier {
+                system: None,
+                value: Some(claim.insurer_ref.to_string()),
+            }),
+            ..Reference::default()
+        },
+        outcome: "complete",
+        disposition: String::new(),
+        item: Vec::new(),
+        total: Vec::new(),
+    }
+}
+
 fn build(claim_id: ClaimId, claim: &Claim, adjudication: &Adjudication) -> ClaimResponseOut {
     let (outcome, disposition) = match &adjudication.decision {
         Decision::Approved => ("complete", "approved".to_owned()),
@@ -69,39 +155,12 @@ fn build(claim_id: ClaimId, claim: &Claim, adjudication: &Adjudication) -> Claim
         total.push(total_of("benefit", adjudication.payer_paid));
     }
     ClaimResponseOut {
-        resource_type: "ClaimResponse",
-        id: claim_id.to_string(),
-        identifier: vec![Identifier {
-            system: Some(CLAIM_ID_SYSTEM.to_owned()),
-            value: Some(claim_id.to_string()),
-        }],
-        status: "active",
-        response_type: CodeableConcept::of(Coding::new(
-            super::claim::CLAIM_TYPE_SYSTEM,
-            "professional",
-        )),
-        response_use: "claim",
-        patient: literal("Patient", claim.member.as_str()),
         created: adjudication.decided_on.to_string(),
-        insurer: Reference {
-            identifier: Some(Identifier {
-                system: None,
-                value: Some(claim.insurer.to_string()),
-            }),
-            ..Reference::default()
-        },
-        requestor: literal("Organization", claim.provider.as_str()),
-        request: Reference {
-            identifier: Some(Identifier {
-                system: None,
-                value: Some(claim.insurer_ref.to_string()),
-            }),
-            ..Reference::default()
-        },
         outcome,
         disposition,
         item: adjudication.lines.iter().map(item).collect(),
         total,
+        ..header(claim_id, claim)
     }
 }
 

@@ -386,7 +386,7 @@ pub struct ClaimResponseOut {
     pub id: String,
     /// The engine's claim id, as a business identifier.
     pub identifier: Vec<Identifier>,
-    /// `active`.
+    /// `active`, or `cancelled` for a claim a void or replacement cancelled.
     pub status: &'static str,
     /// `professional`.
     #[serde(rename = "type")]
