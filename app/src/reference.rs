@@ -29,6 +29,15 @@
 //! [plan_rules.gold-ppo]
 //! filing_limit = { months = 12 }
 //! visit_limits = { physiotherapy = 20 }
+//!
+//! # Prior authorisations the payer approved, on file for the member.
+//! [[authorization]]
+//! member = "M-1001"
+//! number = "PA-2026-0042"
+//! procedure = "27447"
+//! provider = "hospital-b"
+//! from = "2026-03-01"
+//! through = "2026-06-30"
 //! ```
 //!
 //! Loading is idempotent: an unchanged entry stores nothing; a changed one stores a new
@@ -37,12 +46,16 @@
 
 use crate::keeper::Keeper;
 use crate::retry;
+use chrono::NaiveDate;
 use claims_adapters::aggregate::{self, AggregateError, StoredAggregate, streams};
 use claims_adapters::event_store::{EventStore, StreamId};
-use claims_domain::PlanId;
+use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider};
+use claims_domain::coding::AuthorizationNumber;
 use claims_domain::member::{Member, MemberCommand, MemberDecider};
 use claims_domain::plan::{BenefitPlan, PlanCommand, PlanDecider, PlanRules};
 use claims_domain::provider::{Provider, ProviderCommand, ProviderDecider};
+use claims_domain::rules::authorization::Authorization;
+use claims_domain::{MemberId, PlanId, ProcedureCode, ProviderId};
 use serde::Deserialize;
 use std::fmt::Display;
 use std::path::Path;
@@ -63,6 +76,40 @@ pub struct ReferenceData {
     /// The plans' rules beyond cost sharing, by plan; a plan not listed has none.
     #[serde(default)]
     pub plan_rules: std::collections::BTreeMap<PlanId, PlanRules>,
+    /// Prior authorisations on file, for enrolled members.
+    #[serde(default, rename = "authorization")]
+    pub authorizations: Vec<AuthorizationOnFile>,
+}
+
+/// A prior authorisation the payer approved, on file for a member: the claim line it
+/// covers may quote its number, or is matched against it by procedure, provider and date.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationOnFile {
+    /// The member it is for (enrolled, and of the sender's insurer).
+    pub member: MemberId,
+    /// Its number, unique for the member.
+    pub number: AuthorizationNumber,
+    /// The procedure approved.
+    pub procedure: ProcedureCode,
+    /// The provider approved to perform it.
+    pub provider: ProviderId,
+    /// The first day it covers.
+    pub from: NaiveDate,
+    /// The last day it covers.
+    pub through: NaiveDate,
+}
+
+impl AuthorizationOnFile {
+    fn authorization(&self) -> Authorization {
+        Authorization {
+            number: self.number.clone(),
+            procedure: self.procedure.clone(),
+            provider: self.provider.clone(),
+            from: self.from,
+            through: self.through,
+        }
+    }
 }
 
 /// Why reference data could not be read or stored.
@@ -124,14 +171,15 @@ impl ReferenceData {
         toml::from_str(text)
     }
 
-    /// Stores every entry as the operator: plans first, then members, then providers.
+    /// Stores every entry as the operator: plans first, then members, providers and
+    /// authorisations.
     pub async fn store(&self, store: &dyn EventStore) -> Result<ReferenceSummary, ReferenceError> {
         self.store_as(store, &Keeper::Operator).await
     }
 
-    /// Stores every entry on behalf of `sender`: plans first, then members, then
-    /// providers. An entry `sender` may not change is refused, with the entries before it
-    /// stored.
+    /// Stores every entry on behalf of `sender`: plans first, then members, providers and
+    /// authorisations. An entry `sender` may not change is refused, with the entries before
+    /// it stored.
     pub async fn store_as(
         &self,
         store: &dyn EventStore,
@@ -190,6 +238,40 @@ impl ReferenceData {
                 streams::provider(&provider.id),
                 || ProviderCommand::Register(provider.clone()),
                 format!("provider {}", provider.id),
+            )
+            .await?;
+            summary.count(stored);
+        }
+        for entry in &self.authorizations {
+            let name = format!("authorization {} of member {}", entry.number, entry.member);
+            let member = aggregate::load::<MemberDecider>(store, streams::member(&entry.member))
+                .await?
+                .state
+                .member;
+            let refusal = match (&member, sender) {
+                (None, _) => Some("the member is not enrolled".to_owned()),
+                (Some(member), Keeper::Insurer(insurer)) if member.insurer != *insurer => {
+                    Some(format!("the member belongs to insurer {}", member.insurer))
+                }
+                _ => None,
+            };
+            if let Some(reason) = refusal {
+                return Err(ReferenceError::Refused {
+                    entry: name,
+                    reason,
+                });
+            }
+            // The member's insurer, checked above, is who may grant it; a number once on
+            // file never changes (the decider refuses), so no keeper is recorded.
+            let stored = apply::<AuthorizationsDecider>(
+                store,
+                &Keeper::Operator,
+                streams::authorizations(&entry.member),
+                || AuthorizationCommand::Grant {
+                    member: entry.member.clone(),
+                    authorization: entry.authorization(),
+                },
+                name,
             )
             .await?;
             summary.count(stored);

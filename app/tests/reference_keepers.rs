@@ -1,7 +1,8 @@
 //! Reference data over the bus is kept by the insurer that sent it: another insurer can
 //! neither change it (a plan's benefits, a provider's payout wallet, a rule set) nor put
 //! its members on it, and nothing of a refused message's entry is stored. The operator's
-//! own entries (loaded from a file) are changed by the operator only.
+//! own entries (loaded from a file) are changed by the operator only. Prior authorisations
+//! go on file for the sender's own enrolled members only.
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -242,4 +243,93 @@ async fn the_operators_entries_and_another_insurers_rule_set_are_not_changed_ove
     );
     let kept = send(&engine, "acme-health", RULE_SET_CONTENT_TYPE, &next).await;
     assert_eq!(kept.status, ReplyStatus::Accepted, "{kept:?}");
+}
+
+/// An office visit, which the plan below pays only with prior authorisation, for M-1 of
+/// acme-health on 2026-03-10, submitted and decided.
+async fn office_visit(engine: &Engine, claim_ref: &str) -> claims_domain::claim::ClaimStatus {
+    let submission = json!({
+        "claim_ref": claim_ref, "member": "M-1", "provider": "clinic-a",
+        "received_on": "2026-03-12",
+        "lines": [{ "procedure": "99213", "date_of_service": "2026-03-10", "billed": "120.00 USD" }],
+    });
+    let answer = engine
+        .submit_as(
+            &claims_domain::InsurerId::new("acme-health").unwrap(),
+            serde_json::to_vec(&submission).unwrap(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, ReplyStatus::Accepted, "{answer:?}");
+    let claim = answer.claim_id.unwrap();
+    for _ in 0..200 {
+        let state = load::<claims_domain::claim::ClaimDecider>(
+            engine.store().as_ref(),
+            streams::claim(claim),
+        )
+        .await
+        .unwrap()
+        .state;
+        if let Some(status) = state
+            .status
+            .filter(|status| *status != claims_domain::claim::ClaimStatus::Submitted)
+        {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("claim {claim_ref} was never decided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insurer_puts_its_members_prior_authorisations_on_file() {
+    use claims_domain::claim::ClaimStatus;
+    let engine = engine().await;
+    let sent = send_data(
+        &engine,
+        "acme-health",
+        json!({
+            "plan": [plan("acme-gold", "0.00 USD")],
+            "plan_rules": { "acme-gold": { "prior_authorization": ["99213"] } },
+            "member": [member("M-1", "acme-health", "acme-gold")],
+            "provider": [provider(CLINIC_WALLET)],
+        }),
+    )
+    .await;
+    assert_eq!(sent.status, ReplyStatus::Accepted, "{sent:?}");
+    assert_eq!(
+        office_visit(&engine, "PA-1").await,
+        ClaimStatus::Denied,
+        "no authorisation on file"
+    );
+
+    let authorization = |number: &str, member: &str| {
+        json!({ "authorization": [{
+            "member": member, "number": number, "procedure": "99213",
+            "provider": "clinic-a", "from": "2026-03-01", "through": "2026-03-31",
+        }]})
+    };
+    let stranger = send_data(&engine, "beta-care", authorization("PA-9", "M-1")).await;
+    assert_refused(&stranger, "the member belongs to insurer acme-health");
+    let unknown = send_data(&engine, "acme-health", authorization("PA-8", "M-404")).await;
+    assert_refused(&unknown, "the member is not enrolled");
+    let granted = send_data(&engine, "acme-health", authorization("PA-1", "M-1")).await;
+    assert_eq!(
+        (granted.status, granted.stored),
+        (ReplyStatus::Accepted, 1),
+        "{granted:?}"
+    );
+    let again = send_data(&engine, "acme-health", authorization("PA-1", "M-1")).await;
+    assert_eq!(
+        (again.status, again.unchanged),
+        (ReplyStatus::Accepted, 1),
+        "{again:?}"
+    );
+
+    assert_eq!(
+        office_visit(&engine, "PA-2").await,
+        ClaimStatus::Approved,
+        "the authorisation on file covers the line"
+    );
 }
