@@ -58,12 +58,21 @@ impl Projector {
         self
     }
 
-    /// Follows the log from the read models' stored position until `stop` completes.
+    /// Follows the log from the read models' stored position until `stop` completes, then
+    /// applies what is readable by then, so the read models a stopped engine leaves agree
+    /// with its log (`claims status` after `claims demo` reads them).
     ///
     /// A failure (the database, or an event that cannot be projected) is logged and
     /// retried with a growing pause, from the stored position: the projector never skips
     /// an event, so an unprojectable one holds it until the engine is upgraded.
     pub async fn run(self, stop: impl Future<Output = ()>) {
+        self.follow_until(stop).await;
+        if let Err(error) = self.catch_up().await {
+            warn!(%error, "the read models could not catch up with the log at shutdown; the next start will");
+        }
+    }
+
+    async fn follow_until(&self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut failures = 0u32;
         loop {
