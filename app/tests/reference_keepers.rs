@@ -6,13 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
+mod support;
+
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{Database, EmbeddedConfig, Engine};
 use claims::intake::ReplyStatus;
 use claims::reference_intake::{RULE_SET_CONTENT_TYPE, ReferenceReply};
 use claims_adapters::aggregate::{load, streams};
-use claims_adapters::bus::{Message, Subject, SubjectPattern};
 use claims_domain::ProviderId;
 use claims_domain::provider::ProviderDecider;
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use support::reference::send;
 
 const CLINIC_WALLET: &str = "0x52908400098527886e0f7030069857d2e4169ee7";
 const OTHER_WALLET: &str = "0xde709f2102306220921060314715629080e2fb77";
@@ -31,32 +33,6 @@ async fn engine() -> Engine {
     Engine::start_embedded(EmbeddedConfig::new(Database::InMemory, clock))
         .await
         .unwrap()
-}
-
-/// Sends a reference-data message as `insurer` and waits for the engine's answer.
-async fn send(engine: &Engine, insurer: &str, content_type: &str, body: &Value) -> ReferenceReply {
-    let inbox = Subject::new(format!(
-        "_INBOX.{insurer}.{}",
-        uuid::Uuid::new_v4().simple()
-    ))
-    .unwrap();
-    let mut replies = engine
-        .bus()
-        .subscribe(SubjectPattern::from(inbox.clone()))
-        .await
-        .unwrap();
-    let message = Message::new(
-        Subject::new(format!("claims.reference.{insurer}")).unwrap(),
-        serde_json::to_vec(body).unwrap(),
-    )
-    .with_header("Content-Type", content_type)
-    .with_reply_to(inbox);
-    engine.bus().publish(message).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
-        .await
-        .unwrap()
-        .unwrap();
-    serde_json::from_slice(&reply.payload).unwrap()
 }
 
 async fn send_data(engine: &Engine, insurer: &str, body: Value) -> ReferenceReply {

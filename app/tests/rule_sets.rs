@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
+mod support;
+
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{Database, EmbeddedConfig, Engine};
@@ -404,26 +406,13 @@ async fn send_rule_set(
     engine: &Engine,
     files: &std::collections::BTreeMap<String, String>,
 ) -> claims::reference_intake::ReferenceReply {
-    use claims_adapters::bus::{Message, Subject, SubjectPattern};
-    let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple())).unwrap();
-    let mut replies = engine
-        .bus()
-        .subscribe(SubjectPattern::from(inbox.clone()))
-        .await
-        .unwrap();
-    let body = serde_json::to_vec(&serde_json::json!({ "files": files })).unwrap();
-    let message = Message::new(Subject::new("claims.reference.acme-health").unwrap(), body)
-        .with_header(
-            "Content-Type",
-            claims::reference_intake::RULE_SET_CONTENT_TYPE,
-        )
-        .with_reply_to(inbox);
-    engine.bus().publish(message).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
-        .await
-        .unwrap()
-        .unwrap();
-    serde_json::from_slice(&reply.payload).unwrap()
+    support::reference::send(
+        engine,
+        "acme-health",
+        claims::reference_intake::RULE_SET_CONTENT_TYPE,
+        &serde_json::json!({ "files": files }),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
