@@ -182,6 +182,10 @@ enum Command {
         /// The chain's JSON-RPC endpoint.
         #[arg(long, env = "CLAIMS_RPC_URL")]
         rpc_url: String,
+        /// A PEM file of CA certificates to trust for an https:// endpoint besides the
+        /// platform's roots.
+        #[arg(long, env = "CLAIMS_RPC_CA_FILE")]
+        rpc_ca_file: Option<PathBuf>,
         /// The settlement contract.
         #[arg(long, env = "CLAIMS_SETTLEMENT_CONTRACT")]
         contract: WalletAddress,
@@ -317,6 +321,22 @@ enum ContractCommand {
     /// the float) and prints the addresses. The deployer's key comes from
     /// CLAIMS_SETTLER_KEY, --key-file or --keystore and is never printed.
     Deploy(claims::contract::DeployOptions),
+    /// Pauses the contract: every batch and withdrawal is refused until the admin unpauses
+    /// it. Signed by the pauser (key from CLAIMS_SETTLER_KEY, --key-file or --keystore),
+    /// simulated first, awaited to --confirmations; prints the transaction.
+    Pause(claims::contract::TransactOptions),
+    /// Unpauses the contract; the settler pays every open batch on its next retry. Signed
+    /// by the admin, as `pause`.
+    Unpause(claims::contract::TransactOptions),
+    /// Prints whether the contract is paused, its caps and what today's cap still allows,
+    /// its float and what it owes providers, and who holds each role. Needs no key.
+    Status {
+        #[command(flatten)]
+        options: claims::contract::StatusOptions,
+        /// Print one JSON object instead (amounts in token base units).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -588,20 +608,54 @@ async fn main() -> anyhow::Result<()> {
         Command::Reconcile {
             store,
             rpc_url,
+            rpc_ca_file,
             contract,
             from_block,
         } => {
             let store = claims::replay::open_store(&store.existing()?).await?;
-            let report =
-                claims::reconciliation::against_rpc(store.as_ref(), &rpc_url, contract, from_block)
-                    .await
-                    .context("reconciliation failed")?;
+            let report = claims::reconciliation::against_rpc(
+                store.as_ref(),
+                &rpc_url,
+                rpc_ca_file.as_deref(),
+                contract,
+                from_block,
+            )
+            .await
+            .context("reconciliation failed")?;
             print_report(&claims::reconciliation::render(&report));
             if !report.is_clean() {
                 anyhow::bail!(
                     "{} discrepancies between the chain and the event store",
                     report.discrepancies()
                 );
+            }
+        }
+        Command::Contract {
+            command: ContractCommand::Pause(options),
+        } => {
+            let receipt = claims::contract::pause(&options)
+                .await
+                .context("pausing the contract failed")?;
+            print_transaction("paused", options.contract, receipt);
+        }
+        Command::Contract {
+            command: ContractCommand::Unpause(options),
+        } => {
+            let receipt = claims::contract::unpause(&options)
+                .await
+                .context("unpausing the contract failed")?;
+            print_transaction("unpaused", options.contract, receipt);
+        }
+        Command::Contract {
+            command: ContractCommand::Status { options, json },
+        } => {
+            let status = claims::contract::status(&options)
+                .await
+                .context("reading the contract failed")?;
+            if json {
+                print_report(&format!("{}\n", claims::contract::status_json(&status)));
+            } else {
+                print_report(&claims::contract::render_status(&status));
             }
         }
         Command::Contract {
@@ -721,6 +775,24 @@ async fn main() -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)] // The report is the command's output.
 fn print_report(report: &str) {
     print!("{report}");
+}
+
+/// An operator's transaction on the contract: a line for people, then one JSON line.
+fn print_transaction(
+    done: &str,
+    contract: WalletAddress,
+    receipt: claims_settlement::json_rpc::operator::OperatorReceipt,
+) {
+    print_report(&format!(
+        "{done} {contract} in transaction {} (block {})\n{}\n",
+        receipt.transaction,
+        receipt.block,
+        serde_json::json!({
+            "contract": contract.to_string(),
+            "transaction": receipt.transaction.to_string(),
+            "block": receipt.block,
+        })
+    ));
 }
 
 /// `claims rules …`.

@@ -9,3 +9,4 @@ pub mod engine_process;
 pub mod http;
 pub mod insurer;
 pub mod nats_server;
+pub mod tls_proxy;
