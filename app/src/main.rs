@@ -198,6 +198,12 @@ enum Command {
         #[command(subcommand)]
         command: ContractCommand,
     },
+    /// Lists the messages the engine's work queues gave up on, and requeues them once the
+    /// cause is fixed (NATS only: the in-process bus keeps no dead letters).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
     /// Measures parts of the engine and prints a table, then one JSON line.
     Bench {
         #[command(subcommand)]
@@ -336,6 +342,63 @@ enum ContractCommand {
         /// Print one JSON object instead (amounts in token base units).
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// The engine's stream on a NATS server.
+#[derive(Debug, clap::Args)]
+struct EngineStreamArgs {
+    /// The NATS server.
+    #[arg(long, env = "CLAIMS_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// The JetStream stream `claims serve` keeps.
+    #[arg(long, env = "CLAIMS_STREAM", default_value = claims::engine::BusChoice::DEFAULT_STREAM)]
+    stream: String,
+    #[command(flatten)]
+    credentials: NatsCredentialArgs,
+}
+
+impl EngineStreamArgs {
+    fn config(self) -> anyhow::Result<claims_adapters::bus::NatsBusConfig> {
+        let credentials = self.credentials.resolve()?;
+        Ok(claims::dead_letters::bus_config(
+            &self.nats_url,
+            &self.stream,
+            credentials,
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// Prints each dead letter on one line: its stream sequence, queue, original subject,
+    /// when it was dead-lettered, deliveries and reason.
+    List {
+        #[command(flatten)]
+        nats: EngineStreamArgs,
+        /// Only this queue's (intake, reference, reviews, adjudication, settlement,
+        /// outcomes-decided, outcomes-paid).
+        #[arg(long)]
+        queue: Option<String>,
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Republishes dead letters of a queue to their original subjects with their original
+    /// headers, then deletes them from the stream: the engine processes each once more.
+    /// Exits with an error if any could not be requeued.
+    Requeue {
+        #[command(flatten)]
+        nats: EngineStreamArgs,
+        /// The queue whose dead letters these are.
+        #[arg(long)]
+        queue: String,
+        /// A dead letter's stream sequence, as `list` prints it (repeat for each).
+        #[arg(long = "seq", required_unless_present = "all", conflicts_with = "all")]
+        sequences: Vec<u64>,
+        /// Every dead letter of the queue.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -628,6 +691,40 @@ async fn main() -> anyhow::Result<()> {
                     "{} discrepancies between the chain and the event store",
                     report.discrepancies()
                 );
+            }
+        }
+        Command::DeadLetters {
+            command: DeadLetterCommand::List { nats, queue, json },
+        } => {
+            let letters = claims::dead_letters::list(nats.config()?, queue.as_deref())
+                .await
+                .context("reading the dead letters failed")?;
+            if json {
+                print_report(&claims::dead_letters::json_lines(&letters));
+            } else {
+                print_report(&claims::dead_letters::render(&letters));
+            }
+        }
+        Command::DeadLetters {
+            command:
+                DeadLetterCommand::Requeue {
+                    nats,
+                    queue,
+                    sequences,
+                    all,
+                },
+        } => {
+            let selection = if all {
+                claims::dead_letters::Selection::All
+            } else {
+                claims::dead_letters::Selection::Sequences(sequences)
+            };
+            let report = claims::dead_letters::requeue(nats.config()?, &queue, &selection)
+                .await
+                .context("requeueing the dead letters failed")?;
+            print_report(&claims::dead_letters::render_requeue(&report));
+            if !report.failed.is_empty() {
+                anyhow::bail!("{} dead letters were not requeued", report.failed.len());
             }
         }
         Command::Contract {
