@@ -119,9 +119,10 @@ pub struct StatusOptions {
     /// The settlement contract.
     #[arg(long, env = "CLAIMS_SETTLEMENT_CONTRACT")]
     pub contract: WalletAddress,
-    /// The block the contract was deployed in: role grants are read from there.
-    #[arg(long, env = "CLAIMS_SETTLEMENT_FROM_BLOCK", default_value_t = 0)]
-    pub from_block: u64,
+    /// The block the contract was deployed in: role holders are read from the role logs
+    /// since then (without it they are not listed).
+    #[arg(long, env = "CLAIMS_SETTLEMENT_FROM_BLOCK")]
+    pub from_block: Option<u64>,
 }
 
 /// Deploys and returns the addresses.
@@ -212,7 +213,14 @@ pub fn render_status(status: &ContractStatus) -> String {
         money(status.balance),
         money(status.total_owed)
     );
-    for (role, holders) in &status.role_holders {
+    let Some(role_holders) = &status.role_holders else {
+        let _ = writeln!(
+            out,
+            "role holders: name the deployment block (--from-block) to list them"
+        );
+        return out;
+    };
+    for (role, holders) in role_holders {
         let holders = holders
             .iter()
             .map(ToString::to_string)
@@ -233,16 +241,17 @@ pub fn render_status(status: &ContractStatus) -> String {
 
 /// The status as one JSON object (amounts in token base units, as strings).
 pub fn status_json(status: &ContractStatus) -> serde_json::Value {
-    let roles: serde_json::Map<String, serde_json::Value> = status
-        .role_holders
-        .iter()
-        .map(|(role, holders)| {
-            (
-                role.to_string(),
-                holders.iter().map(ToString::to_string).collect(),
-            )
-        })
-        .collect();
+    let roles = status.role_holders.as_ref().map(|holders| {
+        holders
+            .iter()
+            .map(|(role, accounts)| {
+                (
+                    role.to_string(),
+                    accounts.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect::<serde_json::Map<String, serde_json::Value>>()
+    });
     serde_json::json!({
         "contract": status.settlement.to_string(),
         "chain_id": status.chain_id,

@@ -280,7 +280,12 @@ async fn an_https_node_behind_a_private_ca_is_refused_without_its_ca_file_and_se
         &[],
     );
     assert!(status.status.success(), "{}", text(&status));
-    assert_eq!(last_json_line(&status)["paused"], false);
+    let status = last_json_line(&status);
+    assert_eq!(status["paused"], false, "{status}");
+    assert!(
+        status["roles"].is_null(),
+        "roles are listed only from a named block: {status}"
+    );
 
     // The library refuses the same way without the CA's file.
     let mut no_ca = JsonRpcConfig::new(&proxy.url, deployed.contract.parse().unwrap());
