@@ -197,7 +197,7 @@ impl DeadLetters {
             {
                 Ok(message) => {
                     from = message.sequence + 1;
-                    letters.push(self.dead_letter(message)?);
+                    letters.push(read(&self.config, message)?);
                 }
                 Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => break,
                 Err(error) => return Err(self.unreadable(&error)),
@@ -209,7 +209,7 @@ impl DeadLetters {
     /// The dead letter at `sequence`.
     pub async fn get(&self, sequence: u64) -> Result<StoredDeadLetter, DeadLetterError> {
         match self.stream.get_raw_message(sequence).await {
-            Ok(message) => self.dead_letter(message),
+            Ok(message) => read(&self.config, message),
             Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => {
                 Err(DeadLetterError::NotFound {
                     stream: self.config.stream.clone(),
@@ -310,61 +310,146 @@ impl DeadLetters {
         })
     }
 
-    /// A stored message read as a dead letter.
-    fn dead_letter(&self, message: StreamMessage) -> Result<StoredDeadLetter, DeadLetterError> {
-        let subject = self.config.off_wire(message.subject.as_str()).to_owned();
-        let Some(queue_of_subject) = subject.strip_prefix(DEAD_LETTER_PREFIX) else {
-            return Err(DeadLetterError::NotADeadLetter {
-                sequence: message.sequence,
-                subject,
-            });
-        };
-        let header = |name: &str| {
-            message
-                .headers
-                .get(name)
-                .map(|value| value.as_str().to_owned())
-        };
-        let dead_letter_names = [
-            dead_letter_headers::REASON,
-            dead_letter_headers::ORIGINAL_SUBJECT,
-            dead_letter_headers::DELIVERIES,
-            dead_letter_headers::QUEUE,
-        ];
-        let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, values) in message.headers.iter() {
-            let name: &str = name.as_ref();
-            if dead_letter_names
-                .iter()
-                .any(|dead| dead.eq_ignore_ascii_case(name))
-                || name.to_ascii_lowercase().starts_with("nats-")
-            {
-                continue;
-            }
-            headers
-                .entry(name.to_owned())
-                .or_default()
-                .extend(values.iter().map(|value| value.as_str().to_owned()));
-        }
-        let time = message.time;
-        Ok(StoredDeadLetter {
-            sequence: message.sequence,
-            queue: header(dead_letter_headers::QUEUE)
-                .unwrap_or_else(|| queue_of_subject.to_owned()),
-            original_subject: header(dead_letter_headers::ORIGINAL_SUBJECT).unwrap_or_default(),
-            dead_lettered_at: DateTime::from_timestamp(time.unix_timestamp(), time.nanosecond())
-                .unwrap_or_default(),
-            deliveries: header(dead_letter_headers::DELIVERIES).and_then(|text| text.parse().ok()),
-            reason: header(dead_letter_headers::REASON).unwrap_or_default(),
-            headers,
-            payload: message.payload,
-        })
-    }
-
     fn unreadable(&self, error: &dyn std::fmt::Display) -> DeadLetterError {
         DeadLetterError::Stream {
             stream: self.config.stream.clone(),
             reason: error.to_string(),
         }
+    }
+}
+
+/// A stored message read as a dead letter.
+fn read(
+    config: &NatsBusConfig,
+    message: StreamMessage,
+) -> Result<StoredDeadLetter, DeadLetterError> {
+    let subject = config.off_wire(message.subject.as_str()).to_owned();
+    let Some(queue_of_subject) = subject.strip_prefix(DEAD_LETTER_PREFIX) else {
+        return Err(DeadLetterError::NotADeadLetter {
+            sequence: message.sequence,
+            subject,
+        });
+    };
+    let header = |name: &str| {
+        message
+            .headers
+            .get(name)
+            .map(|value| value.as_str().to_owned())
+    };
+    let dead_letter_names = [
+        dead_letter_headers::REASON,
+        dead_letter_headers::ORIGINAL_SUBJECT,
+        dead_letter_headers::DELIVERIES,
+        dead_letter_headers::QUEUE,
+    ];
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, values) in message.headers.iter() {
+        let name: &str = name.as_ref();
+        if dead_letter_names
+            .iter()
+            .any(|dead| dead.eq_ignore_ascii_case(name))
+            || name.to_ascii_lowercase().starts_with("nats-")
+        {
+            continue;
+        }
+        headers
+            .entry(name.to_owned())
+            .or_default()
+            .extend(values.iter().map(|value| value.as_str().to_owned()));
+    }
+    let time = message.time;
+    Ok(StoredDeadLetter {
+        sequence: message.sequence,
+        queue: header(dead_letter_headers::QUEUE).unwrap_or_else(|| queue_of_subject.to_owned()),
+        original_subject: header(dead_letter_headers::ORIGINAL_SUBJECT).unwrap_or_default(),
+        dead_lettered_at: DateTime::from_timestamp(time.unix_timestamp(), time.nanosecond())
+            .unwrap_or_default(),
+        deliveries: header(dead_letter_headers::DELIVERIES).and_then(|text| text.parse().ok()),
+        reason: header(dead_letter_headers::REASON).unwrap_or_default(),
+        headers,
+        payload: message.payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::bus::SubjectPattern;
+
+    fn message(subject: &str, headers: &[(&str, &str)]) -> StreamMessage {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, *value);
+        }
+        StreamMessage {
+            subject: subject.into(),
+            sequence: 42,
+            headers: map,
+            payload: Bytes::from_static(b"{}"),
+            time: async_nats::datetime::parse_rfc3339("2026-03-25T10:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_the_original_headers_apart_from_its_own() {
+        let config = NatsBusConfig::new(
+            "nats://127.0.0.1:4222",
+            "CLAIMS",
+            vec![SubjectPattern::new("events.>").unwrap()],
+        )
+        .in_namespace("staging");
+        let letter = read(
+            &config,
+            message(
+                "staging.deadletter.adjudication",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Claims-Reply-To", "_INBOX.acme.1"),
+                    (
+                        dead_letter_headers::REASON,
+                        "member M-1 is no longer enrolled",
+                    ),
+                    (
+                        dead_letter_headers::ORIGINAL_SUBJECT,
+                        "events.claim.ClaimSubmitted.claim-1",
+                    ),
+                    (dead_letter_headers::DELIVERIES, "5"),
+                    (dead_letter_headers::QUEUE, "adjudication"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert_eq!(letter.sequence, 42);
+        assert_eq!(letter.queue, "adjudication");
+        assert_eq!(
+            letter.original_subject,
+            "events.claim.ClaimSubmitted.claim-1"
+        );
+        assert_eq!(letter.deliveries, Some(5));
+        assert_eq!(letter.reason, "member M-1 is no longer enrolled");
+        assert_eq!(
+            letter.dead_lettered_at.to_rfc3339(),
+            "2026-03-25T10:00:00+00:00"
+        );
+        assert_eq!(
+            letter
+                .headers
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["Claims-Reply-To", "Content-Type"]
+        );
+    }
+
+    #[test]
+    fn a_message_off_the_dead_letter_subjects_is_not_read_as_one() {
+        let config = NatsBusConfig::new("nats://127.0.0.1:4222", "CLAIMS", vec![]);
+        let refused = read(&config, message("claims.submit.acme", &[]));
+        assert!(matches!(
+            refused,
+            Err(DeadLetterError::NotADeadLetter { sequence: 42, .. })
+        ));
     }
 }
