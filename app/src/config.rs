@@ -57,6 +57,9 @@ pub struct ServeSettings {
     pub log_format: Option<String>,
     /// The settlement chain's JSON-RPC endpoint; the embedded EVM when absent.
     pub rpc_url: Option<String>,
+    /// A PEM file of CA certificates trusted for an `https://` node besides the platform's
+    /// roots (a private chain behind the insurer's own CA).
+    pub rpc_ca_file: Option<PathBuf>,
     /// The `ClaimsSettlement` contract on that chain (required with `rpc_url`).
     pub settlement_contract: Option<String>,
     /// The payout token the contract must pay in; checked against the contract at start.
@@ -223,6 +226,7 @@ impl ServeSettings {
                 "CLAIMS_LOG_LEVEL" => settings.log_level = Some(value),
                 "CLAIMS_LOG_FORMAT" => settings.log_format = Some(value),
                 "CLAIMS_RPC_URL" => settings.rpc_url = Some(value),
+                "CLAIMS_RPC_CA_FILE" => settings.rpc_ca_file = Some(value.into()),
                 "CLAIMS_SETTLEMENT_CONTRACT" => settings.settlement_contract = Some(value),
                 "CLAIMS_SETTLEMENT_TOKEN" => settings.settlement_token = Some(value),
                 "CLAIMS_SETTLEMENT_FROM_BLOCK" => {
@@ -268,6 +272,7 @@ impl ServeSettings {
             log_level: over.log_level.or(self.log_level),
             log_format: over.log_format.or(self.log_format),
             rpc_url: over.rpc_url.or(self.rpc_url),
+            rpc_ca_file: over.rpc_ca_file.or(self.rpc_ca_file),
             settlement_contract: over.settlement_contract.or(self.settlement_contract),
             settlement_token: over.settlement_token.or(self.settlement_token),
             settlement_from_block: over.settlement_from_block.or(self.settlement_from_block),
@@ -391,6 +396,7 @@ impl ServeSettings {
         };
         let Some(rpc_url) = &self.rpc_url else {
             let json_rpc_only = [
+                ("rpc_ca_file", self.rpc_ca_file.is_some()),
                 ("settlement_contract", self.settlement_contract.is_some()),
                 ("settlement_token", self.settlement_token.is_some()),
                 ("settler_key_file", self.settler_key_file.is_some()),
@@ -412,6 +418,7 @@ impl ServeSettings {
         })?;
         let settlement = address("settlement_contract", contract)?;
         let mut config = JsonRpcConfig::new(rpc_url.clone(), settlement);
+        config.rpc_ca_file = self.rpc_ca_file.clone();
         if let Some(confirmations) = self.confirmations {
             if confirmations == 0 {
                 return Err(value(
@@ -624,6 +631,10 @@ mod tests {
             ("CLAIMS_CONFIRMATIONS".to_owned(), "6".to_owned()),
             ("CLAIMS_BATCH_WAIT_MS".to_owned(), "500".to_owned()),
             (
+                "CLAIMS_RPC_CA_FILE".to_owned(),
+                "/etc/claims/chain-ca.pem".to_owned(),
+            ),
+            (
                 "CLAIMS_SETTLER_KEY".to_owned(),
                 "0xnot-a-setting".to_owned(),
             ),
@@ -643,6 +654,10 @@ mod tests {
         };
         assert_eq!(chain.rpc_url, "http://127.0.0.1:8545");
         assert_eq!(chain.confirmations, 6);
+        assert_eq!(
+            chain.rpc_ca_file,
+            Some(PathBuf::from("/etc/claims/chain-ca.pem"))
+        );
         assert!(token.is_some());
         assert_eq!(key, KeySource::File("/run/secrets/settler.key".into()));
         assert_eq!(

@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod corrections;
+pub mod dead_letters;
 pub mod decision_replay;
 pub mod demo;
 pub mod engine;

@@ -182,6 +182,10 @@ enum Command {
         /// The chain's JSON-RPC endpoint.
         #[arg(long, env = "CLAIMS_RPC_URL")]
         rpc_url: String,
+        /// A PEM file of CA certificates to trust for an https:// endpoint besides the
+        /// platform's roots.
+        #[arg(long, env = "CLAIMS_RPC_CA_FILE")]
+        rpc_ca_file: Option<PathBuf>,
         /// The settlement contract.
         #[arg(long, env = "CLAIMS_SETTLEMENT_CONTRACT")]
         contract: WalletAddress,
@@ -193,6 +197,12 @@ enum Command {
     Contract {
         #[command(subcommand)]
         command: ContractCommand,
+    },
+    /// Lists the messages the engine's work queues gave up on, and requeues them once the
+    /// cause is fixed (NATS only: the in-process bus keeps no dead letters).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
     },
     /// Measures parts of the engine and prints a table, then one JSON line.
     Bench {
@@ -327,6 +337,79 @@ enum ContractCommand {
     /// the float) and prints the addresses. The deployer's key comes from
     /// CLAIMS_SETTLER_KEY, --key-file or --keystore and is never printed.
     Deploy(claims::contract::DeployOptions),
+    /// Pauses the contract: every batch and withdrawal is refused until the admin unpauses
+    /// it. Signed by the pauser (key from CLAIMS_SETTLER_KEY, --key-file or --keystore),
+    /// simulated first, awaited to --confirmations; prints the transaction.
+    Pause(claims::contract::TransactOptions),
+    /// Unpauses the contract; the settler pays every open batch on its next retry. Signed
+    /// by the admin, as `pause`.
+    Unpause(claims::contract::TransactOptions),
+    /// Prints whether the contract is paused, its caps and what today's cap still allows,
+    /// its float and what it owes providers, and who holds each role. Needs no key.
+    Status {
+        #[command(flatten)]
+        options: claims::contract::StatusOptions,
+        /// Print one JSON object instead (amounts in token base units).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The engine's stream on a NATS server.
+#[derive(Debug, clap::Args)]
+struct EngineStreamArgs {
+    /// The NATS server.
+    #[arg(long, env = "CLAIMS_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// The JetStream stream `claims serve` keeps.
+    #[arg(long, env = "CLAIMS_STREAM", default_value = claims::engine::BusChoice::DEFAULT_STREAM)]
+    stream: String,
+    #[command(flatten)]
+    credentials: NatsCredentialArgs,
+}
+
+impl EngineStreamArgs {
+    fn config(self) -> anyhow::Result<claims_adapters::bus::NatsBusConfig> {
+        let credentials = self.credentials.resolve()?;
+        Ok(claims::dead_letters::bus_config(
+            &self.nats_url,
+            &self.stream,
+            credentials,
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// Prints each dead letter on one line: its stream sequence, queue, original subject,
+    /// when it was dead-lettered, deliveries and reason.
+    List {
+        #[command(flatten)]
+        nats: EngineStreamArgs,
+        /// Only this queue's (intake, reference, reviews, adjudication, settlement,
+        /// outcomes-decided, outcomes-paid).
+        #[arg(long)]
+        queue: Option<String>,
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Republishes dead letters of a queue to their original subjects with their original
+    /// headers, then deletes them from the stream: the engine processes each once more.
+    /// Exits with an error if any could not be requeued.
+    Requeue {
+        #[command(flatten)]
+        nats: EngineStreamArgs,
+        /// The queue whose dead letters these are.
+        #[arg(long)]
+        queue: String,
+        /// A dead letter's stream sequence, as `list` prints it (repeat for each).
+        #[arg(long = "seq", required_unless_present = "all", conflicts_with = "all")]
+        sequences: Vec<u64>,
+        /// Every dead letter of the queue.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -603,20 +686,88 @@ async fn main() -> anyhow::Result<()> {
         Command::Reconcile {
             store,
             rpc_url,
+            rpc_ca_file,
             contract,
             from_block,
         } => {
             let store = claims::replay::open_store(&store.existing()?).await?;
-            let report =
-                claims::reconciliation::against_rpc(store.as_ref(), &rpc_url, contract, from_block)
-                    .await
-                    .context("reconciliation failed")?;
+            let report = claims::reconciliation::against_rpc(
+                store.as_ref(),
+                &rpc_url,
+                rpc_ca_file.as_deref(),
+                contract,
+                from_block,
+            )
+            .await
+            .context("reconciliation failed")?;
             print_report(&claims::reconciliation::render(&report));
             if !report.is_clean() {
                 anyhow::bail!(
                     "{} discrepancies between the chain and the event store",
                     report.discrepancies()
                 );
+            }
+        }
+        Command::DeadLetters {
+            command: DeadLetterCommand::List { nats, queue, json },
+        } => {
+            let letters = claims::dead_letters::list(nats.config()?, queue.as_deref())
+                .await
+                .context("reading the dead letters failed")?;
+            if json {
+                print_report(&claims::dead_letters::json_lines(&letters));
+            } else {
+                print_report(&claims::dead_letters::render(&letters));
+            }
+        }
+        Command::DeadLetters {
+            command:
+                DeadLetterCommand::Requeue {
+                    nats,
+                    queue,
+                    sequences,
+                    all,
+                },
+        } => {
+            let selection = if all {
+                claims::dead_letters::Selection::All
+            } else {
+                claims::dead_letters::Selection::Sequences(sequences)
+            };
+            let report = claims::dead_letters::requeue(nats.config()?, &queue, &selection)
+                .await
+                .context("requeueing the dead letters failed")?;
+            print_report(&claims::dead_letters::render_requeue(&report));
+            if !report.failed.is_empty() {
+                anyhow::bail!("{} dead letters were not requeued", report.failed.len());
+            }
+        }
+        Command::Contract {
+            command: ContractCommand::Pause(options),
+        } => {
+            let receipt = claims::contract::pause(&options)
+                .await
+                .context("pausing the contract failed")?;
+            print_transaction("paused", options.contract, receipt);
+        }
+        Command::Contract {
+            command: ContractCommand::Unpause(options),
+        } => {
+            let receipt = claims::contract::unpause(&options)
+                .await
+                .context("unpausing the contract failed")?;
+            print_transaction("unpaused", options.contract, receipt);
+        }
+        Command::Contract {
+            command: ContractCommand::Status { options, json },
+        } => {
+            let status = claims::contract::status(&options)
+                .await
+                .context("reading the contract failed")?;
+            if json {
+                print_report(&format!("{}\n", claims::contract::status_json(&status)));
+            } else {
+                print_report(&claims::contract::render_status(&status));
             }
         }
         Command::Contract {
@@ -745,6 +896,24 @@ fn keeper(insurer: Option<claims_domain::InsurerId>) -> claims::keeper::Keeper {
 #[allow(clippy::print_stdout)] // The report is the command's output.
 fn print_report(report: &str) {
     print!("{report}");
+}
+
+/// An operator's transaction on the contract: a line for people, then one JSON line.
+fn print_transaction(
+    done: &str,
+    contract: WalletAddress,
+    receipt: claims_settlement::json_rpc::operator::OperatorReceipt,
+) {
+    print_report(&format!(
+        "{done} {contract} in transaction {} (block {})\n{}\n",
+        receipt.transaction,
+        receipt.block,
+        serde_json::json!({
+            "contract": contract.to_string(),
+            "transaction": receipt.transaction.to_string(),
+            "block": receipt.block,
+        })
+    ));
 }
 
 /// `claims rules …`.

@@ -6,25 +6,36 @@ use anyhow::Context;
 use claims_adapters::event_store::EventStore;
 use claims_domain::WalletAddress;
 use claims_settlement::SettlementChain;
-use claims_settlement::json_rpc::{connect_http, read_settlement_logs};
+use claims_settlement::json_rpc::endpoint::RpcEndpoint;
+use claims_settlement::json_rpc::read_settlement_logs;
 use claims_settlement::reconcile::{ReconciliationReport, reconcile, reconcile_logs};
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 
-/// Reconciles the store with the contract at `settlement` on the node at `rpc_url`, from
-/// the contract's deployment block. Reading logs needs no key.
+/// Reconciles the store with the contract at `settlement` on the node at `rpc_url`
+/// (trusting `ca_file`'s certificates for HTTPS besides the platform's roots), from the
+/// contract's deployment block. Reading logs needs no key.
 pub async fn against_rpc(
     store: &dyn EventStore,
     rpc_url: &str,
+    ca_file: Option<&Path>,
     settlement: WalletAddress,
     from_block: u64,
 ) -> anyhow::Result<ReconciliationReport> {
-    let provider = connect_http(rpc_url)?;
+    let endpoint = RpcEndpoint::new(rpc_url, ca_file)?;
+    let provider = endpoint.provider()?;
+    // The origin only: the URL's path may hold the node provider's API key.
     let logs = read_settlement_logs(&provider, settlement, from_block)
         .await
-        .with_context(|| format!("reading the logs of {settlement} from {rpc_url}"))?;
+        .with_context(|| {
+            format!(
+                "reading the logs of {settlement} from {}",
+                endpoint.origin()
+            )
+        })?;
     reconcile_logs(store, &logs)
         .await
         .context("reading the event store")

@@ -230,6 +230,58 @@ pub trait SettlementChain: Send + Sync + 'static {
     async fn settlement_logs(&self) -> Result<Vec<SettlementLog>, ChainError>;
 }
 
+/// A role of the settlement contract's access control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContractRole {
+    /// `DEFAULT_ADMIN_ROLE`: grants and revokes roles, unpauses, sets caps.
+    Admin,
+    /// `SETTLER_ROLE`: the engine's key; settles batches and nothing else.
+    Settler,
+    /// `PAUSER_ROLE`: pauses every outflow and nothing else.
+    Pauser,
+    /// A role the contract does not define (its 32-byte id).
+    Other([u8; 32]),
+}
+
+impl ContractRole {
+    /// The roles the contract defines.
+    pub const ALL: [ContractRole; 3] = [
+        ContractRole::Admin,
+        ContractRole::Settler,
+        ContractRole::Pauser,
+    ];
+
+    /// The role's id as the contract keys it: zero for the admin, else the keccak-256 of
+    /// its name.
+    pub fn id(self) -> [u8; 32] {
+        match self {
+            ContractRole::Admin => [0; 32],
+            ContractRole::Settler => alloy_primitives::keccak256("SETTLER_ROLE").0,
+            ContractRole::Pauser => alloy_primitives::keccak256("PAUSER_ROLE").0,
+            ContractRole::Other(id) => id,
+        }
+    }
+
+    /// The role with this id.
+    pub fn from_id(id: [u8; 32]) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.id() == id)
+            .unwrap_or(ContractRole::Other(id))
+    }
+}
+
+impl std::fmt::Display for ContractRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContractRole::Admin => f.write_str("DEFAULT_ADMIN_ROLE"),
+            ContractRole::Settler => f.write_str("SETTLER_ROLE"),
+            ContractRole::Pauser => f.write_str("PAUSER_ROLE"),
+            ContractRole::Other(id) => write!(f, "role {}", alloy_primitives::B256::from(*id)),
+        }
+    }
+}
+
 /// Why the chain refused a batch or could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -265,6 +317,17 @@ pub enum ChainError {
         requested: TokenAmount,
         /// What the float has for batches.
         available: TokenAmount,
+    },
+    /// The signing account lacks the role the call needs (`AccessControlUnauthorizedAccount`):
+    /// an operator's transaction signed with the wrong key.
+    #[error(
+        "the account {account} does not hold {role} on the settlement contract: sign with the key of an account that does"
+    )]
+    MissingRole {
+        /// The account that signed.
+        account: WalletAddress,
+        /// The role the call needs.
+        role: ContractRole,
     },
     /// The contract refused the transaction for another reason (a decoded custom error, or
     /// a plain revert).

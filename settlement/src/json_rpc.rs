@@ -18,10 +18,12 @@
 //!   receipt; a batch the contract reports settled by a transaction the ledger does not
 //!   know is found in the contract's `BatchSettled` logs.
 
+pub mod endpoint;
 pub mod fees;
 pub mod key;
 pub mod ledger;
 pub mod operator;
+pub mod status;
 
 use crate::abi::{self, address, amount_of, validate, wallet};
 use crate::chain::{
@@ -43,9 +45,11 @@ use claims_adapters::aggregate::{self, AggregateError, Loaded};
 use claims_adapters::event_store::EventStore;
 use claims_domain::payout::SettlementIndex;
 use claims_domain::{Decider, TransactionHash, WalletAddress};
+use endpoint::RpcEndpoint;
 use fees::Fees;
 use key::SettlerKey;
 use ledger::{SignedTransaction, SubmissionCommand, SubmissionDecider};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -58,8 +62,12 @@ pub const TX_GAS_CAP: u64 = 1 << 24;
 /// How the JSON-RPC chain reaches and treats the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonRpcConfig {
-    /// The node's HTTP endpoint, such as `http://127.0.0.1:8545`.
+    /// The node's HTTP endpoint, such as `http://127.0.0.1:8545` or
+    /// `https://node.example/v3/<key>`.
     pub rpc_url: String,
+    /// A PEM file of CA certificates to trust for an `https://` node besides the
+    /// platform's roots: a private chain behind the insurer's own CA.
+    pub rpc_ca_file: Option<PathBuf>,
     /// The `ClaimsSettlement` contract.
     pub settlement: WalletAddress,
     /// How deep a transaction's block must be before its batch counts as settled: 1 is
@@ -83,6 +91,7 @@ impl JsonRpcConfig {
     pub fn new(rpc_url: impl Into<String>, settlement: WalletAddress) -> Self {
         Self {
             rpc_url: rpc_url.into(),
+            rpc_ca_file: None,
             settlement,
             confirmations: 3,
             confirmation_timeout: Duration::from_secs(300),
@@ -95,7 +104,7 @@ impl JsonRpcConfig {
 
 impl JsonRpcConfig {
     /// The configuration from environment variables: `CLAIMS_RPC_URL` and
-    /// `CLAIMS_SETTLEMENT_CONTRACT` (required), `CLAIMS_CONFIRMATIONS`,
+    /// `CLAIMS_SETTLEMENT_CONTRACT` (required), `CLAIMS_RPC_CA_FILE`, `CLAIMS_CONFIRMATIONS`,
     /// `CLAIMS_CONFIRMATION_TIMEOUT_SECS`, `CLAIMS_REPLACE_AFTER_SECS`,
     /// `CLAIMS_POLL_INTERVAL_MS` and `CLAIMS_SETTLEMENT_FROM_BLOCK` (defaults as in
     /// [`JsonRpcConfig::new`]).
@@ -124,6 +133,7 @@ impl JsonRpcConfig {
             reason: format!("{error}"),
         })?;
         let mut config = Self::new(required("CLAIMS_RPC_URL")?, settlement);
+        config.rpc_ca_file = lookup("CLAIMS_RPC_CA_FILE").map(PathBuf::from);
         if let Some(confirmations) = number("CLAIMS_CONFIRMATIONS")? {
             if confirmations == 0 {
                 return Err(ConfigError::Invalid {
@@ -194,8 +204,12 @@ impl JsonRpcChain {
         key: SettlerKey,
         store: Arc<dyn EventStore>,
     ) -> Result<Self, ChainError> {
-        let provider = connect_http(&config.rpc_url)?;
-        let chain_id = provider.get_chain_id().await.map_err(unavailable)?;
+        let endpoint = RpcEndpoint::new(&config.rpc_url, config.rpc_ca_file.as_deref())?;
+        let provider = endpoint.provider()?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|error| endpoint.unreachable(&error))?;
         let settlement = address(config.settlement);
         let code = provider
             .get_code_at(settlement)
@@ -210,7 +224,7 @@ impl JsonRpcChain {
         let token = view(&provider, settlement, &ClaimsSettlement::tokenCall {}).await?;
         let symbol = view(&provider, token, &MockStablecoin::symbolCall {}).await?;
         let decimals = view(&provider, token, &MockStablecoin::decimalsCall {}).await?;
-        info!(chain_id, settlement = %config.settlement, settler = %key.address(), %symbol, decimals, "connected to the settlement chain");
+        info!(chain_id, node = %endpoint.origin(), settlement = %config.settlement, settler = %key.address(), %symbol, decimals, "connected to the settlement chain");
         Ok(Self {
             provider,
             key,
@@ -730,12 +744,11 @@ pub async fn read_settlement_logs(
     Ok(settled)
 }
 
-/// An HTTP provider without fillers: this module fills nonces, fees and gas itself.
-pub fn connect_http(rpc_url: &str) -> Result<RootProvider, ChainError> {
-    let url = rpc_url.parse().map_err(|error| {
-        ChainError::Unavailable(format!("the RPC URL {rpc_url:?} is not a URL: {error}"))
-    })?;
-    Ok(RootProvider::new_http(url))
+/// A provider without fillers over `http://` or `https://` (trusting `ca_file`'s
+/// certificates besides the platform's roots): this module fills nonces, fees and gas
+/// itself.
+pub fn connect_http(rpc_url: &str, ca_file: Option<&Path>) -> Result<RootProvider, ChainError> {
+    RpcEndpoint::new(rpc_url, ca_file)?.provider()
 }
 
 /// A read-only call, decoded.
@@ -767,8 +780,10 @@ pub(crate) fn refusal(error: TransportError) -> ChainError {
     }
 }
 
-pub(crate) fn unavailable(error: impl std::fmt::Display) -> ChainError {
-    ChainError::Unavailable(error.to_string())
+/// A node's error with its causes (a refused certificate, a closed connection), the URL
+/// cut down to its origin.
+pub(crate) fn unavailable(error: TransportError) -> ChainError {
+    ChainError::Unavailable(endpoint::describe(&error))
 }
 
 fn store_error(error: AggregateError) -> ChainError {
@@ -816,6 +831,7 @@ mod tests {
         assert_eq!(read.confirmation_timeout, Duration::from_secs(900));
         assert_eq!(read.replace_after, Duration::from_secs(60));
         assert_eq!(read.deployed_at_block, 1234);
+        assert_eq!(read.rpc_ca_file, None);
     }
 
     #[test]

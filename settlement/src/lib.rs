@@ -31,9 +31,9 @@ pub mod service;
 pub mod token;
 
 pub use chain::{
-    BatchReceipt, ChainBatch, ChainClaim, ChainError, Delivery, NettedClaim, ProviderPayout,
-    ProviderSettlement, SettledClaim, SettlementCaps, SettlementChain, SettlementLog, TokenInfo,
-    Withdrawal,
+    BatchReceipt, ChainBatch, ChainClaim, ChainError, ContractRole, Delivery, NettedClaim,
+    ProviderPayout, ProviderSettlement, SettledClaim, SettlementCaps, SettlementChain,
+    SettlementLog, TokenInfo, Withdrawal,
 };
 pub use embedded::EmbeddedChain;
 pub use json_rpc::{JsonRpcChain, JsonRpcConfig};

@@ -57,10 +57,12 @@
 mod config;
 mod convert;
 mod dead_letter;
+mod dead_letters;
 mod queue;
 mod subscription;
 
 pub use config::{NatsBusConfig, NatsBusError, NatsCredentials};
+pub use dead_letters::{DeadLetterError, DeadLetters, Requeued, StoredDeadLetter};
 
 use super::{
     BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription, WorkQueue,

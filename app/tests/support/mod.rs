@@ -10,3 +10,4 @@ pub mod http;
 pub mod insurer;
 pub mod nats_server;
 pub mod reference;
+pub mod tls_proxy;

@@ -2,27 +2,41 @@
 //! setting caps, a provider's withdrawal, and the mock token's controls for tests and demos.
 //!
 //! These are not payouts, so they do not go through the settler's ledger: each is
-//! simulated, signed with the account's next nonce, sent and awaited (with a timeout).
+//! simulated, signed with the account's next nonce, sent and awaited (with a timeout) to
+//! the operator's number of confirmations. A call the signing account has no role for is
+//! refused in simulation as [`ChainError::MissingRole`].
 
+use super::endpoint::RpcEndpoint;
 use super::key::SettlerKey;
-use super::{connect_http, refusal, transaction_hash, unavailable, view};
+use super::{refusal, transaction_hash, unavailable, view};
 use crate::abi::{address, amount_of, wallet};
-use crate::chain::{ChainError, SettlementCaps, Withdrawal};
+use crate::chain::{ChainError, ContractRole, SettlementCaps, Withdrawal};
 use crate::contracts::{ClaimsSettlement, MockStablecoin};
 use crate::token::TokenAmount;
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::BlockNumberOrTag;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, Bytes, TxKind, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
-use claims_domain::WalletAddress;
+use alloy::sol_types::{SolCall, SolConstructor, SolError, SolEvent};
+use alloy::transports::TransportError;
+use claims_domain::{TransactionHash, WalletAddress};
 use std::time::{Duration, Instant};
 use tracing::info;
 
-/// How long an operator's transaction may take to be mined.
+/// How long an operator's transaction may take to be mined, unless told otherwise.
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// An operator's transaction, mined and as deep as the operator waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorReceipt {
+    /// The transaction.
+    pub transaction: TransactionHash,
+    /// The block it was mined in.
+    pub block: u64,
+}
 
 /// What `deploy` put on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,18 +71,39 @@ pub struct Operator {
     provider: RootProvider,
     key: SettlerKey,
     chain_id: u64,
+    confirmations: u64,
+    patience: Duration,
 }
 
 impl Operator {
-    /// An operator signing with `key` on the node at `rpc_url`.
+    /// An operator signing with `key` on the node at `rpc_url` (`http://`, or `https://`
+    /// trusting the platform's roots).
     pub async fn connect(rpc_url: &str, key: SettlerKey) -> Result<Self, ChainError> {
-        let provider = connect_http(rpc_url)?;
-        let chain_id = provider.get_chain_id().await.map_err(unavailable)?;
+        Self::connect_to(&RpcEndpoint::new(rpc_url, None)?, key).await
+    }
+
+    /// An operator signing with `key` on the node at `endpoint`.
+    pub async fn connect_to(endpoint: &RpcEndpoint, key: SettlerKey) -> Result<Self, ChainError> {
+        let provider = endpoint.provider()?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|error| endpoint.unreachable(&error))?;
         Ok(Self {
             provider,
             key,
             chain_id,
+            confirmations: 1,
+            patience: PATIENCE,
         })
+    }
+
+    /// Waits for `confirmations` blocks (the including one counted; at least 1) after each
+    /// transaction, for at most `patience` in all: 1 block and 60 s unless told.
+    pub fn awaiting(mut self, confirmations: u64, patience: Duration) -> Self {
+        self.confirmations = confirmations.max(1);
+        self.patience = patience;
+        self
     }
 
     /// The operator's account.
@@ -125,18 +160,21 @@ impl Operator {
         Ok(deployment)
     }
 
-    /// Pauses the contract (the pauser's call).
-    pub async fn pause(&self, settlement: WalletAddress) -> Result<(), ChainError> {
-        self.call(address(settlement), &ClaimsSettlement::pauseCall {})
-            .await
-            .map(drop)
+    /// Pauses the contract (the pauser's call): every batch and withdrawal is refused
+    /// until the admin unpauses it.
+    pub async fn pause(&self, settlement: WalletAddress) -> Result<OperatorReceipt, ChainError> {
+        let receipt = self
+            .call(address(settlement), &ClaimsSettlement::pauseCall {})
+            .await?;
+        Ok(operator_receipt(&receipt))
     }
 
     /// Unpauses the contract (the admin's call).
-    pub async fn unpause(&self, settlement: WalletAddress) -> Result<(), ChainError> {
-        self.call(address(settlement), &ClaimsSettlement::unpauseCall {})
-            .await
-            .map(drop)
+    pub async fn unpause(&self, settlement: WalletAddress) -> Result<OperatorReceipt, ChainError> {
+        let receipt = self
+            .call(address(settlement), &ClaimsSettlement::unpauseCall {})
+            .await?;
+        Ok(operator_receipt(&receipt))
     }
 
     /// Sets the caps (the admin's call).
@@ -212,7 +250,11 @@ impl Operator {
             .from(from)
             .input(Bytes::from(input.clone()).into());
         request.to = Some(to);
-        let gas = self.provider.estimate_gas(request).await.map_err(refusal)?;
+        let gas = self
+            .provider
+            .estimate_gas(request)
+            .await
+            .map_err(operator_refusal)?;
         let nonce = self
             .provider
             .get_transaction_count(from)
@@ -245,7 +287,7 @@ impl Operator {
             .provider
             .send_raw_transaction(&raw)
             .await
-            .map_err(refusal)?;
+            .map_err(operator_refusal)?;
         let hash = *pending.tx_hash();
         let started = Instant::now();
         loop {
@@ -260,14 +302,68 @@ impl Operator {
                         "operator transaction {hash} reverted"
                     )));
                 }
-                return Ok(receipt);
+                if self.is_deep_enough(&receipt).await? {
+                    return Ok(receipt);
+                }
             }
-            if started.elapsed() > PATIENCE {
+            if started.elapsed() > self.patience {
                 return Err(ChainError::Unavailable(format!(
-                    "operator transaction {hash} not mined within {PATIENCE:?}"
+                    "operator transaction {hash} not mined {} blocks deep within {:?}; look it up before sending it again",
+                    self.confirmations, self.patience
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// True once the receipt's block is the operator's number of confirmations deep and
+    /// still canonical.
+    async fn is_deep_enough(&self, receipt: &TransactionReceipt) -> Result<bool, ChainError> {
+        let (Some(block), Some(block_hash)) = (receipt.block_number, receipt.block_hash) else {
+            return Ok(false);
+        };
+        if self.confirmations <= 1 {
+            return Ok(true);
+        }
+        let head = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(unavailable)?;
+        if head + 1 < block + self.confirmations {
+            return Ok(false);
+        }
+        let canonical = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(block))
+            .await
+            .map_err(unavailable)?
+            .map(|block| block.header.hash);
+        Ok(canonical == Some(block_hash))
+    }
+}
+
+fn operator_receipt(receipt: &TransactionReceipt) -> OperatorReceipt {
+    OperatorReceipt {
+        transaction: transaction_hash(receipt.transaction_hash),
+        block: receipt.block_number.unwrap_or_default(),
+    }
+}
+
+/// A refusal of an operator's transaction: a missing role named as such, anything else as
+/// the settlement chain decodes it.
+fn operator_refusal(error: TransportError) -> ChainError {
+    let missing_role = error
+        .as_error_resp()
+        .and_then(|payload| payload.as_revert_data())
+        .and_then(|data| {
+            ClaimsSettlement::AccessControlUnauthorizedAccount::abi_decode(&data).ok()
+        });
+    match missing_role {
+        Some(refused) => ChainError::MissingRole {
+            account: wallet(refused.account),
+            role: ContractRole::from_id(refused.neededRole.0),
+        },
+        None => refusal(error),
     }
 }

@@ -93,7 +93,7 @@ impl Anvil {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start anvil at {}: {error}", binary.display()));
         let url = format!("http://127.0.0.1:{port}");
-        let rpc = RootProvider::new_http(url.parse().unwrap());
+        let rpc = claims_settlement::json_rpc::connect_http(&url, None).unwrap();
         let started = Instant::now();
         while rpc.get_chain_id().await.is_err() {
             assert!(
