@@ -543,6 +543,12 @@ fn edits(
     Ok(tier)
 }
 
+/// The coding of a line submitted without modifiers or an authorisation number.
+static UNCODED: LineCoding = LineCoding {
+    modifiers: std::collections::BTreeSet::new(),
+    authorization: None,
+};
+
 fn adjudicate_line<'plan>(
     claim: &Claim,
     line: &ServiceLine,
@@ -557,9 +563,8 @@ fn adjudicate_line<'plan>(
         deductible_credit: zero,
         visit: None,
     };
-    // Borrowed, not copied: an empty coding allocates nothing.
-    let uncoded = LineCoding::default();
-    let coding = context.coding.get(&line.number).unwrap_or(&uncoded);
+    // Borrowed, not copied.
+    let coding = context.coding.get(&line.number).unwrap_or(&UNCODED);
     // Looked up once for the visit limit and the price.
     let scheduled = plan.fee_schedule.get(&line.procedure);
 
