@@ -5,9 +5,10 @@
 //! It adjudicates the benchmark's 4,096 three-line claims (`claims_domain::bench`) `passes`
 //! times (default 20) and prints the rate in wall time and a SHA3 fingerprint of every
 //! adjudication as serialised, so that an optimisation can show it changed no decision and
-//! no amount. Instructions per claim: run it under `valgrind --tool=callgrind` with two pass
-//! counts and divide the difference in instructions by the difference in claims (the
-//! fixture's parsing cancels out).
+//! no amount. Instructions per claim: run it under `valgrind --tool=callgrind
+//! --toggle-collect='claims_domain::adjudication::adjudicate'` (only the rules are counted,
+//! not the fixture's parsing) and divide by the claims adjudicated, the fingerprint's pass
+//! included: `(passes + 1) × 4,096`.
 
 use claims_domain::adjudication::adjudicate;
 use claims_domain::bench::{LINES_PER_CLAIM, cases};
