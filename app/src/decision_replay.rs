@@ -7,21 +7,30 @@
 //! authorisations are folded from the events stored before the decision; the date is the
 //! decision's own. Nothing is stored.
 //!
+//! A decision that gave benefits back first (an appeal of a denial that used them, or a
+//! replacement cancelling its original) stored that reversal in its own append, after the
+//! decision in the log; the replay decides the same reversal into the benefit years it
+//! read, as the adjudicator did before deciding, so that it sees the years the decision
+//! saw.
+//!
 //! "Before the decision" is by log position. On SQLite that is commit order; on PostgreSQL
 //! the position orders transactions by their id, so an event a concurrent writer committed
 //! while the decision was being made may be counted on the wrong side of it.
 
 use claims_adapters::aggregate::{self, AggregateError, StoredAggregate, streams};
 use claims_adapters::event_store::{EventStore, LogPosition, RecordedEvent, StreamId};
-use claims_domain::accumulator::{AccumulatorDecider, FamilyAccumulatorDecider};
+use claims_domain::accumulator::{
+    AccumulatorCommand, AccumulatorDecider, AccumulatorError, AccumulatorEvent, BenefitYearState,
+    FamilyAccumulatorDecider,
+};
 use claims_domain::adjudication::{Adjudication, AdjudicationContext};
 use claims_domain::authorizations::AuthorizationsDecider;
-use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimEvent};
+use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimEvent, CorrectionKind};
 use claims_domain::member::MemberDecider;
 use claims_domain::plan::{PlanDecider, PlanEvent};
 use claims_domain::provider::ProviderDecider;
 use claims_domain::rule_set::RuleSetDecider;
-use claims_domain::{ClaimId, Decider};
+use claims_domain::{ClaimId, Decider, MemberId};
 
 /// A stored decision and the same claim decided again from its recorded inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,22 +122,41 @@ pub async fn replay_decision(
         as_of::<ProviderDecider>(store, streams::provider(&submitted.provider), position)
             .await?
             .provider;
+    // The claim whose benefits the decision gave back first, in its own append: the
+    // appealed claim itself, or the claim a replacement cancels.
+    let reversed = match (&why, submitted.corrects) {
+        (Some(Err(_)), _) => Some(claim),
+        (None, Some(correction)) if correction.kind == CorrectionKind::Replacement => {
+            Some(correction.claim)
+        }
+        _ => None,
+    };
+    let refused = |error: AccumulatorError| {
+        missing(format!(
+            "the benefit year refused the reversal it stored: {error}"
+        ))
+    };
     let year = as_of::<AccumulatorDecider>(
         store,
         streams::accumulator(&member.id, original.benefit_year),
         position,
     )
     .await?;
+    let year = reversing::<AccumulatorDecider>(year, &member.id, reversed).map_err(refused)?;
     let family = match (&member.family, rules.family_limits(plan.currency)) {
-        (Some(family), Some(_)) => Some(
-            as_of::<FamilyAccumulatorDecider>(
+        (Some(family), Some(_)) => {
+            let family = as_of::<FamilyAccumulatorDecider>(
                 store,
                 streams::family_accumulator(family, original.benefit_year),
                 position,
             )
-            .await?
-            .accumulated(plan.currency),
-        ),
+            .await?;
+            Some(
+                reversing::<FamilyAccumulatorDecider>(family, &member.id, reversed)
+                    .map_err(refused)?
+                    .accumulated(plan.currency),
+            )
+        }
         _ => None,
     };
     let authorizations =
@@ -154,10 +182,8 @@ pub async fn replay_decision(
     let command = match why {
         None => ClaimCommand::Adjudicate(context),
         Some(Ok(review)) => ClaimCommand::Review { review, context },
-        // A replay stores nothing, so the decider's guard against counting a denial's
-        // benefits twice does not apply. (The years are read as they stood before the
-        // decision: for an appeal of a denial that used benefits, that is before the
-        // reversal stored with it, which the replay does not take off; see docs/status.md.)
+        // The years no longer count the appealed denial: its reversal was decided into
+        // them above, as the adjudicator decided it before the appeal's decision.
         Some(Err(appeal)) => ClaimCommand::Appeal {
             appeal,
             context,
@@ -174,6 +200,34 @@ pub async fn replay_decision(
         })
         .ok_or_else(|| missing("deciding it again decided nothing".to_owned()))?;
     Ok(ReplayedDecision { original, replayed })
+}
+
+/// A benefit year with a claim's contribution given back (`Reverse` decides nothing for a
+/// claim the year does not count, or no longer counts).
+fn reversing<D>(
+    year: BenefitYearState,
+    member: &MemberId,
+    claim: Option<ClaimId>,
+) -> Result<BenefitYearState, AccumulatorError>
+where
+    D: Decider<
+            State = BenefitYearState,
+            Command = AccumulatorCommand,
+            Event = AccumulatorEvent,
+            Error = AccumulatorError,
+        >,
+{
+    let Some(claim) = claim else {
+        return Ok(year);
+    };
+    let events = D::decide(
+        &year,
+        AccumulatorCommand::Reverse {
+            member: member.clone(),
+            claim,
+        },
+    )?;
+    Ok(events.iter().fold(year, D::evolve))
 }
 
 /// Every event of a stream, decoded, with its record.

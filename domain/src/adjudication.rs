@@ -50,7 +50,7 @@ use crate::coding::LineCoding;
 use crate::ids::{MemberId, PlanId, ProviderId, ServiceCategory};
 use crate::member::Member;
 use crate::money::{Currency, Money, MoneyError, Rate};
-use crate::plan::{BenefitPlan, PlanRules};
+use crate::plan::{BenefitPlan, FeeScheduleEntry, PlanRules};
 use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 use crate::rule_set::RuleSetVersion;
@@ -375,17 +375,17 @@ fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), Adj
 
 /// What the lines decided so far on this claim have used.
 #[derive(Debug, Clone)]
-struct ClaimSoFar {
+struct ClaimSoFar<'plan> {
     /// Deductible and out-of-pocket applied.
     cost_sharing: Accumulated,
-    /// Visits by category.
-    visits: BTreeMap<ServiceCategory, u32>,
+    /// Visits by category (the plan's own names, borrowed: no copy per line).
+    visits: BTreeMap<&'plan ServiceCategory, u32>,
     /// What the plan pays.
     plan_paid: Money,
 }
 
-impl ClaimSoFar {
-    fn add(&mut self, result: &LineResult) -> Result<(), MoneyError> {
+impl<'plan> ClaimSoFar<'plan> {
+    fn add(&mut self, result: &LineResult<'plan>) -> Result<(), MoneyError> {
         self.cost_sharing.deductible = self
             .cost_sharing
             .deductible
@@ -393,10 +393,10 @@ impl ClaimSoFar {
         self.cost_sharing.out_of_pocket = self
             .cost_sharing
             .out_of_pocket
-            .checked_add(result.shares.total()?)?;
+            .checked_add(result.member_pays)?;
         self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
-        if let Some(category) = &result.visit {
-            *self.visits.entry(category.clone()).or_insert(0) += 1;
+        if let Some(category) = result.visit {
+            *self.visits.entry(category).or_insert(0) += 1;
         }
         Ok(())
     }
@@ -422,7 +422,7 @@ fn binding(individual: Money, family: Option<Money>) -> Result<Money, MoneyError
 fn deductible_remaining(
     context: &AdjudicationContext,
     tier_deductible: Money,
-    so_far: &ClaimSoFar,
+    so_far: &ClaimSoFar<'_>,
 ) -> Result<Money, MoneyError> {
     let this_claim = so_far.cost_sharing.deductible;
     let individual = left_of(tier_deductible, context.accumulated.deductible, this_claim)?;
@@ -436,7 +436,7 @@ fn deductible_remaining(
 /// What remains of the out-of-pocket maximum for a line, individual and family (embedded).
 fn out_of_pocket_remaining(
     context: &AdjudicationContext,
-    so_far: &ClaimSoFar,
+    so_far: &ClaimSoFar<'_>,
 ) -> Result<Money, MoneyError> {
     let this_claim = so_far.cost_sharing.out_of_pocket;
     let individual = left_of(
@@ -471,16 +471,16 @@ impl CostShares {
     }
 }
 
-struct LineResult {
+struct LineResult<'plan> {
     line: AdjudicatedLine,
-    /// The member's cost sharing (counts toward the out-of-pocket maximum).
-    shares: CostShares,
+    /// The member's cost sharing in all (counts toward the out-of-pocket maximum).
+    member_pays: Money,
     /// What counts toward the deductible: the deductible the line would have applied had
     /// this plan paid first, even where the primary payer's payment settled it (the NAIC
     /// model's deductible credit), so a secondary claim never applies the deductible twice.
     deductible_credit: Money,
     /// The category whose visit limit the line used, if allowed.
-    visit: Option<ServiceCategory>,
+    visit: Option<&'plan ServiceCategory>,
 }
 
 /// The deductible and coinsurance a line is paid at: in network or out of network.
@@ -496,8 +496,9 @@ fn edits(
     claim: &Claim,
     line: &ServiceLine,
     coding: &LineCoding,
+    scheduled: Option<&FeeScheduleEntry>,
     context: &AdjudicationContext,
-    so_far: &ClaimSoFar,
+    so_far: &ClaimSoFar<'_>,
 ) -> Result<Tier, Adjustment> {
     let rules = &context.rules;
     let fail = |adjustment: Option<Adjustment>| adjustment.map_or(Ok(()), Err);
@@ -530,7 +531,7 @@ fn edits(
     ))?;
     fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
-    if let Some(entry) = context.plan.fee_schedule.get(&line.procedure) {
+    if let Some(entry) = scheduled {
         let used = context.benefits_used.visits_in(&entry.category)
             + so_far.visits.get(&entry.category).copied().unwrap_or(0);
         fail(visit_limit(
@@ -542,41 +543,41 @@ fn edits(
     Ok(tier)
 }
 
-fn adjudicate_line(
+/// The coding of a line submitted without modifiers or an authorisation number.
+static UNCODED: LineCoding = LineCoding {
+    modifiers: std::collections::BTreeSet::new(),
+    authorization: None,
+};
+
+fn adjudicate_line<'plan>(
     claim: &Claim,
     line: &ServiceLine,
-    context: &AdjudicationContext,
-    so_far: &ClaimSoFar,
-) -> Result<LineResult, AdjudicationError> {
+    context: &'plan AdjudicationContext,
+    so_far: &ClaimSoFar<'_>,
+) -> Result<LineResult<'plan>, AdjudicationError> {
     let plan = &context.plan;
     let zero = Money::zero(plan.currency);
-    let no_shares = CostShares {
-        copay: zero,
-        deductible: zero,
-        coinsurance: zero,
-    };
     let denied = |adjustment: Adjustment| LineResult {
         line: line_result(line, zero, vec![adjustment]),
-        shares: no_shares,
+        member_pays: zero,
         deductible_credit: zero,
         visit: None,
     };
-    let coding = context
-        .coding
-        .get(&line.number)
-        .cloned()
-        .unwrap_or_default();
+    // Borrowed, not copied.
+    let coding = context.coding.get(&line.number).unwrap_or(&UNCODED);
+    // Looked up once for the visit limit and the price.
+    let scheduled = plan.fee_schedule.get(&line.procedure);
 
-    let tier = match edits(claim, line, &coding, context, so_far) {
+    let tier = match edits(claim, line, coding, scheduled, context, so_far) {
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };
-    let priced = match price(plan, line)? {
+    let priced = match price(scheduled, line)? {
         Pricing::NotCovered(adjustment) => return Ok(denied(adjustment)),
         Pricing::Allowed(priced) => priced,
     };
 
-    let copay = copay(plan.copay_for(&priced.category), priced.allowed)?;
+    let copay = copay(plan.copay_for(priced.category), priced.allowed)?;
     let after_copay = priced.allowed.checked_sub(copay)?;
     let deductible = deductible(
         after_copay,
@@ -602,9 +603,11 @@ fn adjudicate_line(
         prior_payer = coordinated.prior_payer;
     }
 
+    // Summed once: the plan pays the rest, and the out-of-pocket counts it.
+    let member_pays = shares.total()?;
     let plan_pays = priced
         .allowed
-        .checked_sub(shares.total()?)?
+        .checked_sub(member_pays)?
         .checked_sub(prior_payer)?;
     let annual_remaining = context
         .rules
@@ -613,7 +616,8 @@ fn adjudicate_line(
         .transpose()?;
     let within = cap_at_annual_maximum(plan_pays, annual_remaining)?;
 
-    let mut adjustments = Vec::new();
+    // Room for every adjustment a paid line can carry: one allocation.
+    let mut adjustments = Vec::with_capacity(6);
     if let Some(written_off) = priced.written_off {
         adjustments.push(written_off);
     }
@@ -638,7 +642,7 @@ fn adjudicate_line(
     }
     Ok(LineResult {
         line: line_result(line, priced.allowed, adjustments),
-        shares,
+        member_pays,
         deductible_credit,
         visit: Some(priced.category),
     })
@@ -653,18 +657,23 @@ fn line_result(
     adjustments: Vec<Adjustment>,
 ) -> AdjudicatedLine {
     let currency = line.billed.currency();
-    let sum = |groups: &[GroupCode]| {
-        adjustments
-            .iter()
-            .filter(|adjustment| groups.contains(&adjustment.group))
-            .try_fold(Money::zero(currency), |total, adjustment| {
-                total.checked_add(adjustment.amount)
-            })
-            .unwrap_or(Money::zero(currency))
-    };
-    let member_responsibility = sum(&[GroupCode::PR]);
-    let contractual_adjustment = sum(&[GroupCode::CO]);
-    let other_adjustment = sum(&[GroupCode::OA, GroupCode::PI]);
+    // One pass over the adjustments, each added to its group's total in line order; a total
+    // that cannot be summed counts as zero.
+    let zero = Money::zero(currency);
+    let (mut member, mut contractual, mut other) = (Ok(zero), Ok(zero), Ok(zero));
+    for adjustment in &adjustments {
+        let total: &mut Result<Money, MoneyError> = match adjustment.group {
+            GroupCode::PR => &mut member,
+            GroupCode::CO => &mut contractual,
+            GroupCode::OA | GroupCode::PI => &mut other,
+        };
+        if let Some(sum) = total.as_ref().ok().copied() {
+            *total = sum.checked_add(adjustment.amount);
+        }
+    }
+    let member_responsibility = member.unwrap_or(zero);
+    let contractual_adjustment = contractual.unwrap_or(zero);
+    let other_adjustment = other.unwrap_or(zero);
     let payer_paid = line
         .billed
         .checked_sub(member_responsibility)
@@ -694,30 +703,34 @@ pub fn coverage_active(member: &Member, line: &ServiceLine) -> Option<Adjustment
 
 /// The result of pricing a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pricing {
+pub enum Pricing<'plan> {
     /// The procedure is not on the fee schedule: the line is not covered.
     NotCovered(Adjustment),
     /// The plan recognises an allowed amount.
-    Allowed(Priced),
+    Allowed(Priced<'plan>),
 }
 
 /// A priced line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Priced {
+pub struct Priced<'plan> {
     /// The allowed amount: the lesser of billed and the fee schedule.
     pub allowed: Money,
-    /// The service category (for copays).
-    pub category: ServiceCategory,
+    /// The service category (for copays), as the fee schedule names it.
+    pub category: &'plan ServiceCategory,
     /// CO-45 for the part of billed above the fee schedule, if any.
     pub written_off: Option<Adjustment>,
 }
 
 /// **Fee schedule (CARC 45, 96).** The allowed amount is the lesser of what was billed and
 /// the fee schedule's amount per unit times the units; the provider writes off the
-/// difference (CO-45). A procedure the fee schedule does not list is not covered: the
-/// provider writes off the whole line (CO-96).
-pub fn price(plan: &BenefitPlan, line: &ServiceLine) -> Result<Pricing, MoneyError> {
-    let Some(entry) = plan.fee_schedule.get(&line.procedure) else {
+/// difference (CO-45). A procedure the fee schedule does not list (`scheduled` is the
+/// plan's entry for the line's procedure, if any) is not covered: the provider writes off
+/// the whole line (CO-96).
+pub fn price<'plan>(
+    scheduled: Option<&'plan FeeScheduleEntry>,
+    line: &ServiceLine,
+) -> Result<Pricing<'plan>, MoneyError> {
+    let Some(entry) = scheduled else {
         return Ok(Pricing::NotCovered(Adjustment {
             group: GroupCode::CO,
             reason: ReasonCode::NonCovered,
@@ -729,7 +742,7 @@ pub fn price(plan: &BenefitPlan, line: &ServiceLine) -> Result<Pricing, MoneyErr
     let excess = line.billed.checked_sub(allowed)?;
     Ok(Pricing::Allowed(Priced {
         allowed,
-        category: entry.category.clone(),
+        category: &entry.category,
         written_off: excess.is_positive().then_some(Adjustment {
             group: GroupCode::CO,
             reason: ReasonCode::ExceedsFeeSchedule,

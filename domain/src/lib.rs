@@ -11,6 +11,8 @@
 pub mod accumulator;
 pub mod adjudication;
 pub mod authorizations;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod chain_values;
 pub mod claim;
 pub mod coding;

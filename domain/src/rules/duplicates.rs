@@ -41,16 +41,19 @@ pub fn duplicate(
     modifiers: &BTreeSet<Modifier>,
     history: &[PriorService],
 ) -> Option<Adjustment> {
+    // Every line is compared with the whole year, so the cheapest and most telling
+    // comparisons come first: the date and units (integers) rule out almost every earlier
+    // service before a code or an id is compared as text.
     history
         .iter()
         .any(|prior| {
-            prior.claim != claim.id
-                && prior.provider == claim.provider
-                && prior.date_of_service == line.date_of_service
-                && prior.procedure == line.procedure
-                && prior.modifiers == *modifiers
+            prior.date_of_service == line.date_of_service
                 && prior.units == line.units
+                && prior.procedure == line.procedure
                 && prior.billed == line.billed
+                && prior.provider == claim.provider
+                && prior.modifiers == *modifiers
+                && prior.claim != claim.id
         })
         .then(|| whole_line(line, GroupCode::OA, ReasonCode::Duplicate))
 }
