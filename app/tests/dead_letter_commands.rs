@@ -156,7 +156,7 @@ async fn a_dead_letter_is_listed_requeued_once_its_cause_is_fixed_decided_once_a
             plans: vec![approved::plan()],
             members: vec![],
             providers: vec![approved::provider("clinic-9", "Clinic Name", wallet())],
-            plan_rules: Default::default(),
+            ..ReferenceData::default()
         })
         .await
         .unwrap();
@@ -218,7 +218,7 @@ async fn a_dead_letter_is_listed_requeued_once_its_cause_is_fixed_decided_once_a
             plans: vec![],
             members: vec![approved::member()],
             providers: vec![],
-            plan_rules: Default::default(),
+            ..ReferenceData::default()
         })
         .await
         .unwrap();
