@@ -54,7 +54,8 @@ enum Command {
     Serve {
         /// A TOML configuration file (keys: roles, database, database_url,
         /// database_schema, nats_url, stream, nats_user, nats_password, nats_token,
-        /// nats_credentials, adjudicators, listen, log_level, log_format, and for a real
+        /// nats_credentials, adjudicators, intakes, notifiers, queue_batch, ack_wait_secs,
+        /// listen, log_level, log_format, and for a real
         /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
         /// settler_key_file, settler_keystore, confirmations, confirmation_timeout_secs,
         /// replace_after_secs, poll_interval_ms, batch_size, batch_wait_ms, claim_cap,
@@ -370,6 +371,10 @@ enum BenchCommand {
         /// Outcome-notice tasks (in this process).
         #[arg(long, default_value_t = 4)]
         notifiers: usize,
+        /// Messages each intake, adjudication and outcome-notice task takes from its
+        /// queue at once.
+        #[arg(long, default_value_t = claims::engine::DEFAULT_BATCH)]
+        batch: usize,
         /// Members the claims are spread over.
         #[arg(long, default_value_t = 2_000)]
         members: usize,
@@ -671,6 +676,7 @@ async fn main() -> anyhow::Result<()> {
                     workers,
                     intakes,
                     notifiers,
+                    batch,
                     members,
                     providers,
                     patience,
@@ -686,6 +692,7 @@ async fn main() -> anyhow::Result<()> {
                 workers,
                 intakes,
                 notifiers,
+                batch,
                 members,
                 providers,
                 patience,
