@@ -362,14 +362,15 @@ enum BenchCommand {
         /// How long the open-loop phase publishes, in seconds (fractions allowed).
         #[arg(long, default_value = "10", value_parser = parse_seconds)]
         seconds: Duration,
-        /// Adjudication workers (tasks in this process).
-        #[arg(long, default_value_t = 8)]
+        /// Adjudication workers (tasks in this process). With batches, few tasks keep
+        /// up and more only contend for the cores (docs/benchmarks.md).
+        #[arg(long, default_value_t = 2)]
         workers: usize,
         /// Intake tasks (in this process).
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 1)]
         intakes: usize,
         /// Outcome-notice tasks (in this process).
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 1)]
         notifiers: usize,
         /// Messages each intake, adjudication and outcome-notice task takes from its
         /// queue at once.
