@@ -28,6 +28,7 @@ use claims_domain::provider_ledger::{ProviderLedgerDecider, ProviderLedgerEvent}
 use claims_domain::rule_set::{RuleSetDecider, RuleSetEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 /// A domain aggregate whose events are kept in the event store.
 pub trait StoredAggregate: Decider<Event: Serialize + DeserializeOwned> {
@@ -118,6 +119,69 @@ pub async fn load<D: StoredAggregate>(
     stream: StreamId,
 ) -> Result<Loaded<D>, AggregateError> {
     let recorded = store.read_stream(&stream, 1).await?;
+    fold(stream, &recorded)
+}
+
+/// Loads several aggregates of one kind in one read (see [`StreamsRead`]), in the order
+/// of `streams`.
+pub async fn load_many<D: StoredAggregate>(
+    store: &dyn EventStore,
+    streams: Vec<StreamId>,
+) -> Result<Vec<Loaded<D>>, AggregateError> {
+    let read = StreamsRead::read(store, streams.iter().cloned()).await?;
+    streams
+        .into_iter()
+        .map(|stream| read.load::<D>(&stream))
+        .collect()
+}
+
+/// Streams read together in one round trip ([`EventStore::read_streams`]), from which
+/// aggregates of any kind are then loaded without touching the store again: a role
+/// handling a batch of claims reads every claim's, member's and provider's stream at once.
+///
+/// Each aggregate loaded from it carries the version it was read at, exactly as [`load`]
+/// gives it, so an append decided on it is checked against the store as usual.
+#[derive(Debug, Default)]
+pub struct StreamsRead {
+    events: HashMap<StreamId, Vec<RecordedEvent>>,
+}
+
+impl StreamsRead {
+    /// Reads the streams named (each once, however often named).
+    pub async fn read(
+        store: &dyn EventStore,
+        streams: impl IntoIterator<Item = StreamId>,
+    ) -> Result<Self, AggregateError> {
+        let mut names: Vec<StreamId> = streams.into_iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(Self {
+            events: store.read_streams(&names).await?,
+        })
+    }
+
+    /// True when `stream` was among the streams read.
+    pub fn contains(&self, stream: &StreamId) -> bool {
+        self.events.contains_key(stream)
+    }
+
+    /// Folds one of the streams read into its aggregate. A stream that was not among them
+    /// is [`AggregateError::NotRead`]: loading it as empty would decide on a state that
+    /// was never looked at.
+    pub fn load<D: StoredAggregate>(&self, stream: &StreamId) -> Result<Loaded<D>, AggregateError> {
+        let recorded = self
+            .events
+            .get(stream)
+            .ok_or_else(|| AggregateError::NotRead(stream.clone()))?;
+        fold(stream.clone(), recorded)
+    }
+}
+
+/// An aggregate's state and version from its stream's events, in version order.
+fn fold<D: StoredAggregate>(
+    stream: StreamId,
+    recorded: &[RecordedEvent],
+) -> Result<Loaded<D>, AggregateError> {
     let version = recorded.last().map_or(0, |event| event.version);
     let events = recorded
         .iter()
@@ -198,6 +262,10 @@ pub enum AggregateError {
         /// Why.
         reason: String,
     },
+    /// A caller asked a [`StreamsRead`] for a stream it did not read: a bug in the caller,
+    /// reported rather than deciding on a state nobody looked at.
+    #[error("stream {0} was not among the streams read together")]
+    NotRead(StreamId),
     /// A decided event could not be serialised.
     #[error("an event for stream {stream} cannot be serialised: {source}")]
     Encode {

@@ -38,6 +38,9 @@ macro_rules! bus_contract {
             a_queue_captures_what_is_published_after_it_is_declared,
             every_queue_gets_its_own_copy,
             workers_sharing_a_queue_each_get_different_messages,
+            a_batch_takes_what_is_ready_up_to_its_size_in_order,
+            a_batch_does_not_wait_for_more_than_is_ready,
+            each_delivery_of_a_batch_is_answered_on_its_own,
             an_acked_message_is_not_delivered_again,
             a_nak_redelivers_with_the_next_attempt,
             a_nak_with_a_delay_waits_and_the_rest_keep_their_order,
@@ -490,6 +493,110 @@ async fn workers_sharing_a_queue_each_get_different_messages(
         "each message exactly once: {received:?}"
     );
     assert_eq!(received.into_iter().collect::<BTreeSet<_>>(), sent);
+}
+
+async fn next_batch_within(
+    queue: &mut Box<dyn WorkQueue>,
+    max: usize,
+    wait: Duration,
+) -> Vec<Delivery> {
+    tokio::time::timeout(wait, queue.next_batch(max))
+        .await
+        .unwrap_or_default()
+}
+
+fn payloads(batch: &[Delivery]) -> Vec<String> {
+    batch
+        .iter()
+        .map(|delivery| payload(&delivery.message))
+        .collect()
+}
+
+async fn a_batch_takes_what_is_ready_up_to_its_size_in_order(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    let sent: Vec<String> = (0..7).map(|n| format!("claim {n}")).collect();
+    bus.publish_all(sent.iter().map(|text| ns.message("work", text)).collect())
+        .await
+        .unwrap();
+
+    let first = next_batch_within(&mut queue, 5, PATIENCE).await;
+    assert_eq!(payloads(&first), sent[..5], "the first five, in order");
+    assert!(first.iter().all(|delivery| delivery.attempt == 1));
+    for delivery in first {
+        delivery.ack().await.unwrap();
+    }
+    let rest = next_batch_within(&mut queue, 5, PATIENCE).await;
+    assert_eq!(payloads(&rest), sent[5..], "what was left, no more");
+    for delivery in rest {
+        delivery.ack().await.unwrap();
+    }
+    assert!(next_batch_within(&mut queue, 5, QUIET).await.is_empty());
+}
+
+async fn a_batch_does_not_wait_for_more_than_is_ready(bus: Arc<dyn MessageBus>, ns: Namespace) {
+    let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
+    // Nothing ready: the batch waits for the first message, then takes it alone.
+    let waiting = tokio::spawn(async move {
+        let batch = queue.next_batch(100).await;
+        (queue, batch)
+    });
+    tokio::time::sleep(QUIET).await;
+    bus.publish(ns.message("work", "alone")).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let (mut queue, batch) = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("the batch should come as soon as one message is ready")
+        .unwrap();
+    assert_eq!(payloads(&batch), ["alone"]);
+    assert!(started.elapsed() < PATIENCE);
+    for delivery in batch {
+        delivery.ack().await.unwrap();
+    }
+    // A batch of one is a plain pull.
+    bus.publish(ns.message("work", "a")).await.unwrap();
+    bus.publish(ns.message("work", "b")).await.unwrap();
+    let one = next_batch_within(&mut queue, 1, PATIENCE).await;
+    assert_eq!(payloads(&one), ["a"]);
+    let two = next_batch_within(&mut queue, 1, PATIENCE).await;
+    assert_eq!(payloads(&two), ["b"]);
+    for delivery in one.into_iter().chain(two) {
+        delivery.ack().await.unwrap();
+    }
+}
+
+async fn each_delivery_of_a_batch_is_answered_on_its_own(bus: Arc<dyn MessageBus>, ns: Namespace) {
+    let spec = ns.queue("intake", &["work"]);
+    let mut dead_letters = bus
+        .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
+        .await
+        .unwrap();
+    let mut queue = bus.work_queue(spec).await.unwrap();
+    for text in ["good", "retry", "poison"] {
+        bus.publish(ns.message("work", text)).await.unwrap();
+    }
+    let batch = next_batch_within(&mut queue, 10, PATIENCE).await;
+    assert_eq!(payloads(&batch), ["good", "retry", "poison"]);
+    let mut batch = batch.into_iter();
+    batch.next().unwrap().ack().await.unwrap();
+    batch.next().unwrap().nak(None, "store busy").await.unwrap();
+    batch.next().unwrap().reject("not a claim").await.unwrap();
+
+    let dead = heard(&mut dead_letters).await;
+    assert_eq!(payload(&dead), "poison");
+    assert_eq!(
+        dead.header(dead_letter_headers::REASON),
+        Some("not a claim")
+    );
+    let again = next_batch_within(&mut queue, 10, PATIENCE).await;
+    assert_eq!(payloads(&again), ["retry"]);
+    assert_eq!(again[0].attempt, 2);
+    for delivery in again {
+        delivery.ack().await.unwrap();
+    }
+    assert!(next_batch_within(&mut queue, 10, QUIET).await.is_empty());
 }
 
 async fn an_acked_message_is_not_delivered_again(bus: Arc<dyn MessageBus>, ns: Namespace) {

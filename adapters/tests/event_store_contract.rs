@@ -41,6 +41,7 @@ macro_rules! event_store_contract {
             $fresh;
             appends_and_reads_back_a_stream,
             a_stream_never_written_reads_as_empty,
+            several_streams_read_at_once_each_whole_and_in_order,
             appends_continue_at_the_exact_version,
             no_stream_refuses_a_stream_that_exists,
             exact_refuses_a_stream_at_another_version,
@@ -689,6 +690,70 @@ async fn a_stream_never_written_reads_as_empty(store: Arc<dyn EventStore>) {
         .await
         .unwrap();
     assert!(prefix.is_empty());
+}
+
+async fn several_streams_read_at_once_each_whole_and_in_order(store: Arc<dyn EventStore>) {
+    let claim = StreamId::from_raw("claim-1");
+    let member = StreamId::from_raw("member-1");
+    let untouched = StreamId::from_raw("member-2");
+    let never_written = StreamId::from_raw("claim-2");
+    // Interleaved appends, so each stream's events sit apart in the log.
+    for round in 0..3 {
+        store
+            .append(vec![
+                append(
+                    &claim,
+                    ExpectedVersion::Exact(round),
+                    vec![event("ClaimEvent")],
+                ),
+                append(
+                    &member,
+                    ExpectedVersion::Exact(round * 2),
+                    vec![event("MemberEvent"), event("MemberEvent")],
+                ),
+            ])
+            .await
+            .unwrap();
+    }
+    store
+        .append(vec![append(
+            &untouched,
+            ExpectedVersion::NoStream,
+            vec![event("Other")],
+        )])
+        .await
+        .unwrap();
+
+    let read = store
+        .read_streams(&[
+            claim.clone(),
+            member.clone(),
+            never_written.clone(),
+            claim.clone(),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(read.len(), 3, "one entry per stream named: {read:?}");
+    assert_eq!(read[&claim], store.read_stream(&claim, 1).await.unwrap());
+    assert_eq!(read[&member], store.read_stream(&member, 1).await.unwrap());
+    assert_eq!(read[&claim].len(), 3);
+    assert_eq!(
+        read[&member]
+            .iter()
+            .map(|event| event.version)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    assert!(read[&never_written].is_empty());
+    assert!(!read.contains_key(&untouched), "only the streams named");
+    assert!(store.read_streams(&[]).await.unwrap().is_empty());
+    // Names are matched exactly, not as patterns or prefixes.
+    let odd = store
+        .read_streams(&[StreamId::from_raw("claim-%"), StreamId::from_raw("claim-")])
+        .await
+        .unwrap();
+    assert!(odd.values().all(Vec::is_empty), "{odd:?}");
 }
 
 async fn appends_continue_at_the_exact_version(store: Arc<dyn EventStore>) {

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
-use claims_adapters::aggregate::{AggregateError, StoredAggregate, load};
+use claims_adapters::aggregate::{AggregateError, StoredAggregate, StreamsRead, load, load_many};
 use claims_adapters::event_store::{
     EventId, EventStore, ExpectedVersion, NewEvent, SqliteEventStore, StreamAppend, StreamId,
 };
@@ -170,4 +170,58 @@ async fn an_event_from_a_newer_engine_or_without_an_upcast_is_refused_with_the_r
             .contains("no upcast from schema version 1 to 2"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn aggregates_read_together_load_as_they_do_alone_upcast_and_at_their_versions() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    let old = StreamId::new(Registration::CATEGORY, "clinic-old");
+    let new = StreamId::new(Registration::CATEGORY, "clinic-new");
+    let never = StreamId::new(Registration::CATEGORY, "clinic-never");
+    store_raw(
+        &store,
+        &old,
+        1,
+        json!({ "type": "Registered", "name": "Old", "payout_address": "0x1" }),
+    )
+    .await;
+    store_raw(
+        &store,
+        &new,
+        3,
+        json!({ "type": "Registered", "name": "New", "wallet": "0x2", "network": "base" }),
+    )
+    .await;
+    store_raw(
+        &store,
+        &new,
+        3,
+        json!({ "type": "Registered", "name": "Newer", "wallet": "0x3", "network": "base" }),
+    )
+    .await;
+
+    let together = load_many::<Registration>(&store, vec![new.clone(), never.clone(), old.clone()])
+        .await
+        .unwrap();
+    for (loaded, stream) in together.iter().zip([&new, &never, &old]) {
+        let alone = load::<Registration>(&store, stream.clone()).await.unwrap();
+        assert_eq!(&loaded.stream, stream);
+        assert_eq!(loaded.version, alone.version);
+        assert_eq!(loaded.state, alone.state);
+    }
+    assert_eq!(
+        together
+            .iter()
+            .map(|loaded| loaded.version)
+            .collect::<Vec<_>>(),
+        [2, 0, 1]
+    );
+
+    // A stream that was not read is refused, not taken for empty.
+    let read = StreamsRead::read(&store, [old.clone()]).await.unwrap();
+    assert!(read.contains(&old));
+    assert!(matches!(
+        read.load::<Registration>(&new),
+        Err(AggregateError::NotRead(stream)) if stream == new
+    ));
 }

@@ -18,14 +18,31 @@
 //! benefits gives them back the same way before the claim is decided again.
 //!
 //! Any number of workers may pull from the same queue, in one process or many.
+//!
+//! # Batches
+//!
+//! A worker takes its queue a batch at a time ([`WorkQueue::next_batch`], up to
+//! [`DEFAULT_BATCH`]) and decides the batch's claims together ([`Adjudicator::adjudicate_all`]):
+//! their claim streams in one read; for a run of plain claims, their members, providers,
+//! benefit years and authorisations in a second read and their plans and family years in
+//! a third; each claim decided in memory, in queue order; and every decision with its
+//! benefit-year events stored in **one** append, each stream at the version read. A claim
+//! whose member's or family's benefit year an earlier claim of the run already read ends
+//! the run: the run is stored first, and a new run reads that year afresh, so two claims of
+//! one batch never decide on the same version of a year and a deductible is applied once.
+//! If the append fails (another worker moved a stream, or the store refused it), each
+//! claim of the run is decided on its own by the claim-by-claim path, which retries on
+//! fresh state. Replacements, and a claim given twice in one batch, take that path at
+//! their place in the batch; reviews and appeals always do. A claim that cannot be decided
+//! fails alone: it is reported (and dead-lettered) without holding the others back.
 
 use crate::clock::Clock;
 use crate::corrections::{self, CorrectionError, Year};
 use crate::retry;
 use crate::verdict::{Verdict, conclude};
-use claims_adapters::aggregate::{self, AggregateError, streams};
+use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
-use claims_adapters::event_store::{EventStore, RecordedEvent, StreamAppend};
+use claims_adapters::event_store::{EventStore, RecordedEvent, StreamAppend, StreamId};
 use claims_domain::Decider;
 use claims_domain::accumulator::{
     Accumulated, AccumulatorCommand, AccumulatorDecider, AccumulatorError, FamilyAccumulatorDecider,
@@ -42,9 +59,14 @@ use claims_domain::plan::BenefitPlan;
 use claims_domain::plan::PlanDecider;
 use claims_domain::provider::ProviderDecider;
 use claims_domain::{ClaimId, MemberId};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
+
+/// `ClaimSubmitted` events a worker takes from its queue at once, unless configured
+/// otherwise.
+pub const DEFAULT_BATCH: usize = 32;
 
 /// What adjudicating a claim did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,68 +138,143 @@ struct Inputs {
     family_limits: Option<Accumulated>,
 }
 
+/// How a claim of a batch is decided.
+enum Plan {
+    /// Settled from its claim stream alone (already decided, never submitted, unreadable).
+    Settled(Result<Adjudicated, AdjudicatorError>),
+    /// Decided with the batch.
+    Batched(Box<Loaded<ClaimDecider>>, Box<Claim>),
+    /// Decided on its own, at its place in the batch (a replacement, a repeat).
+    Alone,
+    /// Its outcome is known.
+    Done,
+}
+
 impl Adjudicator {
-    /// Everything the rules take for a claim: the member, plan and rules, provider, the
+    /// Everything the rules take for each claim: the member, plan and rules, provider, the
     /// member's (and family's) benefit year, authorisations on file, the lines' coding and
-    /// the coordination of benefits.
+    /// the coordination of benefits. Two reads for any number of claims: what the claims
+    /// name, then the members' plans and family years. A claim whose member is gone or
+    /// whose plan is not published gets its own error; a failed read fails them all.
+    async fn read_inputs(
+        &self,
+        claims: &[&Claim],
+    ) -> Result<Vec<Result<(Inputs, AdjudicationContext), AdjudicatorError>>, AggregateError> {
+        let store = self.store.as_ref();
+        let named = StreamsRead::read(
+            store,
+            claims.iter().flat_map(|claim| {
+                [
+                    streams::member(&claim.member),
+                    streams::provider(&claim.provider),
+                    streams::accumulator(&claim.member, claim.benefit_year()),
+                    streams::authorizations(&claim.member),
+                ]
+            }),
+        )
+        .await?;
+        let mut members = Vec::with_capacity(claims.len());
+        for claim in claims {
+            members.push(
+                named
+                    .load::<MemberDecider>(&streams::member(&claim.member))?
+                    .state
+                    .member,
+            );
+        }
+        // The family's year is read (and appended at the version read) whenever the member
+        // has a family: a correction may give back what an earlier claim added to it.
+        let family_year = |claim: &Claim, member: &claims_domain::member::Member| {
+            member
+                .family
+                .as_ref()
+                .map(|family| streams::family_accumulator(family, claim.benefit_year()))
+        };
+        let second = StreamsRead::read(
+            store,
+            claims
+                .iter()
+                .zip(&members)
+                .filter_map(|(claim, member)| member.as_ref().map(|member| (claim, member)))
+                .flat_map(|(claim, member)| {
+                    std::iter::once(streams::plan(&member.plan)).chain(family_year(claim, member))
+                }),
+        )
+        .await?;
+        let mut inputs = Vec::with_capacity(claims.len());
+        for (claim, member) in claims.iter().zip(members) {
+            let Some(member) = member else {
+                inputs.push(Err(unprocessable(
+                    claim.id,
+                    format!("member {} is no longer enrolled", claim.member),
+                )));
+                continue;
+            };
+            let plan_state = second
+                .load::<PlanDecider>(&streams::plan(&member.plan))?
+                .state;
+            let Some((plan, plan_revision)) = plan_state.current else {
+                inputs.push(Err(unprocessable(
+                    claim.id,
+                    format!("plan {} is not published", member.plan),
+                )));
+                continue;
+            };
+            let year = Year::new(named.load::<AccumulatorDecider>(&streams::accumulator(
+                &claim.member,
+                claim.benefit_year(),
+            ))?);
+            let family = match family_year(claim, &member) {
+                Some(stream) => Some(Year::new(second.load::<FamilyAccumulatorDecider>(&stream)?)),
+                None => None,
+            };
+            let rules = plan_state.rules;
+            let family_limits = rules.family_limits(plan.currency);
+            let mut context = AdjudicationContext {
+                decided_on: self.clock.today(),
+                accumulated: Accumulated::zero(plan.currency),
+                family: None,
+                benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
+                history: Vec::new(),
+                authorizations: named
+                    .load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?
+                    .state
+                    .authorizations,
+                coding: claim.coding(),
+                coordination: claim.coordination(&member),
+                plan: plan.clone(),
+                plan_revision,
+                rule_set: plan_state.rule_set,
+                provider: named
+                    .load::<ProviderDecider>(&streams::provider(&claim.provider))?
+                    .state
+                    .provider,
+                member: member.clone(),
+                rules: rules.clone(),
+            };
+            let claim_inputs = Inputs {
+                member: member.id,
+                limits: rules.accumulator_limits(&plan),
+                plan,
+                year,
+                family,
+                family_limits,
+            };
+            claim_inputs.refresh(&mut context);
+            inputs.push(Ok((claim_inputs, context)));
+        }
+        Ok(inputs)
+    }
+
+    /// [`Adjudicator::read_inputs`] for one claim.
     async fn load_inputs(
         &self,
         claim: &Claim,
     ) -> Result<(Inputs, AdjudicationContext), AdjudicatorError> {
-        let store = self.store.as_ref();
-        // The streams named by the claim alone are read at once: one wait, not four.
-        let year_of_claim = claim.benefit_year();
-        // The family's year is read (and appended at the version read) whenever the member
-        // has a family: a correction may give back what an earlier claim added to it.
-        let (member, provider, (year, family), authorizations) = futures::try_join!(
-            aggregate::load::<MemberDecider>(store, streams::member(&claim.member)),
-            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider)),
-            corrections::benefit_years(store, &claim.member, year_of_claim),
-            aggregate::load::<AuthorizationsDecider>(store, streams::authorizations(&claim.member)),
-        )?;
-        let provider = provider.state.provider;
-        let authorizations = authorizations.state.authorizations;
-        let member = member.state.member.ok_or_else(|| {
-            unprocessable(
-                claim.id,
-                format!("member {} is no longer enrolled", claim.member),
-            )
-        })?;
-        let plan_state = aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
+        self.read_inputs(&[claim])
             .await?
-            .state;
-        let rules = plan_state.rules;
-        let rule_set = plan_state.rule_set;
-        let (plan, plan_revision) = plan_state.current.ok_or_else(|| {
-            unprocessable(claim.id, format!("plan {} is not published", member.plan))
-        })?;
-        let family_limits = rules.family_limits(plan.currency);
-        let mut context = AdjudicationContext {
-            decided_on: self.clock.today(),
-            accumulated: Accumulated::zero(plan.currency),
-            family: None,
-            benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
-            history: Vec::new(),
-            authorizations,
-            coding: claim.coding(),
-            coordination: claim.coordination(&member),
-            plan: plan.clone(),
-            plan_revision,
-            rule_set,
-            member: member.clone(),
-            provider,
-            rules: rules.clone(),
-        };
-        let inputs = Inputs {
-            member: member.id,
-            limits: rules.accumulator_limits(&plan),
-            plan,
-            year,
-            family,
-            family_limits,
-        };
-        inputs.refresh(&mut context);
-        Ok((inputs, context))
+            .pop()
+            .unwrap_or_else(|| Err(unprocessable(claim.id, "its inputs could not be read")))
     }
 }
 
@@ -275,45 +372,281 @@ impl AdjudicatorError {
 pub struct Adjudicator {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    batch: usize,
 }
 
 impl Adjudicator {
-    /// A worker over a store, deciding with the given clock's date.
+    /// A worker over a store, deciding with the given clock's date, taking
+    /// [`DEFAULT_BATCH`] claims at a time.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Takes up to `batch` claims from the queue at a time (at least one).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// Decides claims from the queue until it closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
-        while let Some(delivery) = queue.next().await {
-            self.handle(delivery).await;
+        loop {
+            let batch = queue.next_batch(self.batch).await;
+            if batch.is_empty() {
+                return;
+            }
+            self.handle_batch(batch).await;
         }
     }
 
     /// Processes one `ClaimSubmitted` delivery: acked once the decision is stored,
     /// handed back on a store failure, dead-lettered if it can never be decided.
     pub async fn handle(&self, delivery: Delivery) {
-        let claim = serde_json::from_slice::<RecordedEvent>(&delivery.message.payload)
-            .ok()
-            .and_then(|event| streams::claim_of(&event.stream));
-        let Some(claim) = claim else {
-            let reason =
-                "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
-            conclude(delivery, Verdict::Unprocessable(reason.to_owned())).await;
-            return;
+        self.handle_batch(vec![delivery]).await;
+    }
+
+    /// Processes a batch of `ClaimSubmitted` deliveries (see the module docs); each is
+    /// acked once its decision is stored, handed back on a store failure, or
+    /// dead-lettered if it can never be decided.
+    pub async fn handle_batch(&self, deliveries: Vec<Delivery>) {
+        let claims: Vec<Option<ClaimId>> = deliveries
+            .iter()
+            .map(|delivery| {
+                serde_json::from_slice::<RecordedEvent>(&delivery.message.payload)
+                    .ok()
+                    .and_then(|event| streams::claim_of(&event.stream))
+            })
+            .collect();
+        let mut outcomes = self
+            .adjudicate_all(&claims.iter().flatten().copied().collect::<Vec<_>>())
+            .await
+            .into_iter();
+        for (delivery, claim) in deliveries.into_iter().zip(claims) {
+            let Some(claim) = claim else {
+                let reason = "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
+                conclude(delivery, Verdict::Unprocessable(reason.to_owned())).await;
+                continue;
+            };
+            let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(AdjudicatorError::Store(AggregateError::NotRead(
+                    streams::claim(claim),
+                )))
+            });
+            let verdict = match outcome {
+                Ok(_) => Verdict::Done,
+                Err(error @ AdjudicatorError::Unprocessable { .. }) => {
+                    Verdict::Unprocessable(error.to_string())
+                }
+                Err(error) => {
+                    span.in_scope(|| warn!(%error, "adjudication failed; it will be retried"));
+                    Verdict::retry(&delivery, Duration::from_millis(100), error)
+                }
+            };
+            conclude(delivery, verdict).instrument(span).await;
+        }
+    }
+
+    /// Decides several claims, in order, as one worker deciding them one after another
+    /// would, with a few reads and one append per run of plain claims (see the module
+    /// docs). One result per claim, in the order given.
+    pub async fn adjudicate_all(
+        &self,
+        claims: &[ClaimId],
+    ) -> Vec<Result<Adjudicated, AdjudicatorError>> {
+        let read = match StreamsRead::read(
+            self.store.as_ref(),
+            claims.iter().map(|claim| streams::claim(*claim)),
+        )
+        .await
+        {
+            Ok(read) => read,
+            Err(error) => {
+                warn!(%error, claims = claims.len(), "reading a batch of claims failed; deciding them one by one");
+                let mut outcomes = Vec::with_capacity(claims.len());
+                for claim in claims {
+                    outcomes.push(self.adjudicate_one(*claim).await);
+                }
+                return outcomes;
+            }
         };
-        let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
-        let verdict = match self.adjudicate(claim).instrument(span.clone()).await {
-            Ok(_) => Verdict::Done,
-            Err(error @ AdjudicatorError::Unprocessable { .. }) => {
-                Verdict::Unprocessable(error.to_string())
+        let mut seen = HashSet::new();
+        let mut plans: Vec<Plan> = claims
+            .iter()
+            .map(|claim| {
+                if !seen.insert(*claim) {
+                    return Plan::Alone;
+                }
+                let loaded = match read.load::<ClaimDecider>(&streams::claim(*claim)) {
+                    Ok(loaded) => loaded,
+                    Err(error) => return Plan::Settled(Err(error.into())),
+                };
+                match loaded.state.claim.clone() {
+                    None => Plan::Settled(Err(unprocessable(
+                        *claim,
+                        "no such claim has been submitted",
+                    ))),
+                    Some(_)
+                        if loaded.state.adjudication.is_some()
+                            || loaded.state.voiding.is_some() =>
+                    {
+                        Plan::Settled(Ok(Adjudicated::AlreadyDecided))
+                    }
+                    Some(submitted) if submitted.corrects.is_some() => Plan::Alone,
+                    Some(submitted) => Plan::Batched(Box::new(loaded), Box::new(submitted)),
+                }
+            })
+            .collect();
+
+        let mut outcomes: Vec<Option<Result<Adjudicated, AdjudicatorError>>> =
+            claims.iter().map(|_| None).collect();
+        let mut next = 0;
+        while next < claims.len() {
+            match std::mem::replace(&mut plans[next], Plan::Done) {
+                Plan::Done => next += 1,
+                Plan::Settled(outcome) => {
+                    outcomes[next] = Some(outcome);
+                    next += 1;
+                }
+                Plan::Alone => {
+                    outcomes[next] = Some(self.adjudicate_one(claims[next]).await);
+                    next += 1;
+                }
+                Plan::Batched(claim, submitted) => {
+                    // The run: this claim and the batched ones after it, up to the next
+                    // claim that goes alone.
+                    let mut run = vec![(next, *claim, *submitted)];
+                    let mut end = next + 1;
+                    while end < claims.len() && !matches!(plans[end], Plan::Alone) {
+                        match std::mem::replace(&mut plans[end], Plan::Done) {
+                            Plan::Settled(outcome) => outcomes[end] = Some(outcome),
+                            Plan::Batched(claim, submitted) => run.push((end, *claim, *submitted)),
+                            Plan::Alone | Plan::Done => {}
+                        }
+                        end += 1;
+                    }
+                    let (decided, left) = self.decide_run(run).await;
+                    for (index, outcome) in decided {
+                        outcomes[index] = Some(outcome);
+                    }
+                    // What the run left (from a claim sharing a benefit year with an
+                    // earlier one) is batched again, on a fresh read.
+                    next = left.first().map_or(end, |(index, _, _)| *index);
+                    for (index, claim, submitted) in left {
+                        plans[index] = Plan::Batched(Box::new(claim), Box::new(submitted));
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .zip(claims)
+            .map(|(outcome, claim)| {
+                outcome.unwrap_or_else(|| {
+                    Err(AdjudicatorError::Store(AggregateError::NotRead(
+                        streams::claim(*claim),
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// Decides a run of plain claims, in order, on one read of their inputs, and stores
+    /// every decision in one append. Stops before a claim whose member's or family's
+    /// benefit year an earlier claim of the run read, and hands it and the claims after it
+    /// back, to be decided on a fresh read once this run is stored.
+    #[allow(clippy::type_complexity, reason = "index, outcome; and what was left")]
+    async fn decide_run(
+        &self,
+        run: Vec<(usize, Loaded<ClaimDecider>, Claim)>,
+    ) -> (
+        Vec<(usize, Result<Adjudicated, AdjudicatorError>)>,
+        Vec<(usize, Loaded<ClaimDecider>, Claim)>,
+    ) {
+        let mut outcomes = Vec::with_capacity(run.len());
+        let submitted: Vec<&Claim> = run.iter().map(|(_, _, claim)| claim).collect();
+        let inputs = match self.read_inputs(&submitted).await {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                warn!(%error, claims = run.len(), "reading a batch's inputs failed; deciding them one by one");
+                for (index, _, submitted) in &run {
+                    outcomes.push((*index, self.adjudicate_one(submitted.id).await));
+                }
+                return (outcomes, Vec::new());
+            }
+        };
+        let mut read_years: HashSet<StreamId> = HashSet::new();
+        let mut appends = Vec::new();
+        let mut decided = Vec::new();
+        let mut left = Vec::new();
+        let mut run = run.into_iter().zip(inputs);
+        for ((index, claim, submitted), inputs) in run.by_ref() {
+            let (mut inputs, context) = match inputs {
+                Ok(inputs) => inputs,
+                Err(error) => {
+                    outcomes.push((index, Err(error)));
+                    continue;
+                }
+            };
+            let years: Vec<StreamId> = std::iter::once(inputs.year.loaded.stream.clone())
+                .chain(
+                    inputs
+                        .family
+                        .as_ref()
+                        .map(|family| family.loaded.stream.clone()),
+                )
+                .collect();
+            if years.iter().any(|year| read_years.contains(year)) {
+                left.push((index, claim, submitted));
+                break;
+            }
+            read_years.extend(years);
+            let span = tracing::info_span!("adjudicate", claim = %submitted.id);
+            match decide(
+                &claim,
+                &submitted,
+                &mut inputs,
+                context,
+                Redecide::No,
+                false,
+            ) {
+                Ok(Some((claim_appends, adjudication))) => {
+                    appends.extend(claim_appends);
+                    decided.push((index, submitted.id, adjudication, span));
+                }
+                Ok(None) => outcomes.push((index, Ok(Adjudicated::AlreadyDecided))),
+                Err(error) => outcomes.push((index, Err(error))),
+            }
+        }
+        left.extend(run.map(|(claim, _)| claim));
+        if decided.is_empty() {
+            return (outcomes, left);
+        }
+        match self.store.append(appends).await {
+            Ok(_) => {
+                for (index, _, adjudication, span) in decided {
+                    span.in_scope(|| log_decided(&adjudication));
+                    outcomes.push((index, Ok(Adjudicated::Decided(adjudication.decision))));
+                }
             }
             Err(error) => {
-                span.in_scope(|| warn!(%error, "adjudication failed; it will be retried"));
-                Verdict::retry(&delivery, Duration::from_millis(100), error)
+                warn!(%error, claims = decided.len(), "storing a batch of decisions failed; deciding them one by one");
+                for (index, claim, _, span) in decided {
+                    outcomes.push((index, self.adjudicate_one(claim).instrument(span).await));
+                }
             }
-        };
-        conclude(delivery, verdict).instrument(span).await;
+        }
+        (outcomes, left)
+    }
+
+    /// [`Adjudicator::adjudicate`] within the claim's span.
+    async fn adjudicate_one(&self, claim: ClaimId) -> Result<Adjudicated, AdjudicatorError> {
+        let span = tracing::info_span!("adjudicate", %claim);
+        self.adjudicate(claim).instrument(span).await
     }
 
     /// Decides a claim, retrying on fresh state if another worker moved the claim or the
@@ -389,8 +722,7 @@ impl Adjudicator {
         {
             return Ok(Adjudicated::AlreadyDecided);
         }
-        let (mut inputs, mut context) = self.load_inputs(&submitted).await?;
-        let metadata = serde_json::json!({ "claim": claim_id });
+        let (mut inputs, context) = self.load_inputs(&submitted).await?;
         let mut appends = Vec::with_capacity(5);
         let mut benefits_restored = false;
         match (&redecide, submitted.corrects) {
@@ -430,30 +762,64 @@ impl Adjudicator {
             }
             _ => {}
         }
-        inputs.refresh(&mut context);
-        let context = Box::new(context);
-        let command = match redecide {
-            Redecide::No => ClaimCommand::Adjudicate(context),
-            Redecide::Review(review) => ClaimCommand::Review { review, context },
-            Redecide::Appeal(appeal) => ClaimCommand::Appeal {
-                appeal,
-                context,
-                benefits_restored,
-            },
-        };
-        let claim_events = ClaimDecider::decide(&claim.state, command)
-            .map_err(|error: ClaimError| unprocessable(claim_id, error))?;
-        let Some(adjudication) = claim_events.iter().find_map(|event| match event {
-            ClaimEvent::Adjudicated { adjudication } => Some(adjudication),
-            _ => None,
-        }) else {
+        let Some((decided, adjudication)) = decide(
+            &claim,
+            &submitted,
+            &mut inputs,
+            context,
+            redecide,
+            benefits_restored,
+        )?
+        else {
             return Ok(Adjudicated::AlreadyDecided);
         };
-        let decision = adjudication.decision.clone();
-        appends.extend(claim.append(&claim_events, &metadata)?);
-        appends.extend(inputs.benefit_year_appends(&submitted, adjudication, &metadata)?);
+        appends.extend(decided);
         store.append(appends).await.map_err(AggregateError::from)?;
-        info!(decision = ?decision, payer = %adjudication.payer_paid, member = %adjudication.member_responsibility, "claim adjudicated");
-        Ok(Adjudicated::Decided(decision))
+        log_decided(&adjudication);
+        Ok(Adjudicated::Decided(adjudication.decision))
     }
+}
+
+/// Decides a claim on its inputs (with any reversal already decided into them): the
+/// claim's events and what they add to the benefit years, as appends at the versions
+/// read, with the adjudication. `None` when nothing new is decided.
+fn decide(
+    claim: &Loaded<ClaimDecider>,
+    submitted: &Claim,
+    inputs: &mut Inputs,
+    mut context: AdjudicationContext,
+    redecide: Redecide,
+    benefits_restored: bool,
+) -> Result<Option<(Vec<StreamAppend>, Adjudication)>, AdjudicatorError> {
+    inputs.refresh(&mut context);
+    let context = Box::new(context);
+    let command = match redecide {
+        Redecide::No => ClaimCommand::Adjudicate(context),
+        Redecide::Review(review) => ClaimCommand::Review { review, context },
+        Redecide::Appeal(appeal) => ClaimCommand::Appeal {
+            appeal,
+            context,
+            benefits_restored,
+        },
+    };
+    let claim_events = ClaimDecider::decide(&claim.state, command)
+        .map_err(|error: ClaimError| unprocessable(submitted.id, error))?;
+    let Some(adjudication) = claim_events.iter().find_map(|event| match event {
+        ClaimEvent::Adjudicated { adjudication } => Some(adjudication),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let metadata = serde_json::json!({ "claim": submitted.id });
+    let mut appends: Vec<StreamAppend> = claim
+        .append(&claim_events, &metadata)?
+        .into_iter()
+        .collect();
+    appends.extend(inputs.benefit_year_appends(submitted, adjudication, &metadata)?);
+    Ok(Some((appends, adjudication.clone())))
+}
+
+/// Logs a decision once it is stored.
+fn log_decided(adjudication: &Adjudication) {
+    info!(decision = ?adjudication.decision, payer = %adjudication.payer_paid, member = %adjudication.member_responsibility, "claim adjudicated");
 }

@@ -18,16 +18,51 @@ pub async fn send(
     reply: &impl Serialize,
     what: &str,
 ) {
+    for answer in compose(ack, message, reply, what) {
+        let subject = answer.subject.clone();
+        if let Err(error) = bus.publish(answer).await {
+            warn!(%subject, %error, "{what} could not be published");
+        }
+    }
+}
+
+/// The messages [`send`] would publish, for a caller that answers a whole batch at once
+/// with [`send_all`]. Empty (and logged) if `reply` cannot be serialised.
+pub fn compose(
+    ack: Subject,
+    message: &Message,
+    reply: &impl Serialize,
+    what: &str,
+) -> Vec<Message> {
     let body = match serde_json::to_vec(reply) {
         Ok(body) => body,
         Err(error) => {
             warn!(%error, "{what} cannot be serialised");
-            return;
+            return Vec::new();
         }
     };
-    for subject in subjects::answer_targets(ack, message.reply_to.as_ref()) {
-        let answer = Message::new(subject.clone(), body.clone())
-            .with_header("Content-Type", NATIVE_CONTENT_TYPE);
+    subjects::answer_targets(ack, message.reply_to.as_ref())
+        .into_iter()
+        .map(|subject| {
+            Message::new(subject, body.clone()).with_header("Content-Type", NATIVE_CONTENT_TYPE)
+        })
+        .collect()
+}
+
+/// Publishes a batch's answers in order with one wait for the bus
+/// ([`MessageBus::publish_all`]). If that fails, each answer is published on its own, so
+/// one answer the bus refuses does not silence the others; an insurer may then hear an
+/// answer twice (answers carry the claim reference to key on).
+pub async fn send_all(bus: &dyn MessageBus, answers: Vec<Message>, what: &str) {
+    if answers.is_empty() {
+        return;
+    }
+    let Err(error) = bus.publish_all(answers.clone()).await else {
+        return;
+    };
+    warn!(%error, "publishing a batch of answers failed; publishing them one by one");
+    for answer in answers {
+        let subject = answer.subject.clone();
         if let Err(error) = bus.publish(answer).await {
             warn!(%subject, %error, "{what} could not be published");
         }

@@ -49,6 +49,16 @@ pub struct ServeSettings {
     pub nats_credentials: Option<PathBuf>,
     /// Adjudication workers in this process.
     pub adjudicators: Option<usize>,
+    /// Intake tasks in this process.
+    pub intakes: Option<usize>,
+    /// Outcome-notice tasks per notice queue in this process (more than one may announce
+    /// a claim's review before its pended decision).
+    pub notifiers: Option<usize>,
+    /// Messages intake, an adjudication worker or a notifier takes from its queue at once.
+    pub queue_batch: Option<usize>,
+    /// Seconds a message taken from a work queue may stay unacknowledged before it is
+    /// delivered again; every process sharing the NATS queues must use the same value.
+    pub ack_wait_secs: Option<u64>,
     /// The HTTP API's address, such as `0.0.0.0:8080`.
     pub listen: Option<String>,
     /// A tracing filter, such as `info` or `claims=debug,warn` (`RUST_LOG` wins).
@@ -175,6 +185,8 @@ pub struct ServeConfig {
     pub bus: BusChoice,
     /// Adjudication workers.
     pub adjudicators: usize,
+    /// How the roles take work from their queues.
+    pub queues: QueueSettings,
     /// The HTTP API's address.
     pub listen: SocketAddr,
     /// The tracing filter.
@@ -185,6 +197,30 @@ pub struct ServeConfig {
     pub chain: ChainSettings,
     /// When the settler pays a batch.
     pub settler: SettlerConfig,
+}
+
+/// How the roles take work from their queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Intake tasks.
+    pub intakes: usize,
+    /// Outcome-notice tasks per notice queue.
+    pub notifiers: usize,
+    /// Messages taken from a queue at once.
+    pub batch: usize,
+    /// How long a delivery may stay unacknowledged.
+    pub ack_wait: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            intakes: 1,
+            notifiers: 1,
+            batch: crate::engine::DEFAULT_BATCH,
+            ack_wait: crate::engine::DEFAULT_ACK_WAIT,
+        }
+    }
 }
 
 impl ServeSettings {
@@ -222,6 +258,10 @@ impl ServeSettings {
                             reason: format!("{value:?} is not a number of workers"),
                         })?);
                 }
+                "CLAIMS_INTAKES" => settings.intakes = Some(number(&name, &value)?),
+                "CLAIMS_NOTIFIERS" => settings.notifiers = Some(number(&name, &value)?),
+                "CLAIMS_QUEUE_BATCH" => settings.queue_batch = Some(number(&name, &value)?),
+                "CLAIMS_ACK_WAIT_SECS" => settings.ack_wait_secs = Some(number(&name, &value)?),
                 "CLAIMS_LISTEN" => settings.listen = Some(value),
                 "CLAIMS_LOG_LEVEL" => settings.log_level = Some(value),
                 "CLAIMS_LOG_FORMAT" => settings.log_format = Some(value),
@@ -268,6 +308,10 @@ impl ServeSettings {
             nats_token: over.nats_token.or(self.nats_token),
             nats_credentials: over.nats_credentials.or(self.nats_credentials),
             adjudicators: over.adjudicators.or(self.adjudicators),
+            intakes: over.intakes.or(self.intakes),
+            notifiers: over.notifiers.or(self.notifiers),
+            queue_batch: over.queue_batch.or(self.queue_batch),
+            ack_wait_secs: over.ack_wait_secs.or(self.ack_wait_secs),
             listen: over.listen.or(self.listen),
             log_level: over.log_level.or(self.log_level),
             log_format: over.log_format.or(self.log_format),
@@ -295,6 +339,7 @@ impl ServeSettings {
     pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
         let chain = self.chain()?;
         let settler = self.settler()?;
+        let queues = self.queues()?;
         let roles = match self.roles {
             None => Role::ALL.into_iter().collect(),
             Some(names) => {
@@ -371,6 +416,7 @@ impl ServeSettings {
             database,
             bus,
             adjudicators: self.adjudicators.unwrap_or(2),
+            queues,
             listen,
             log_level: self.log_level.unwrap_or_else(|| "warn".to_owned()),
             log_format,
@@ -461,6 +507,29 @@ impl ServeSettings {
             token,
             key,
             caps,
+        })
+    }
+
+    /// How the roles take work: each count at least one, an `ack_wait` of at least a
+    /// second (a batch is decided in far less, but a shorter wait would hand messages to
+    /// a second worker while the first still holds them).
+    fn queues(&self) -> Result<QueueSettings, ConfigError> {
+        let defaults = QueueSettings::default();
+        let at_least_one = |setting: &str, given: Option<usize>, default: usize| match given {
+            Some(0) => Err(value(setting, "at least 1")),
+            Some(count) => Ok(count),
+            None => Ok(default),
+        };
+        let ack_wait = match self.ack_wait_secs {
+            Some(0) => return Err(value("ack_wait_secs", "at least 1 second")),
+            Some(seconds) => Duration::from_secs(seconds),
+            None => defaults.ack_wait,
+        };
+        Ok(QueueSettings {
+            intakes: at_least_one("intakes", self.intakes, defaults.intakes)?,
+            notifiers: at_least_one("notifiers", self.notifiers, defaults.notifiers)?,
+            batch: at_least_one("queue_batch", self.queue_batch, defaults.batch)?,
+            ack_wait,
         })
     }
 
@@ -610,6 +679,52 @@ mod tests {
             matches!(config.database, Database::Postgres { ref url, .. } if url == "postgres://file@db/claims")
         );
         assert!(matches!(config.bus, BusChoice::Nats(_)));
+    }
+
+    #[test]
+    fn queue_settings_come_from_the_file_and_environment_and_refuse_zero() {
+        assert_eq!(
+            ServeSettings::default().resolve().unwrap().queues,
+            QueueSettings::default()
+        );
+        let file: ServeSettings = toml::from_str(
+            r#"
+            intakes = 2
+            notifiers = 3
+            queue_batch = 100
+            ack_wait_secs = 60
+            "#,
+        )
+        .unwrap();
+        let env = ServeSettings::from_env([
+            ("CLAIMS_QUEUE_BATCH".to_owned(), "16".to_owned()),
+            ("CLAIMS_ACK_WAIT_SECS".to_owned(), "45".to_owned()),
+        ])
+        .unwrap();
+        let queues = file.overridden_by(env).resolve().unwrap().queues;
+        assert_eq!(
+            queues,
+            QueueSettings {
+                intakes: 2,
+                notifiers: 3,
+                batch: 16,
+                ack_wait: Duration::from_secs(45),
+            }
+        );
+        for (name, value, setting) in [
+            ("CLAIMS_INTAKES", "0", "intakes"),
+            ("CLAIMS_NOTIFIERS", "0", "notifiers"),
+            ("CLAIMS_QUEUE_BATCH", "0", "queue_batch"),
+            ("CLAIMS_ACK_WAIT_SECS", "0", "ack_wait_secs"),
+        ] {
+            let settings = ServeSettings::from_env([(name.to_owned(), value.to_owned())]).unwrap();
+            let error = settings.resolve().unwrap_err().to_string();
+            assert!(error.starts_with(setting), "{error}");
+        }
+        assert!(
+            ServeSettings::from_env([("CLAIMS_QUEUE_BATCH".to_owned(), "many".to_owned())])
+                .is_err()
+        );
     }
 
     #[test]

@@ -197,8 +197,18 @@ pub struct EmbeddedConfig {
     /// Intake tasks pulling submissions at once (each claim still goes to one of them; a
     /// re-sent claim racing its original is settled by the claim stream's version).
     pub intakes: usize,
-    /// Outcome-notice tasks per notice queue.
+    /// Outcome-notice tasks per notice queue. One keeps a claim's notices in order (a
+    /// pended decision before its review's); a batch per task keeps one task fast.
     pub notifiers: usize,
+    /// Messages intake, each adjudication worker and each notifier take from their queue
+    /// at once (whatever is waiting, up to this many): their reads and appends are shared
+    /// by the batch, which is what lets one process keep up with thousands of claims a
+    /// second. 1 handles a message at a time.
+    pub batch: usize,
+    /// How long a message taken from a work queue may stay unacknowledged before the bus
+    /// gives it to another worker. On NATS it is part of each queue's consumer, so every
+    /// process sharing a queue must use the same value.
+    pub ack_wait: Duration,
     /// How long the relay, once caught up, waits for a wake-up hint before looking anyway.
     pub relay_poll: Duration,
     /// The chain payouts are settled on: the embedded EVM unless configured otherwise.
@@ -216,8 +226,9 @@ pub struct EmbeddedConfig {
 }
 
 impl EmbeddedConfig {
-    /// Defaults for one process: two adjudication workers, a 250 ms relay poll, batches of up
-    /// to 100 claims or 2 seconds, refused batches sent again every [`RETRY_OPEN_BATCHES`]
+    /// Defaults for one process: two adjudication workers, one intake task and one notifier
+    /// per queue, each taking up to [`DEFAULT_BATCH`] messages at a time, a 30-second
+    /// `ack_wait`, a 250 ms relay poll, payout batches of up to 100 claims or 2 seconds, refused batches sent again every [`RETRY_OPEN_BATCHES`]
     /// (30 seconds), a float of 10 million tokens.
     pub fn new(database: Database, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -232,6 +243,8 @@ impl EmbeddedConfig {
             adjudicators: 2,
             intakes: 1,
             notifiers: 1,
+            batch: DEFAULT_BATCH,
+            ack_wait: DEFAULT_ACK_WAIT,
             relay_poll: Duration::from_millis(250),
             chain: ChainSettings::Embedded { caps: None },
             float: 10_000_000,
@@ -240,6 +253,14 @@ impl EmbeddedConfig {
         }
     }
 }
+
+/// Messages a role takes from its queue at once unless configured otherwise: enough to
+/// share a read and an append among many claims under load, few enough that a batch is
+/// decided in milliseconds.
+pub const DEFAULT_BATCH: usize = 64;
+
+/// How long a delivery may stay unacknowledged unless configured otherwise.
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// The durable queues the roles pull from. Each reads one subject pattern: a queue on
 /// several subjects needs nats-server 2.10 (`filter_subjects`), and the Debian server is
@@ -306,20 +327,31 @@ impl Engine {
         if runs(Role::Intake) {
             for _ in 0..config.intakes.max(1) {
                 let intake_queue = dyn_bus
-                    .work_queue(queue_spec(queues::INTAKE, subjects::all_submissions()))
+                    .work_queue(queue_spec(
+                        queues::INTAKE,
+                        subjects::all_submissions(),
+                        config.ack_wait,
+                    ))
                     .await?;
                 tasks.push(tokio::spawn(
-                    Intake::new(store.clone(), dyn_bus.clone()).run(intake_queue),
+                    Intake::new(store.clone(), dyn_bus.clone())
+                        .with_batch(config.batch)
+                        .run(intake_queue),
                 ));
             }
             let reference_queue = dyn_bus
                 .work_queue(queue_spec(
                     queues::REFERENCE,
                     subjects::all_reference_data(),
+                    config.ack_wait,
                 ))
                 .await?;
             let review_queue = dyn_bus
-                .work_queue(queue_spec(queues::REVIEWS, subjects::all_reviews()))
+                .work_queue(queue_spec(
+                    queues::REVIEWS,
+                    subjects::all_reviews(),
+                    config.ack_wait,
+                ))
                 .await?;
             tasks.push(tokio::spawn(
                 ReviewIntake::new(
@@ -337,6 +369,7 @@ impl Engine {
                 .work_queue(queue_spec(
                     queues::SETTLEMENT,
                     subjects::events_of_type("claim", "ClaimAdjudicated"),
+                    config.ack_wait,
                 ))
                 .await?;
             tasks.push(tokio::spawn(
@@ -350,11 +383,17 @@ impl Engine {
                 (queues::OUTCOMES_DECIDED, "ClaimAdjudicated"),
                 (queues::OUTCOMES_PAID, "ClaimPayoutConfirmed"),
             ] {
-                let spec = queue_spec(name, subjects::events_of_type("claim", event_type));
+                let spec = queue_spec(
+                    name,
+                    subjects::events_of_type("claim", event_type),
+                    config.ack_wait,
+                );
                 for _ in 0..config.notifiers.max(1) {
                     let queue = dyn_bus.work_queue(spec.clone()).await?;
                     tasks.push(tokio::spawn(
-                        Outcomes::new(store.clone(), dyn_bus.clone()).run(queue),
+                        Outcomes::new(store.clone(), dyn_bus.clone())
+                            .with_batch(config.batch)
+                            .run(queue),
                     ));
                 }
             }
@@ -363,11 +402,14 @@ impl Engine {
             let adjudication_spec = queue_spec(
                 queues::ADJUDICATION,
                 subjects::events_of_type("claim", "ClaimSubmitted"),
+                config.ack_wait,
             );
             for _ in 0..config.adjudicators.max(1) {
                 let queue = dyn_bus.work_queue(adjudication_spec.clone()).await?;
                 tasks.push(tokio::spawn(
-                    Adjudicator::new(store.clone(), config.clock.clone()).run(queue),
+                    Adjudicator::new(store.clone(), config.clock.clone())
+                        .with_batch(config.batch)
+                        .run(queue),
                 ));
             }
         }
@@ -677,12 +719,12 @@ pub async fn open_database(
     Ok((Arc::new(sqlite), read_models))
 }
 
-fn queue_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {
+fn queue_spec(name: &str, subjects: SubjectPattern, ack_wait: Duration) -> WorkQueueSpec {
     WorkQueueSpec {
         name: name.to_owned(),
         subjects: vec![subjects],
         max_deliveries: 5,
-        ack_wait: Duration::from_secs(30),
+        ack_wait,
         dead_letter: subjects::dead_letter(name),
     }
 }

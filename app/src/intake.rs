@@ -7,6 +7,19 @@
 //! down) hands the message back for a later attempt; nothing is lost and no other message
 //! waits on it.
 //!
+//! Intake takes its queue a batch at a time ([`WorkQueue::next_batch`]): whatever is
+//! waiting, up to [`DEFAULT_BATCH`] messages. The plain claims of a batch (not corrections)
+//! are checked together: their claim, member and provider streams in one read, the
+//! members' plans in a second, each claim decided in memory, and every accepted claim
+//! stored in **one** append (each claim stream expecting no stream, so a re-sent claim
+//! racing its original still loses). If that append fails, each claim goes the
+//! claim-by-claim path, which retries on fresh state, so one bad claim never fails the
+//! others. Voids and replacements, and a claim sent twice in one batch, take the
+//! claim-by-claim path at their place in the batch (the plain claims before them are
+//! stored first, so the batch decides exactly as one message at a time would). All the
+//! batch's answers are then published together, and only after that is each message
+//! acked, rejected or handed back.
+//!
 //! Submission is idempotent: the claim id is derived from the insurer and its claim
 //! reference, so the same submission twice is `accepted` twice with the same claim id and
 //! `duplicate: true` the second time, and never becomes a second claim.
@@ -24,9 +37,9 @@ use crate::retry;
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
 use crate::verdict::{Verdict, conclude};
-use claims_adapters::aggregate::{self, AggregateError, streams};
+use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
-use claims_adapters::event_store::EventStore;
+use claims_adapters::event_store::{EventStore, StreamAppend};
 use claims_domain::Decider;
 use claims_domain::claim::{
     Claim, ClaimCommand, ClaimDecider, ClaimError, CorrectionKind, SubmissionContext,
@@ -36,9 +49,13 @@ use claims_domain::plan::PlanDecider;
 use claims_domain::provider::ProviderDecider;
 use claims_domain::{ClaimId, InsurerId};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
+
+/// Messages intake takes from its queue at once, unless configured otherwise.
+pub const DEFAULT_BATCH: usize = 64;
 
 /// The content type of a native submission; also assumed when none is given.
 pub const NATIVE_CONTENT_TYPE: &str = "application/json";
@@ -183,100 +200,284 @@ pub enum IntakeError {
 pub struct Intake {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
+    batch: usize,
+}
+
+/// What intake concluded about one message: the answer to send (with the insurer it goes
+/// to), and what to tell the bus once it is sent.
+struct Handled {
+    answer: Option<(InsurerId, IntakeReply)>,
+    verdict: Verdict,
+}
+
+/// A message of a batch, read.
+enum Read {
+    /// Concluded without the store: not a submission subject, or not a submission.
+    Settled(Handled),
+    /// A claim, for the batch (`plain`) or the claim-by-claim path (a correction).
+    Claim {
+        insurer: InsurerId,
+        claim: Claim,
+        plain: bool,
+    },
 }
 
 impl Intake {
-    /// Intake over a store and a bus.
+    /// Intake over a store and a bus, taking [`DEFAULT_BATCH`] messages at a time.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
-        Self { store, bus }
+        Self {
+            store,
+            bus,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Takes up to `batch` messages from the queue at a time (at least one).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// Processes submissions until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
-        while let Some(delivery) = queue.next().await {
-            self.handle(delivery).await;
+        loop {
+            let batch = queue.next_batch(self.batch).await;
+            if batch.is_empty() {
+                return;
+            }
+            self.handle_batch(batch).await;
         }
     }
 
     /// Processes one delivery: answers it, then acks, dead-letters or hands it back.
     pub async fn handle(&self, delivery: Delivery) {
-        let verdict = self.verdict(&delivery).await;
-        conclude(delivery, verdict).await;
+        self.handle_batch(vec![delivery]).await;
     }
 
-    async fn verdict(&self, delivery: &Delivery) -> Verdict {
-        let message = &delivery.message;
-        let Some(insurer) = subjects::submitter(&message.subject) else {
-            return Verdict::Unprocessable(format!(
-                "{} is not a submission subject (claims.submit.<insurer>)",
-                message.subject
-            ));
-        };
-        match self.process(&insurer, message).await {
-            Ok((reply, dead_letter)) => {
-                self.answer(&insurer, message, &reply).await;
-                dead_letter.map_or(Verdict::Done, Verdict::Unprocessable)
+    /// Processes a batch of deliveries (see the module docs): every answer is published,
+    /// then each delivery is acked, dead-lettered or handed back on its own.
+    pub async fn handle_batch(&self, deliveries: Vec<Delivery>) {
+        let mut handled: Vec<Option<Handled>> = Vec::with_capacity(deliveries.len());
+        let mut segment: Vec<(usize, InsurerId, Claim)> = Vec::new();
+        for (index, delivery) in deliveries.iter().enumerate() {
+            handled.push(None);
+            match read(&delivery.message) {
+                Read::Settled(done) => handled[index] = Some(done),
+                Read::Claim {
+                    insurer,
+                    claim,
+                    plain: true,
+                } if !segment.iter().any(|(_, _, held)| held.id == claim.id) => {
+                    segment.push((index, insurer, claim));
+                }
+                Read::Claim { insurer, claim, .. } => {
+                    // Stored after the plain claims before it, on the state they leave.
+                    self.store_segment(std::mem::take(&mut segment), &mut handled)
+                        .await;
+                    handled[index] = Some(self.one(insurer, claim).await);
+                }
             }
-            Err(error) => {
-                warn!(%insurer, %error, attempt = delivery.attempt, "intake failed; the submission will be retried");
-                Verdict::retry(delivery, Duration::from_millis(200), error)
+        }
+        self.store_segment(segment, &mut handled).await;
+
+        let mut answers = Vec::new();
+        for (delivery, done) in deliveries.iter().zip(&handled) {
+            if let Some(Handled {
+                answer: Some((insurer, reply)),
+                ..
+            }) = done
+            {
+                answers.extend(answer::compose(
+                    subjects::ack(insurer),
+                    &delivery.message,
+                    reply,
+                    "intake reply",
+                ));
             }
+        }
+        // Every answer is on the bus before any message is acked.
+        answer::send_all(self.bus.as_ref(), answers, "intake reply").await;
+        for (delivery, done) in deliveries.into_iter().zip(handled) {
+            let verdict = match done {
+                Some(done) => match done.verdict {
+                    Verdict::Retry { reason, .. } => {
+                        Verdict::retry(&delivery, Duration::from_millis(200), reason)
+                    }
+                    verdict => verdict,
+                },
+                // Every index is settled above; a gap would be a bug, and retrying is safe.
+                None => Verdict::retry(&delivery, Duration::from_millis(200), "not processed"),
+            };
+            if let Verdict::Retry { reason, .. } = &verdict {
+                warn!(subject = %delivery.message.subject, attempt = delivery.attempt, %reason, "intake failed; the submission will be retried");
+            }
+            conclude(delivery, verdict).await;
         }
     }
 
-    /// Decides what to answer, and whether the message is also dead-lettered (and why).
-    async fn process(
+    /// Submits one claim on the claim-by-claim path.
+    async fn one(&self, insurer: InsurerId, claim: Claim) -> Handled {
+        let span = tracing::info_span!("intake", claim = %claim.id, %insurer);
+        match self.submit(claim).instrument(span).await {
+            Ok(reply) => Handled {
+                answer: Some((insurer, reply)),
+                verdict: Verdict::Done,
+            },
+            Err(error) => Handled {
+                answer: None,
+                verdict: Verdict::Retry {
+                    after: Duration::ZERO,
+                    reason: error.to_string(),
+                },
+            },
+        }
+    }
+
+    /// Stores a run of plain claims with distinct ids together, recording each one's
+    /// answer at its index.
+    async fn store_segment(
         &self,
-        insurer: &InsurerId,
-        message: &Message,
-    ) -> Result<(IntakeReply, Option<String>), IntakeError> {
-        let content_type = message
-            .header("Content-Type")
-            .unwrap_or(NATIVE_CONTENT_TYPE);
-        let submission = if fhir::is_fhir(content_type) {
-            fhir::claim::to_submission(&message.payload).map_err(|problems| {
-                let reasons: Vec<ReplyReason> = problems.iter().map(ReplyReason::from).collect();
-                (fhir_claim_ref_of(&message.payload), reasons)
-            })
-        } else if is_native(content_type) {
-            ClaimSubmission::parse(&message.payload).map_err(|error| {
-                (
-                    claim_ref_of(&message.payload),
-                    vec![ReplyReason::new("malformed", &error)],
-                )
-            })
-        } else {
-            let reason = ReplyReason::new(
-                "unsupported-content-type",
-                format!(
-                    "content type {content_type:?} is not accepted; send native JSON ({NATIVE_CONTENT_TYPE}) or FHIR R4 ({FHIR_CONTENT_TYPE})"
-                ),
-            );
-            Err((None, vec![reason]))
-        };
-        let submitted = submission.and_then(|submission| {
-            let claim_ref = Some(submission.claim_ref.to_string());
-            submission.into_claim(insurer).map_err(|error| {
-                let code = match error {
-                    SubmissionError::Malformed(_) => "malformed",
-                    SubmissionError::InsurerMismatch { .. } => "insurer-mismatch",
-                };
-                (claim_ref, vec![ReplyReason::new(code, &error)])
-            })
-        });
-        let submitted = match submitted {
-            Ok(submitted) => submitted,
-            Err((claim_ref, reasons)) => {
-                let reply = IntakeReply::rejected(claim_ref, reasons);
-                let text = reply.reasons_text();
-                return Ok((reply, Some(text)));
+        segment: Vec<(usize, InsurerId, Claim)>,
+        handled: &mut [Option<Handled>],
+    ) {
+        if segment.is_empty() {
+            return;
+        }
+        let claims: Vec<Claim> = segment.iter().map(|(_, _, claim)| claim.clone()).collect();
+        let replies = self.submit_all(claims).await;
+        for ((index, insurer, _), reply) in segment.into_iter().zip(replies) {
+            handled[index] = Some(match reply {
+                Ok(reply) => Handled {
+                    answer: Some((insurer, reply)),
+                    verdict: Verdict::Done,
+                },
+                Err(error) => Handled {
+                    answer: None,
+                    verdict: Verdict::Retry {
+                        after: Duration::ZERO,
+                        reason: error.to_string(),
+                    },
+                },
+            });
+        }
+    }
+
+    /// Submits several claims at once: one read for all their claim, member and provider
+    /// streams, one for their plans, each decided in memory, and one append for every
+    /// claim accepted. If that fails (a claim re-sent in between, a claim the store
+    /// refuses, the store down), each claim is submitted on its own, with retries on fresh
+    /// state, so each gets its own answer. Voids and replacements, and claim ids given
+    /// twice, are submitted one by one in order, as [`Intake::submit`] does.
+    pub async fn submit_all(&self, claims: Vec<Claim>) -> Vec<Result<IntakeReply, IntakeError>> {
+        let batchable = claims.iter().all(|claim| claim.corrects.is_none())
+            && claims
+                .iter()
+                .map(|claim| claim.id)
+                .collect::<HashSet<_>>()
+                .len()
+                == claims.len();
+        if !batchable {
+            let mut replies = Vec::with_capacity(claims.len());
+            for claim in claims {
+                replies.push(self.submit(claim).await);
+            }
+            return replies;
+        }
+        let decided = match self.decide_all(&claims).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                warn!(%error, claims = claims.len(), "reading a batch of claims failed; submitting them one by one");
+                return self.one_by_one(claims).await;
             }
         };
-        let span = tracing::info_span!("intake", claim = %submitted.id, %insurer);
-        self.submit(submitted)
-            .instrument(span)
-            .await
-            .map(|reply| (reply, None))
+        let appends: Vec<StreamAppend> = decided
+            .iter()
+            .filter_map(|decision| decision.append.clone())
+            .collect();
+        if !appends.is_empty()
+            && let Err(error) = self.store.append(appends).await
+        {
+            warn!(%error, claims = claims.len(), "storing a batch of claims failed; submitting them one by one");
+            return self.one_by_one(claims).await;
+        }
+        claims
+            .iter()
+            .zip(decided)
+            .map(|(claim, decision)| {
+                if decision.append.is_some() {
+                    tracing::info_span!("intake", claim = %claim.id, insurer = %claim.insurer)
+                        .in_scope(|| info!(claim_ref = %claim.insurer_ref, "claim accepted"));
+                }
+                Ok(decision.reply)
+            })
+            .collect()
+    }
+
+    async fn one_by_one(&self, claims: Vec<Claim>) -> Vec<Result<IntakeReply, IntakeError>> {
+        let mut replies = Vec::with_capacity(claims.len());
+        for claim in claims {
+            let span = tracing::info_span!("intake", claim = %claim.id, insurer = %claim.insurer);
+            replies.push(self.submit(claim).instrument(span).await);
+        }
+        replies
+    }
+
+    /// Reads what the claims' submissions are checked against, in two reads, and decides
+    /// each: its answer, and its append when it is accepted now.
+    async fn decide_all(&self, claims: &[Claim]) -> Result<Vec<Submitted>, AggregateError> {
+        let store = self.store.as_ref();
+        let first = StreamsRead::read(
+            store,
+            claims.iter().flat_map(|claim| {
+                [
+                    streams::claim(claim.id),
+                    streams::member(&claim.member),
+                    streams::provider(&claim.provider),
+                ]
+            }),
+        )
+        .await?;
+        let mut members = Vec::with_capacity(claims.len());
+        for claim in claims {
+            members.push(
+                first
+                    .load::<MemberDecider>(&streams::member(&claim.member))?
+                    .state
+                    .member,
+            );
+        }
+        let plans = StreamsRead::read(
+            store,
+            members
+                .iter()
+                .flatten()
+                .map(|member| streams::plan(&member.plan)),
+        )
+        .await?;
+        let mut decided = Vec::with_capacity(claims.len());
+        for (claim, member) in claims.iter().zip(members) {
+            let loaded = first.load::<ClaimDecider>(&streams::claim(claim.id))?;
+            let provider = first
+                .load::<ProviderDecider>(&streams::provider(&claim.provider))?
+                .state
+                .provider;
+            let plan = match &member {
+                Some(member) => plans
+                    .load::<PlanDecider>(&streams::plan(&member.plan))?
+                    .state
+                    .current
+                    .map(|(plan, _)| plan),
+                None => None,
+            };
+            let context = SubmissionContext {
+                member,
+                provider,
+                plan,
+                original: None,
+            };
+            decided.push(decide_submission(&loaded, claim, context)?);
+        }
+        Ok(decided)
     }
 
     /// Submits a parsed claim: accepted, accepted again (duplicate) or rejected with reasons.
@@ -325,56 +526,26 @@ impl Intake {
 
     async fn try_submit(&self, claim: Claim) -> Result<IntakeReply, IntakeError> {
         let store = self.store.as_ref();
-        let loaded = aggregate::load::<ClaimDecider>(store, streams::claim(claim.id)).await?;
-        let context = self.submission_context(&claim).await?;
-        let command = ClaimCommand::Submit {
-            claim: claim.clone(),
-            context: Box::new(context),
-        };
-        match ClaimDecider::decide(&loaded.state, command) {
-            Ok(events) => {
-                let metadata = serde_json::json!({ "claim": claim.id });
-                match loaded.append(&events, &metadata)? {
-                    None => Ok(IntakeReply::accepted(&claim, true)),
-                    Some(append) => {
-                        store
-                            .append(vec![append])
-                            .await
-                            .map_err(AggregateError::from)?;
-                        info!(claim_ref = %claim.insurer_ref, "claim accepted");
-                        Ok(IntakeReply::accepted(&claim, false))
-                    }
-                }
-            }
-            Err(ClaimError::Rejected(rejections)) => {
-                info!(reasons = rejections.len(), "claim rejected");
-                let reasons = rejections
-                    .iter()
-                    .map(|rejection| ReplyReason::new(rejection.code(), rejection))
-                    .collect();
-                Ok(IntakeReply::rejected(
-                    Some(claim.insurer_ref.to_string()),
-                    reasons,
-                ))
-            }
-            Err(error) => Ok(IntakeReply::rejected(
-                Some(claim.insurer_ref.to_string()),
-                vec![ReplyReason::new("conflicting-resubmission", error)],
-            )),
-        }
-    }
-
-    async fn submission_context(&self, claim: &Claim) -> Result<SubmissionContext, AggregateError> {
-        let store = self.store.as_ref();
-        let member = aggregate::load::<MemberDecider>(store, streams::member(&claim.member))
-            .await?
+        // Everything the claim names in one read, then the member's plan.
+        let original = claim
+            .corrects
+            .map(|correction| streams::claim(correction.claim));
+        let read = StreamsRead::read(
+            store,
+            [
+                streams::claim(claim.id),
+                streams::member(&claim.member),
+                streams::provider(&claim.provider),
+            ]
+            .into_iter()
+            .chain(original.clone()),
+        )
+        .await?;
+        let loaded = read.load::<ClaimDecider>(&streams::claim(claim.id))?;
+        let member = read
+            .load::<MemberDecider>(&streams::member(&claim.member))?
             .state
             .member;
-        let provider =
-            aggregate::load::<ProviderDecider>(store, streams::provider(&claim.provider))
-                .await?
-                .state
-                .provider;
         let plan = match &member {
             Some(member) => aggregate::load::<PlanDecider>(store, streams::plan(&member.plan))
                 .await?
@@ -383,32 +554,145 @@ impl Intake {
                 .map(|(plan, _)| plan),
             None => None,
         };
-        let original = match claim.corrects {
-            Some(correction) => Some(Box::new(
-                aggregate::load::<ClaimDecider>(store, streams::claim(correction.claim))
-                    .await?
-                    .state,
-            )),
-            None => None,
-        };
-        Ok(SubmissionContext {
+        let context = SubmissionContext {
+            provider: read
+                .load::<ProviderDecider>(&streams::provider(&claim.provider))?
+                .state
+                .provider,
             member,
-            provider,
             plan,
-            original,
-        })
+            original: match &original {
+                Some(stream) => Some(Box::new(read.load::<ClaimDecider>(stream)?.state)),
+                None => None,
+            },
+        };
+        let decided = decide_submission(&loaded, &claim, context)?;
+        if let Some(append) = decided.append {
+            store
+                .append(vec![append])
+                .await
+                .map_err(AggregateError::from)?;
+            info!(claim_ref = %claim.insurer_ref, "claim accepted");
+        }
+        Ok(decided.reply)
     }
+}
 
-    async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &IntakeReply) {
-        answer::send(
-            self.bus.as_ref(),
-            subjects::ack(insurer),
-            message,
-            reply,
-            "intake reply",
-        )
-        .await;
+/// A claim's submission decided: the answer, and the claim's append when it is accepted
+/// now (`None` when rejected, or accepted before).
+struct Submitted {
+    reply: IntakeReply,
+    append: Option<StreamAppend>,
+}
+
+/// Decides a claim's submission on its stream as loaded and what it is checked against.
+fn decide_submission(
+    loaded: &aggregate::Loaded<ClaimDecider>,
+    claim: &Claim,
+    context: SubmissionContext,
+) -> Result<Submitted, AggregateError> {
+    let command = ClaimCommand::Submit {
+        claim: claim.clone(),
+        context: Box::new(context),
+    };
+    let rejected = |reasons| Submitted {
+        reply: IntakeReply::rejected(Some(claim.insurer_ref.to_string()), reasons),
+        append: None,
+    };
+    Ok(match ClaimDecider::decide(&loaded.state, command) {
+        Ok(events) => {
+            let metadata = serde_json::json!({ "claim": claim.id });
+            match loaded.append(&events, &metadata)? {
+                None => Submitted {
+                    reply: IntakeReply::accepted(claim, true),
+                    append: None,
+                },
+                Some(append) => Submitted {
+                    reply: IntakeReply::accepted(claim, false),
+                    append: Some(append),
+                },
+            }
+        }
+        Err(ClaimError::Rejected(rejections)) => {
+            info!(claim = %claim.id, reasons = rejections.len(), "claim rejected");
+            rejected(
+                rejections
+                    .iter()
+                    .map(|rejection| ReplyReason::new(rejection.code(), rejection))
+                    .collect(),
+            )
+        }
+        Err(error) => rejected(vec![ReplyReason::new("conflicting-resubmission", error)]),
+    })
+}
+
+/// Reads a message as a claim, or concludes it at once when it is not one: a message on a
+/// subject that is not a submission's is dead-lettered; one that is not a valid submission
+/// is answered `rejected` with every reason and dead-lettered.
+fn read(message: &Message) -> Read {
+    let Some(insurer) = subjects::submitter(&message.subject) else {
+        return Read::Settled(Handled {
+            answer: None,
+            verdict: Verdict::Unprocessable(format!(
+                "{} is not a submission subject (claims.submit.<insurer>)",
+                message.subject
+            )),
+        });
+    };
+    match parse(&insurer, message) {
+        Ok(claim) => Read::Claim {
+            plain: claim.corrects.is_none(),
+            insurer,
+            claim,
+        },
+        Err(reply) => {
+            let reasons = reply.reasons_text();
+            Read::Settled(Handled {
+                answer: Some((insurer, reply)),
+                verdict: Verdict::Unprocessable(reasons),
+            })
+        }
     }
+}
+
+/// The claim a submission carries (native JSON or FHIR R4), or the answer rejecting it.
+fn parse(insurer: &InsurerId, message: &Message) -> Result<Claim, IntakeReply> {
+    let content_type = message
+        .header("Content-Type")
+        .unwrap_or(NATIVE_CONTENT_TYPE);
+    let submission = if fhir::is_fhir(content_type) {
+        fhir::claim::to_submission(&message.payload).map_err(|problems| {
+            let reasons: Vec<ReplyReason> = problems.iter().map(ReplyReason::from).collect();
+            (fhir_claim_ref_of(&message.payload), reasons)
+        })
+    } else if is_native(content_type) {
+        ClaimSubmission::parse(&message.payload).map_err(|error| {
+            (
+                claim_ref_of(&message.payload),
+                vec![ReplyReason::new("malformed", &error)],
+            )
+        })
+    } else {
+        let reason = ReplyReason::new(
+            "unsupported-content-type",
+            format!(
+                "content type {content_type:?} is not accepted; send native JSON ({NATIVE_CONTENT_TYPE}) or FHIR R4 ({FHIR_CONTENT_TYPE})"
+            ),
+        );
+        Err((None, vec![reason]))
+    };
+    submission
+        .and_then(|submission| {
+            let claim_ref = Some(submission.claim_ref.to_string());
+            submission.into_claim(insurer).map_err(|error| {
+                let code = match error {
+                    SubmissionError::Malformed(_) => "malformed",
+                    SubmissionError::InsurerMismatch { .. } => "insurer-mismatch",
+                };
+                (claim_ref, vec![ReplyReason::new(code, &error)])
+            })
+        })
+        .map_err(|(claim_ref, reasons)| IntakeReply::rejected(claim_ref, reasons))
 }
 
 fn is_conflict(error: &IntakeError) -> bool {

@@ -54,7 +54,8 @@ enum Command {
     Serve {
         /// A TOML configuration file (keys: roles, database, database_url,
         /// database_schema, nats_url, stream, nats_user, nats_password, nats_token,
-        /// nats_credentials, adjudicators, listen, log_level, log_format, and for a real
+        /// nats_credentials, adjudicators, intakes, notifiers, queue_batch, ack_wait_secs,
+        /// listen, log_level, log_format, and for a real
         /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
         /// settler_key_file, settler_keystore, confirmations, confirmation_timeout_secs,
         /// replace_after_secs, poll_interval_ms, batch_size, batch_wait_ms, claim_cap,
@@ -454,15 +455,20 @@ enum BenchCommand {
         /// How long the open-loop phase publishes, in seconds (fractions allowed).
         #[arg(long, default_value = "10", value_parser = parse_seconds)]
         seconds: Duration,
-        /// Adjudication workers (tasks in this process).
-        #[arg(long, default_value_t = 8)]
+        /// Adjudication workers (tasks in this process). With batches, few tasks keep
+        /// up and more only contend for the cores (docs/benchmarks.md).
+        #[arg(long, default_value_t = 2)]
         workers: usize,
         /// Intake tasks (in this process).
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 1)]
         intakes: usize,
         /// Outcome-notice tasks (in this process).
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 1)]
         notifiers: usize,
+        /// Messages each intake, adjudication and outcome-notice task takes from its
+        /// queue at once.
+        #[arg(long, default_value_t = claims::engine::DEFAULT_BATCH)]
+        batch: usize,
         /// Members the claims are spread over.
         #[arg(long, default_value_t = 2_000)]
         members: usize,
@@ -837,6 +843,7 @@ async fn main() -> anyhow::Result<()> {
                     workers,
                     intakes,
                     notifiers,
+                    batch,
                     members,
                     providers,
                     patience,
@@ -852,6 +859,7 @@ async fn main() -> anyhow::Result<()> {
                 workers,
                 intakes,
                 notifiers,
+                batch,
                 members,
                 providers,
                 patience,

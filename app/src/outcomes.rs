@@ -6,20 +6,31 @@
 //! Driven by the stored events (at least once, from the relay), so a notice is never lost
 //! to a crash; an insurer may see the same notice twice and should key on the claim id and
 //! `kind`.
+//!
+//! A notifier takes its queue a batch at a time ([`WorkQueue::next_batch`], up to
+//! [`DEFAULT_BATCH`] events): the claims' streams in one read, every notice published with
+//! one wait for the bus ([`MessageBus::publish_all`], in the batch's order), then each event
+//! acked. If the batch cannot be read or published whole, each event is handled on its
+//! own, so one that fails is retried without holding the others back. (The decision itself
+//! travels in the relayed event; the claim is read for what the `ClaimResponse` repeats of
+//! the submission.)
 
 use crate::fhir;
 use crate::intake::NATIVE_CONTENT_TYPE;
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
-use claims_adapters::aggregate::{self, AggregateError, streams};
+use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent};
 use claims_domain::ClaimId;
-use claims_domain::claim::{ClaimDecider, ClaimEvent, ConfirmedPayout};
+use claims_domain::claim::{ClaimDecider, ClaimEvent, ClaimState, ConfirmedPayout};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Instrument, warn};
+
+/// Events a notifier takes from its queue at once, unless configured otherwise.
+pub const DEFAULT_BATCH: usize = 64;
 
 /// The header that says which notice a message on `claims.outcome.<insurer>` is.
 pub const NOTICE_HEADER: &str = "Claims-Notice";
@@ -45,33 +56,101 @@ pub enum OutcomeNotice {
 pub struct Outcomes {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
+    batch: usize,
 }
 
 impl Outcomes {
-    /// Outcomes over a store and a bus.
+    /// Outcomes over a store and a bus, taking [`DEFAULT_BATCH`] events at a time.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
-        Self { store, bus }
+        Self {
+            store,
+            bus,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Takes up to `batch` events from the queue at a time (at least one).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
     }
 
     /// Publishes notices until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
-        while let Some(delivery) = queue.next().await {
-            self.handle(delivery).await;
+        loop {
+            let batch = queue.next_batch(self.batch).await;
+            if batch.is_empty() {
+                return;
+            }
+            self.handle_batch(batch).await;
         }
     }
 
-    async fn handle(&self, delivery: Delivery) {
-        let verdict = match serde_json::from_slice::<RecordedEvent>(&delivery.message.payload) {
-            Err(error) => Verdict::Unprocessable(format!("not a stored event: {error}")),
-            Ok(recorded) => match self.notify(&recorded).await {
-                Ok(()) => Verdict::Done,
-                Err(error) => {
-                    warn!(%error, "outcome notice failed; it will be retried");
-                    Verdict::retry(&delivery, Duration::from_millis(500), error)
-                }
-            },
+    /// Publishes the notices of a batch of events, then acks each.
+    async fn handle_batch(&self, deliveries: Vec<Delivery>) {
+        let events: Vec<Result<RecordedEvent, String>> = deliveries
+            .iter()
+            .map(|delivery| {
+                serde_json::from_slice::<RecordedEvent>(&delivery.message.payload)
+                    .map_err(|error| format!("not a stored event: {error}"))
+            })
+            .collect();
+        let claims = events
+            .iter()
+            .flatten()
+            .filter_map(|event| streams::claim_of(&event.stream))
+            .map(streams::claim);
+        let read = match StreamsRead::read(self.store.as_ref(), claims).await {
+            Ok(read) => read,
+            Err(error) => {
+                warn!(%error, events = deliveries.len(), "reading a batch of claims failed; notifying one by one");
+                return self.one_by_one(deliveries, events).await;
+            }
         };
-        conclude(delivery, verdict).await;
+        let mut notices = Vec::new();
+        for event in events.iter().flatten() {
+            match notice_from(&read, event) {
+                Ok(notice) => notices.extend(notice),
+                Err(error) => {
+                    warn!(%error, "a notice of the batch failed; notifying one by one");
+                    return self.one_by_one(deliveries, events).await;
+                }
+            }
+        }
+        if !notices.is_empty()
+            && let Err(error) = self.bus.publish_all(notices).await
+        {
+            // Notices carry message ids, so those already published are dropped as repeats.
+            warn!(%error, "publishing a batch of notices failed; notifying one by one");
+            return self.one_by_one(deliveries, events).await;
+        }
+        for (delivery, event) in deliveries.into_iter().zip(events) {
+            let verdict = match event {
+                Ok(_) => Verdict::Done,
+                Err(reason) => Verdict::Unprocessable(reason),
+            };
+            conclude(delivery, verdict).await;
+        }
+    }
+
+    async fn one_by_one(
+        &self,
+        deliveries: Vec<Delivery>,
+        events: Vec<Result<RecordedEvent, String>>,
+    ) {
+        for (delivery, event) in deliveries.into_iter().zip(events) {
+            let verdict = match event {
+                Err(reason) => Verdict::Unprocessable(reason),
+                Ok(recorded) => match self.notify(&recorded).await {
+                    Ok(()) => Verdict::Done,
+                    Err(error) => {
+                        warn!(%error, "outcome notice failed; it will be retried");
+                        Verdict::retry(&delivery, Duration::from_millis(500), error)
+                    }
+                },
+            };
+            conclude(delivery, verdict).await;
+        }
     }
 
     async fn notify(&self, recorded: &RecordedEvent) -> Result<(), OutcomeError> {
@@ -79,54 +158,78 @@ impl Outcomes {
             return Ok(());
         };
         let span = tracing::info_span!("outcome", claim = %claim_id);
-        self.notify_claim(claim_id, recorded).instrument(span).await
+        async {
+            let claim =
+                aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim_id))
+                    .await?;
+            let Some(message) = notice(claim_id, &claim.state, recorded)? else {
+                return Ok(());
+            };
+            self.bus
+                .publish(message)
+                .await
+                .map_err(|error| OutcomeError::Bus(error.to_string()))?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
+}
 
-    async fn notify_claim(
-        &self,
-        claim_id: ClaimId,
-        recorded: &RecordedEvent,
-    ) -> Result<(), OutcomeError> {
-        let claim =
-            aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim_id)).await?;
-        let Some(submitted) = claim.state.claim else {
-            return Ok(());
-        };
-        let claim_ref = submitted.insurer_ref.to_string();
-        let (kind, content_type, body) = match aggregate::decode::<ClaimDecider>(recorded)? {
-            ClaimEvent::Adjudicated { adjudication } => (
-                "decided",
-                fhir::FHIR_CONTENT_TYPE,
-                fhir::claim_response::claim_response(claim_id, &submitted, &adjudication)
-                    .map_err(OutcomeError::Encode)?,
-            ),
-            ClaimEvent::PayoutConfirmed { payout } => (
-                "paid",
-                NATIVE_CONTENT_TYPE,
-                serde_json::to_vec(&OutcomeNotice::Paid {
-                    claim_id,
-                    claim_ref,
-                    payout,
-                })
+/// The notice an event calls for, from the claims read with the batch.
+fn notice_from(
+    read: &StreamsRead,
+    recorded: &RecordedEvent,
+) -> Result<Option<Message>, OutcomeError> {
+    let Some(claim_id) = streams::claim_of(&recorded.stream) else {
+        return Ok(None);
+    };
+    let claim = read.load::<ClaimDecider>(&streams::claim(claim_id))?;
+    tracing::info_span!("outcome", claim = %claim_id)
+        .in_scope(|| notice(claim_id, &claim.state, recorded))
+}
+
+/// The notice a claim's event calls for: a `ClaimResponse` for a decision, a payment
+/// notice for a confirmed payout, nothing for the rest.
+fn notice(
+    claim_id: ClaimId,
+    claim: &ClaimState,
+    recorded: &RecordedEvent,
+) -> Result<Option<Message>, OutcomeError> {
+    let Some(submitted) = &claim.claim else {
+        return Ok(None);
+    };
+    let claim_ref = submitted.insurer_ref.to_string();
+    let (kind, content_type, body) = match aggregate::decode::<ClaimDecider>(recorded)? {
+        ClaimEvent::Adjudicated { adjudication } => (
+            "decided",
+            fhir::FHIR_CONTENT_TYPE,
+            fhir::claim_response::claim_response(claim_id, submitted, &adjudication)
                 .map_err(OutcomeError::Encode)?,
-            ),
-            ClaimEvent::Submitted { .. }
-            | ClaimEvent::Reviewed { .. }
-            | ClaimEvent::Appealed { .. }
-            | ClaimEvent::Voided { .. }
-            | ClaimEvent::PayoutScheduled { .. } => return Ok(()),
-        };
-        let message = Message::new(subjects::outcome(&submitted.insurer), body)
+        ),
+        ClaimEvent::PayoutConfirmed { payout } => (
+            "paid",
+            NATIVE_CONTENT_TYPE,
+            serde_json::to_vec(&OutcomeNotice::Paid {
+                claim_id,
+                claim_ref,
+                payout,
+            })
+            .map_err(OutcomeError::Encode)?,
+        ),
+        ClaimEvent::Submitted { .. }
+        | ClaimEvent::Reviewed { .. }
+        | ClaimEvent::Appealed { .. }
+        | ClaimEvent::Voided { .. }
+        | ClaimEvent::PayoutScheduled { .. } => return Ok(None),
+    };
+    Ok(Some(
+        Message::new(subjects::outcome(&submitted.insurer), body)
             .with_id(format!("outcome-{}", recorded.id))
             .with_header("Content-Type", content_type)
             .with_header(NOTICE_HEADER, kind)
-            .with_header("Claims-Claim-Id", claim_id.to_string());
-        self.bus
-            .publish(message)
-            .await
-            .map_err(|error| OutcomeError::Bus(error.to_string()))?;
-        Ok(())
-    }
+            .with_header("Claims-Claim-Id", claim_id.to_string()),
+    ))
 }
 
 /// Why a notice could not be published.

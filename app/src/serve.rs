@@ -18,6 +18,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let mut engine_config = EmbeddedConfig::new(config.database.clone(), Arc::new(SystemClock));
     engine_config.bus = config.bus.clone();
     engine_config.adjudicators = config.adjudicators;
+    engine_config.intakes = config.queues.intakes;
+    engine_config.notifiers = config.queues.notifiers;
+    engine_config.batch = config.queues.batch;
+    engine_config.ack_wait = config.queues.ack_wait;
     engine_config.roles = config.roles.clone();
     engine_config.chain = config.chain.clone();
     engine_config.settler = config.settler;

@@ -561,38 +561,11 @@ impl WorkQueue for InProcessWorkQueue {
             if self.bus.is_shut_down() {
                 return None;
             }
-            let taken = self.queue.take(Instant::now());
-            for dead in taken.dead_letters {
-                self.bus.dead_letter_or_log(&self.queue.spec, dead);
+            let (delivery, wake_at) = self.take_ready();
+            if delivery.is_some() {
+                return delivery;
             }
-            if let Some(HandedOut {
-                sequence,
-                delivery,
-                message,
-                attempt,
-            }) = taken.delivery
-            {
-                // Other pullers recompute when to wake: this delivery has a deadline now.
-                self.queue.changed.notify_waiters();
-                tracing::debug!(
-                    queue = %self.queue.spec.name,
-                    subject = %message.subject,
-                    attempt,
-                    "delivering"
-                );
-                return Some(Delivery {
-                    message,
-                    attempt,
-                    acker: Box::new(QueueAcker {
-                        bus: self.bus.clone(),
-                        queue: self.queue.clone(),
-                        sequence,
-                        delivery,
-                        answered: AtomicBool::new(false),
-                    }),
-                });
-            }
-            match taken.wake_at {
+            match wake_at {
                 Some(at) => {
                     tokio::select! {
                         () = changed => {}
@@ -602,6 +575,60 @@ impl WorkQueue for InProcessWorkQueue {
                 None => changed.await,
             }
         }
+    }
+
+    async fn next_batch(&mut self, max: usize) -> Vec<Delivery> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max && !self.bus.is_shut_down() {
+            match self.take_ready().0 {
+                Some(delivery) => batch.push(delivery),
+                None => break,
+            }
+        }
+        batch
+    }
+}
+
+impl InProcessWorkQueue {
+    /// Takes the oldest message ready now, if any, dead-lettering what expired on its
+    /// last attempt on the way; otherwise says when something may next become ready.
+    fn take_ready(&self) -> (Option<Delivery>, Option<Instant>) {
+        let taken = self.queue.take(Instant::now());
+        for dead in taken.dead_letters {
+            self.bus.dead_letter_or_log(&self.queue.spec, dead);
+        }
+        let Some(HandedOut {
+            sequence,
+            delivery,
+            message,
+            attempt,
+        }) = taken.delivery
+        else {
+            return (None, taken.wake_at);
+        };
+        // Other pullers recompute when to wake: this delivery has a deadline now.
+        self.queue.changed.notify_waiters();
+        tracing::debug!(
+            queue = %self.queue.spec.name,
+            subject = %message.subject,
+            attempt,
+            "delivering"
+        );
+        let delivery = Delivery {
+            message,
+            attempt,
+            acker: Box::new(QueueAcker {
+                bus: self.bus.clone(),
+                queue: self.queue.clone(),
+                sequence,
+                delivery,
+                answered: AtomicBool::new(false),
+            }),
+        };
+        (Some(delivery), taken.wake_at)
     }
 }
 

@@ -63,4 +63,17 @@ pub trait MessageBus: Send + Sync + 'static {
 pub trait WorkQueue: Send {
     /// Waits for the next message. Returns `None` once the bus is shut down.
     async fn next(&mut self) -> Option<Delivery>;
+
+    /// Waits for the next message, then takes whatever else the queue has ready, up to
+    /// `max` in all (at least one), without waiting for more: a worker that handles
+    /// messages a batch at a time gets a full batch under load and a batch of one when
+    /// messages trickle in, so batching never adds latency. Empty once the bus is shut
+    /// down. Each delivery is acked, nak'd or rejected on its own, as from
+    /// [`WorkQueue::next`].
+    ///
+    /// The default takes one message; both buses here take several.
+    async fn next_batch(&mut self, max: usize) -> Vec<Delivery> {
+        let _ = max;
+        self.next().await.into_iter().collect()
+    }
 }

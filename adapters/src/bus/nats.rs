@@ -17,7 +17,9 @@
 //! subjects, created with `DeliverPolicy::New`: it captures what is published from the
 //! moment it is declared, whether or not a worker pulls. Workers sharing a queue share the
 //! consumer; each [`WorkQueue::next`] asks for exactly one message, so a message waits on
-//! the server, not in a worker's buffer, until some worker is ready for it. The consumer's
+//! the server, not in a worker's buffer, until some worker is ready for it.
+//! [`WorkQueue::next_batch`] asks for one the same way, then for the rest with one
+//! `no_wait` fetch that takes only what is already pending. The consumer's
 //! `ack_wait` and `max_deliver` are the spec's; its description records the dead-letter
 //! subject, so any process (and the advisory listener) knows where its dead letters go, and
 //! re-declaring the queue with a different spec is refused with [`BusError::QueueMismatch`].

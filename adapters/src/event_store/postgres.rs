@@ -116,6 +116,8 @@ mod statements {
         include_str!("postgres/insert_events_at_expected.sql");
     /// One stream's events from a version on.
     pub(super) const READ_STREAM: &str = include_str!("postgres/read_stream.sql");
+    /// Several whole streams, in one query.
+    pub(super) const READ_STREAMS: &str = include_str!("postgres/read_streams.sql");
     /// The whole log after a position, below the oldest transaction in flight.
     pub(super) const READ_ALL: &str = include_str!("postgres/read_all.sql");
     /// A reader's checkpoint.
@@ -405,6 +407,29 @@ impl EventStore for PostgresEventStore {
             .into_iter()
             .map(EventRow::into_recorded)
             .collect()
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[StreamId],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        let mut read: HashMap<StreamId, Vec<RecordedEvent>> = streams
+            .iter()
+            .map(|stream| (stream.clone(), Vec::new()))
+            .collect();
+        if read.is_empty() {
+            return Ok(read);
+        }
+        let names: Vec<&str> = read.keys().map(StreamId::as_str).collect();
+        let rows = sqlx::query_as::<_, EventRow>(statements::READ_STREAMS)
+            .bind(names)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let event = row.into_recorded()?;
+            read.entry(event.stream.clone()).or_default().push(event);
+        }
+        Ok(read)
     }
 
     async fn read_all(

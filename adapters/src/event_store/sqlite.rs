@@ -45,6 +45,8 @@ mod statements {
     pub(super) const INSERT_EVENTS: &str = include_str!("sqlite/insert_events.sql");
     /// One stream's events from a version on.
     pub(super) const READ_STREAM: &str = include_str!("sqlite/read_stream.sql");
+    /// Several whole streams (a JSON array of stream ids), in one statement.
+    pub(super) const READ_STREAMS: &str = include_str!("sqlite/read_streams.sql");
     /// The whole log after a sequence, a page at a time.
     pub(super) const READ_ALL: &str = include_str!("sqlite/read_all.sql");
     /// A reader's checkpoint.
@@ -254,6 +256,32 @@ impl EventStore for SqliteEventStore {
             .into_iter()
             .map(EventRow::into_recorded)
             .collect()
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[StreamId],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        let mut read: HashMap<StreamId, Vec<RecordedEvent>> = streams
+            .iter()
+            .map(|stream| (stream.clone(), Vec::new()))
+            .collect();
+        if read.is_empty() {
+            return Ok(read);
+        }
+        // One JSON array rather than a placeholder per stream: a batch may name more
+        // streams than SQLite takes parameters.
+        let names: Vec<&str> = read.keys().map(StreamId::as_str).collect();
+        let names = serde_json::Value::from(names).to_string();
+        let rows = sqlx::query_as::<_, EventRow>(statements::READ_STREAMS)
+            .bind(names)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let event = row.into_recorded()?;
+            read.entry(event.stream.clone()).or_default().push(event);
+        }
+        Ok(read)
     }
 
     async fn read_all(

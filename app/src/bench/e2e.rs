@@ -27,6 +27,7 @@
 
 mod book;
 mod insurer;
+mod stages;
 
 use super::store::{LatencySummary, drop_schema, millis, rate, summarise, thousands, whole};
 use crate::clock::{Clock, SystemClock};
@@ -41,6 +42,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use insurer::{Heard, Insurer};
 use serde::Serialize;
+use stages::{StageLatencies, Timed};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -75,6 +77,8 @@ pub struct E2eBenchOptions {
     pub intakes: usize,
     /// Outcome-notice tasks.
     pub notifiers: usize,
+    /// Messages each intake, adjudication and outcome-notice task takes at once.
+    pub batch: usize,
     /// Members the claims are spread over.
     pub members: usize,
     /// Providers the claims are spread over.
@@ -98,6 +102,8 @@ pub struct E2eBenchReport {
     pub intakes: usize,
     /// Outcome-notice tasks.
     pub notifiers: usize,
+    /// Messages taken from a queue at once.
+    pub batch: usize,
     /// Members the claims were spread over.
     pub members: usize,
     /// Providers the claims were spread over.
@@ -132,6 +138,8 @@ pub struct PhaseResult {
     /// How far the publisher fell behind its schedule at worst, in milliseconds (open
     /// loop only).
     pub max_publish_lag_ms: f64,
+    /// Where the submit → decision time went (see `e2e/stages.rs`).
+    pub stages: StageLatencies,
 }
 
 impl PhaseResult {
@@ -159,6 +167,7 @@ impl E2eBenchReport {
             "workers": self.workers,
             "intakes": self.intakes,
             "notifiers": self.notifiers,
+            "batch": self.batch,
             "claims_per_s": self.sustained.claims_per_s,
             "p50_ms_sustained": self.sustained.latency_ms.p50,
             "p99_ms_sustained": self.sustained.latency_ms.p99,
@@ -187,6 +196,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         options.workers > 0,
         "at least one adjudication worker is needed"
     );
+    ensure!(options.batch > 0, "a batch holds at least one message");
     ensure!(
         options.members > 0 && options.providers > 0,
         "claims need members and providers"
@@ -225,6 +235,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
     config.adjudicators = options.workers;
     config.intakes = options.intakes;
     config.notifiers = options.notifiers;
+    config.batch = options.batch;
     config.roles = [Role::Intake, Role::Relay, Role::Adjudicator, Role::Outcomes]
         .into_iter()
         .collect();
@@ -251,6 +262,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         workers: options.workers,
         intakes: options.intakes,
         notifiers: options.notifiers,
+        batch: options.batch,
         members: options.members,
         providers: options.providers,
         sustained,
@@ -270,11 +282,11 @@ async fn measure(
         .await
         .context("storing the benchmark's reference data")?;
     let sustained = claims(book, &format!("S{run}"), options.claims)?;
-    let sustained = phase(insurer, &sustained, None, options).await?;
+    let sustained = phase(engine, insurer, &sustained, None, options).await?;
     let open_count =
         usize::try_from(u128::from(options.rate) * options.seconds.as_millis() / 1_000)?.max(1);
     let open_loop = claims(book, &format!("O{run}"), open_count)?;
-    let open_loop = phase(insurer, &open_loop, Some(options.rate), options).await?;
+    let open_loop = phase(engine, insurer, &open_loop, Some(options.rate), options).await?;
     Ok((sustained, open_loop))
 }
 
@@ -285,6 +297,7 @@ fn claims(book: &Book, run: &str, count: usize) -> anyhow::Result<Vec<OutgoingCl
 /// Publishes `claims` (as fast as possible, or at `rate` per second), waits for their
 /// decisions and measures.
 async fn phase(
+    engine: &Engine,
     insurer: &Insurer,
     claims: &[OutgoingClaim],
     rate_per_s: Option<u32>,
@@ -296,6 +309,11 @@ async fn phase(
     let rejected_before = heard.rejected.load(Ordering::Relaxed);
     let bar = progress_bar(options.progress, claims.len(), rate_per_s)?;
     let started = Instant::now();
+    // The wall clock at `started`, to set the insurer's times beside the store's.
+    let started_wall = chrono::Utc::now();
+    let wall = |at: Instant| {
+        started_wall + chrono::Duration::from_std(at.duration_since(started)).unwrap_or_default()
+    };
     let mut sent_at = Vec::with_capacity(claims.len());
     let mut max_lag = Duration::ZERO;
     for (index, claim) in claims.iter().enumerate() {
@@ -335,13 +353,22 @@ async fn phase(
     bar.finish_and_clear();
 
     let mut latencies = Vec::with_capacity(claims.len());
+    let mut timed = Vec::with_capacity(claims.len());
     let mut last_decision = started;
     for (claim, sent) in claims.iter().zip(&sent_at) {
         if let Some(decided) = heard.decided_at(&claim.claim_id) {
             latencies.push(decided.saturating_duration_since(*sent));
             last_decision = last_decision.max(decided);
+            timed.push(Timed {
+                claim: claim.claim_id,
+                sent: wall(*sent),
+                heard: wall(decided),
+            });
         }
     }
+    let stages = stages::split(engine.store().as_ref(), &timed)
+        .await
+        .context("reading the claims' events for the latency split")?;
     let rejected = heard.rejected.load(Ordering::Relaxed) - rejected_before;
     if rejected > 0 {
         eprintln!(
@@ -363,6 +390,7 @@ async fn phase(
         latency_ms: summarise(&mut latencies),
         max_ms,
         max_publish_lag_ms: millis(max_lag),
+        stages,
     })
 }
 
@@ -422,14 +450,15 @@ pub fn render(report: &E2eBenchReport) -> String {
     }
     let mut text = format!(
         "End-to-end benchmark: NATS → {} intake tasks → PostgreSQL → relay → {} adjudication \
-         workers → {} outcome-notice tasks, on {} processors; claims over {} members and {} \
-         providers\n{table}\n\
+         workers → {} outcome-notice tasks, batches of up to {} messages, on {} processors; \
+         claims over {} members and {} providers\n{table}\n\
          sustained: {} claims/s decided (goal: at least 10,000)\n\
          open loop: p50 {:.1} ms, p99 {:.1} ms submit → decision (goal: p99 at most 50 ms at \
          1,000 claims/s); the publisher fell behind its schedule by {:.1} ms at worst\n",
         report.intakes,
         report.workers,
         report.notifiers,
+        report.batch,
         report.nproc,
         report.members,
         report.providers,
@@ -442,6 +471,16 @@ pub fn render(report: &E2eBenchReport) -> String {
         ("sustained", &report.sustained),
         ("open loop", &report.open_loop),
     ] {
+        let stages = &phase.stages;
+        text.push_str(&format!(
+            "{name}, p50 / p99 ms: intake {:.1} / {:.1}, adjudication {:.1} / {:.1}, notice {:.1} / {:.1}\n",
+            stages.intake_ms.p50,
+            stages.intake_ms.p99,
+            stages.adjudication_ms.p50,
+            stages.adjudication_ms.p99,
+            stages.notice_ms.p50,
+            stages.notice_ms.p99,
+        ));
         if phase.missing() > 0 {
             text.push_str(&format!(
                 "{name}: {} of {} claims were never heard decided\n",

@@ -224,6 +224,51 @@ impl WorkQueue for NatsWorkQueue {
             }
         }
     }
+
+    /// One message as [`WorkQueue::next`] waits for it, then one `no_wait` fetch for the
+    /// rest: the server sends what the consumer has pending right away, up to the number
+    /// asked, and says when it has no more, so the batch costs one more round trip and
+    /// never waits for messages still to come (nor holds them in this worker's buffer
+    /// while other workers idle).
+    async fn next_batch(&mut self, max: usize) -> Vec<Delivery> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        let wanted = max.saturating_sub(1);
+        if wanted == 0 || self.shared.is_shut_down() {
+            return batch;
+        }
+        let mut fetch = match self.consumer.fetch().max_messages(wanted).messages().await {
+            Ok(fetch) => fetch,
+            Err(error) => {
+                // The first message is in hand; the rest wait for the next call.
+                tracing::debug!(queue = %self.spec.name, %error, "fetching more messages failed");
+                return batch;
+            }
+        };
+        let drained = tokio::time::timeout(PULL_EXPIRY, async {
+            while let Some(pulled) = fetch.next().await {
+                match pulled {
+                    Ok(message) => {
+                        if let Some(delivery) = self.deliver(message).await {
+                            batch.push(delivery);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(queue = %self.spec.name, %error, "fetching more messages ended early");
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            // The server never closed the fetch: whatever it still brings is handed back.
+            self.hand_back(fetch);
+        }
+        batch
+    }
 }
 
 impl NatsWorkQueue {
@@ -233,9 +278,14 @@ impl NatsWorkQueue {
     /// is read out to its end (at most [`PULL_EXPIRY`]) in the background and whatever it
     /// brings is handed back at once; [`super::NatsBus::handed_back`] waits for that.
     fn hand_back_outstanding(&mut self) {
-        let Some(mut pull) = self.pull.take() else {
-            return;
-        };
+        if let Some(pull) = self.pull.take() {
+            self.hand_back(pull);
+        }
+    }
+
+    /// Reads a pull request out in the background, handing back at once whatever it
+    /// brings; [`super::NatsBus::handed_back`] waits for that.
+    fn hand_back(&self, mut pull: pull::Batch) {
         let queue = NatsWorkQueue {
             shared: self.shared.clone(),
             spec: self.spec.clone(),

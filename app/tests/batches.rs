@@ -1,0 +1,319 @@
+//! Roles handling their queues a batch at a time: intake answers every message of a batch
+//! and stores its good claims together even when one message is bad, and an adjudication
+//! batch holding two claims of one member applies the deductible once.
+
+#![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+use chrono::NaiveDate;
+use claims::adjudicator::{Adjudicated, Adjudicator};
+use claims::clock::{Clock, FixedClock};
+use claims::intake::{Intake, IntakeReply, ReplyStatus};
+use claims::reference::ReferenceData;
+use claims::subjects;
+use claims_adapters::aggregate::{load, streams};
+use claims_adapters::bus::{
+    Delivery, InProcessBus, Message, MessageBus, SubjectPattern, WorkQueue, WorkQueueSpec,
+    dead_letter_headers,
+};
+use claims_adapters::event_store::{EventStore, SqliteEventStore};
+use claims_domain::accumulator::AccumulatorDecider;
+use claims_domain::claim::{ClaimDecider, ClaimStatus};
+use claims_domain::{ClaimId, Currency, InsurerClaimRef, InsurerId, MemberId};
+use std::sync::Arc;
+use std::time::Duration;
+
+const REFERENCE: &str = r#"
+[[plan]]
+id = "gold-ppo"
+name = "Gold PPO"
+currency = "USD"
+deductible = "250.00 USD"
+coinsurance = "20%"
+out_of_pocket_max = "3000.00 USD"
+[plan.fee_schedule."29881"]
+category = "surgery"
+allowed_per_unit = "1000.00 USD"
+
+[[member]]
+id = "M-1001"
+insurer = "acme-health"
+plan = "gold-ppo"
+coverage = [{ start = "2026-01-01" }]
+
+[[member]]
+id = "M-1002"
+insurer = "acme-health"
+plan = "gold-ppo"
+coverage = [{ start = "2026-01-01" }]
+
+[[provider]]
+id = "hospital-b"
+name = "Hospital B"
+wallet = "0xde709f2102306220921060314715629080e2fb77"
+"#;
+
+const PATIENCE: Duration = Duration::from_secs(5);
+
+fn insurer() -> InsurerId {
+    InsurerId::new("acme-health").unwrap()
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(FixedClock::on(
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+    ))
+}
+
+fn claim_id(claim_ref: &str) -> ClaimId {
+    ClaimId::for_submission(&insurer(), &InsurerClaimRef::new(claim_ref).unwrap())
+}
+
+fn submission(claim_ref: &str, member: &str) -> Message {
+    submission_on(claim_ref, member, "2026-03-02")
+}
+
+/// A submission for a service on `day` (two claims for one service on one day would be
+/// duplicates).
+fn submission_on(claim_ref: &str, member: &str, day: &str) -> Message {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "claim_ref": claim_ref,
+        "member": member,
+        "provider": "hospital-b",
+        "received_on": "2026-03-05",
+        "lines": [{ "procedure": "29881", "diagnoses": ["M23.205"], "date_of_service": day, "units": 1, "billed": "1200.00 USD" }]
+    }))
+    .unwrap();
+    Message::new(subjects::submit(&insurer()), body).with_header("Content-Type", "application/json")
+}
+
+async fn store() -> Arc<dyn EventStore> {
+    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::in_memory().await.unwrap());
+    ReferenceData::from_toml(REFERENCE)
+        .unwrap()
+        .store(store.as_ref())
+        .await
+        .unwrap();
+    store
+}
+
+fn queue_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {
+    WorkQueueSpec {
+        name: name.to_owned(),
+        subjects: vec![subjects],
+        max_deliveries: 5,
+        ack_wait: Duration::from_secs(30),
+        dead_letter: subjects::dead_letter(name),
+    }
+}
+
+/// Everything the queue holds now, as one batch.
+async fn batch_of(queue: &mut Box<dyn WorkQueue>, expected: usize) -> Vec<Delivery> {
+    let batch = tokio::time::timeout(PATIENCE, queue.next_batch(100))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), expected, "one batch holds every message");
+    batch
+}
+
+async fn nothing_left(queue: &mut Box<dyn WorkQueue>) {
+    if let Ok(batch) = tokio::time::timeout(Duration::from_millis(200), queue.next_batch(100)).await
+    {
+        panic!("every message should be settled, {} came back", batch.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_message_in_an_intake_batch_is_answered_alone_and_the_good_claims_are_stored_together()
+ {
+    let store = store().await;
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    let mut queue = bus
+        .work_queue(queue_spec("intake", subjects::all_submissions()))
+        .await
+        .unwrap();
+    let mut acks = bus
+        .subscribe(SubjectPattern::from(subjects::ack(&insurer())))
+        .await
+        .unwrap();
+    let mut dead = bus
+        .subscribe(SubjectPattern::from(subjects::dead_letter("intake")))
+        .await
+        .unwrap();
+    let sent = [
+        submission("B-1", "M-1001"),
+        Message::new(subjects::submit(&insurer()), &b"{ not json"[..]),
+        submission("B-2", "M-1002"),
+        submission("B-3", "M-9999"),
+        submission("B-1", "M-1001"),
+    ];
+    bus.publish_all(sent.to_vec()).await.unwrap();
+
+    let batch = batch_of(&mut queue, sent.len()).await;
+    Intake::new(store.clone(), bus.clone())
+        .handle_batch(batch)
+        .await;
+
+    let mut answers = Vec::new();
+    for _ in 0..sent.len() {
+        let answer = tokio::time::timeout(PATIENCE, acks.next())
+            .await
+            .unwrap()
+            .unwrap();
+        answers.push(serde_json::from_slice::<IntakeReply>(&answer.payload).unwrap());
+    }
+    let summary: Vec<(ReplyStatus, Option<&str>, bool)> = answers
+        .iter()
+        .map(|answer| (answer.status, answer.claim_ref.as_deref(), answer.duplicate))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (ReplyStatus::Accepted, Some("B-1"), false),
+            (ReplyStatus::Rejected, None, false),
+            (ReplyStatus::Accepted, Some("B-2"), false),
+            (ReplyStatus::Rejected, Some("B-3"), false),
+            // Sent twice in one batch: the second is the same claim, not a second one.
+            (ReplyStatus::Accepted, Some("B-1"), true),
+        ],
+        "every message answered, in order: {answers:?}"
+    );
+    assert_eq!(answers[3].reasons[0].code, "unknown-member");
+
+    let letter = tokio::time::timeout(PATIENCE, dead.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&letter.payload[..], b"{ not json");
+    assert!(letter.header(dead_letter_headers::REASON).is_some());
+    nothing_left(&mut queue).await;
+
+    let first = store
+        .read_stream(&streams::claim(claim_id("B-1")), 1)
+        .await
+        .unwrap();
+    let second = store
+        .read_stream(&streams::claim(claim_id("B-2")), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.len(), second.len()),
+        (1, 1),
+        "each claim stored once"
+    );
+    assert_eq!(
+        first[0].recorded_at, second[0].recorded_at,
+        "the batch's claims are stored in one append"
+    );
+    assert!(
+        store
+            .read_stream(&streams::claim(claim_id("B-3")), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_claims_of_one_member_in_one_adjudication_batch_apply_the_deductible_once() {
+    let store = store().await;
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    let intake = Intake::new(store.clone(), bus.clone());
+    let mut submitted = Vec::new();
+    for (claim_ref, member, day) in [
+        ("D-1", "M-1001", "2026-03-02"),
+        ("D-2", "M-1002", "2026-03-02"),
+        ("D-3", "M-1001", "2026-03-03"),
+    ] {
+        let message = submission_on(claim_ref, member, day);
+        let claim = claims::submission::ClaimSubmission::parse(&message.payload)
+            .unwrap()
+            .into_claim(&insurer())
+            .unwrap();
+        let reply = intake.submit(claim).await.unwrap();
+        assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+        submitted.push(claim_id(claim_ref));
+    }
+
+    // The relay's messages for the three claims, with something that is not a claim event
+    // among them.
+    let spec = queue_spec(
+        "adjudication",
+        subjects::events_of_type("claim", "ClaimSubmitted"),
+    );
+    let mut queue = bus.work_queue(spec).await.unwrap();
+    let mut dead = bus
+        .subscribe(SubjectPattern::from(subjects::dead_letter("adjudication")))
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    for (index, claim) in submitted.iter().enumerate() {
+        let event = store
+            .read_stream(&streams::claim(*claim), 1)
+            .await
+            .unwrap()
+            .remove(0);
+        messages.push(Message::new(
+            subjects::event(&event),
+            serde_json::to_vec(&event).unwrap(),
+        ));
+        if index == 0 {
+            messages.push(Message::new(
+                subjects::event(&event),
+                &b"not a stored event"[..],
+            ));
+        }
+    }
+    bus.publish_all(messages).await.unwrap();
+
+    let batch = batch_of(&mut queue, 4).await;
+    Adjudicator::new(store.clone(), clock())
+        .handle_batch(batch)
+        .await;
+
+    let letter = tokio::time::timeout(PATIENCE, dead.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&letter.payload[..], b"not a stored event");
+    nothing_left(&mut queue).await;
+
+    let mut deductibles = Vec::new();
+    for claim in &submitted {
+        let state = load::<ClaimDecider>(store.as_ref(), streams::claim(*claim))
+            .await
+            .unwrap()
+            .state;
+        assert_eq!(state.status, Some(ClaimStatus::Approved));
+        deductibles.push(
+            state
+                .adjudication
+                .unwrap()
+                .cost_sharing
+                .deductible
+                .to_string(),
+        );
+    }
+    // In queue order: the member's first claim meets the deductible, the second pays none.
+    assert_eq!(deductibles, ["250.00 USD", "250.00 USD", "0.00 USD"]);
+    let year = load::<AccumulatorDecider>(
+        store.as_ref(),
+        streams::accumulator(&MemberId::new("M-1001").unwrap(), 2026),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        year.state.accumulated(Currency::USD).deductible.to_string(),
+        "250.00 USD"
+    );
+
+    // A redelivered batch decides nothing again.
+    let again = Adjudicator::new(store.clone(), clock())
+        .adjudicate_all(&submitted)
+        .await;
+    assert!(
+        again
+            .iter()
+            .all(|outcome| matches!(outcome, Ok(Adjudicated::AlreadyDecided))),
+        "{again:?}"
+    );
+}
