@@ -4,21 +4,23 @@
 use crate::intake::NATIVE_CONTENT_TYPE;
 use crate::subjects;
 use claims_adapters::bus::{Message, MessageBus, Subject};
+use claims_domain::InsurerId;
 use serde::Serialize;
 use tracing::warn;
 
 /// Publishes `reply` as native JSON on `ack` (the insurer's answer subject) and, when
-/// `message` asked for it on an inbox, there too ([`subjects::answer_targets`]). An answer
-/// that cannot be sent is logged with `what` ("intake reply", …) and not retried: the
-/// decision it reports is stored either way.
+/// `message` asked for it on one of `insurer`'s inboxes, there too
+/// ([`subjects::answer_targets`]). An answer that cannot be sent is logged with `what`
+/// ("intake reply", …) and not retried: the decision it reports is stored either way.
 pub async fn send(
     bus: &dyn MessageBus,
+    insurer: &InsurerId,
     ack: Subject,
     message: &Message,
     reply: &impl Serialize,
     what: &str,
 ) {
-    for answer in compose(ack, message, reply, what) {
+    for answer in compose(insurer, ack, message, reply, what) {
         let subject = answer.subject.clone();
         if let Err(error) = bus.publish(answer).await {
             warn!(%subject, %error, "{what} could not be published");
@@ -29,6 +31,7 @@ pub async fn send(
 /// The messages [`send`] would publish, for a caller that answers a whole batch at once
 /// with [`send_all`]. Empty (and logged) if `reply` cannot be serialised.
 pub fn compose(
+    insurer: &InsurerId,
     ack: Subject,
     message: &Message,
     reply: &impl Serialize,
@@ -41,7 +44,7 @@ pub fn compose(
             return Vec::new();
         }
     };
-    subjects::answer_targets(ack, message.reply_to.as_ref())
+    subjects::answer_targets(insurer, ack, message.reply_to.as_ref())
         .into_iter()
         .map(|subject| {
             Message::new(subject, body.clone()).with_header("Content-Type", NATIVE_CONTENT_TYPE)

@@ -577,7 +577,11 @@ impl Engine {
         body: impl Into<bytes::Bytes>,
         content_type: &str,
     ) -> anyhow::Result<IntakeReply> {
-        let inbox = Subject::new(format!("_INBOX.{}", uuid::Uuid::new_v4().simple()))?;
+        let inbox = Subject::new(format!(
+            "{}.{}",
+            subjects::inbox_prefix(insurer),
+            uuid::Uuid::new_v4().simple()
+        ))?;
         let mut replies = self
             .dyn_bus
             .subscribe(SubjectPattern::from(inbox.clone()))

@@ -288,6 +288,7 @@ impl Intake {
             }) = done
             {
                 answers.extend(answer::compose(
+                    insurer,
                     subjects::ack(insurer),
                     &delivery.message,
                     reply,

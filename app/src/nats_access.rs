@@ -63,11 +63,6 @@ pub struct Permissions {
     pub subscribe: Vec<String>,
 }
 
-/// The inbox prefix an insurer's client must use: its replies arrive under it.
-pub fn insurer_inbox_prefix(insurer: &InsurerId) -> String {
-    format!("_INBOX.{insurer}")
-}
-
 /// An insurer's rights: its own submissions, reference data and reviews out; its own
 /// answers, outcomes and inbox in.
 pub fn insurer_permissions(insurer: &InsurerId) -> Permissions {
@@ -82,7 +77,7 @@ pub fn insurer_permissions(insurer: &InsurerId) -> Permissions {
             subjects::outcome(insurer).to_string(),
             subjects::reference_ack(insurer).to_string(),
             subjects::review_ack(insurer).to_string(),
-            format!("{}.>", insurer_inbox_prefix(insurer)),
+            format!("{}.>", subjects::inbox_prefix(insurer)),
         ],
     }
 }

@@ -191,6 +191,7 @@ impl ReferenceIntake {
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReferenceReply) {
         answer::send(
             self.bus.as_ref(),
+            insurer,
             subjects::reference_ack(insurer),
             message,
             reply,

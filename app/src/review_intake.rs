@@ -186,6 +186,7 @@ impl ReviewIntake {
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReviewReply) {
         answer::send(
             self.bus.as_ref(),
+            insurer,
             subjects::review_ack(insurer),
             message,
             reply,

@@ -110,23 +110,38 @@ pub fn outcome(insurer: &InsurerId) -> Subject {
     subject(format!("claims.outcome.{insurer}"))
 }
 
-/// True for an inbox (`_INBOX.…`), the only kind of subject the engine sends an answer to
-/// when a message asks for one (`Claims-Reply-To`). The engine may publish on its own
-/// subjects, so answering wherever a message says would let an insurer plant messages in
-/// another insurer's submissions or outcomes, or among the engine's events.
-pub fn is_inbox(subject: &Subject) -> bool {
-    subject.as_str().starts_with("_INBOX.")
+/// The inbox prefix of an insurer's client (`_INBOX.<insurer>`): the only inboxes the
+/// engine answers that insurer on, and the only ones its NATS user may read
+/// (`crate::nats_access`).
+pub fn inbox_prefix(insurer: &InsurerId) -> String {
+    format!("_INBOX.{insurer}")
 }
 
-/// Where to answer a message: `ack`, the insurer's acknowledgement subject, always, and the
-/// message's reply subject when it is an inbox ([`is_inbox`]); any other reply subject is
-/// logged and not answered.
-pub fn answer_targets(ack: Subject, reply_to: Option<&Subject>) -> Vec<Subject> {
+/// True for an inbox of `insurer` (`_INBOX.<insurer>.…`), the only kind of subject the
+/// engine sends an answer to when a message of that insurer asks for one
+/// (`Claims-Reply-To`). The engine may publish on its own subjects and on every inbox, so
+/// answering wherever a message says would let an insurer plant messages in another
+/// insurer's submissions, outcomes or inbox, or among the engine's events.
+pub fn is_inbox_of(subject: &Subject, insurer: &InsurerId) -> bool {
+    subject
+        .as_str()
+        .strip_prefix(inbox_prefix(insurer).as_str())
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Where to answer a message from `insurer`: `ack`, the insurer's acknowledgement subject,
+/// always, and the message's reply subject when it is one of the insurer's own inboxes
+/// ([`is_inbox_of`]); any other reply subject is logged and not answered.
+pub fn answer_targets(
+    insurer: &InsurerId,
+    ack: Subject,
+    reply_to: Option<&Subject>,
+) -> Vec<Subject> {
     let mut targets = vec![ack];
     match reply_to {
-        Some(inbox) if is_inbox(inbox) => targets.push(inbox.clone()),
+        Some(inbox) if is_inbox_of(inbox, insurer) => targets.push(inbox.clone()),
         Some(elsewhere) => {
-            tracing::warn!(subject = %elsewhere, "a reply subject that is not an inbox (_INBOX.…) is not answered");
+            tracing::warn!(%insurer, subject = %elsewhere, "a reply subject that is not one of the insurer's inboxes (_INBOX.<insurer>.…) is not answered");
         }
         None => {}
     }
@@ -180,25 +195,47 @@ mod tests {
     }
 
     #[test]
-    fn answers_go_to_the_ack_subject_and_only_to_an_inbox() {
-        let ack = review_ack(&insurer("acme-health"));
+    fn answers_go_to_the_ack_subject_and_only_to_the_senders_inbox() {
+        let acme = insurer("acme-health");
+        let ack = review_ack(&acme);
         let inbox = Subject::new("_INBOX.acme-health.r1").unwrap();
         assert_eq!(
-            answer_targets(ack.clone(), Some(&inbox)),
+            answer_targets(&acme, ack.clone(), Some(&inbox)),
             [ack.clone(), inbox]
         );
-        let elsewhere = outcome(&insurer("beta-care"));
-        assert_eq!(
-            answer_targets(ack.clone(), Some(&elsewhere)),
-            vec![ack.clone()]
-        );
-        assert_eq!(answer_targets(ack.clone(), None), [ack]);
+        for elsewhere in [
+            outcome(&insurer("beta-care")),
+            Subject::new("_INBOX.beta-care.r1").unwrap(),
+            Subject::new("_INBOX.x7f3").unwrap(),
+        ] {
+            assert_eq!(
+                answer_targets(&acme, ack.clone(), Some(&elsewhere)),
+                vec![ack.clone()],
+                "{elsewhere}"
+            );
+        }
+        assert_eq!(answer_targets(&acme, ack.clone(), None), [ack]);
     }
 
     #[test]
-    fn only_inboxes_are_answered() {
-        assert!(is_inbox(&Subject::new("_INBOX.acme-health.x1").unwrap()));
-        assert!(!is_inbox(&outcome(&insurer("beta-care"))));
-        assert!(!is_inbox(&Subject::new("_INBOXES.x").unwrap()));
+    fn an_insurers_inboxes_are_under_its_own_prefix_only() {
+        let acme = insurer("acme-health");
+        assert!(is_inbox_of(
+            &Subject::new("_INBOX.acme-health.x1").unwrap(),
+            &acme
+        ));
+        assert!(!is_inbox_of(
+            &Subject::new("_INBOX.acme-healthier.x1").unwrap(),
+            &acme
+        ));
+        assert!(!is_inbox_of(
+            &Subject::new("_INBOX.beta-care.x1").unwrap(),
+            &acme
+        ));
+        assert!(!is_inbox_of(&outcome(&acme), &acme));
+        assert!(!is_inbox_of(
+            &Subject::new("_INBOXES.acme-health.x").unwrap(),
+            &acme
+        ));
     }
 }

@@ -11,7 +11,6 @@
 
 use crate::fhir::FHIR_CONTENT_TYPE;
 use crate::intake::{IntakeReply, NATIVE_CONTENT_TYPE, ReplyStatus};
-use crate::nats_access::insurer_inbox_prefix;
 use crate::outcomes::NOTICE_HEADER;
 use crate::subjects;
 use async_nats::HeaderMap;
@@ -190,7 +189,7 @@ pub async fn run(options: &SubmitOptions) -> Result<SubmitReport, SubmitError> {
     let client = connect_options(&options.credentials)
         .await?
         .name(format!("claims-submit-{}", options.insurer))
-        .custom_inbox_prefix(insurer_inbox_prefix(&options.insurer))
+        .custom_inbox_prefix(subjects::inbox_prefix(&options.insurer))
         .connect(options.nats_url.as_str())
         .await
         .map_err(|source| SubmitError::Connect {

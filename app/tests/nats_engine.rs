@@ -64,7 +64,8 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
         .await
         .unwrap();
     let mut dead = client.subscribe("deadletter.intake").await.unwrap();
-    let inbox = client.new_inbox();
+    // Answers go only to the sender's own inboxes (`_INBOX.<insurer>.…`).
+    let inbox = format!("_INBOX.acme-health.{}", uuid::Uuid::new_v4().simple());
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
     let mut reference_acks = client
         .subscribe("claims.reference-ack.acme-health")

@@ -191,8 +191,12 @@ async fn an_insurer_can_neither_submit_as_another_nor_hear_its_answers() {
     .await;
     next(&mut acme_reference_acks, "acme's reference answer").await;
     next(&mut acme_inbox, "acme's reference answer in its inbox").await;
+    // Beta's member, on beta's own copy of the plan: acme keeps the plans it sent.
+    let mut beta_plan = serde_json::to_value(&reference["plan"][0]).unwrap();
+    beta_plan["id"] = "beta-gold".into();
     let beta_member = serde_json::json!({
-        "member": [{ "id": "B-2001", "insurer": BETA, "plan": "gold-ppo",
+        "plan": [beta_plan],
+        "member": [{ "id": "B-2001", "insurer": BETA, "plan": "beta-gold",
                      "coverage": [{ "start": "2026-01-01" }] }]
     });
     submit(

@@ -79,7 +79,8 @@ async fn reviewers_approve_and_deny_pended_claims_over_nats_and_hear_every_answe
         .await
         .unwrap();
     let mut dead = client.subscribe("deadletter.reviews").await.unwrap();
-    let inbox = client.new_inbox();
+    // Answers go only to the sender's own inboxes (`_INBOX.<insurer>.…`).
+    let inbox = format!("_INBOX.acme-health.{}", uuid::Uuid::new_v4().simple());
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
     client.flush().await.unwrap();
 
