@@ -1,8 +1,10 @@
 //! The relay: publishes every stored event to the bus, in log order, from a checkpoint kept
 //! in the store.
 //!
-//! A page of events is published, in order, before the checkpoint moves past it, so a crash in between
-//! publishes it again; the event id is the message id, so the bus drops the repeat.
+//! A page of events is published, in order, before the checkpoint moves past it (the
+//! checkpoint is stored while the next page is read, off the path of the events), so a
+//! crash in between publishes it again; the event id is the message id, so the bus drops
+//! the repeat.
 //! Nothing is lost and nothing is delivered twice within the deduplication window. Once
 //! caught up, the relay waits for the store's wake-up hint after each commit, with its poll
 //! interval as the safety net.
@@ -10,7 +12,9 @@
 use crate::shutdown::Shutdown;
 use crate::subjects;
 use claims_adapters::bus::{BusError, Message, MessageBus};
-use claims_adapters::event_store::{EventStore, LogSubscription, RecordedEvent, StoreError};
+use claims_adapters::event_store::{
+    EventStore, LogPosition, LogSubscription, RecordedEvent, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -59,6 +63,7 @@ impl Relay {
     /// Relays until shutdown. After a failure it goes back to the stored checkpoint, so
     /// the events of a page that failed half-way are published again (and deduplicated).
     pub async fn run(self, mut shutdown: Shutdown) {
+        let mut checkpoint = Checkpoint::default();
         while !shutdown.is_triggered() {
             let after = match self.store.load_checkpoint(CHECKPOINT).await {
                 Ok(after) => after,
@@ -72,10 +77,17 @@ impl Relay {
                 .with_page_size(self.batch_size)
                 .with_poll_interval(self.poll_interval);
             let error = tokio::select! {
-                error = self.follow(&mut subscription) => error,
-                () = shutdown.wait() => return,
+                error = self.follow(&mut subscription, &mut checkpoint) => error,
+                () = shutdown.wait() => break,
             };
             self.pause_after(&error, &mut shutdown).await;
+        }
+        // What was published is recorded before the relay stops, so a restart does not
+        // publish it again.
+        if let Some(position) = checkpoint.unsaved()
+            && let Err(error) = self.store.save_checkpoint(CHECKPOINT, position).await
+        {
+            warn!(%error, "the relay's checkpoint could not be saved at shutdown; its last page will be published again (and deduplicated)");
         }
     }
 
@@ -86,28 +98,57 @@ impl Relay {
         let mut subscription =
             LogSubscription::after(self.store.clone(), after).with_page_size(self.batch_size);
         match subscription.try_next_page().await? {
-            Some(page) => self.publish(&page).await,
+            Some(page) => {
+                if let Some(last) = self.publish(&page).await? {
+                    self.store.save_checkpoint(CHECKPOINT, last).await?;
+                }
+                Ok(page.len())
+            }
             None => Ok(0),
         }
     }
 
     /// Publishes page after page; returns only with the error that stopped it.
-    async fn follow(&self, subscription: &mut LogSubscription) -> RelayError {
+    ///
+    /// A page's position is stored while the next page is awaited, not before: the
+    /// checkpoint's commit is off the path from an event's commit to its publication. The
+    /// checkpoint still never passes an event not yet published; a crash before it is
+    /// stored publishes that page again, and the bus drops the repeats by event id.
+    async fn follow(
+        &self,
+        subscription: &mut LogSubscription,
+        checkpoint: &mut Checkpoint,
+    ) -> RelayError {
         loop {
-            let page = match subscription.next_page().await {
+            let unsaved = checkpoint.unsaved();
+            let save = async {
+                match unsaved {
+                    Some(position) => self.store.save_checkpoint(CHECKPOINT, position).await,
+                    None => Ok(()),
+                }
+            };
+            let (saved, page) = tokio::join!(save, subscription.next_page());
+            if let Err(error) = saved {
+                return error.into();
+            }
+            if let Some(position) = unsaved {
+                checkpoint.saved = Some(position);
+            }
+            let page = match page {
                 Ok(page) => page,
                 Err(error) => return error.into(),
             };
-            if let Err(error) = self.publish(&page).await {
-                return error;
+            match self.publish(&page).await {
+                Ok(last) => checkpoint.published = last.or(checkpoint.published),
+                Err(error) => return error,
             }
         }
     }
 
-    /// Publishes a page, then stores the position of its last event.
-    async fn publish(&self, events: &[RecordedEvent]) -> Result<usize, RelayError> {
+    /// Publishes a page in log order; returns the position of its last event.
+    async fn publish(&self, events: &[RecordedEvent]) -> Result<Option<LogPosition>, RelayError> {
         let Some(last) = events.last().map(|event| event.position) else {
-            return Ok(0);
+            return Ok(None);
         };
         let messages = events
             .iter()
@@ -122,9 +163,8 @@ impl Relay {
         // In log order, all on their way before the first is confirmed: a page costs one
         // round trip to the bus, not one per event.
         self.bus.publish_all(messages).await?;
-        self.store.save_checkpoint(CHECKPOINT, last).await?;
         debug!(count = events.len(), %last, "relayed events");
-        Ok(events.len())
+        Ok(Some(last))
     }
 
     async fn pause_after(&self, error: &RelayError, shutdown: &mut Shutdown) {
@@ -133,5 +173,20 @@ impl Relay {
             () = tokio::time::sleep(self.poll_interval) => {}
             () = shutdown.wait() => {}
         }
+    }
+}
+
+/// How far the relay has published, and how far it has recorded that.
+#[derive(Debug, Default, Clone, Copy)]
+struct Checkpoint {
+    published: Option<LogPosition>,
+    saved: Option<LogPosition>,
+}
+
+impl Checkpoint {
+    /// The position published and not yet stored, if any.
+    fn unsaved(&self) -> Option<LogPosition> {
+        self.published
+            .filter(|published| Some(*published) != self.saved)
     }
 }

@@ -447,3 +447,53 @@ async fn an_event_log_in_a_new_directory_is_created_and_kept() {
         .unwrap();
     assert_eq!(plan.len(), 1, "the plan survived the engine");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_records_how_far_it_published_before_it_stops() {
+    let directory = tempfile::tempdir().unwrap();
+    let database = Database::File(directory.path().join("claims.db"));
+    let mut config = EmbeddedConfig::new(database.clone(), clock());
+    // Nothing is paid, so nothing is stored after the decision.
+    config.settler = SettlerConfig {
+        max_batch: 1000,
+        max_wait: None,
+    };
+    let engine = Engine::start_embedded(config).await.unwrap();
+    engine
+        .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
+        .await
+        .unwrap();
+    let mut outcomes = engine
+        .bus()
+        .subscribe(SubjectPattern::new("claims.outcome.acme-health").unwrap())
+        .await
+        .unwrap();
+    let answer = engine
+        .submit(&insurer(), submission("RELAY-1", "M-1001", "900.00 USD"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, ReplyStatus::Accepted, "{answer:?}");
+    // The decision's notice was heard, so the relay published the decision's page.
+    tokio::time::timeout(Duration::from_secs(10), outcomes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    engine.shutdown().await;
+
+    let (store, _) = claims::engine::open_database(&database).await.unwrap();
+    let head = store
+        .read_all(claims_adapters::event_store::LogPosition::START, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .position;
+    assert_eq!(
+        store
+            .load_checkpoint(claims::relay::CHECKPOINT)
+            .await
+            .unwrap(),
+        head,
+        "a restart publishes nothing again"
+    );
+}
