@@ -68,6 +68,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod in_minor_units;
+
 /// Everything a decision depends on besides the claim. Time and reference data are inputs,
 /// so the same context always gives the same decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -572,6 +574,12 @@ fn adjudicate_line<'plan>(
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };
+    // Exact integer arithmetic where it applies (see `in_minor_units`); `Money` otherwise.
+    if let Some(result) =
+        scheduled.and_then(|entry| in_minor_units::paid_line(line, entry, tier, context, so_far))
+    {
+        return Ok(result);
+    }
     let priced = match price(scheduled, line)? {
         Pricing::NotCovered(adjustment) => return Ok(denied(adjustment)),
         Pricing::Allowed(priced) => priced,
