@@ -282,11 +282,17 @@ pub fn adjudicate(
 
     let mut so_far = ClaimSoFar {
         cost_sharing: Accumulated::zero(currency),
-        visits: BTreeMap::new(),
+        visits: Vec::with_capacity(claim.lines.len()),
         plan_paid: Money::zero(currency),
     };
-    let mut lines: Vec<&ServiceLine> = claim.lines.iter().collect();
-    lines.sort_by_key(|line| line.number);
+    // Claims nearly always list their lines in order: a sorted copy only when they do not.
+    let in_order = claim.lines.is_sorted_by_key(|line| line.number);
+    let mut sorted: Vec<&ServiceLine> = Vec::new();
+    if !in_order {
+        sorted.extend(&claim.lines);
+        sorted.sort_by_key(|line| line.number);
+    }
+    let lines = claim.lines.iter().filter(|_| in_order).chain(sorted);
     for line in lines {
         let result = adjudicate_line(claim, line, context, &so_far)?;
         so_far.add(&result)?;
@@ -380,13 +386,23 @@ fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), Adj
 struct ClaimSoFar<'plan> {
     /// Deductible and out-of-pocket applied.
     cost_sharing: Accumulated,
-    /// Visits by category (the plan's own names, borrowed: no copy per line).
-    visits: BTreeMap<&'plan ServiceCategory, u32>,
+    /// The category of every visit (allowed line), the plan's own names borrowed: a claim
+    /// has a few lines, so a list counted by scanning beats a map's allocation and search.
+    visits: Vec<&'plan ServiceCategory>,
     /// What the plan pays.
     plan_paid: Money,
 }
 
 impl<'plan> ClaimSoFar<'plan> {
+    fn visits_in(&self, category: &ServiceCategory) -> u32 {
+        let visits = self
+            .visits
+            .iter()
+            .filter(|visit| **visit == category)
+            .count();
+        u32::try_from(visits).unwrap_or(u32::MAX)
+    }
+
     fn add(&mut self, result: &LineResult<'plan>) -> Result<(), MoneyError> {
         self.cost_sharing.deductible = self
             .cost_sharing
@@ -398,7 +414,7 @@ impl<'plan> ClaimSoFar<'plan> {
             .checked_add(result.member_pays)?;
         self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
         if let Some(category) = result.visit {
-            *self.visits.entry(category).or_insert(0) += 1;
+            self.visits.push(category);
         }
         Ok(())
     }
@@ -534,8 +550,8 @@ fn edits(
     fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
     if let Some(entry) = scheduled {
-        let used = context.benefits_used.visits_in(&entry.category)
-            + so_far.visits.get(&entry.category).copied().unwrap_or(0);
+        let used =
+            context.benefits_used.visits_in(&entry.category) + so_far.visits_in(&entry.category);
         fail(visit_limit(
             rules.visit_limits.get(&entry.category).copied(),
             used,

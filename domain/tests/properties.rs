@@ -576,4 +576,12 @@ proptest! {
             serde_json::to_string(&by_money).expect("serialisable")
         );
     }
+
+    /// (m) Lines are decided in line-number order whatever order the claim lists them in.
+    #[test]
+    fn the_order_lines_are_listed_in_changes_nothing((context, claim) in cases()) {
+        let mut reversed = claim.clone();
+        reversed.lines.reverse();
+        prop_assert_eq!(decide(&context, &claim), decide(&context, &reversed));
+    }
 }

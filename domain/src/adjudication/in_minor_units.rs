@@ -33,6 +33,7 @@ struct Units {
 
 impl Units {
     /// The amount in minor units, if exactly representable.
+    #[inline(always)]
     fn of(self, money: Money) -> Option<Minor> {
         let amount = money.amount();
         if amount.scale() == self.digits {
@@ -43,6 +44,7 @@ impl Units {
         i64::try_from(amount.mantissa()).ok()?.checked_mul(factor)
     }
 
+    #[inline(always)]
     fn money(self, minor: Minor) -> Money {
         let magnitude = minor.unsigned_abs();
         // The two 32-bit halves of the magnitude: truncation is the point.
@@ -53,6 +55,7 @@ impl Units {
 
     /// What is left of a limit after what was used before the claim and on its earlier
     /// lines, never below zero (as `left_of`).
+    #[inline(always)]
     fn left_of(self, limit: Money, before: Money, this_claim: Minor) -> Option<Minor> {
         Some(
             self.of(limit)?
@@ -66,6 +69,7 @@ impl Units {
 /// `minor` times `rate`, rounded to a minor unit half away from zero (as [`Money::share`]).
 /// `None` unless the rate's mantissa, its power of ten and the product all fit in an `i64`;
 /// then rust_decimal's own product is exact too, so the two paths never round differently.
+#[inline(always)]
 fn share(minor: Minor, rate: Decimal) -> Option<Minor> {
     let exact = minor.checked_mul(i64::try_from(rate.mantissa()).ok()?)?;
     let divisor = 10_i64.checked_pow(rate.scale())?;
