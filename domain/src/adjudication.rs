@@ -549,14 +549,13 @@ fn edits(
     ))?;
     fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
-    if let Some(entry) = scheduled {
+    // Visits are counted only for a category that has a limit.
+    if let Some(entry) = scheduled
+        && let Some(limit) = rules.visit_limits.get(&entry.category).copied()
+    {
         let used =
             context.benefits_used.visits_in(&entry.category) + so_far.visits_in(&entry.category);
-        fail(visit_limit(
-            rules.visit_limits.get(&entry.category).copied(),
-            used,
-            line,
-        ))?;
+        fail(visit_limit(Some(limit), used, line))?;
     }
     Ok(tier)
 }
