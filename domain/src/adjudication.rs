@@ -68,6 +68,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod in_minor_units;
+
 /// Everything a decision depends on besides the claim. Time and reference data are inputs,
 /// so the same context always gives the same decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,11 +282,17 @@ pub fn adjudicate(
 
     let mut so_far = ClaimSoFar {
         cost_sharing: Accumulated::zero(currency),
-        visits: BTreeMap::new(),
+        visits: Vec::with_capacity(claim.lines.len()),
         plan_paid: Money::zero(currency),
     };
-    let mut lines: Vec<&ServiceLine> = claim.lines.iter().collect();
-    lines.sort_by_key(|line| line.number);
+    // Claims nearly always list their lines in order: a sorted copy only when they do not.
+    let in_order = claim.lines.is_sorted_by_key(|line| line.number);
+    let mut sorted: Vec<&ServiceLine> = Vec::new();
+    if !in_order {
+        sorted.extend(&claim.lines);
+        sorted.sort_by_key(|line| line.number);
+    }
+    let lines = claim.lines.iter().filter(|_| in_order).chain(sorted);
     for line in lines {
         let result = adjudicate_line(claim, line, context, &so_far)?;
         so_far.add(&result)?;
@@ -378,13 +386,23 @@ fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), Adj
 struct ClaimSoFar<'plan> {
     /// Deductible and out-of-pocket applied.
     cost_sharing: Accumulated,
-    /// Visits by category (the plan's own names, borrowed: no copy per line).
-    visits: BTreeMap<&'plan ServiceCategory, u32>,
+    /// The category of every visit (allowed line), the plan's own names borrowed: a claim
+    /// has a few lines, so a list counted by scanning beats a map's allocation and search.
+    visits: Vec<&'plan ServiceCategory>,
     /// What the plan pays.
     plan_paid: Money,
 }
 
 impl<'plan> ClaimSoFar<'plan> {
+    fn visits_in(&self, category: &ServiceCategory) -> u32 {
+        let visits = self
+            .visits
+            .iter()
+            .filter(|visit| **visit == category)
+            .count();
+        u32::try_from(visits).unwrap_or(u32::MAX)
+    }
+
     fn add(&mut self, result: &LineResult<'plan>) -> Result<(), MoneyError> {
         self.cost_sharing.deductible = self
             .cost_sharing
@@ -396,7 +414,7 @@ impl<'plan> ClaimSoFar<'plan> {
             .checked_add(result.member_pays)?;
         self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
         if let Some(category) = result.visit {
-            *self.visits.entry(category).or_insert(0) += 1;
+            self.visits.push(category);
         }
         Ok(())
     }
@@ -531,14 +549,13 @@ fn edits(
     ))?;
     fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
-    if let Some(entry) = scheduled {
-        let used = context.benefits_used.visits_in(&entry.category)
-            + so_far.visits.get(&entry.category).copied().unwrap_or(0);
-        fail(visit_limit(
-            rules.visit_limits.get(&entry.category).copied(),
-            used,
-            line,
-        ))?;
+    // Visits are counted only for a category that has a limit.
+    if let Some(entry) = scheduled
+        && let Some(limit) = rules.visit_limits.get(&entry.category).copied()
+    {
+        let used =
+            context.benefits_used.visits_in(&entry.category) + so_far.visits_in(&entry.category);
+        fail(visit_limit(Some(limit), used, line))?;
     }
     Ok(tier)
 }
@@ -572,6 +589,12 @@ fn adjudicate_line<'plan>(
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };
+    // Exact integer arithmetic where it applies (see `in_minor_units`); `Money` otherwise.
+    if let Some(result) =
+        scheduled.and_then(|entry| in_minor_units::paid_line(line, entry, tier, context, so_far))
+    {
+        return Ok(result);
+    }
     let priced = match price(scheduled, line)? {
         Pricing::NotCovered(adjustment) => return Ok(denied(adjustment)),
         Pricing::Allowed(priced) => priced,
