@@ -211,10 +211,21 @@ impl ReferenceData {
             .await?;
             summary.count(stored);
         }
+        // Who keeps each plan, read once per plan however many members are on it (a plan's
+        // keeper never changes).
+        let mut plan_keepers: std::collections::BTreeMap<&PlanId, Option<Keeper>> =
+            std::collections::BTreeMap::new();
         for member in &self.members {
-            let plan_keeper = Keeper::of_stream(store, &streams::plan(&member.plan))
-                .await
-                .map_err(AggregateError::from)?;
+            let plan_keeper = match plan_keepers.get(&member.plan) {
+                Some(keeper) => keeper.clone(),
+                None => {
+                    let keeper = Keeper::of_stream(store, &streams::plan(&member.plan))
+                        .await
+                        .map_err(AggregateError::from)?;
+                    plan_keepers.insert(&member.plan, keeper.clone());
+                    keeper
+                }
+            };
             if let Some(reason) = plan_keeper.and_then(|keeper| sender.plan_refusal(&keeper)) {
                 return Err(ReferenceError::Refused {
                     entry: format!("member {}", member.id),
