@@ -20,12 +20,7 @@ pub async fn send(
     reply: &impl Serialize,
     what: &str,
 ) {
-    for answer in compose(insurer, ack, message, reply, what) {
-        let subject = answer.subject.clone();
-        if let Err(error) = bus.publish(answer).await {
-            warn!(%subject, %error, "{what} could not be published");
-        }
-    }
+    publish_each(bus, compose(insurer, ack, message, reply, what), what).await;
 }
 
 /// The messages [`send`] would publish, for a caller that answers a whole batch at once
@@ -64,6 +59,12 @@ pub async fn send_all(bus: &dyn MessageBus, answers: Vec<Message>, what: &str) {
         return;
     };
     warn!(%error, "publishing a batch of answers failed; publishing them one by one");
+    publish_each(bus, answers, what).await;
+}
+
+/// Publishes each answer on its own; one the bus refuses is logged and does not stop the
+/// others.
+async fn publish_each(bus: &dyn MessageBus, answers: Vec<Message>, what: &str) {
     for answer in answers {
         let subject = answer.subject.clone();
         if let Err(error) = bus.publish(answer).await {

@@ -91,23 +91,6 @@ impl Relay {
         }
     }
 
-    /// Publishes the events after the checkpoint that are readable now (one page) and
-    /// moves the checkpoint. Returns how many events were published.
-    pub async fn relay_once(&self) -> Result<usize, RelayError> {
-        let after = self.store.load_checkpoint(CHECKPOINT).await?;
-        let mut subscription =
-            LogSubscription::after(self.store.clone(), after).with_page_size(self.batch_size);
-        match subscription.try_next_page().await? {
-            Some(page) => {
-                if let Some(last) = self.publish(&page).await? {
-                    self.store.save_checkpoint(CHECKPOINT, last).await?;
-                }
-                Ok(page.len())
-            }
-            None => Ok(0),
-        }
-    }
-
     /// Publishes page after page; returns only with the error that stopped it.
     ///
     /// A page's position is stored while the next page is awaited, not before: the
