@@ -11,6 +11,10 @@
 //! the decision is made again on fresh state: a deductible is never applied twice, and a
 //! duplicate never slips past the history it should be compared with.
 //!
+//! The decision's claim events record, in their metadata, the version of every stream the
+//! context was folded from (`crate::decision_inputs`), so that a replay decides on exactly
+//! what the decision read, whatever committed around it.
+//!
 //! A replacement claim (frequency code 7) cancels the claim it replaces in the same append
 //! (`crate::corrections`): the original's `ClaimVoided`, the reversal of what it used, its
 //! provider's recoupment if it was already paid, and the replacement's decision, made on
@@ -38,6 +42,7 @@
 
 use crate::clock::Clock;
 use crate::corrections::{self, CorrectionError, Year};
+use crate::decision_inputs::DecisionInputs;
 use crate::retry;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
@@ -136,6 +141,9 @@ struct Inputs {
     family: Option<Year<FamilyAccumulatorDecider>>,
     /// The family's limits, when the plan has family limits.
     family_limits: Option<Accumulated>,
+    /// Every stream the context was folded from, at the version read (the claim's own
+    /// stream is added when the decision is made).
+    read: DecisionInputs,
 }
 
 /// How a claim of a batch is decided.
@@ -175,12 +183,7 @@ impl Adjudicator {
         .await?;
         let mut members = Vec::with_capacity(claims.len());
         for claim in claims {
-            members.push(
-                named
-                    .load::<MemberDecider>(&streams::member(&claim.member))?
-                    .state
-                    .member,
-            );
+            members.push(named.load::<MemberDecider>(&streams::member(&claim.member))?);
         }
         // The family's year is read (and appended at the version read) whenever the member
         // has a family: a correction may give back what an earlier claim added to it.
@@ -195,24 +198,28 @@ impl Adjudicator {
             claims
                 .iter()
                 .zip(&members)
-                .filter_map(|(claim, member)| member.as_ref().map(|member| (claim, member)))
+                .filter_map(|(claim, member)| {
+                    member.state.member.as_ref().map(|member| (claim, member))
+                })
                 .flat_map(|(claim, member)| {
                     std::iter::once(streams::plan(&member.plan)).chain(family_year(claim, member))
                 }),
         )
         .await?;
         let mut inputs = Vec::with_capacity(claims.len());
-        for (claim, member) in claims.iter().zip(members) {
-            let Some(member) = member else {
+        for (claim, loaded_member) in claims.iter().zip(members) {
+            let mut read = DecisionInputs::default();
+            read.read(&loaded_member);
+            let Some(member) = loaded_member.state.member else {
                 inputs.push(Err(unprocessable(
                     claim.id,
                     format!("member {} is no longer enrolled", claim.member),
                 )));
                 continue;
             };
-            let plan_state = second
-                .load::<PlanDecider>(&streams::plan(&member.plan))?
-                .state;
+            let loaded_plan = second.load::<PlanDecider>(&streams::plan(&member.plan))?;
+            read.read(&loaded_plan);
+            let plan_state = loaded_plan.state;
             let Some((plan, plan_revision)) = plan_state.current else {
                 inputs.push(Err(unprocessable(
                     claim.id,
@@ -220,14 +227,25 @@ impl Adjudicator {
                 )));
                 continue;
             };
-            let year = Year::new(named.load::<AccumulatorDecider>(&streams::accumulator(
+            let year = named.load::<AccumulatorDecider>(&streams::accumulator(
                 &claim.member,
                 claim.benefit_year(),
-            ))?);
+            ))?;
+            read.read(&year);
+            let year = Year::new(year);
             let family = match family_year(claim, &member) {
-                Some(stream) => Some(Year::new(second.load::<FamilyAccumulatorDecider>(&stream)?)),
+                Some(stream) => {
+                    let family = second.load::<FamilyAccumulatorDecider>(&stream)?;
+                    read.read(&family);
+                    Some(Year::new(family))
+                }
                 None => None,
             };
+            let authorizations =
+                named.load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?;
+            read.read(&authorizations);
+            let provider = named.load::<ProviderDecider>(&streams::provider(&claim.provider))?;
+            read.read(&provider);
             let rules = plan_state.rules;
             let family_limits = rules.family_limits(plan.currency);
             let mut context = AdjudicationContext {
@@ -236,19 +254,13 @@ impl Adjudicator {
                 family: None,
                 benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
                 history: Vec::new(),
-                authorizations: named
-                    .load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?
-                    .state
-                    .authorizations,
+                authorizations: authorizations.state.authorizations,
                 coding: claim.coding(),
                 coordination: claim.coordination(&member),
                 plan: plan.clone(),
                 plan_revision,
                 rule_set: plan_state.rule_set,
-                provider: named
-                    .load::<ProviderDecider>(&streams::provider(&claim.provider))?
-                    .state
-                    .provider,
+                provider: provider.state.provider,
                 member: member.clone(),
                 rules: rules.clone(),
             };
@@ -259,6 +271,7 @@ impl Adjudicator {
                 year,
                 family,
                 family_limits,
+                read,
             };
             claim_inputs.refresh(&mut context);
             inputs.push(Ok((claim_inputs, context)));
@@ -811,8 +824,12 @@ fn decide(
         return Ok(None);
     };
     let metadata = serde_json::json!({ "claim": submitted.id });
+    // The claim's events record what the decision read, so that a replay folds exactly
+    // that (`crate::decision_replay`); the benefit years' events need not repeat it.
+    let mut read = inputs.read.clone();
+    read.read(claim);
     let mut appends: Vec<StreamAppend> = claim
-        .append(&claim_events, &metadata)?
+        .append(&claim_events, &read.stamp(metadata.clone()))?
         .into_iter()
         .collect();
     appends.extend(inputs.benefit_year_appends(submitted, adjudication, &metadata)?);

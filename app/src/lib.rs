@@ -30,6 +30,7 @@ pub mod config;
 pub mod contract;
 pub mod corrections;
 pub mod dead_letters;
+pub mod decision_inputs;
 pub mod decision_replay;
 pub mod demo;
 pub mod engine;

@@ -978,8 +978,18 @@ async fn rules(command: RulesCommand) -> anyhow::Result<()> {
                     adjudication.member_responsibility
                 )
             };
+            let inputs = match replay.inputs {
+                claims::decision_replay::InputsRead::Recorded => {
+                    "the stream versions the decision recorded reading"
+                }
+                // Decisions stored before they recorded their inputs: say which rule stood
+                // in, since on PostgreSQL it may count an event the decision never saw.
+                claims::decision_replay::InputsRead::BeforeInLog => {
+                    "the events stored before the decision in the log (it recorded no versions)"
+                }
+            };
             print_report(&format!(
-                "claim {id} under {rules}\n  stored:   {}\n  replayed: {}\n",
+                "claim {id} under {rules}, inputs from {inputs}\n  stored:   {}\n  replayed: {}\n",
                 summary(&replay.original),
                 summary(&replay.replayed)
             ));
