@@ -12,6 +12,9 @@ use claims::intake::ReplyStatus;
 use claims::reference::ReferenceData;
 use claims_adapters::aggregate::streams;
 use claims_adapters::bus::{SubjectPattern, dead_letter_headers};
+use claims_domain::adjudication::Adjudication;
+use claims_domain::reason::ReasonCode;
+use claims_domain::rules::authorization::Authorization;
 use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
 use std::sync::Arc;
 
@@ -227,4 +230,92 @@ async fn a_fhir_replacement_and_a_fhir_void_correct_the_claim_they_name() {
         .unwrap();
     assert_eq!(void.status, ReplyStatus::Accepted, "{void:?}");
     assert_eq!(void.voided, Some(original_id), "{void:?}");
+}
+
+/// A FHIR claim quotes its prior authorisation once, on its focal insurance
+/// (`insurance[0].preAuthRef`); the engine reads it on every line, so the line that needs
+/// one is paid with a number on file and refused (CO-15) with a number that is not. The
+/// care team rides along, checked and not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_prior_authorisation_number_is_checked_on_the_line_that_needs_one() {
+    let engine = engine().await;
+    let rule_set = claims::rule_sets::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rules/acme-2026"
+    )))
+    .unwrap();
+    engine.load_rule_set(&rule_set).await.unwrap();
+    let member = "M-1001".parse().unwrap();
+    engine
+        .grant_authorization(
+            &member,
+            Authorization {
+                number: "PA-2026-0042".parse().unwrap(),
+                procedure: "27447".parse().unwrap(),
+                provider: "clinic-a".parse().unwrap(),
+                from: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+                through: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let authorised = fixture("claim/good/authorised-surgery.json");
+    let misquoted = String::from_utf8(authorised.clone())
+        .unwrap()
+        .replace("PA-2026-0042", "PA-2026-0099")
+        .replace("ACME-2026-0077", "ACME-2026-0078")
+        // Another day, or duplicate detection would deny the same services first.
+        .replace("2026-03-02", "2026-03-03")
+        .into_bytes();
+
+    let mut decided = Vec::new();
+    for (body, claim_ref) in [
+        (authorised, "ACME-2026-0077"),
+        (misquoted, "ACME-2026-0078"),
+    ] {
+        let reply = engine
+            .submit_as(&acme(), body, FHIR_CONTENT_TYPE)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+        let id = ClaimId::for_submission(&acme(), &InsurerClaimRef::new(claim_ref).unwrap());
+        let state = engine
+            .wait_for_claim(id, "decided", Duration::from_secs(20), |state| {
+                state.adjudication.is_some()
+            })
+            .await
+            .unwrap();
+        decided.push(state.adjudication.unwrap());
+    }
+
+    let surgery = |adjudication: &Adjudication| adjudication.lines[0].clone();
+    let paid = surgery(&decided[0]);
+    assert!(paid.payer_paid.is_positive(), "{paid:?}");
+    assert!(
+        paid.adjustments
+            .iter()
+            .all(|adjustment| adjustment.reason != ReasonCode::AuthorizationInvalid),
+        "{paid:?}"
+    );
+    let refused = surgery(&decided[1]);
+    assert!(refused.payer_paid.is_zero(), "{refused:?}");
+    assert!(
+        refused
+            .adjustments
+            .iter()
+            .any(|adjustment| adjustment.reason == ReasonCode::AuthorizationInvalid),
+        "a number that is not on file is CO-15: {refused:?}"
+    );
+    // The office visit needs no authorisation: the number it carries changes nothing.
+    for adjudication in &decided {
+        let visit = &adjudication.lines[1];
+        assert!(
+            visit.adjustments.iter().all(|adjustment| !matches!(
+                adjustment.reason,
+                ReasonCode::AuthorizationInvalid | ReasonCode::AuthorizationAbsent
+            )),
+            "{visit:?}"
+        );
+    }
+    engine.shutdown().await;
 }

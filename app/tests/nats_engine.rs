@@ -202,7 +202,7 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
         refused
             .reasons
             .iter()
-            .any(|reason| reason.path.as_deref() == Some("careTeam")),
+            .any(|reason| reason.path.as_deref() == Some("accident")),
         "{refused:?}"
     );
     let garbage = answers

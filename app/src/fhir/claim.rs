@@ -14,8 +14,15 @@
 //! | `item[n].servicedDate` | `lines[n].date_of_service` |
 //! | `item[n].quantity.value` (a whole number; 1 if absent) | `lines[n].units` |
 //! | `item[n].net`, else `unitPrice × quantity × factor` | `lines[n].billed` |
+//! | `insurance[0].preAuthRef[0]` (at most one) | `lines[n].authorization`, every line |
 //! | `related[0].claim` (`Claim/<ref>` or `identifier.value`) with `relationship` `prior` | `corrects.claim_ref` |
 //! | `status`: `active` with `related` / `cancelled` | `corrects.kind`: `replacement` / `void` |
+//!
+//! A prior authorisation number is claim-level in FHIR R4 (`insurance.preAuthRef`), as
+//! X12 837's claim-level REF*G1 is: it applies to every line, and the prior-authorisation
+//! rule reads it only on lines whose procedure needs one. Several numbers on one claim
+//! cannot be told apart by line, so they are refused (the native format quotes one per
+//! line).
 //!
 //! A correction is the X12 frequency code said the FHIR way: a claim that replaces an
 //! earlier one is `active` and names it in `related` with the relationship `prior`; a
@@ -25,16 +32,21 @@
 //! Checked and not carried: `resourceType` (`Claim`), `status` (`active` or `cancelled`), `use`
 //! (`claim`), `type` (`professional`), `priority` (present), `insurance` (exactly one,
 //! focal), `total` (equals the items' sum), `net` (equals `unitPrice × quantity × factor`
-//! when both are sent). Metadata and narrative (`id`, `meta`, `text`, `extension`,
+//! when both are sent), `careTeam` (each entry a sequence and a practitioner reference)
+//! and `item[n].careTeamSequence` (each names an entry). The care team is who rendered or
+//! supervised the care; the engine prices, checks the network of and pays the billing
+//! `provider`, so the team changes nothing it decides and is not carried. Metadata and narrative (`id`, `meta`, `text`, `extension`,
 //! `language`, `implicitRules`, `enterer`, `billablePeriod`) are accepted and not read.
 //! Every other element FHIR defines on `Claim` and its items changes what a claim means
 //! and is refused by name, so nothing an insurer sends is silently dropped.
 
-use super::model::{ClaimIn, CodeableConcept, DiagnosisIn, ItemIn, MoneyIn, QuantityIn, Reference};
+use super::model::{
+    CareTeamIn, ClaimIn, CodeableConcept, DiagnosisIn, ItemIn, MoneyIn, QuantityIn, Reference,
+};
 use crate::submission::{ClaimSubmission, SubmittedCorrection, SubmittedLine};
 use chrono::NaiveDate;
 use claims_domain::claim::CorrectionKind;
-use claims_domain::coding::Modifier;
+use claims_domain::coding::{AuthorizationNumber, Modifier};
 use claims_domain::{
     Currency, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
 };
@@ -205,9 +217,10 @@ impl Mapping {
         });
         let received_on = self.created(claim.created.as_deref());
         let corrects = self.correction(claim);
-        self.insurance(claim);
+        let authorization = self.insurance(claim);
+        let care_team = self.care_team(&claim.care_team);
         let diagnoses = self.diagnoses(&claim.diagnosis);
-        let lines = self.items(&claim.item, &diagnoses);
+        let lines = self.items(&claim.item, &diagnoses, &care_team);
         self.total(claim.total.as_ref(), &lines);
         match (claim_ref, member, provider, received_on) {
             (Some(claim_ref), Some(member), Some(provider), Some(received_on))
@@ -219,7 +232,13 @@ impl Mapping {
                     member,
                     provider,
                     received_on,
-                    lines: lines.into_iter().map(|(_, line)| line).collect(),
+                    lines: lines
+                        .into_iter()
+                        .map(|(_, line)| SubmittedLine {
+                            authorization: authorization.clone(),
+                            ..line
+                        })
+                        .collect(),
                     corrects,
                 })
             }
@@ -275,11 +294,6 @@ impl Mapping {
                     claim.facility.is_some(),
                     "facility",
                     "facility (institutional) claims are not adjudicated",
-                ),
-                (
-                    claim.care_team.is_some(),
-                    "careTeam",
-                    "the engine checks and pays the billing provider only; a care team would be dropped",
                 ),
                 (
                     claim.supporting_info.is_some(),
@@ -494,10 +508,11 @@ impl Mapping {
             })
     }
 
-    fn insurance(&mut self, claim: &ClaimIn) {
+    /// Checks the one focal insurance and returns the prior authorisation number it quotes.
+    fn insurance(&mut self, claim: &ClaimIn) -> Option<AuthorizationNumber> {
         if claim.insurance.is_empty() {
             self.missing("insurance", "at least one insurance entry is required");
-            return;
+            return None;
         }
         for (index, insurance) in claim.insurance.iter().enumerate() {
             let base = format!("insurance[{index}]");
@@ -518,20 +533,59 @@ impl Mapping {
             }
             self.refuse_present(
                 &base,
-                &[
-                    (
-                        insurance.pre_auth_ref.is_some(),
-                        "preAuthRef",
-                        "prior authorisation numbers are not recorded yet and would be dropped",
-                    ),
-                    (
-                        insurance.claim_response.is_some(),
-                        "claimResponse",
-                        "another payer's adjudication is not taken from FHIR",
-                    ),
-                ],
+                &[(
+                    insurance.claim_response.is_some(),
+                    "claimResponse",
+                    "another payer's adjudication is not taken from FHIR",
+                )],
             );
         }
+        let insurance = claim.insurance.first()?;
+        let path = "insurance[0].preAuthRef";
+        match insurance.pre_auth_ref.as_deref()? {
+            [] => {
+                self.invalid(path, "an empty list: send one number, or leave it out");
+                None
+            }
+            [number] => AuthorizationNumber::new(number)
+                .map_err(|error| self.invalid(format!("{path}[0]"), error.to_string()))
+                .ok(),
+            [_, ..] => {
+                self.unsupported(
+                    format!("{path}[1]"),
+                    "several authorisation numbers cannot be matched to lines; send one per claim, or the native format's authorization on each line",
+                );
+                None
+            }
+        }
+    }
+
+    /// The care team's sequence numbers, each entry checked for a practitioner reference.
+    fn care_team(&mut self, care_team: &[CareTeamIn]) -> BTreeSet<u32> {
+        let mut sequences = BTreeSet::new();
+        for (index, member) in care_team.iter().enumerate() {
+            let base = format!("careTeam[{index}]");
+            self.refuse_present(
+                &base,
+                &[(
+                    member.modifier_extension.is_some(),
+                    "modifierExtension",
+                    "modifier extensions change the claim's meaning and none is understood",
+                )],
+            );
+            let sequence = self.sequence(
+                &base,
+                member.sequence,
+                sequences.contains(&member.sequence.unwrap_or(0)),
+            );
+            sequences.extend(sequence);
+            let _: Option<ProviderId> = self.reference(
+                &join(&base, "provider"),
+                member.provider.as_ref(),
+                &["Practitioner", "PractitionerRole", "Organization"],
+            );
+        }
+        sequences
     }
 
     /// The diagnoses by sequence.
@@ -622,6 +676,7 @@ impl Mapping {
         &mut self,
         items: &[ItemIn],
         diagnoses: &BTreeMap<u32, DiagnosisCode>,
+        care_team: &BTreeSet<u32>,
     ) -> Vec<(String, SubmittedLine)> {
         if items.is_empty() {
             self.missing("item", "a claim must bill at least one item");
@@ -638,6 +693,14 @@ impl Mapping {
                     numbers.contains(&item.sequence.unwrap_or(0)),
                 );
                 numbers.extend(number);
+                for (index, sequence) in item.care_team_sequence.iter().enumerate() {
+                    if !care_team.contains(sequence) {
+                        self.invalid(
+                            format!("{base}.careTeamSequence[{index}]"),
+                            format!("no care team member with sequence {sequence} on the claim"),
+                        );
+                    }
+                }
                 let line = self.item(&base, item, diagnoses);
                 Some((base, SubmittedLine { number, ..line? }))
             })
@@ -734,22 +797,81 @@ impl Mapping {
         self.refuse_present(
             base,
             &[
-                (item.modifier_extension.is_some(), "modifierExtension", "modifier extensions change the item's meaning and none is understood"),
-                (item.care_team_sequence.is_some(), "careTeamSequence", "the engine checks and pays the billing provider only; a care team would be dropped"),
-                (item.procedure_sequence.is_some(), "procedureSequence", "ICD-10-PCS procedures are institutional"),
-                (item.information_sequence.is_some(), "informationSequence", "supporting information is not recorded and would be dropped"),
-                (item.revenue.is_some(), "revenue", "revenue codes are institutional pricing"),
-                (item.category.is_some(), "category", "benefit categories come from the plan's fee schedule, not the claim"),
-                (item.program_code.is_some(), "programCode", "program codes are not recorded and would be dropped"),
-                (item.serviced_period.is_some(), "servicedPeriod", "send one item per date of service (servicedDate)"),
-                (item.location_codeable_concept.is_some(), "locationCodeableConcept", "the place of service is not recorded and would be dropped"),
-                (item.location_address.is_some(), "locationAddress", "the place of service is not recorded and would be dropped"),
-                (item.location_reference.is_some(), "locationReference", "the place of service is not recorded and would be dropped"),
-                (item.udi.is_some(), "udi", "device identifiers are not recorded and would be dropped"),
-                (item.body_site.is_some(), "bodySite", "body sites are not recorded; use modifiers (LT, RT…)"),
-                (item.sub_site.is_some(), "subSite", "body sites are not recorded; use modifiers (LT, RT…)"),
-                (item.encounter.is_some(), "encounter", "encounters are not recorded and would be dropped"),
-                (item.detail.is_some(), "detail", "sub-lines are not supported; send each as its own item"),
+                (
+                    item.modifier_extension.is_some(),
+                    "modifierExtension",
+                    "modifier extensions change the item's meaning and none is understood",
+                ),
+                (
+                    item.procedure_sequence.is_some(),
+                    "procedureSequence",
+                    "ICD-10-PCS procedures are institutional",
+                ),
+                (
+                    item.information_sequence.is_some(),
+                    "informationSequence",
+                    "supporting information is not recorded and would be dropped",
+                ),
+                (
+                    item.revenue.is_some(),
+                    "revenue",
+                    "revenue codes are institutional pricing",
+                ),
+                (
+                    item.category.is_some(),
+                    "category",
+                    "benefit categories come from the plan's fee schedule, not the claim",
+                ),
+                (
+                    item.program_code.is_some(),
+                    "programCode",
+                    "program codes are not recorded and would be dropped",
+                ),
+                (
+                    item.serviced_period.is_some(),
+                    "servicedPeriod",
+                    "send one item per date of service (servicedDate)",
+                ),
+                (
+                    item.location_codeable_concept.is_some(),
+                    "locationCodeableConcept",
+                    "the place of service is not recorded and would be dropped",
+                ),
+                (
+                    item.location_address.is_some(),
+                    "locationAddress",
+                    "the place of service is not recorded and would be dropped",
+                ),
+                (
+                    item.location_reference.is_some(),
+                    "locationReference",
+                    "the place of service is not recorded and would be dropped",
+                ),
+                (
+                    item.udi.is_some(),
+                    "udi",
+                    "device identifiers are not recorded and would be dropped",
+                ),
+                (
+                    item.body_site.is_some(),
+                    "bodySite",
+                    "body sites are not recorded; use modifiers (LT, RT…)",
+                ),
+                (
+                    item.sub_site.is_some(),
+                    "subSite",
+                    "body sites are not recorded; use modifiers (LT, RT…)",
+                ),
+                (
+                    item.encounter.is_some(),
+                    "encounter",
+                    "encounters are not recorded and would be dropped",
+                ),
+                (
+                    item.detail.is_some(),
+                    "detail",
+                    "sub-lines are not supported; send each as its own item",
+                ),
             ],
         );
     }

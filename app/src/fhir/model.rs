@@ -216,8 +216,9 @@ pub struct ClaimIn {
     pub referral: Option<IgnoredAny>,
     /// The facility.
     pub facility: Option<IgnoredAny>,
-    /// The care team.
-    pub care_team: Option<IgnoredAny>,
+    /// The practitioners who gave the care, referred to by items; checked, not read.
+    #[serde(default)]
+    pub care_team: Vec<CareTeamIn>,
     /// Supporting information.
     pub supporting_info: Option<IgnoredAny>,
     /// Procedures (ICD-10-PCS).
@@ -244,10 +245,32 @@ pub struct InsuranceIn {
     pub coverage: Option<Reference>,
     /// A business agreement.
     pub business_arrangement: Option<IgnoredAny>,
-    /// Prior authorisation numbers: refused (not recorded yet).
-    pub pre_auth_ref: Option<IgnoredAny>,
+    /// Prior authorisation numbers; one, quoted on every line.
+    pub pre_auth_ref: Option<Vec<String>>,
     /// Another payer's adjudication: refused (coordination of benefits is not taken from FHIR).
     pub claim_response: Option<IgnoredAny>,
+}
+
+/// One `Claim.careTeam` entry: a practitioner who gave or supervised the care.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CareTeamIn {
+    /// Element id.
+    pub id: Option<IgnoredAny>,
+    /// Extensions.
+    pub extension: Option<IgnoredAny>,
+    /// Extensions that change the meaning: refused.
+    pub modifier_extension: Option<IgnoredAny>,
+    /// The number items refer to.
+    pub sequence: Option<u32>,
+    /// The practitioner, role or organisation.
+    pub provider: Option<Reference>,
+    /// Whether this one is responsible for the claim: informational.
+    pub responsible: Option<IgnoredAny>,
+    /// Rendering, supervising, assisting…: informational.
+    pub role: Option<IgnoredAny>,
+    /// The practitioner's qualification or specialty: informational.
+    pub qualification: Option<IgnoredAny>,
 }
 
 /// One `Claim.diagnosis` entry.
@@ -323,8 +346,9 @@ pub struct ItemIn {
     // silently trimmed.
     /// Extensions that change the meaning of the item.
     pub modifier_extension: Option<IgnoredAny>,
-    /// Care team members (the claim's care team is refused).
-    pub care_team_sequence: Option<IgnoredAny>,
+    /// Care team members (by `Claim.careTeam.sequence`); checked, not read.
+    #[serde(default)]
+    pub care_team_sequence: Vec<u32>,
     /// Procedures (refused on the claim).
     pub procedure_sequence: Option<IgnoredAny>,
     /// Supporting information (refused on the claim).
