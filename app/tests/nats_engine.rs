@@ -312,3 +312,93 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
     engine.shutdown().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }
+
+/// The analysts' rule set, sent over real NATS as the insurer's integration would: its
+/// files as one JSON message on `claims.reference.acme-health`. A file with a bad value is
+/// refused with its file, line and column and stores nothing; the good set is stored, and
+/// the same set again stores nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_set_sent_over_nats_is_stored_once_and_a_bad_one_is_answered_with_its_line() {
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
+    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
+    let engine = Engine::start_embedded(EmbeddedConfig {
+        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
+        ..EmbeddedConfig::new(Database::InMemory, clock)
+    })
+    .await
+    .unwrap();
+    let mut reference_acks = client
+        .subscribe("claims.reference-ack.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let good: BTreeMap<String, String> = [
+        "rule-set.toml",
+        "plans.toml",
+        "limits.toml",
+        "code-pair-edits.csv",
+        "prior-authorisation.csv",
+        "fee-schedules/gold-ppo.csv",
+    ]
+    .into_iter()
+    .map(|name| {
+        let text = String::from_utf8(file(&format!("../examples/rules/acme-2026/{name}")));
+        (name.to_owned(), text.unwrap())
+    })
+    .collect();
+    let mut bad = good.clone();
+    let schedule = bad.get_mut("fee-schedules/gold-ppo.csv").unwrap();
+    *schedule = schedule.replace("29877,surgery,400.00", "29877,surgery,four hundred");
+
+    for (id, files) in [
+        ("rules-bad", &bad),
+        ("rules-good", &good),
+        ("rules-good-again", &good),
+    ] {
+        insurer::publish(
+            &jetstream,
+            "claims.reference.acme-health",
+            id,
+            claims::reference_intake::RULE_SET_CONTENT_TYPE,
+            None,
+            serde_json::to_vec(&serde_json::json!({ "files": files })).unwrap(),
+        )
+        .await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let ack = next(&mut reference_acks, "rule-set answer").await;
+        answers.push(serde_json::from_slice::<ReferenceReply>(&ack.payload).unwrap());
+    }
+    assert_eq!(answers[0].status, ReplyStatus::Rejected, "{answers:?}");
+    assert!(
+        answers[0].reasons[0]
+            .starts_with("fee-schedules/gold-ppo.csv, line 5, column allowed_per_unit"),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1].status, ReplyStatus::Accepted, "{answers:?}");
+    assert_eq!(
+        (answers[1].stored, answers[1].unchanged),
+        (2, 0),
+        "the version and one plan revision: {answers:?}"
+    );
+    assert_eq!(answers[2].status, ReplyStatus::Accepted, "{answers:?}");
+    assert_eq!(answers[2].stored, 0, "the same set again: {answers:?}");
+
+    let plan = claims_adapters::aggregate::load::<claims_domain::plan::PlanDecider>(
+        engine.store().as_ref(),
+        claims_adapters::aggregate::streams::plan(&"gold-ppo".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .state;
+    assert_eq!(
+        plan.rule_set.map(|version| version.to_string()),
+        Some("acme-2026 version 1".to_owned())
+    );
+
+    engine.shutdown().await;
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
+}
