@@ -114,6 +114,20 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
         line["p99_ms_at_1000_per_s"].is_null(),
         "the goal's figure is only given at 1,000 claims/s: {last}"
     );
+    // The processor time of the engine (the benchmark's process) is seen, the servers'
+    // are given (zero if they run elsewhere), and so is the ceiling they imply.
+    let cpu = &line["sustained"]["cpu"];
+    assert!(cpu["engine_ms_per_claim"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(cpu["postgres_ms_per_claim"].as_f64().is_some(), "{last}");
+    assert!(cpu["nats_ms_per_claim"].as_f64().is_some(), "{last}");
+    assert_eq!(
+        line["ceiling_claims_per_s"], cpu["ceiling_claims_per_s"],
+        "{last}"
+    );
+    assert!(
+        line["ceiling_claims_per_s"].as_f64().unwrap() > 0.0,
+        "{last}"
+    );
 
     // It cleans up after itself.
     let schemas_left: Vec<_> = bench_schemas(&mut lock)

@@ -26,6 +26,7 @@
 //! and the command reports the claims missing and fails.
 
 mod book;
+mod cpu;
 mod insurer;
 mod stages;
 
@@ -39,6 +40,7 @@ use chrono::NaiveDate;
 use claims_adapters::bus::NatsBusConfig;
 use claims_domain::InsurerId;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use cpu::{CpuSample, CpuSplit};
 use indicatif::{ProgressBar, ProgressStyle};
 use insurer::{Heard, Insurer};
 use serde::Serialize;
@@ -140,6 +142,9 @@ pub struct PhaseResult {
     pub max_publish_lag_ms: f64,
     /// Where the submit → decision time went (see `e2e/stages.rs`).
     pub stages: StageLatencies,
+    /// Processor time per claim by process, and the ceiling it implies (see
+    /// `e2e/cpu.rs`); `None` where `/proc` cannot be read.
+    pub cpu: Option<CpuSplit>,
 }
 
 impl PhaseResult {
@@ -176,6 +181,7 @@ impl E2eBenchReport {
             "p99_ms_at_rate": self.open_loop.latency_ms.p99,
             "p50_ms_at_1000_per_s": goal(self.open_loop.latency_ms.p50),
             "p99_ms_at_1000_per_s": goal(self.open_loop.latency_ms.p99),
+            "ceiling_claims_per_s": self.sustained.cpu.map(|cpu| cpu.ceiling_claims_per_s),
             "sustained": self.sustained,
             "open_loop": self.open_loop,
         }))?)
@@ -308,6 +314,7 @@ async fn phase(
     let stored_before = heard.stored.load(Ordering::Relaxed);
     let rejected_before = heard.rejected.load(Ordering::Relaxed);
     let bar = progress_bar(options.progress, claims.len(), rate_per_s)?;
+    let cpu_before = CpuSample::take();
     let started = Instant::now();
     // The wall clock at `started`, to set the insurer's times beside the store's.
     let started_wall = chrono::Utc::now();
@@ -350,6 +357,7 @@ async fn phase(
             break;
         }
     }
+    let cpu_after = CpuSample::take();
     bar.finish_and_clear();
 
     let mut latencies = Vec::with_capacity(claims.len());
@@ -377,6 +385,10 @@ async fn phase(
         );
     }
     let decided = latencies.len();
+    let nproc = std::thread::available_parallelism().map_or(1, usize::from);
+    let cpu = cpu_before
+        .zip(cpu_after)
+        .map(|(before, after)| before.split(&after, decided, nproc));
     let elapsed = last_decision.duration_since(started);
     let max_ms = latencies.iter().max().map_or(0.0, |max| millis(*max));
     Ok(PhaseResult {
@@ -391,6 +403,7 @@ async fn phase(
         max_ms,
         max_publish_lag_ms: millis(max_lag),
         stages,
+        cpu,
     })
 }
 
@@ -481,6 +494,18 @@ pub fn render(report: &E2eBenchReport) -> String {
             stages.notice_ms.p50,
             stages.notice_ms.p99,
         ));
+        if let Some(cpu) = phase.cpu {
+            text.push_str(&format!(
+                "{name}, processor ms per claim: engine and insurer {:.3}, PostgreSQL {:.3}, \
+                 NATS {:.3} (the whole machine {:.3}): at most {} claims/s on {} cores\n",
+                cpu.engine_ms_per_claim,
+                cpu.postgres_ms_per_claim,
+                cpu.nats_ms_per_claim,
+                cpu.machine_busy_ms_per_claim,
+                thousands(whole(cpu.ceiling_claims_per_s)),
+                report.nproc,
+            ));
+        }
         if phase.missing() > 0 {
             text.push_str(&format!(
                 "{name}: {} of {} claims were never heard decided\n",
