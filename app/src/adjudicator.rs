@@ -235,7 +235,7 @@ impl Adjudicator {
                 accumulated: Accumulated::zero(plan.currency),
                 family: None,
                 benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
-                history: Vec::new(),
+                history: Default::default(),
                 authorizations: named
                     .load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?
                     .state

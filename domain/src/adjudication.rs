@@ -57,7 +57,7 @@ use crate::rule_set::RuleSetVersion;
 use crate::rules::authorization::{Authorization, prior_authorization};
 use crate::rules::code_pairs::bundled;
 use crate::rules::coordination::{Coordination, coordinate, primary_adjudication_missing};
-use crate::rules::duplicates::{PriorService, duplicate};
+use crate::rules::duplicates::{EarlierServices, PriorService, duplicate};
 use crate::rules::eligibility::{
     NetworkBenefit, member_identified, network_benefit, provider_registered,
 };
@@ -97,8 +97,9 @@ pub struct AdjudicationContext {
     /// What the plan has already provided the member in the claim's benefit year (visits
     /// by category, plan payments).
     pub benefits_used: BenefitsUsed,
-    /// The lines of the member's earlier claims that the plan allowed.
-    pub history: Vec<PriorService>,
+    /// The lines of the member's earlier claims that the plan allowed, in order of date of
+    /// service.
+    pub history: EarlierServices,
     /// The member's prior authorisations on file.
     pub authorizations: Vec<Authorization>,
     /// Modifiers and authorisation numbers by line number, as submitted; a line not

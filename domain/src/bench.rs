@@ -17,7 +17,7 @@ use crate::plan::{BenefitPlan, PlanRules};
 use crate::provider::Provider;
 use crate::rules::authorization::Authorization;
 use crate::rules::coordination::Coordination;
-use crate::rules::duplicates::PriorService;
+use crate::rules::duplicates::{EarlierServices, PriorService};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -166,7 +166,7 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
     let member: Member = parse("member", MEMBER)?;
     let provider: Provider = parse("provider", PROVIDER)?;
     // A year of earlier visits, each compared with every new line for duplicates.
-    let history: Vec<PriorService> = (0..60)
+    let history: EarlierServices = (0..60)
         .map(|day| {
             parse(
                 "history",
@@ -183,7 +183,8 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
                 ),
             )
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<PriorService>, _>>()?
+        .into();
     let authorization: Authorization = parse("authorization", AUTHORIZATION)?;
     Ok(AdjudicationContext {
         decided_on: NaiveDate::from_ymd_opt(2026, 11, 24).ok_or_else(|| FixtureError {

@@ -290,7 +290,7 @@ fn earlier_visit(reference: &str, date_of_service: &str) -> PriorService {
 #[test]
 fn the_same_service_already_allowed_on_another_claim_is_a_duplicate() {
     let context = AdjudicationContext {
-        history: vec![earlier_visit("CLM-EARLIER", "2026-03-10")],
+        history: vec![earlier_visit("CLM-EARLIER", "2026-03-10")].into(),
         ..context(PlanRules::default())
     };
     let result = decide(&claim(), &context);
@@ -308,7 +308,8 @@ fn a_service_on_another_day_or_the_claims_own_earlier_record_is_not_a_duplicate(
         history: vec![
             earlier_visit("CLM-EARLIER", "2026-03-09"),
             earlier_visit("CLM-0001", "2026-03-10"),
-        ],
+        ]
+        .into(),
         ..context(PlanRules::default())
     };
     assert_office_visit_paid(&decide(&claim(), &context));
@@ -319,7 +320,7 @@ fn the_same_service_with_another_modifier_is_not_a_duplicate() {
     let mut earlier = earlier_visit("CLM-EARLIER", "2026-03-10");
     earlier.modifiers = modifiers(&["25"]);
     let context = AdjudicationContext {
-        history: vec![earlier],
+        history: vec![earlier].into(),
         ..context(PlanRules::default())
     };
     assert_office_visit_paid(&decide(&claim(), &context));

@@ -157,7 +157,7 @@ pub async fn approve(
                 },
                 family: None,
                 benefits_used: BenefitsUsed::none(Currency::USD),
-                history: vec![],
+                history: Default::default(),
                 authorizations: vec![],
                 coding: BTreeMap::new(),
                 coordination: Default::default(),
