@@ -50,6 +50,7 @@ use crate::coding::LineCoding;
 use crate::ids::{MemberId, PlanId, ProviderId, ServiceCategory};
 use crate::member::Member;
 use crate::money::{Currency, Money, MoneyError, Rate};
+use crate::plan::terms::{PlanTerms, ProcedureTerms};
 use crate::plan::{BenefitPlan, FeeScheduleEntry, PlanRules};
 use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
@@ -67,6 +68,7 @@ use crate::rules::limits::{cap_at_annual_maximum, visit_limit};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 mod in_minor_units;
 
@@ -82,6 +84,11 @@ pub struct AdjudicationContext {
     pub plan_revision: u32,
     /// The plan's rules beyond cost sharing, as published with that revision.
     pub rules: PlanRules,
+    /// The revision's terms by procedure, as [`PlanTerms::of`] gathers them from `plan` and
+    /// `rules` (and from nothing else: debug builds check it on every claim). Built once per
+    /// plan revision and shared by every claim decided under it, so that a line asks the
+    /// plan about its procedure once instead of once per table.
+    pub terms: Arc<PlanTerms>,
     /// The rule-set version the plan and its rules came from (recorded with the decision,
     /// so a replay takes the same parameters); `None` for a plan published on its own.
     pub rule_set: Option<RuleSetVersion>,
@@ -107,6 +114,15 @@ pub struct AdjudicationContext {
     pub coding: BTreeMap<u32, LineCoding>,
     /// Whether this plan pays first or second, and the primary payer's payments.
     pub coordination: Coordination,
+}
+
+impl AdjudicationContext {
+    /// The context with its plan's terms gathered afresh from `plan` and `rules`, for a
+    /// context whose plan or rules were changed after it was built.
+    pub fn with_terms_of_its_plan(mut self) -> Self {
+        self.terms = Arc::new(PlanTerms::of(&self.plan, &self.rules));
+        self
+    }
 }
 
 /// The outcome of adjudicating a claim.
@@ -242,6 +258,10 @@ pub fn adjudicate(
     context: &AdjudicationContext,
 ) -> Result<Adjudication, AdjudicationError> {
     check_parties(claim, context)?;
+    debug_assert!(
+        *context.terms == PlanTerms::of(&context.plan, &context.rules),
+        "the context's terms were not built from its plan and rules"
+    );
     let plan = &context.plan;
     let currency = plan.currency;
     if let Some(line) = claim
@@ -515,7 +535,7 @@ fn edits(
     claim: &Claim,
     line: &ServiceLine,
     coding: &LineCoding,
-    scheduled: Option<&FeeScheduleEntry>,
+    procedure: &ProcedureTerms,
     context: &AdjudicationContext,
     so_far: &ClaimSoFar<'_>,
 ) -> Result<Tier, Adjustment> {
@@ -540,19 +560,19 @@ fn edits(
     };
     fail(timely_filing(rules.filing_limit, claim.received_on, line))?;
     fail(duplicate(claim, line, &coding.modifiers, &context.history))?;
-    fail(excluded(rules, line))?;
+    fail(excluded(&context.terms, procedure, line))?;
     fail(prior_authorization(
-        rules,
+        procedure,
         &claim.provider,
         line,
         coding.authorization.as_ref(),
         &context.authorizations,
     ))?;
-    fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
+    fail(bundled(procedure, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
     // Visits are counted only for a category that has a limit.
-    if let Some(entry) = scheduled
-        && let Some(limit) = rules.visit_limits.get(&entry.category).copied()
+    if let Some(entry) = &procedure.scheduled
+        && let Some(limit) = procedure.visit_limit
     {
         let used =
             context.benefits_used.visits_in(&entry.category) + so_far.visits_in(&entry.category);
@@ -583,17 +603,19 @@ fn adjudicate_line<'plan>(
     };
     // Borrowed, not copied.
     let coding = context.coding.get(&line.number).unwrap_or(&UNCODED);
-    // Looked up once for the visit limit and the price.
-    let scheduled = plan.fee_schedule.get(&line.procedure);
+    // Looked up once for every rule that asks about the procedure.
+    let procedure = context.terms.procedure(&line.procedure);
+    let scheduled = procedure.scheduled.as_ref();
+    let copay_of_category = procedure.copay.unwrap_or(zero);
 
-    let tier = match edits(claim, line, coding, scheduled, context, so_far) {
+    let tier = match edits(claim, line, coding, procedure, context, so_far) {
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };
     // Exact integer arithmetic where it applies (see `in_minor_units`); `Money` otherwise.
-    if let Some(result) =
-        scheduled.and_then(|entry| in_minor_units::paid_line(line, entry, tier, context, so_far))
-    {
+    if let Some(result) = scheduled.and_then(|entry| {
+        in_minor_units::paid_line(line, entry, copay_of_category, tier, context, so_far)
+    }) {
         return Ok(result);
     }
     let priced = match price(scheduled, line)? {
@@ -601,7 +623,7 @@ fn adjudicate_line<'plan>(
         Pricing::Allowed(priced) => priced,
     };
 
-    let copay = copay(plan.copay_for(priced.category), priced.allowed)?;
+    let copay = copay(copay_of_category, priced.allowed)?;
     let after_copay = priced.allowed.checked_sub(copay)?;
     let deductible = deductible(
         after_copay,

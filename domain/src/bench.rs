@@ -13,6 +13,7 @@ use crate::accumulator::{Accumulated, BenefitsUsed};
 use crate::adjudication::AdjudicationContext;
 use crate::claim::Claim;
 use crate::member::Member;
+use crate::plan::terms::PlanTerms;
 use crate::plan::{BenefitPlan, PlanRules};
 use crate::provider::Provider;
 use crate::rules::authorization::Authorization;
@@ -21,6 +22,7 @@ use crate::rules::duplicates::{EarlierServices, PriorService};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Distinct claims cycled through (enough that the loop is not one claim kept in cache).
 pub const CLAIMS: usize = 4096;
@@ -186,6 +188,8 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
         .collect::<Result<Vec<PriorService>, _>>()?
         .into();
     let authorization: Authorization = parse("authorization", AUTHORIZATION)?;
+    // Built once for the plan revision, as the adjudicator does, and shared by every claim.
+    let terms = Arc::new(PlanTerms::of(&plan, &rules));
     Ok(AdjudicationContext {
         decided_on: NaiveDate::from_ymd_opt(2026, 11, 24).ok_or_else(|| FixtureError {
             what: "decision date".to_owned(),
@@ -194,6 +198,7 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
         plan,
         plan_revision: 1,
         rules,
+        terms,
         member,
         provider: Some(provider),
         accumulated: parse::<Accumulated>("accumulated", ACCUMULATED)?,

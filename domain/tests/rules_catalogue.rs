@@ -32,6 +32,7 @@ fn context(rules: PlanRules) -> AdjudicationContext {
         rules,
         ..*adjudication_context(plan(), deductible_met())
     }
+    .with_terms_of_its_plan()
 }
 
 fn deductible_met() -> Accumulated {
@@ -473,6 +474,7 @@ fn bundling_context(modifier_allowed: bool, line_two_modifiers: &[&str]) -> Adju
             ..PlanRules::default()
         })
     }
+    .with_terms_of_its_plan()
 }
 
 fn comprehensive_and_component() -> Claim {
@@ -647,7 +649,7 @@ fn physiotherapy_context(visits_used: u32) -> AdjudicationContext {
         })
     };
     context.benefits_used.visits.insert(category, visits_used);
-    context
+    context.with_terms_of_its_plan()
 }
 
 fn two_physiotherapy_visits() -> Claim {
@@ -768,6 +770,7 @@ fn family_context(
         family: Some(family_paid),
         ..context(rules)
     }
+    .with_terms_of_its_plan()
 }
 
 fn family_deductible() -> PlanRules {

@@ -86,6 +86,7 @@ fn share(minor: Minor, rate: Decimal) -> Option<Minor> {
 pub(super) fn paid_line<'plan>(
     line: &ServiceLine,
     entry: &'plan FeeScheduleEntry,
+    copay_of_category: Money,
     tier: Tier,
     context: &'plan AdjudicationContext,
     so_far: &ClaimSoFar<'_>,
@@ -108,7 +109,7 @@ pub(super) fn paid_line<'plan>(
     let written_off = billed.checked_sub(allowed)?;
 
     // Copay, deductible (individual and family), coinsurance.
-    let copay = units.of(plan.copay_for(&entry.category))?.min(allowed);
+    let copay = units.of(copay_of_category)?.min(allowed);
     let after_copay = allowed.checked_sub(copay)?;
     let deductible_this_claim = units.of(so_far.cost_sharing.deductible)?;
     let mut deductible_left = units.left_of(
