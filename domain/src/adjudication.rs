@@ -51,7 +51,7 @@ use crate::ids::{MemberId, PlanId, ProviderId, ServiceCategory};
 use crate::member::Member;
 use crate::money::{Currency, Money, MoneyError, Rate};
 use crate::plan::terms::{PlanTerms, ProcedureTerms};
-use crate::plan::{BenefitPlan, FeeScheduleEntry, PlanRules};
+use crate::plan::{BenefitPlan, FeeScheduleEntry, FilingLimit, PlanRules};
 use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 use crate::rule_set::RuleSetVersion;
@@ -60,13 +60,14 @@ use crate::rules::code_pairs::bundled;
 use crate::rules::coordination::{Coordination, coordinate, primary_adjudication_missing};
 use crate::rules::duplicates::{EarlierServices, PriorService, duplicate};
 use crate::rules::eligibility::{
-    NetworkBenefit, member_identified, network_benefit, provider_registered,
+    NetworkBenefit, member_identified, network_benefit, out_of_network, provider_registered,
 };
 use crate::rules::exclusions::excluded;
 use crate::rules::filing::timely_filing;
 use crate::rules::limits::{cap_at_annual_maximum, visit_limit};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -303,7 +304,8 @@ pub fn adjudicate(
 
     let mut so_far = ClaimSoFar {
         cost_sharing: Accumulated::zero(currency),
-        visits: Vec::with_capacity(claim.lines.len()),
+        visits: [None; VISITS_IN_PLACE],
+        more_visits: Vec::new(),
         plan_paid: Money::zero(currency),
     };
     // Claims nearly always list their lines in order: a sorted copy only when they do not.
@@ -314,8 +316,12 @@ pub fn adjudicate(
         sorted.sort_by_key(|line| line.number);
     }
     let lines = claim.lines.iter().filter(|_| in_order).chain(sorted);
+    let same = SameForEveryLine {
+        network: network_benefit(plan, &context.rules, &claim.provider),
+        filing: Cell::new(None),
+    };
     for line in lines {
-        let result = adjudicate_line(claim, line, context, &so_far)?;
+        let result = adjudicate_line(claim, line, context, &same, &so_far)?;
         so_far.add(&result)?;
         adjudication.payer_paid = adjudication
             .payer_paid
@@ -402,26 +408,65 @@ fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), Adj
     }
 }
 
+/// What is the same for every line of a claim, worked out once per claim.
+struct SameForEveryLine {
+    /// The benefit tier of the claim's provider.
+    network: NetworkBenefit,
+    /// The last date of service whose filing deadline was worked out, and that deadline:
+    /// a claim's lines mostly share a date, and the calendar-month arithmetic is not free.
+    filing: Cell<Option<(NaiveDate, Option<NaiveDate>)>>,
+}
+
+impl SameForEveryLine {
+    /// The last day a claim for care given on `date_of_service` may be received, `None`
+    /// without a limit ([`FilingLimit::last_day`]).
+    fn last_day_to_file(
+        &self,
+        limit: Option<FilingLimit>,
+        date_of_service: NaiveDate,
+    ) -> Option<NaiveDate> {
+        let limit = limit?;
+        match self.filing.get() {
+            Some((date, last_day)) if date == date_of_service => last_day,
+            _ => {
+                let last_day = limit.last_day(date_of_service);
+                self.filing.set(Some((date_of_service, last_day)));
+                last_day
+            }
+        }
+    }
+}
+
 /// What the lines decided so far on this claim have used.
 #[derive(Debug, Clone)]
 struct ClaimSoFar<'plan> {
     /// Deductible and out-of-pocket applied.
     cost_sharing: Accumulated,
     /// The category of every visit (allowed line), the plan's own names borrowed: a claim
-    /// has a few lines, so a list counted by scanning beats a map's allocation and search.
-    visits: Vec<&'plan ServiceCategory>,
+    /// has a few lines, so a list counted by scanning beats a map's allocation and search,
+    /// and the first few are kept in place, without an allocation.
+    visits: [Option<&'plan ServiceCategory>; VISITS_IN_PLACE],
+    /// Those beyond the first few.
+    more_visits: Vec<&'plan ServiceCategory>,
     /// What the plan pays.
     plan_paid: Money,
 }
 
+/// Visits a claim keeps in place; most claims have no more lines.
+const VISITS_IN_PLACE: usize = 8;
+
 impl<'plan> ClaimSoFar<'plan> {
     fn visits_in(&self, category: &ServiceCategory) -> u32 {
-        let visits = self
-            .visits
-            .iter()
-            .filter(|visit| **visit == category)
-            .count();
-        u32::try_from(visits).unwrap_or(u32::MAX)
+        // The same entry of the plan's terms is the same category, without comparing text.
+        let same = |visit: &ServiceCategory| std::ptr::eq(visit, category) || visit == category;
+        let mut visits = 0_u32;
+        for visit in self.visits.iter().map_while(|visit| *visit) {
+            visits += u32::from(same(visit));
+        }
+        for visit in &self.more_visits {
+            visits = visits.saturating_add(u32::from(same(visit)));
+        }
+        visits
     }
 
     fn add(&mut self, result: &LineResult<'plan>) -> Result<(), MoneyError> {
@@ -435,7 +480,10 @@ impl<'plan> ClaimSoFar<'plan> {
             .checked_add(result.member_pays)?;
         self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
         if let Some(category) = result.visit {
-            self.visits.push(category);
+            match self.visits.iter_mut().find(|visit| visit.is_none()) {
+                Some(free) => *free = Some(category),
+                None => self.more_visits.push(category),
+            }
         }
         Ok(())
     }
@@ -537,6 +585,7 @@ fn edits(
     coding: &LineCoding,
     procedure: &ProcedureTerms,
     context: &AdjudicationContext,
+    same: &SameForEveryLine,
     so_far: &ClaimSoFar<'_>,
 ) -> Result<Tier, Adjustment> {
     let rules = &context.rules;
@@ -544,8 +593,8 @@ fn edits(
     fail(member_identified(claim, &context.member, line))?;
     fail(provider_registered(context.provider.as_ref(), line))?;
     fail(coverage_active(&context.member, line))?;
-    let tier = match network_benefit(&context.plan, rules, &claim.provider, line) {
-        NetworkBenefit::NotCovered(adjustment) => return Err(adjustment),
+    let tier = match same.network {
+        NetworkBenefit::NotCovered => return Err(out_of_network(line)),
         NetworkBenefit::InNetwork {
             deductible,
             coinsurance,
@@ -558,7 +607,11 @@ fn edits(
             coinsurance,
         },
     };
-    fail(timely_filing(rules.filing_limit, claim.received_on, line))?;
+    fail(timely_filing(
+        same.last_day_to_file(rules.filing_limit, line.date_of_service),
+        claim.received_on,
+        line,
+    ))?;
     fail(duplicate(claim, line, &coding.modifiers, &context.history))?;
     fail(excluded(&context.terms, procedure, line))?;
     fail(prior_authorization(
@@ -591,6 +644,7 @@ fn adjudicate_line<'plan>(
     claim: &Claim,
     line: &ServiceLine,
     context: &'plan AdjudicationContext,
+    same: &SameForEveryLine,
     so_far: &ClaimSoFar<'_>,
 ) -> Result<LineResult<'plan>, AdjudicationError> {
     let plan = &context.plan;
@@ -608,7 +662,7 @@ fn adjudicate_line<'plan>(
     let scheduled = procedure.scheduled.as_ref();
     let copay_of_category = procedure.copay.unwrap_or(zero);
 
-    let tier = match edits(claim, line, coding, procedure, context, so_far) {
+    let tier = match edits(claim, line, coding, procedure, context, same, so_far) {
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };

@@ -129,20 +129,25 @@ impl CodeHasher {
 impl Hasher for CodeHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut eight = [0_u8; 8];
-            eight.copy_from_slice(word);
-            self.add(u64::from_le_bytes(eight));
+        let mut rest = bytes;
+        while rest.len() > 8 {
+            let Some((word, tail)) = rest.split_first_chunk::<8>() else {
+                break;
+            };
+            self.add(u64::from_le_bytes(*word));
+            rest = tail;
         }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let word = rest
+        // Eight bytes or fewer, as most codes are: from four bytes up, the first four and
+        // the last four (overlapping) hold them all, in two reads instead of a loop.
+        let word = match (rest.first_chunk::<4>(), rest.last_chunk::<4>()) {
+            (Some(first), Some(last)) => {
+                u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+            }
+            _ => rest
                 .iter()
-                .rev()
-                .fold(0_u64, |word, byte| (word << 8) | u64::from(*byte));
-            self.add(word);
-        }
+                .fold(0_u64, |word, byte| (word << 8) | u64::from(*byte)),
+        };
+        self.add(word);
     }
 
     #[inline]
