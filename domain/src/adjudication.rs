@@ -316,9 +316,12 @@ pub fn adjudicate(
         sorted.sort_by_key(|line| line.number);
     }
     let lines = claim.lines.iter().filter(|_| in_order).chain(sorted);
+    let network = network_benefit(plan, &context.rules, &claim.provider);
     let same = SameForEveryLine {
-        network: network_benefit(plan, &context.rules, &claim.provider),
+        network,
         filing: Cell::new(None),
+        in_minor_units: Tier::of(network)
+            .and_then(|tier| in_minor_units::BeforeTheClaim::of(context, tier)),
     };
     for line in lines {
         let result = adjudicate_line(claim, line, context, &same, &so_far)?;
@@ -415,6 +418,9 @@ struct SameForEveryLine {
     /// The last date of service whose filing deadline was worked out, and that deadline:
     /// a claim's lines mostly share a date, and the calendar-month arithmetic is not free.
     filing: Cell<Option<(NaiveDate, Option<NaiveDate>)>>,
+    /// The limits and rate every paid line starts from, in minor units (`None` when the
+    /// lines are decided with `Money`, or none can be paid).
+    in_minor_units: Option<in_minor_units::BeforeTheClaim>,
 }
 
 impl SameForEveryLine {
@@ -577,6 +583,26 @@ struct Tier {
     coinsurance: Rate,
 }
 
+impl Tier {
+    /// The tier of a network benefit; `None` when it covers nothing.
+    fn of(network: NetworkBenefit) -> Option<Self> {
+        match network {
+            NetworkBenefit::NotCovered => None,
+            NetworkBenefit::InNetwork {
+                deductible,
+                coinsurance,
+            }
+            | NetworkBenefit::OutOfNetwork {
+                deductible,
+                coinsurance,
+            } => Some(Tier {
+                deductible,
+                coinsurance,
+            }),
+        }
+    }
+}
+
 /// The first edit a line fails, in the documented order, or the tier it is paid at when it
 /// passes them all.
 fn edits(
@@ -593,19 +619,8 @@ fn edits(
     fail(member_identified(claim, &context.member, line))?;
     fail(provider_registered(context.provider.as_ref(), line))?;
     fail(coverage_active(&context.member, line))?;
-    let tier = match same.network {
-        NetworkBenefit::NotCovered => return Err(out_of_network(line)),
-        NetworkBenefit::InNetwork {
-            deductible,
-            coinsurance,
-        }
-        | NetworkBenefit::OutOfNetwork {
-            deductible,
-            coinsurance,
-        } => Tier {
-            deductible,
-            coinsurance,
-        },
+    let Some(tier) = Tier::of(same.network) else {
+        return Err(out_of_network(line));
     };
     fail(timely_filing(
         same.last_day_to_file(rules.filing_limit, line.date_of_service),
@@ -667,9 +682,12 @@ fn adjudicate_line<'plan>(
         Err(adjustment) => return Ok(denied(adjustment)),
     };
     // Exact integer arithmetic where it applies (see `in_minor_units`); `Money` otherwise.
-    if let Some(result) = scheduled.and_then(|entry| {
-        in_minor_units::paid_line(line, entry, copay_of_category, tier, context, so_far)
-    }) {
+    if let Some(result) = scheduled
+        .zip(same.in_minor_units.as_ref())
+        .and_then(|(entry, before)| {
+            in_minor_units::paid_line(line, entry, copay_of_category, before, so_far)
+        })
+    {
         return Ok(result);
     }
     let priced = match price(scheduled, line)? {
