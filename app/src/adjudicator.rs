@@ -60,12 +60,12 @@ use claims_domain::claim::{
     Appeal, Claim, ClaimCommand, ClaimDecider, ClaimError, ClaimEvent, CorrectionKind, Review,
 };
 use claims_domain::member::MemberDecider;
-use claims_domain::plan::BenefitPlan;
-use claims_domain::plan::PlanDecider;
+use claims_domain::plan::terms::PlanTerms;
+use claims_domain::plan::{BenefitPlan, PlanDecider, PlanRules};
 use claims_domain::provider::ProviderDecider;
-use claims_domain::{ClaimId, MemberId};
-use std::collections::HashSet;
-use std::sync::Arc;
+use claims_domain::{ClaimId, MemberId, PlanId};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
 
@@ -253,10 +253,11 @@ impl Adjudicator {
                 accumulated: Accumulated::zero(plan.currency),
                 family: None,
                 benefits_used: claims_domain::accumulator::BenefitsUsed::none(plan.currency),
-                history: Vec::new(),
+                history: Default::default(),
                 authorizations: authorizations.state.authorizations,
                 coding: claim.coding(),
                 coordination: claim.coordination(&member),
+                terms: self.terms_of(&plan, plan_revision, &rules),
                 plan: plan.clone(),
                 plan_revision,
                 rule_set: plan_state.rule_set,
@@ -386,7 +387,14 @@ pub struct Adjudicator {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     batch: usize,
+    /// Each plan revision's terms by procedure, gathered for the first claim decided under
+    /// it and shared by every later one (and by the worker's clones). A published revision
+    /// never changes (a change is a new revision), so its terms never go stale.
+    plan_terms: Arc<Mutex<TermsByRevision>>,
 }
+
+/// Plan revisions' terms, by plan and revision.
+type TermsByRevision = HashMap<(PlanId, u32), Arc<PlanTerms>>;
 
 impl Adjudicator {
     /// A worker over a store, deciding with the given clock's date, taking
@@ -396,7 +404,22 @@ impl Adjudicator {
             store,
             clock,
             batch: DEFAULT_BATCH,
+            plan_terms: Arc::default(),
         }
+    }
+
+    /// A plan revision's terms, gathered once per revision.
+    fn terms_of(&self, plan: &BenefitPlan, revision: u32, rules: &PlanRules) -> Arc<PlanTerms> {
+        // Nothing is left half-done under the lock: a poisoned map is still whole.
+        let mut known = self
+            .plan_terms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            known
+                .entry((plan.id.clone(), revision))
+                .or_insert_with(|| Arc::new(PlanTerms::of(plan, rules))),
+        )
     }
 
     /// Takes up to `batch` claims from the queue at a time (at least one).

@@ -34,10 +34,12 @@ use claims_domain::adjudication::{Adjudication, AdjudicationContext};
 use claims_domain::authorizations::AuthorizationsDecider;
 use claims_domain::claim::{ClaimCommand, ClaimDecider, ClaimEvent, CorrectionKind};
 use claims_domain::member::MemberDecider;
+use claims_domain::plan::terms::PlanTerms;
 use claims_domain::plan::{PlanDecider, PlanEvent};
 use claims_domain::provider::ProviderDecider;
 use claims_domain::rule_set::RuleSetDecider;
 use claims_domain::{ClaimId, Decider, MemberId};
+use std::sync::Arc;
 
 /// A stored decision and the same claim decided again from its recorded inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,8 +227,11 @@ pub async fn replay_decision(
         as_of::<AuthorizationsDecider>(store, streams::authorizations(&member.id), &cut, claim)
             .await?
             .authorizations;
+    // One decision replayed: the revision's terms are gathered for it alone.
+    let terms = Arc::new(PlanTerms::of(&plan, &rules));
     let context = Box::new(AdjudicationContext {
         decided_on: original.decided_on,
+        terms,
         accumulated: year.accumulated(plan.currency),
         family,
         benefits_used: year.benefits_used(plan.currency),

@@ -18,7 +18,7 @@
 use crate::decider::Decider;
 use crate::ids::{ClaimId, MemberId, ServiceCategory};
 use crate::money::{Currency, Money, MoneyError};
-use crate::rules::duplicates::PriorService;
+use crate::rules::duplicates::{EarlierServices, PriorService};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,8 +80,9 @@ pub struct BenefitYearState {
     pub visits: BTreeMap<ServiceCategory, u32>,
     /// What the plan paid, once it paid anything.
     pub plan_paid: Option<Money>,
-    /// The services the plan allowed, for duplicate detection.
-    pub services: Vec<PriorService>,
+    /// The services the plan allowed, for duplicate detection (kept in order of date of
+    /// service as they are added).
+    pub services: EarlierServices,
     /// The claims whose benefits are included.
     pub provided_claims: BTreeSet<ClaimId>,
     /// Each claim's cost sharing still included in the totals, to reverse it exactly.
@@ -371,7 +372,9 @@ impl Decider for AccumulatorDecider {
                     .plan_paid
                     .unwrap_or(Money::zero(benefits.plan_paid.currency()));
                 state.plan_paid = Some(paid.checked_add(benefits.plan_paid).unwrap_or(paid));
-                state.services.extend(services.iter().cloned());
+                for service in services {
+                    state.services.insert(service.clone());
+                }
                 state.provided_claims.insert(*claim);
                 state.benefits_by_claim.insert(*claim, benefits.clone());
                 return state;

@@ -50,23 +50,26 @@ use crate::coding::LineCoding;
 use crate::ids::{MemberId, PlanId, ProviderId, ServiceCategory};
 use crate::member::Member;
 use crate::money::{Currency, Money, MoneyError, Rate};
-use crate::plan::{BenefitPlan, FeeScheduleEntry, PlanRules};
+use crate::plan::terms::{PlanTerms, ProcedureTerms};
+use crate::plan::{BenefitPlan, FeeScheduleEntry, FilingLimit, PlanRules};
 use crate::provider::Provider;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 use crate::rule_set::RuleSetVersion;
 use crate::rules::authorization::{Authorization, prior_authorization};
 use crate::rules::code_pairs::bundled;
 use crate::rules::coordination::{Coordination, coordinate, primary_adjudication_missing};
-use crate::rules::duplicates::{PriorService, duplicate};
+use crate::rules::duplicates::{EarlierServices, PriorService, duplicate};
 use crate::rules::eligibility::{
-    NetworkBenefit, member_identified, network_benefit, provider_registered,
+    NetworkBenefit, member_identified, network_benefit, out_of_network, provider_registered,
 };
 use crate::rules::exclusions::excluded;
 use crate::rules::filing::timely_filing;
 use crate::rules::limits::{cap_at_annual_maximum, visit_limit};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 mod in_minor_units;
 
@@ -82,6 +85,11 @@ pub struct AdjudicationContext {
     pub plan_revision: u32,
     /// The plan's rules beyond cost sharing, as published with that revision.
     pub rules: PlanRules,
+    /// The revision's terms by procedure, as [`PlanTerms::of`] gathers them from `plan` and
+    /// `rules` (and from nothing else: debug builds check it on every claim). Built once per
+    /// plan revision and shared by every claim decided under it, so that a line asks the
+    /// plan about its procedure once instead of once per table.
+    pub terms: Arc<PlanTerms>,
     /// The rule-set version the plan and its rules came from (recorded with the decision,
     /// so a replay takes the same parameters); `None` for a plan published on its own.
     pub rule_set: Option<RuleSetVersion>,
@@ -97,8 +105,9 @@ pub struct AdjudicationContext {
     /// What the plan has already provided the member in the claim's benefit year (visits
     /// by category, plan payments).
     pub benefits_used: BenefitsUsed,
-    /// The lines of the member's earlier claims that the plan allowed.
-    pub history: Vec<PriorService>,
+    /// The lines of the member's earlier claims that the plan allowed, in order of date of
+    /// service.
+    pub history: EarlierServices,
     /// The member's prior authorisations on file.
     pub authorizations: Vec<Authorization>,
     /// Modifiers and authorisation numbers by line number, as submitted; a line not
@@ -106,6 +115,15 @@ pub struct AdjudicationContext {
     pub coding: BTreeMap<u32, LineCoding>,
     /// Whether this plan pays first or second, and the primary payer's payments.
     pub coordination: Coordination,
+}
+
+impl AdjudicationContext {
+    /// The context with its plan's terms gathered afresh from `plan` and `rules`, for a
+    /// context whose plan or rules were changed after it was built.
+    pub fn with_terms_of_its_plan(mut self) -> Self {
+        self.terms = Arc::new(PlanTerms::of(&self.plan, &self.rules));
+        self
+    }
 }
 
 /// The outcome of adjudicating a claim.
@@ -241,6 +259,10 @@ pub fn adjudicate(
     context: &AdjudicationContext,
 ) -> Result<Adjudication, AdjudicationError> {
     check_parties(claim, context)?;
+    debug_assert!(
+        *context.terms == PlanTerms::of(&context.plan, &context.rules),
+        "the context's terms were not built from its plan and rules"
+    );
     let plan = &context.plan;
     let currency = plan.currency;
     if let Some(line) = claim
@@ -282,7 +304,8 @@ pub fn adjudicate(
 
     let mut so_far = ClaimSoFar {
         cost_sharing: Accumulated::zero(currency),
-        visits: Vec::with_capacity(claim.lines.len()),
+        visits: [None; VISITS_IN_PLACE],
+        more_visits: Vec::new(),
         plan_paid: Money::zero(currency),
     };
     // Claims nearly always list their lines in order: a sorted copy only when they do not.
@@ -293,8 +316,15 @@ pub fn adjudicate(
         sorted.sort_by_key(|line| line.number);
     }
     let lines = claim.lines.iter().filter(|_| in_order).chain(sorted);
+    let network = network_benefit(plan, &context.rules, &claim.provider);
+    let same = SameForEveryLine {
+        network,
+        filing: Cell::new(None),
+        in_minor_units: Tier::of(network)
+            .and_then(|tier| in_minor_units::BeforeTheClaim::of(context, tier)),
+    };
     for line in lines {
-        let result = adjudicate_line(claim, line, context, &so_far)?;
+        let result = adjudicate_line(claim, line, context, &same, &so_far)?;
         so_far.add(&result)?;
         adjudication.payer_paid = adjudication
             .payer_paid
@@ -381,26 +411,68 @@ fn check_parties(claim: &Claim, context: &AdjudicationContext) -> Result<(), Adj
     }
 }
 
+/// What is the same for every line of a claim, worked out once per claim.
+struct SameForEveryLine {
+    /// The benefit tier of the claim's provider.
+    network: NetworkBenefit,
+    /// The last date of service whose filing deadline was worked out, and that deadline:
+    /// a claim's lines mostly share a date, and the calendar-month arithmetic is not free.
+    filing: Cell<Option<(NaiveDate, Option<NaiveDate>)>>,
+    /// The limits and rate every paid line starts from, in minor units (`None` when the
+    /// lines are decided with `Money`, or none can be paid).
+    in_minor_units: Option<in_minor_units::BeforeTheClaim>,
+}
+
+impl SameForEveryLine {
+    /// The last day a claim for care given on `date_of_service` may be received, `None`
+    /// without a limit ([`FilingLimit::last_day`]).
+    fn last_day_to_file(
+        &self,
+        limit: Option<FilingLimit>,
+        date_of_service: NaiveDate,
+    ) -> Option<NaiveDate> {
+        let limit = limit?;
+        match self.filing.get() {
+            Some((date, last_day)) if date == date_of_service => last_day,
+            _ => {
+                let last_day = limit.last_day(date_of_service);
+                self.filing.set(Some((date_of_service, last_day)));
+                last_day
+            }
+        }
+    }
+}
+
 /// What the lines decided so far on this claim have used.
 #[derive(Debug, Clone)]
 struct ClaimSoFar<'plan> {
     /// Deductible and out-of-pocket applied.
     cost_sharing: Accumulated,
     /// The category of every visit (allowed line), the plan's own names borrowed: a claim
-    /// has a few lines, so a list counted by scanning beats a map's allocation and search.
-    visits: Vec<&'plan ServiceCategory>,
+    /// has a few lines, so a list counted by scanning beats a map's allocation and search,
+    /// and the first few are kept in place, without an allocation.
+    visits: [Option<&'plan ServiceCategory>; VISITS_IN_PLACE],
+    /// Those beyond the first few.
+    more_visits: Vec<&'plan ServiceCategory>,
     /// What the plan pays.
     plan_paid: Money,
 }
 
+/// Visits a claim keeps in place; most claims have no more lines.
+const VISITS_IN_PLACE: usize = 8;
+
 impl<'plan> ClaimSoFar<'plan> {
     fn visits_in(&self, category: &ServiceCategory) -> u32 {
-        let visits = self
-            .visits
-            .iter()
-            .filter(|visit| **visit == category)
-            .count();
-        u32::try_from(visits).unwrap_or(u32::MAX)
+        // The same entry of the plan's terms is the same category, without comparing text.
+        let same = |visit: &ServiceCategory| std::ptr::eq(visit, category) || visit == category;
+        let mut visits = 0_u32;
+        for visit in self.visits.iter().map_while(|visit| *visit) {
+            visits += u32::from(same(visit));
+        }
+        for visit in &self.more_visits {
+            visits = visits.saturating_add(u32::from(same(visit)));
+        }
+        visits
     }
 
     fn add(&mut self, result: &LineResult<'plan>) -> Result<(), MoneyError> {
@@ -414,7 +486,10 @@ impl<'plan> ClaimSoFar<'plan> {
             .checked_add(result.member_pays)?;
         self.plan_paid = self.plan_paid.checked_add(result.line.payer_paid)?;
         if let Some(category) = result.visit {
-            self.visits.push(category);
+            match self.visits.iter_mut().find(|visit| visit.is_none()) {
+                Some(free) => *free = Some(category),
+                None => self.more_visits.push(category),
+            }
         }
         Ok(())
     }
@@ -508,14 +583,35 @@ struct Tier {
     coinsurance: Rate,
 }
 
+impl Tier {
+    /// The tier of a network benefit; `None` when it covers nothing.
+    fn of(network: NetworkBenefit) -> Option<Self> {
+        match network {
+            NetworkBenefit::NotCovered => None,
+            NetworkBenefit::InNetwork {
+                deductible,
+                coinsurance,
+            }
+            | NetworkBenefit::OutOfNetwork {
+                deductible,
+                coinsurance,
+            } => Some(Tier {
+                deductible,
+                coinsurance,
+            }),
+        }
+    }
+}
+
 /// The first edit a line fails, in the documented order, or the tier it is paid at when it
 /// passes them all.
 fn edits(
     claim: &Claim,
     line: &ServiceLine,
     coding: &LineCoding,
-    scheduled: Option<&FeeScheduleEntry>,
+    procedure: &ProcedureTerms,
     context: &AdjudicationContext,
+    same: &SameForEveryLine,
     so_far: &ClaimSoFar<'_>,
 ) -> Result<Tier, Adjustment> {
     let rules = &context.rules;
@@ -523,35 +619,28 @@ fn edits(
     fail(member_identified(claim, &context.member, line))?;
     fail(provider_registered(context.provider.as_ref(), line))?;
     fail(coverage_active(&context.member, line))?;
-    let tier = match network_benefit(&context.plan, rules, &claim.provider, line) {
-        NetworkBenefit::NotCovered(adjustment) => return Err(adjustment),
-        NetworkBenefit::InNetwork {
-            deductible,
-            coinsurance,
-        }
-        | NetworkBenefit::OutOfNetwork {
-            deductible,
-            coinsurance,
-        } => Tier {
-            deductible,
-            coinsurance,
-        },
+    let Some(tier) = Tier::of(same.network) else {
+        return Err(out_of_network(line));
     };
-    fail(timely_filing(rules.filing_limit, claim.received_on, line))?;
+    fail(timely_filing(
+        same.last_day_to_file(rules.filing_limit, line.date_of_service),
+        claim.received_on,
+        line,
+    ))?;
     fail(duplicate(claim, line, &coding.modifiers, &context.history))?;
-    fail(excluded(rules, line))?;
+    fail(excluded(&context.terms, procedure, line))?;
     fail(prior_authorization(
-        rules,
+        procedure,
         &claim.provider,
         line,
         coding.authorization.as_ref(),
         &context.authorizations,
     ))?;
-    fail(bundled(rules, line, &coding.modifiers, &claim.lines))?;
+    fail(bundled(procedure, line, &coding.modifiers, &claim.lines))?;
     fail(primary_adjudication_missing(&context.coordination, line))?;
     // Visits are counted only for a category that has a limit.
-    if let Some(entry) = scheduled
-        && let Some(limit) = rules.visit_limits.get(&entry.category).copied()
+    if let Some(entry) = &procedure.scheduled
+        && let Some(limit) = procedure.visit_limit
     {
         let used =
             context.benefits_used.visits_in(&entry.category) + so_far.visits_in(&entry.category);
@@ -570,6 +659,7 @@ fn adjudicate_line<'plan>(
     claim: &Claim,
     line: &ServiceLine,
     context: &'plan AdjudicationContext,
+    same: &SameForEveryLine,
     so_far: &ClaimSoFar<'_>,
 ) -> Result<LineResult<'plan>, AdjudicationError> {
     let plan = &context.plan;
@@ -582,16 +672,21 @@ fn adjudicate_line<'plan>(
     };
     // Borrowed, not copied.
     let coding = context.coding.get(&line.number).unwrap_or(&UNCODED);
-    // Looked up once for the visit limit and the price.
-    let scheduled = plan.fee_schedule.get(&line.procedure);
+    // Looked up once for every rule that asks about the procedure.
+    let procedure = context.terms.procedure(&line.procedure);
+    let scheduled = procedure.scheduled.as_ref();
+    let copay_of_category = procedure.copay.unwrap_or(zero);
 
-    let tier = match edits(claim, line, coding, scheduled, context, so_far) {
+    let tier = match edits(claim, line, coding, procedure, context, same, so_far) {
         Ok(tier) => tier,
         Err(adjustment) => return Ok(denied(adjustment)),
     };
     // Exact integer arithmetic where it applies (see `in_minor_units`); `Money` otherwise.
-    if let Some(result) =
-        scheduled.and_then(|entry| in_minor_units::paid_line(line, entry, tier, context, so_far))
+    if let Some(result) = scheduled
+        .zip(same.in_minor_units.as_ref())
+        .and_then(|(entry, before)| {
+            in_minor_units::paid_line(line, entry, copay_of_category, before, so_far)
+        })
     {
         return Ok(result);
     }
@@ -600,7 +695,7 @@ fn adjudicate_line<'plan>(
         Pricing::Allowed(priced) => priced,
     };
 
-    let copay = copay(plan.copay_for(priced.category), priced.allowed)?;
+    let copay = copay(copay_of_category, priced.allowed)?;
     let after_copay = priced.allowed.checked_sub(copay)?;
     let deductible = deductible(
         after_copay,

@@ -13,14 +13,16 @@ use crate::accumulator::{Accumulated, BenefitsUsed};
 use crate::adjudication::AdjudicationContext;
 use crate::claim::Claim;
 use crate::member::Member;
+use crate::plan::terms::PlanTerms;
 use crate::plan::{BenefitPlan, PlanRules};
 use crate::provider::Provider;
 use crate::rules::authorization::Authorization;
 use crate::rules::coordination::Coordination;
-use crate::rules::duplicates::PriorService;
+use crate::rules::duplicates::{EarlierServices, PriorService};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Distinct claims cycled through (enough that the loop is not one claim kept in cache).
 pub const CLAIMS: usize = 4096;
@@ -166,7 +168,7 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
     let member: Member = parse("member", MEMBER)?;
     let provider: Provider = parse("provider", PROVIDER)?;
     // A year of earlier visits, each compared with every new line for duplicates.
-    let history: Vec<PriorService> = (0..60)
+    let history: EarlierServices = (0..60)
         .map(|day| {
             parse(
                 "history",
@@ -183,8 +185,11 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
                 ),
             )
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<PriorService>, _>>()?
+        .into();
     let authorization: Authorization = parse("authorization", AUTHORIZATION)?;
+    // Built once for the plan revision, as the adjudicator does, and shared by every claim.
+    let terms = Arc::new(PlanTerms::of(&plan, &rules));
     Ok(AdjudicationContext {
         decided_on: NaiveDate::from_ymd_opt(2026, 11, 24).ok_or_else(|| FixtureError {
             what: "decision date".to_owned(),
@@ -193,6 +198,7 @@ fn context() -> Result<AdjudicationContext, FixtureError> {
         plan,
         plan_revision: 1,
         rules,
+        terms,
         member,
         provider: Some(provider),
         accumulated: parse::<Accumulated>("accumulated", ACCUMULATED)?,

@@ -46,7 +46,8 @@ impl Modifier {
 
     /// True for 59, XE, XS, XP and XU.
     pub fn marks_distinct_service(&self) -> bool {
-        Self::DISTINCT_SERVICE.contains(&self.0.as_str())
+        // As `DISTINCT_SERVICE`, compared as two bytes rather than as text.
+        matches!(self.0.as_bytes(), b"59" | b"XE" | b"XS" | b"XP" | b"XU")
     }
 }
 
@@ -140,4 +141,28 @@ pub struct LineCoding {
     /// The prior authorisation it quotes, if any.
     #[serde(default)]
     pub authorization: Option<AuthorizationNumber>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_the_ncci_modifiers_mark_a_distinct_service() {
+        for code in Modifier::DISTINCT_SERVICE {
+            assert!(
+                Modifier::new(code)
+                    .expect("a modifier")
+                    .marks_distinct_service()
+            );
+        }
+        for code in ["25", "LT", "RT", "5X", "X5", "xu"] {
+            let modifier = Modifier::new(code).expect("a modifier");
+            assert_eq!(
+                modifier.marks_distinct_service(),
+                Modifier::DISTINCT_SERVICE.contains(&modifier.as_str()),
+                "{modifier}"
+            );
+        }
+    }
 }

@@ -15,6 +15,8 @@ use chrono::{Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod terms;
+
 /// A benefit plan. Amounts are per member per benefit year (the calendar year of the date
 /// of service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

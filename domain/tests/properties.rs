@@ -240,7 +240,7 @@ fn with_extras(mut context: AdjudicationContext, extras: Extras) -> Adjudication
         context.coordination = Coordination::Secondary { primary_paid };
     }
     context.rules = rules;
-    context
+    context.with_terms_of_its_plan()
 }
 
 /// A plan, what the member has already paid this year, the member and a claim.

@@ -32,6 +32,7 @@ fn context(rules: PlanRules) -> AdjudicationContext {
         rules,
         ..*adjudication_context(plan(), deductible_met())
     }
+    .with_terms_of_its_plan()
 }
 
 fn deductible_met() -> Accumulated {
@@ -290,7 +291,7 @@ fn earlier_visit(reference: &str, date_of_service: &str) -> PriorService {
 #[test]
 fn the_same_service_already_allowed_on_another_claim_is_a_duplicate() {
     let context = AdjudicationContext {
-        history: vec![earlier_visit("CLM-EARLIER", "2026-03-10")],
+        history: vec![earlier_visit("CLM-EARLIER", "2026-03-10")].into(),
         ..context(PlanRules::default())
     };
     let result = decide(&claim(), &context);
@@ -308,7 +309,8 @@ fn a_service_on_another_day_or_the_claims_own_earlier_record_is_not_a_duplicate(
         history: vec![
             earlier_visit("CLM-EARLIER", "2026-03-09"),
             earlier_visit("CLM-0001", "2026-03-10"),
-        ],
+        ]
+        .into(),
         ..context(PlanRules::default())
     };
     assert_office_visit_paid(&decide(&claim(), &context));
@@ -319,7 +321,7 @@ fn the_same_service_with_another_modifier_is_not_a_duplicate() {
     let mut earlier = earlier_visit("CLM-EARLIER", "2026-03-10");
     earlier.modifiers = modifiers(&["25"]);
     let context = AdjudicationContext {
-        history: vec![earlier],
+        history: vec![earlier].into(),
         ..context(PlanRules::default())
     };
     assert_office_visit_paid(&decide(&claim(), &context));
@@ -472,6 +474,7 @@ fn bundling_context(modifier_allowed: bool, line_two_modifiers: &[&str]) -> Adju
             ..PlanRules::default()
         })
     }
+    .with_terms_of_its_plan()
 }
 
 fn comprehensive_and_component() -> Claim {
@@ -646,7 +649,7 @@ fn physiotherapy_context(visits_used: u32) -> AdjudicationContext {
         })
     };
     context.benefits_used.visits.insert(category, visits_used);
-    context
+    context.with_terms_of_its_plan()
 }
 
 fn two_physiotherapy_visits() -> Claim {
@@ -767,6 +770,7 @@ fn family_context(
         family: Some(family_paid),
         ..context(rules)
     }
+    .with_terms_of_its_plan()
 }
 
 fn family_deductible() -> PlanRules {

@@ -11,6 +11,7 @@
 //! as `Money` at the currency's scale, so the same values leave `adjudicate` either way.
 
 use super::{AdjudicatedLine, AdjudicationContext, ClaimSoFar, LineResult, Tier};
+use crate::accumulator::Accumulated;
 use crate::claim::ServiceLine;
 use crate::money::{Currency, Money};
 use crate::plan::FeeScheduleEntry;
@@ -52,27 +53,24 @@ impl Units {
         let amount = Decimal::from_parts(low, middle, 0, minor < 0, self.digits);
         Money::new(amount, self.currency)
     }
-
-    /// What is left of a limit after what was used before the claim and on its earlier
-    /// lines, never below zero (as `left_of`).
-    #[inline(always)]
-    fn left_of(self, limit: Money, before: Money, this_claim: Minor) -> Option<Minor> {
-        Some(
-            self.of(limit)?
-                .checked_sub(self.of(before)?)?
-                .checked_sub(this_claim)?
-                .max(0),
-        )
-    }
 }
 
 /// `minor` times `rate`, rounded to a minor unit half away from zero (as [`Money::share`]).
 /// `None` unless the rate's mantissa, its power of ten and the product all fit in an `i64`;
 /// then rust_decimal's own product is exact too, so the two paths never round differently.
-#[inline(always)]
+#[cfg(test)]
 fn share(minor: Minor, rate: Decimal) -> Option<Minor> {
-    let exact = minor.checked_mul(i64::try_from(rate.mantissa()).ok()?)?;
-    let divisor = 10_i64.checked_pow(rate.scale())?;
+    share_exactly(
+        minor,
+        i64::try_from(rate.mantissa()).ok()?,
+        10_i64.checked_pow(rate.scale())?,
+    )
+}
+
+/// [`share`] with the rate as its mantissa and power of ten, worked out once per claim.
+#[inline(always)]
+fn share_exactly(minor: Minor, mantissa: i64, divisor: i64) -> Option<Minor> {
+    let exact = minor.checked_mul(mantissa)?;
     let (quotient, remainder) = (exact / divisor, exact % divisor);
     Some(if remainder.unsigned_abs() * 2 >= divisor.unsigned_abs() {
         quotient + exact.signum()
@@ -81,23 +79,81 @@ fn share(minor: Minor, rate: Decimal) -> Option<Minor> {
     })
 }
 
+/// What every paid line of a claim starts from, in minor units, converted once per claim:
+/// each limit less what was used of it before the claim, and the coinsurance rate. `None`
+/// where an amount or the rate is not exact in minor units (a line needing it then goes to
+/// `Money`, as when it was converted for each line); an outer `None`, a limit the plan
+/// does not have.
+pub(super) struct BeforeTheClaim {
+    units: Units,
+    deductible: Option<Minor>,
+    family_deductible: Option<Option<Minor>>,
+    out_of_pocket: Option<Minor>,
+    family_out_of_pocket: Option<Option<Minor>>,
+    annual_maximum: Option<Option<Minor>>,
+    /// The rate's mantissa and its power of ten (see [`share`]).
+    coinsurance: Option<(i64, i64)>,
+}
+
+impl BeforeTheClaim {
+    /// `None` when the plan pays second: coordination of benefits is left to `Money`.
+    pub(super) fn of(context: &AdjudicationContext, tier: Tier) -> Option<Self> {
+        if !matches!(context.coordination, Coordination::Primary) {
+            return None;
+        }
+        let currency = context.plan.currency;
+        let units = Units {
+            currency,
+            digits: currency.minor_digits(),
+        };
+        let room = |limit: Money, before: Money| units.of(limit)?.checked_sub(units.of(before)?);
+        let family = |limit: Option<Money>, before: fn(&Accumulated) -> Money| match (
+            limit,
+            &context.family,
+        ) {
+            (Some(limit), Some(family)) => Some(room(limit, before(family))),
+            _ => None,
+        };
+        let rate = tier.coinsurance.fraction();
+        Some(Self {
+            units,
+            deductible: room(tier.deductible, context.accumulated.deductible),
+            family_deductible: family(context.rules.family_deductible, |family| family.deductible),
+            out_of_pocket: room(
+                context.plan.out_of_pocket_max,
+                context.accumulated.out_of_pocket,
+            ),
+            family_out_of_pocket: family(context.rules.family_out_of_pocket_max, |family| {
+                family.out_of_pocket
+            }),
+            annual_maximum: context
+                .rules
+                .annual_maximum
+                .map(|maximum| room(maximum, context.benefits_used.plan_paid)),
+            coinsurance: i64::try_from(rate.mantissa())
+                .ok()
+                .zip(10_i64.checked_pow(rate.scale())),
+        })
+    }
+}
+
+/// What is left of a limit (less what was used before the claim: `room`) after the claim's
+/// earlier lines, never below zero (as `left_of`).
+#[inline(always)]
+fn left(room: Option<Minor>, this_claim: Minor) -> Option<Minor> {
+    Some(room?.checked_sub(this_claim)?.max(0))
+}
+
 /// Decides the money of a line that passed every edit and is on the fee schedule, or `None`
 /// when it cannot be done exactly in minor units (the caller then uses `Money`).
 pub(super) fn paid_line<'plan>(
     line: &ServiceLine,
     entry: &'plan FeeScheduleEntry,
-    tier: Tier,
-    context: &'plan AdjudicationContext,
+    copay_of_category: Money,
+    before: &BeforeTheClaim,
     so_far: &ClaimSoFar<'_>,
 ) -> Option<LineResult<'plan>> {
-    if !matches!(context.coordination, Coordination::Primary) {
-        return None;
-    }
-    let plan = &context.plan;
-    let units = Units {
-        currency: plan.currency,
-        digits: plan.currency.minor_digits(),
-    };
+    let units = before.units;
 
     // Fee schedule: the lesser of billed and the schedule; CO-45 the rest.
     let billed = units.of(line.billed)?;
@@ -108,35 +164,23 @@ pub(super) fn paid_line<'plan>(
     let written_off = billed.checked_sub(allowed)?;
 
     // Copay, deductible (individual and family), coinsurance.
-    let copay = units.of(plan.copay_for(&entry.category))?.min(allowed);
+    let copay = units.of(copay_of_category)?.min(allowed);
     let after_copay = allowed.checked_sub(copay)?;
     let deductible_this_claim = units.of(so_far.cost_sharing.deductible)?;
-    let mut deductible_left = units.left_of(
-        tier.deductible,
-        context.accumulated.deductible,
-        deductible_this_claim,
-    )?;
-    if let (Some(limit), Some(family)) = (context.rules.family_deductible, &context.family) {
-        deductible_left =
-            deductible_left.min(units.left_of(limit, family.deductible, deductible_this_claim)?);
+    let mut deductible_left = left(before.deductible, deductible_this_claim)?;
+    if let Some(family) = before.family_deductible {
+        deductible_left = deductible_left.min(left(family, deductible_this_claim)?);
     }
     let deductible = after_copay.min(deductible_left);
     let after_deductible = after_copay.checked_sub(deductible)?;
-    let coinsurance = share(after_deductible, tier.coinsurance.fraction())?;
+    let (mantissa, divisor) = before.coinsurance?;
+    let coinsurance = share_exactly(after_deductible, mantissa, divisor)?;
 
     // Out-of-pocket maximum: the excess comes off coinsurance, deductible, then copay.
     let out_of_pocket_this_claim = units.of(so_far.cost_sharing.out_of_pocket)?;
-    let mut out_of_pocket_left = units.left_of(
-        plan.out_of_pocket_max,
-        context.accumulated.out_of_pocket,
-        out_of_pocket_this_claim,
-    )?;
-    if let (Some(limit), Some(family)) = (context.rules.family_out_of_pocket_max, &context.family) {
-        out_of_pocket_left = out_of_pocket_left.min(units.left_of(
-            limit,
-            family.out_of_pocket,
-            out_of_pocket_this_claim,
-        )?);
+    let mut out_of_pocket_left = left(before.out_of_pocket, out_of_pocket_this_claim)?;
+    if let Some(family) = before.family_out_of_pocket {
+        out_of_pocket_left = out_of_pocket_left.min(left(family, out_of_pocket_this_claim)?);
     }
     let mut shares = [coinsurance, deductible, copay];
     let mut excess = shares
@@ -155,13 +199,9 @@ pub(super) fn paid_line<'plan>(
 
     // Annual maximum: what the plan would pay beyond it moves to the member (PR-119).
     let plan_pays = allowed.checked_sub(member_pays)?;
-    let beyond_maximum = match context.rules.annual_maximum {
-        Some(maximum) => {
-            let left = units.left_of(
-                maximum,
-                context.benefits_used.plan_paid,
-                units.of(so_far.plan_paid)?,
-            )?;
+    let beyond_maximum = match before.annual_maximum {
+        Some(room) => {
+            let left = left(room, units.of(so_far.plan_paid)?)?;
             plan_pays.checked_sub(plan_pays.min(left))?
         }
         None => 0,

@@ -4,7 +4,7 @@ use super::whole_line;
 use crate::claim::ServiceLine;
 use crate::coding::AuthorizationNumber;
 use crate::ids::{ProcedureCode, ProviderId};
-use crate::plan::PlanRules;
+use crate::plan::terms::ProcedureTerms;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -42,13 +42,13 @@ impl Authorization {
 /// quoting none is matched against the member's authorisations on file; when none covers
 /// it, the authorisation is absent (CO-197). The provider writes off either.
 pub fn prior_authorization(
-    rules: &PlanRules,
+    procedure: &ProcedureTerms,
     provider: &ProviderId,
     line: &ServiceLine,
     quoted: Option<&AuthorizationNumber>,
     on_file: &[Authorization],
 ) -> Option<Adjustment> {
-    if !rules.prior_authorization.contains(&line.procedure) {
+    if !procedure.needs_authorization {
         return None;
     }
     match quoted {

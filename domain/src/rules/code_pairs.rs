@@ -4,7 +4,7 @@
 use super::whole_line;
 use crate::claim::ServiceLine;
 use crate::coding::Modifier;
-use crate::plan::PlanRules;
+use crate::plan::terms::ProcedureTerms;
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 use std::collections::BTreeSet;
 
@@ -12,17 +12,22 @@ use std::collections::BTreeSet;
 /// plan's edits, billed on the same day as a line with the column-one code, is bundled into
 /// that line and not paid (CO-97), unless the edit allows a modifier and the line carries
 /// a distinct-service modifier (59, XE, XS, XP, XU).
+/// `procedure` is what the plan says about the line's procedure: the edits whose column-two
+/// code it is.
 pub fn bundled(
-    rules: &PlanRules,
+    procedure: &ProcedureTerms,
     line: &ServiceLine,
     modifiers: &BTreeSet<Modifier>,
     claim_lines: &[ServiceLine],
 ) -> Option<Adjustment> {
+    // Most procedures are the column-two code of no edit.
+    if procedure.bundled_into.is_empty() {
+        return None;
+    }
     let distinct = modifiers.iter().any(Modifier::marks_distinct_service);
-    rules
-        .code_pair_edits
+    procedure
+        .bundled_into
         .iter()
-        .filter(|edit| edit.column_two == line.procedure)
         .filter(|edit| !(edit.modifier_allowed && distinct))
         .any(|edit| {
             claim_lines.iter().any(|other| {

@@ -43,19 +43,20 @@ pub enum NetworkBenefit {
         /// The out-of-network coinsurance.
         coinsurance: Rate,
     },
-    /// Out of network and not covered: the member owes the line.
-    NotCovered(Adjustment),
+    /// Out of network and not covered: the member owes each line ([`out_of_network`]).
+    NotCovered,
 }
 
 /// **Network (CARC 242).** A plan without a network treats every registered provider as in
 /// network. With one, a provider outside it is paid at the out-of-network deductible and
 /// coinsurance, or, if the plan does not cover out-of-network care, not at all: the
-/// provider is not contracted, so the member owes the line (PR-242).
+/// provider is not contracted, so the member owes the line (PR-242, [`out_of_network`]).
+/// A claim has one provider, so the benefit is the same for every line: worked out once
+/// per claim.
 pub fn network_benefit(
     plan: &BenefitPlan,
     rules: &PlanRules,
     provider: &ProviderId,
-    line: &ServiceLine,
 ) -> NetworkBenefit {
     let in_network = NetworkBenefit::InNetwork {
         deductible: plan.deductible,
@@ -68,9 +69,7 @@ pub fn network_benefit(
         return in_network;
     }
     match network.out_of_network {
-        OutOfNetwork::NotCovered => {
-            NetworkBenefit::NotCovered(whole_line(line, GroupCode::PR, ReasonCode::OutOfNetwork))
-        }
+        OutOfNetwork::NotCovered => NetworkBenefit::NotCovered,
         OutOfNetwork::Covered {
             deductible,
             coinsurance,
@@ -79,4 +78,10 @@ pub fn network_benefit(
             coinsurance,
         },
     }
+}
+
+/// A line from a provider outside the network when the plan does not cover out-of-network
+/// care: the member owes the whole line (PR-242).
+pub fn out_of_network(line: &ServiceLine) -> Adjustment {
+    whole_line(line, GroupCode::PR, ReasonCode::OutOfNetwork)
 }

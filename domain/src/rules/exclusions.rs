@@ -2,14 +2,19 @@
 
 use super::whole_line;
 use crate::claim::ServiceLine;
-use crate::plan::PlanRules;
+use crate::plan::terms::{PlanTerms, ProcedureTerms};
 use crate::reason::{Adjustment, GroupCode, ReasonCode};
 
 /// **Exclusions (CARC 204, 96).** A procedure the plan excludes is not covered under the
 /// member's benefit plan (CO-204), even where the fee schedule prices it; a line treating a
 /// diagnosis the plan excludes is a non-covered charge (CO-96). The provider writes it off.
-pub fn excluded(rules: &PlanRules, line: &ServiceLine) -> Option<Adjustment> {
-    if rules.excluded_procedures.contains(&line.procedure) {
+/// `procedure` is what the plan's `terms` say about the line's procedure.
+pub fn excluded(
+    terms: &PlanTerms,
+    procedure: &ProcedureTerms,
+    line: &ServiceLine,
+) -> Option<Adjustment> {
+    if procedure.excluded {
         return Some(whole_line(
             line,
             GroupCode::CO,
@@ -18,6 +23,6 @@ pub fn excluded(rules: &PlanRules, line: &ServiceLine) -> Option<Adjustment> {
     }
     line.diagnoses
         .iter()
-        .any(|diagnosis| rules.excluded_diagnoses.contains(diagnosis))
+        .any(|diagnosis| terms.excludes_diagnosis(diagnosis))
         .then(|| whole_line(line, GroupCode::CO, ReasonCode::NonCovered))
 }

@@ -11,6 +11,7 @@ use claims_domain::accumulator::{Accumulated, BenefitsUsed};
 use claims_domain::adjudication::AdjudicationContext;
 use claims_domain::claim::{Claim, ClaimCommand, ClaimDecider, ServiceLine, SubmissionContext};
 use claims_domain::member::{CoveragePeriod, Member};
+use claims_domain::plan::terms::PlanTerms;
 use claims_domain::plan::{BenefitPlan, FeeScheduleEntry, PlanRules};
 use claims_domain::provider::{Provider, ProviderCommand, ProviderDecider};
 use claims_domain::{
@@ -19,6 +20,7 @@ use claims_domain::{
 };
 use claims_settlement::PayoutToken;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Words that identify people or care, which must never reach the chain.
 pub const INSURER: &str = "acme-health";
@@ -149,6 +151,7 @@ pub async fn approve(
                 plan_revision: 1,
                 rule_set: None,
                 rules: PlanRules::default(),
+                terms: Arc::new(PlanTerms::of(&plan(), &PlanRules::default())),
                 member: member(),
                 provider: Some(provider.clone()),
                 accumulated: Accumulated {
@@ -157,7 +160,7 @@ pub async fn approve(
                 },
                 family: None,
                 benefits_used: BenefitsUsed::none(Currency::USD),
-                history: vec![],
+                history: Default::default(),
                 authorizations: vec![],
                 coding: BTreeMap::new(),
                 coordination: Default::default(),
