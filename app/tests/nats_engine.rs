@@ -46,18 +46,24 @@ async fn submit(
     .await
 }
 
+/// The engine on the test's own nats-server, every role in this process, deciding on
+/// 2026-03-06.
+async fn engine_on(server: &NatsServer) -> Engine {
+    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
+    Engine::start_embedded(EmbeddedConfig {
+        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
+        ..EmbeddedConfig::new(Database::InMemory, clock)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_and_outcome() {
     let server = NatsServer::start().await;
     let (client, jetstream) = server.connect().await;
 
-    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
-    let engine = Engine::start_embedded(EmbeddedConfig {
-        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
-        ..EmbeddedConfig::new(Database::InMemory, clock)
-    })
-    .await
-    .unwrap();
+    let engine = engine_on(&server).await;
     let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
     let mut outcomes = client
         .subscribe("claims.outcome.acme-health")
@@ -321,33 +327,16 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
 async fn a_rule_set_sent_over_nats_is_stored_once_and_a_bad_one_is_answered_with_its_line() {
     let server = NatsServer::start().await;
     let (client, jetstream) = server.connect().await;
-    let clock = Arc::new(FixedClock::on(NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()));
-    let engine = Engine::start_embedded(EmbeddedConfig {
-        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
-        ..EmbeddedConfig::new(Database::InMemory, clock)
-    })
-    .await
-    .unwrap();
+    let engine = engine_on(&server).await;
     let mut reference_acks = client
         .subscribe("claims.reference-ack.acme-health")
         .await
         .unwrap();
     client.flush().await.unwrap();
 
-    let good: BTreeMap<String, String> = [
-        "rule-set.toml",
-        "plans.toml",
-        "limits.toml",
-        "code-pair-edits.csv",
-        "prior-authorisation.csv",
-        "fee-schedules/gold-ppo.csv",
-    ]
-    .into_iter()
-    .map(|name| {
-        let text = String::from_utf8(file(&format!("../examples/rules/acme-2026/{name}")));
-        (name.to_owned(), text.unwrap())
-    })
-    .collect();
+    let good = support::reference::rule_set_files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules/acme-2026"),
+    );
     let mut bad = good.clone();
     let schedule = bad.get_mut("fee-schedules/gold-ppo.csv").unwrap();
     *schedule = schedule.replace("29877,surgery,400.00", "29877,surgery,four hundred");

@@ -35,14 +35,7 @@ fn example_rule_set(into: &Path) -> PathBuf {
     let source = examples().join("rules/acme-2026");
     let target = into.join("acme-2026");
     std::fs::create_dir_all(target.join("fee-schedules")).unwrap();
-    for file in [
-        "rule-set.toml",
-        "plans.toml",
-        "limits.toml",
-        "code-pair-edits.csv",
-        "prior-authorisation.csv",
-        "fee-schedules/gold-ppo.csv",
-    ] {
+    for file in support::reference::EXAMPLE_RULE_SET_FILES {
         std::fs::copy(source.join(file), target.join(file)).unwrap();
     }
     target
@@ -419,31 +412,13 @@ async fn send_rule_set(
 async fn a_rule_set_sent_over_the_bus_is_stored_once_and_a_bad_file_is_answered_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let rules = example_rule_set(dir.path());
-    let files = |directory: &Path| -> std::collections::BTreeMap<String, String> {
-        [
-            "rule-set.toml",
-            "plans.toml",
-            "limits.toml",
-            "code-pair-edits.csv",
-            "prior-authorisation.csv",
-            "fee-schedules/gold-ppo.csv",
-        ]
-        .into_iter()
-        .map(|file| {
-            (
-                file.to_owned(),
-                std::fs::read_to_string(directory.join(file)).unwrap(),
-            )
-        })
-        .collect()
-    };
-    let good = files(&rules);
+    let good = support::reference::rule_set_files(&rules);
     edit(
         &rules.join("fee-schedules/gold-ppo.csv"),
         "29877,surgery,400.00",
         "29877,surgery,four hundred",
     );
-    let bad = files(&rules);
+    let bad = support::reference::rule_set_files(&rules);
     let engine = engine().await;
     let gold = PlanId::new("gold-ppo").unwrap();
 

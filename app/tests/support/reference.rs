@@ -3,7 +3,32 @@
 use claims::engine::Engine;
 use claims::reference_intake::ReferenceReply;
 use claims_adapters::bus::{Message, Subject, SubjectPattern};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+
+/// The files of the analysts' example rule set (`examples/rules/acme-2026`), relative to
+/// its directory.
+pub const EXAMPLE_RULE_SET_FILES: [&str; 6] = [
+    "rule-set.toml",
+    "plans.toml",
+    "limits.toml",
+    "code-pair-edits.csv",
+    "prior-authorisation.csv",
+    "fee-schedules/gold-ppo.csv",
+];
+
+/// The example rule set's files in `directory`, by relative path, as a rule-set message
+/// carries them (`{"files": …}`).
+pub fn rule_set_files(directory: &Path) -> BTreeMap<String, String> {
+    EXAMPLE_RULE_SET_FILES
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(directory.join(file)).unwrap();
+            (file.to_owned(), text)
+        })
+        .collect()
+}
 
 /// Publishes `body` to `claims.reference.<insurer>` with `content_type`, asking for the
 /// answer on the insurer's own inbox, and returns the engine's answer.
