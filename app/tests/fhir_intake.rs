@@ -222,14 +222,43 @@ async fn a_fhir_replacement_and_a_fhir_void_correct_the_claim_they_name() {
         .unwrap();
     assert_eq!(replacement.status, ReplyStatus::Accepted, "{replacement:?}");
     assert_eq!(replacement.voided, None);
+    let replacement_id = replacement.claim_id.unwrap();
+    // Once decided, the replacement has cancelled the original.
+    engine
+        .wait_for_claim(
+            replacement_id,
+            "decided",
+            Duration::from_secs(20),
+            |state| state.adjudication.is_some(),
+        )
+        .await
+        .unwrap();
 
-    // A cancelled claim naming the original (as Claim/<ref>) voids it.
-    let void = engine
+    // A cancelled claim names the claim it voids (as Claim/<ref>): the original, already
+    // replaced, cannot be voided again; the replacement, the claim now in force, can.
+    let void_original = engine
         .submit_as(&acme(), fixture("claim/good/void.json"), FHIR_CONTENT_TYPE)
         .await
         .unwrap();
+    assert_eq!(
+        void_original.status,
+        ReplyStatus::Rejected,
+        "{void_original:?}"
+    );
+    assert_eq!(
+        void_original.reasons[0].code, "already-corrected",
+        "{void_original:?}"
+    );
+    let void_replacement = String::from_utf8(fixture("claim/good/void.json"))
+        .unwrap()
+        .replace("\"Claim/ACME-2026-0042\"", "\"Claim/ACME-2026-0042-R1\"")
+        .replace("ACME-2026-0042-V1", "ACME-2026-0042-V2");
+    let void = engine
+        .submit_as(&acme(), void_replacement.into_bytes(), FHIR_CONTENT_TYPE)
+        .await
+        .unwrap();
     assert_eq!(void.status, ReplyStatus::Accepted, "{void:?}");
-    assert_eq!(void.voided, Some(original_id), "{void:?}");
+    assert_eq!(void.voided, Some(replacement_id), "{void:?}");
 }
 
 /// A FHIR claim quotes its prior authorisation once, on its focal insurance
