@@ -187,14 +187,7 @@ async fn the_operators_entries_and_another_insurers_rule_set_are_not_changed_ove
     // so that the rule set alone decides who keeps what.
     let rules = examples.join("rules/acme-2026");
     let mut files = BTreeMap::new();
-    for file in [
-        "rule-set.toml",
-        "plans.toml",
-        "limits.toml",
-        "code-pair-edits.csv",
-        "prior-authorisation.csv",
-        "fee-schedules/gold-ppo.csv",
-    ] {
+    for file in support::reference::EXAMPLE_RULE_SET_FILES {
         let text = std::fs::read_to_string(rules.join(file)).unwrap();
         files.insert(
             file.replace("gold-ppo", "gold-2026"),
