@@ -16,6 +16,7 @@
 
 #[path = "../../adapters/tests/pg_support/mod.rs"]
 mod pg_support;
+mod support;
 
 use chrono::NaiveDate;
 use claims::adjudicator::{Adjudicated, Adjudicator};
@@ -27,8 +28,7 @@ use claims::reference::{AuthorizationOnFile, ReferenceData};
 use claims::settler::SettlerConfig;
 use claims_adapters::aggregate::{self, Loaded, streams};
 use claims_adapters::event_store::{
-    EventStore, ExpectedVersion, LogPosition, NewEvent, RecordedEvent, SqliteEventStore,
-    StreamAppend, StreamId,
+    EventStore, LogPosition, RecordedEvent, SqliteEventStore, StreamId,
 };
 use claims_domain::adjudication::{Adjudication, Decision};
 use claims_domain::authorizations::{AuthorizationEvent, AuthorizationsDecider};
@@ -275,19 +275,7 @@ async fn copy_log(
         if strip && let Some(fields) = metadata.as_object_mut() {
             fields.remove("decision_inputs");
         }
-        to.append(vec![StreamAppend {
-            stream: event.stream.clone(),
-            expected: ExpectedVersion::from_loaded(event.version - 1),
-            events: vec![NewEvent {
-                id: event.id,
-                event_type: event.event_type.clone(),
-                schema_version: event.schema_version,
-                payload: event.payload.to_value(),
-                metadata,
-            }],
-        }])
-        .await
-        .unwrap();
+        support::log::append_as_recorded(&to, &event, metadata).await;
     }
     to
 }

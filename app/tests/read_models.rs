@@ -6,12 +6,11 @@
 
 #[path = "../../adapters/tests/pg_support/mod.rs"]
 mod pg_support;
+mod support;
 
 use claims::demo::{DemoOptions, run};
 use claims_adapters::aggregate::{load, streams};
-use claims_adapters::event_store::{
-    EventStore, ExpectedVersion, LogPosition, NewEvent, SqliteEventStore, StreamAppend,
-};
+use claims_adapters::event_store::{EventStore, LogPosition, SqliteEventStore};
 use claims_adapters::read_models::{
     PostgresReadModels, Projector, ReadModels, RebuildProgress, RemittedClaimView, Snapshot,
     SqliteReadModels,
@@ -248,19 +247,7 @@ async fn copy_log(from: &dyn EventStore, to: &dyn EventStore) {
         let Some(last) = page.last() else { break };
         after = last.position;
         for event in page {
-            to.append(vec![StreamAppend {
-                stream: event.stream.clone(),
-                expected: ExpectedVersion::from_loaded(event.version - 1),
-                events: vec![NewEvent {
-                    id: event.id,
-                    event_type: event.event_type.clone(),
-                    schema_version: event.schema_version,
-                    payload: event.payload.to_value(),
-                    metadata: event.metadata.clone(),
-                }],
-            }])
-            .await
-            .unwrap();
+            support::log::append_as_recorded(to, &event, event.metadata.clone()).await;
         }
     }
 }

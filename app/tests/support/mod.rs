@@ -8,6 +8,7 @@ pub mod claim_response;
 pub mod engine_process;
 pub mod http;
 pub mod insurer;
+pub mod log;
 pub mod nats_server;
 pub mod reference;
 pub mod tls_proxy;
