@@ -151,7 +151,8 @@ fi
 step "Tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+# --no-fail-fast: one failing test binary must not hide what the later ones would say.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 
 # One closing line for the whole run: every libtest summary plus the analysts' scenarios.
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{ total += $1 } END { print total + 0 }')
