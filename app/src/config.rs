@@ -39,6 +39,11 @@ pub struct ServeSettings {
     pub nats_url: Option<String>,
     /// The JetStream stream keeping the engine's subjects.
     pub stream: Option<String>,
+    /// A prefix for every subject of the engine, on the wire only (`staging` makes
+    /// `staging.claims.submit.acme`), so that two engines (production and staging, or a
+    /// benchmark) can share one NATS server. Absent in production: insurers publish to the
+    /// documented subjects.
+    pub nats_namespace: Option<String>,
     /// The engine's NATS user (with `nats_password`).
     pub nats_user: Option<String>,
     /// The NATS user's password.
@@ -247,6 +252,7 @@ impl ServeSettings {
                 "CLAIMS_DATABASE_SCHEMA" => settings.database_schema = Some(value),
                 "CLAIMS_NATS_URL" => settings.nats_url = Some(value),
                 "CLAIMS_STREAM" => settings.stream = Some(value),
+                "CLAIMS_NATS_NAMESPACE" => settings.nats_namespace = Some(value),
                 "CLAIMS_NATS_USER" => settings.nats_user = Some(value),
                 "CLAIMS_NATS_PASSWORD" => settings.nats_password = Some(value.into()),
                 "CLAIMS_NATS_TOKEN" => settings.nats_token = Some(value.into()),
@@ -303,6 +309,7 @@ impl ServeSettings {
             database_schema: over.database_schema.or(self.database_schema),
             nats_url: over.nats_url.or(self.nats_url),
             stream: over.stream.or(self.stream),
+            nats_namespace: over.nats_namespace.or(self.nats_namespace),
             nats_user: over.nats_user.or(self.nats_user),
             nats_password: over.nats_password.or(self.nats_password),
             nats_token: over.nats_token.or(self.nats_token),
@@ -385,8 +392,15 @@ impl ServeSettings {
                 );
                 if let BusChoice::Nats(config) = &mut bus {
                     config.credentials = credentials;
+                    config.namespace = self.nats_namespace.map(namespace).transpose()?;
                 }
                 bus
+            }
+            None if self.nats_namespace.is_some() => {
+                return Err(value(
+                    "nats_namespace",
+                    "only means something with nats_url (the in-process bus has no wire)",
+                ));
             }
             None if credentials != NatsCredentials::None => {
                 return Err(ConfigError::Value {
@@ -582,6 +596,43 @@ fn cap(setting: &str, text: &str) -> Result<TokenAmount, ConfigError> {
     }
     .units(money)
     .map_err(|error| value(setting, error.to_string()))
+}
+
+/// A NATS subject namespace (`staging`, `eu.staging`): one or more subject tokens without
+/// wildcards. It may not start with `_` or `$` (NATS's own subjects: inboxes, the bus's
+/// republished copies, the JetStream API) nor with a root of the engine's subjects
+/// (`claims`, `events`, `deadletter`), which an engine without a namespace on the same
+/// server would capture too.
+pub fn namespace(text: String) -> Result<String, ConfigError> {
+    const SETTING: &str = "nats_namespace";
+    let text = text.trim().to_owned();
+    if let Err(error) = claims_adapters::bus::Subject::new(text.as_str()) {
+        return Err(value(
+            SETTING,
+            format!("{text:?} is not a NATS subject prefix: {error}"),
+        ));
+    }
+    if text.starts_with('_') || text.starts_with('$') {
+        return Err(value(
+            SETTING,
+            format!("{text:?} starts with `_` or `$`, which NATS and the bus keep for themselves"),
+        ));
+    }
+    let first = text.split('.').next().unwrap_or_default();
+    let roots = crate::subjects::stream_subjects();
+    if roots
+        .iter()
+        .any(|pattern| pattern.as_str().split('.').next() == Some(first))
+    {
+        return Err(value(
+            SETTING,
+            format!(
+                "{text:?} starts with `{first}`, one of the engine's own subject roots: an engine \
+                 without a namespace would capture its subjects too"
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// The one way of authenticating to NATS the settings name: a user and password, a token,
@@ -855,6 +906,51 @@ mod tests {
                 user: "claims-engine".to_owned(),
                 password: "s3cret-pa55".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn a_nats_namespace_prefixes_the_wire_subjects_and_bad_ones_are_refused() {
+        let env = ServeSettings::from_env([
+            ("CLAIMS_NATS_URL".to_owned(), "nats://db:4222".to_owned()),
+            ("CLAIMS_NATS_NAMESPACE".to_owned(), "staging".to_owned()),
+        ])
+        .unwrap();
+        let BusChoice::Nats(nats) = env.resolve().unwrap().bus else {
+            panic!("NATS was configured")
+        };
+        assert_eq!(
+            nats.on_wire("claims.submit.acme"),
+            "staging.claims.submit.acme"
+        );
+
+        for (namespace, says) in [
+            ("", "not a NATS subject prefix"),
+            ("stag ing", "not a NATS subject prefix"),
+            ("staging.*", "not a NATS subject prefix"),
+            ("_CLAIMS_BUS", "keep for themselves"),
+            ("claims", "engine's own subject roots"),
+            ("events.eu", "engine's own subject roots"),
+        ] {
+            let settings = ServeSettings {
+                nats_url: Some("nats://db:4222".to_owned()),
+                nats_namespace: Some(namespace.to_owned()),
+                ..ServeSettings::default()
+            };
+            let error = settings.resolve().unwrap_err().to_string();
+            assert!(
+                error.contains("nats_namespace") && error.contains(says),
+                "{namespace:?}: {error}"
+            );
+        }
+        let without_nats = ServeSettings {
+            nats_namespace: Some("staging".to_owned()),
+            ..ServeSettings::default()
+        };
+        let error = without_nats.resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("only means something with nats_url"),
+            "{error}"
         );
     }
 

@@ -53,7 +53,7 @@ enum Command {
     /// the embedded EVM. See docs/operations.md.
     Serve {
         /// A TOML configuration file (keys: roles, database, database_url,
-        /// database_schema, nats_url, stream, nats_user, nats_password, nats_token,
+        /// database_schema, nats_url, stream, nats_namespace, nats_user, nats_password, nats_token,
         /// nats_credentials, adjudicators, intakes, notifiers, queue_batch, ack_wait_secs,
         /// listen, log_level, log_format, and for a real
         /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
@@ -71,6 +71,10 @@ enum Command {
         /// The JetStream stream that keeps the engine's subjects (default CLAIMS).
         #[arg(long)]
         stream: Option<String>,
+        /// A prefix for every engine subject on the wire (`staging` makes
+        /// `staging.claims.submit.acme`), to share a NATS server with another engine.
+        #[arg(long)]
+        nats_namespace: Option<String>,
         /// The engine's NATS user; its password comes from CLAIMS_NATS_PASSWORD or the
         /// file's nats_password, never from a flag (other users could read it in `ps`).
         #[arg(long)]
@@ -126,6 +130,10 @@ enum Command {
         /// The insurer submitting: claims go to claims.submit.<insurer>.
         #[arg(long, env = "CLAIMS_INSURER")]
         insurer: String,
+        /// The subject namespace the engine runs under, if any (`claims serve
+        /// --nats-namespace`).
+        #[arg(long, env = "CLAIMS_NATS_NAMESPACE")]
+        nats_namespace: Option<String>,
         #[command(flatten)]
         credentials: NatsCredentialArgs,
         /// Also wait for each new claim's decision (its ClaimResponse on
@@ -365,6 +373,9 @@ struct EngineStreamArgs {
     /// The JetStream stream `claims serve` keeps.
     #[arg(long, env = "CLAIMS_STREAM", default_value = claims::engine::BusChoice::DEFAULT_STREAM)]
     stream: String,
+    /// The subject namespace `claims serve` runs under, if any.
+    #[arg(long, env = "CLAIMS_NATS_NAMESPACE")]
+    nats_namespace: Option<String>,
     #[command(flatten)]
     credentials: NatsCredentialArgs,
 }
@@ -372,11 +383,13 @@ struct EngineStreamArgs {
 impl EngineStreamArgs {
     fn config(self) -> anyhow::Result<claims_adapters::bus::NatsBusConfig> {
         let credentials = self.credentials.resolve()?;
-        Ok(claims::dead_letters::bus_config(
-            &self.nats_url,
-            &self.stream,
-            credentials,
-        ))
+        let mut config =
+            claims::dead_letters::bus_config(&self.nats_url, &self.stream, credentials);
+        config.namespace = self
+            .nats_namespace
+            .map(claims::config::namespace)
+            .transpose()?;
+        Ok(config)
     }
 }
 
@@ -556,6 +569,7 @@ async fn main() -> anyhow::Result<()> {
             role,
             nats_url,
             stream,
+            nats_namespace,
             nats_user,
             nats_credentials,
             database,
@@ -581,6 +595,7 @@ async fn main() -> anyhow::Result<()> {
                 database_schema,
                 nats_url,
                 stream,
+                nats_namespace,
                 nats_user,
                 nats_password: None,
                 nats_token: None,
@@ -611,6 +626,7 @@ async fn main() -> anyhow::Result<()> {
             files,
             nats_url,
             insurer,
+            nats_namespace,
             credentials,
             wait_decision,
             timeout,
@@ -619,6 +635,7 @@ async fn main() -> anyhow::Result<()> {
                 nats_url,
                 insurer: claims_domain::InsurerId::new(&insurer)
                     .with_context(|| format!("{insurer:?} is not an insurer id"))?,
+                namespace: nats_namespace.map(claims::config::namespace).transpose()?,
                 credentials: credentials.resolve()?,
                 files,
                 wait_decision,

@@ -33,6 +33,9 @@ pub struct SubmitOptions {
     pub nats_url: String,
     /// The insurer submitting (its subjects and its NATS user).
     pub insurer: InsurerId,
+    /// The subject namespace the engine runs under (`claims serve --nats-namespace`), if
+    /// any: `staging` sends to `staging.claims.submit.<insurer>`.
+    pub namespace: Option<String>,
     /// How to authenticate.
     pub credentials: NatsCredentials,
     /// The claim files.
@@ -41,6 +44,16 @@ pub struct SubmitOptions {
     pub wait_decision: bool,
     /// How long to wait for every answer (and decision) in all.
     pub timeout: Duration,
+}
+
+impl SubmitOptions {
+    /// Where `subject` travels on the wire, under the namespace if there is one.
+    fn on_wire(&self, subject: claims_adapters::bus::Subject) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}.{subject}"),
+            None => subject.to_string(),
+        }
+    }
 }
 
 /// How a file is sent.
@@ -208,7 +221,7 @@ pub async fn run(options: &SubmitOptions) -> Result<SubmitReport, SubmitError> {
     let inbox = client.new_inbox();
     let mut answers = subscribe(format!("{inbox}.*")).await?;
     let mut outcomes = if options.wait_decision {
-        Some(subscribe(subjects::outcome(&options.insurer).to_string()).await?)
+        Some(subscribe(options.on_wire(subjects::outcome(&options.insurer))).await?)
     } else {
         None
     };
@@ -296,7 +309,7 @@ async fn send(
             headers.insert("Nats-Msg-Id", value);
         }
     }
-    let subject = subjects::submit(&options.insurer).to_string();
+    let subject = options.on_wire(subjects::submit(&options.insurer));
     let stored = match jetstream
         .publish_with_headers(subject.clone(), headers, content.into())
         .await

@@ -18,7 +18,7 @@ mod support;
 use claims::intake::{IntakeReply, ReplyStatus};
 use claims::reference_intake::ReferenceReply;
 use claims_adapters::aggregate::{load, streams};
-use claims_adapters::event_store::EventStore;
+use claims_adapters::event_store::{EventStore, PostgresEventStore};
 use claims_domain::claim::{ClaimDecider, ClaimStatus};
 use pg_support::TestSchema;
 use std::time::Duration;
@@ -360,4 +360,138 @@ async fn claims_in_flight_at_sigterm_are_decided_after_a_restart() {
     assert!(status.success(), "{log}");
     store.close().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
+}
+
+/// Two engines on one NATS server, each under its own subject namespace (a staging copy
+/// beside production, say): `claims submit --nats-namespace` reaches only its engine, and
+/// the same claim reference sent to both is a claim in each store, decided by each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_under_two_nats_namespaces_share_a_server_without_hearing_each_other() {
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
+    let mut schema = TestSchema::new().await;
+    let north_schema = schema.name.clone();
+    let south_schema = schema.another();
+    let config = |schema_name: &str, stream: &str| {
+        format!(
+            "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = {stream:?}\n\
+             roles = [\"intake\", \"relay\", \"adjudicator\", \"outcomes\"]\nlog_level = \"info\"\n",
+            schema.url, schema_name, server.url,
+        )
+    };
+    // One from the file, one from the environment: both ways an operator sets it.
+    let north = EngineProcess::start(
+        &format!(
+            "{}nats_namespace = \"north\"\n",
+            config(&north_schema, "CLAIMS_NORTH")
+        ),
+        &[],
+    )
+    .await;
+    let south = EngineProcess::start(
+        &config(&south_schema, "CLAIMS_SOUTH"),
+        &[("CLAIMS_NATS_NAMESPACE", "south")],
+    )
+    .await;
+
+    let reference: toml::Value =
+        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
+            .unwrap();
+    for namespace in ["north", "south"] {
+        let mut answers = client
+            .subscribe(format!("{namespace}.claims.reference-ack.acme-health"))
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        insurer::publish(
+            &jetstream,
+            &format!("{namespace}.claims.reference.acme-health"),
+            "reference-1",
+            "application/json",
+            None,
+            serde_json::to_vec(&reference).unwrap(),
+        )
+        .await;
+        next(&mut answers, "reference answer").await;
+    }
+
+    let claim = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/claims/02-office-visit.json");
+    let submit = |namespace: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_claims"));
+        command
+            .args([
+                "submit",
+                "--nats-url",
+                &server.url,
+                "--insurer",
+                "acme-health",
+            ])
+            .args(["--timeout", "30", "--wait-decision"])
+            .arg(&claim);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("CLAIMS_") {
+                command.env_remove(name);
+            }
+        }
+        if let Some(namespace) = namespace {
+            command.args(["--nats-namespace", namespace]);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (status, said) = submit(Some("north"));
+    assert!(
+        status.success() && said.contains("accepted ACME-2026-0002"),
+        "{said}"
+    );
+    // Outside every namespace, no stream captures the subject: the submission is refused.
+    let (status, said) = submit(None);
+    assert!(!status.success(), "{said}");
+    let (status, said) = submit(Some("south"));
+    assert!(
+        status.success() && said.contains("accepted ACME-2026-0002"),
+        "{said}"
+    );
+
+    let (north_status, north_log) = north.terminate().await;
+    let (south_status, south_log) = south.terminate().await;
+    assert!(north_status.success(), "{north_log}");
+    assert!(south_status.success(), "{south_log}");
+    // Each engine decided the claim once, in its own store.
+    assert_eq!(
+        north_log.matches("claim adjudicated").count(),
+        1,
+        "{north_log}"
+    );
+    assert_eq!(
+        south_log.matches("claim adjudicated").count(),
+        1,
+        "{south_log}"
+    );
+    let claim = claims_domain::ClaimId::for_submission(
+        &claims_domain::InsurerId::new("acme-health").unwrap(),
+        &claims_domain::InsurerClaimRef::new("ACME-2026-0002").unwrap(),
+    );
+    for name in [&north_schema, &south_schema] {
+        let store = PostgresEventStore::connect_in_schema(&schema.url, name)
+            .await
+            .unwrap();
+        let state = load::<ClaimDecider>(&store, streams::claim(claim))
+            .await
+            .unwrap()
+            .state;
+        assert!(
+            !matches!(state.status, None | Some(ClaimStatus::Submitted)),
+            "{name}: {:?}",
+            state.status
+        );
+        store.close().await;
+    }
+    jetstream.delete_stream("CLAIMS_NORTH").await.unwrap();
+    jetstream.delete_stream("CLAIMS_SOUTH").await.unwrap();
 }

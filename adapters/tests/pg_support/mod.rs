@@ -40,6 +40,8 @@ pub struct TestSchema {
     pub url: String,
     /// The schema's name (a plain identifier).
     pub name: String,
+    /// More schemas of the same test ([`TestSchema::another`]), dropped with this one.
+    others: Vec<String>,
     _lock: PgConnection,
     _in_this_process: OwnedMutexGuard<()>,
 }
@@ -58,9 +60,23 @@ impl TestSchema {
         Self {
             url,
             name: format!("claims_test_{}", Uuid::new_v4().simple()),
+            others: Vec::new(),
             _lock: lock,
             _in_this_process: in_this_process,
         }
+    }
+
+    /// The name of one more fresh schema for the same test (a second engine's), dropped
+    /// with this one: a test holds one `TestSchema` at a time, since a second would wait
+    /// for the first.
+    #[allow(
+        dead_code,
+        reason = "not every test binary that shares this module runs two stores"
+    )]
+    pub fn another(&mut self) -> String {
+        let name = format!("{}_{}", self.name, self.others.len() + 1);
+        self.others.push(name.clone());
+        name
     }
 
     /// A store whose log lives in this schema.
@@ -91,7 +107,9 @@ impl Drop for TestSchema {
         // Drop cannot await, and this may run on a runtime's thread: drop the schema from a
         // thread with a runtime of its own.
         let url = self.url.clone();
-        let name = self.name.clone();
+        let names: Vec<String> = std::iter::once(self.name.clone())
+            .chain(self.others.iter().cloned())
+            .collect();
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -101,12 +119,14 @@ impl Drop for TestSchema {
                 let mut connection = PgConnection::connect(&url)
                     .await
                     .map_err(|error| error.to_string())?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut connection)
-                .await
-                .map_err(|error| error.to_string())?;
+                for name in names {
+                    sqlx::query(AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {name} CASCADE"
+                    )))
+                    .execute(&mut connection)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                }
                 connection.close().await.map_err(|error| error.to_string())
             })
         })
