@@ -468,10 +468,15 @@ enum BenchCommand {
         /// How long the open-loop phase publishes, in seconds (fractions allowed).
         #[arg(long, default_value = "10", value_parser = parse_seconds)]
         seconds: Duration,
-        /// Adjudication workers (tasks in this process). With batches, few tasks keep
-        /// up and more only contend for the cores (docs/benchmarks.md).
+        /// Adjudication workers (tasks in this process, or in each worker process). With
+        /// batches, few tasks keep up and more only contend for the cores
+        /// (docs/benchmarks.md).
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Adjudicate in this many separate `claims serve --role adjudicator` processes
+        /// instead of in this one (0: workers are tasks here).
+        #[arg(long, default_value_t = 0)]
+        worker_processes: usize,
         /// Intake tasks (in this process).
         #[arg(long, default_value_t = 1)]
         intakes: usize,
@@ -858,6 +863,7 @@ async fn main() -> anyhow::Result<()> {
                     rate,
                     seconds,
                     workers,
+                    worker_processes,
                     intakes,
                     notifiers,
                     batch,
@@ -874,6 +880,7 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 seconds,
                 workers,
+                worker_processes,
                 intakes,
                 notifiers,
                 batch,

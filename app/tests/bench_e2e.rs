@@ -46,6 +46,30 @@ async fn bench_streams(jetstream: &async_nats::jetstream::Context) -> BTreeSet<S
 
 #[tokio::test]
 async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line() {
+    let line = run_bench(&["--workers", "3"]).await;
+    assert_eq!(line["workers"], 3);
+    assert_eq!(line["worker_processes"], 0);
+    assert_eq!(line["sustained"]["cpu"]["workers_ms_per_claim"], 0.0);
+}
+
+/// The workers as `claims serve --role adjudicator` processes: the benchmark's own process
+/// then runs no adjudicator, so every claim decided was decided by them.
+#[tokio::test]
+async fn bench_e2e_adjudicates_in_separate_worker_processes_when_asked() {
+    let line = run_bench(&["--workers", "1", "--worker-processes", "2"]).await;
+    assert_eq!(line["workers"], 1);
+    assert_eq!(line["worker_processes"], 2);
+    assert!(
+        line["sustained"]["cpu"]["workers_ms_per_claim"]
+            .as_f64()
+            .is_some(),
+        "{line}"
+    );
+}
+
+/// Runs the benchmark small with `extra` arguments, checks what every run must show, and
+/// returns its JSON line.
+async fn run_bench(extra: &[&str]) -> Value {
     let postgres = std::env::var("CLAIMS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| claims::bench::store::DEFAULT_DATABASE_URL.to_owned());
     let nats = std::env::var("CLAIMS_TEST_NATS_URL")
@@ -69,7 +93,8 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
     let output = Command::new(env!("CARGO_BIN_EXE_claims"))
         .args(["bench", "e2e", "--quiet"])
         .args(["--claims", "60", "--rate", "40", "--seconds", "1"])
-        .args(["--workers", "3", "--intakes", "2", "--notifiers", "2"])
+        .args(["--intakes", "2", "--notifiers", "2"])
+        .args(extra)
         .args(["--members", "7", "--providers", "3"])
         .args(["--database-url", &postgres, "--nats-url", &nats])
         .output()
@@ -85,7 +110,6 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
     let line: Value = serde_json::from_str(last)
         .unwrap_or_else(|error| panic!("the last line is not JSON ({error}): {last}"));
     assert_eq!(line["benchmark"], "e2e");
-    assert_eq!(line["workers"], 3);
     assert_eq!(line["intakes"], 2);
     assert_eq!(line["notifiers"], 2);
     for (phase, claims) in [("sustained", 60), ("open_loop", 40)] {
@@ -142,4 +166,5 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
         .cloned()
         .collect();
     assert!(streams_left.is_empty(), "streams left: {streams_left:?}");
+    line
 }

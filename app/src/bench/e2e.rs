@@ -29,6 +29,7 @@ mod book;
 mod cpu;
 mod insurer;
 mod stages;
+mod worker_processes;
 
 use super::store::{LatencySummary, drop_schema, millis, rate, summarise, thousands, whole};
 use crate::clock::{Clock, SystemClock};
@@ -50,6 +51,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
+use worker_processes::{WorkerProcesses, WorkerSettings};
 
 /// The NATS server the benchmark uses unless told otherwise.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -73,8 +75,11 @@ pub struct E2eBenchOptions {
     pub rate: u32,
     /// How long the open-loop phase publishes.
     pub seconds: Duration,
-    /// Adjudication workers (tasks in this process).
+    /// Adjudication workers: tasks in this process, or in each worker process.
     pub workers: usize,
+    /// Worker processes (`claims serve --role adjudicator`) to adjudicate in, instead of
+    /// this process; 0 keeps the workers as tasks here.
+    pub worker_processes: usize,
     /// Intake tasks.
     pub intakes: usize,
     /// Outcome-notice tasks.
@@ -98,8 +103,10 @@ pub struct E2eBenchReport {
     pub date: NaiveDate,
     /// The processors available to the benchmark (what `nproc` prints).
     pub nproc: usize,
-    /// Adjudication workers.
+    /// Adjudication workers (per process when `worker_processes` is above 0).
     pub workers: usize,
+    /// Separate adjudication worker processes (0: the workers are tasks of the benchmark).
+    pub worker_processes: usize,
     /// Intake tasks.
     pub intakes: usize,
     /// Outcome-notice tasks.
@@ -170,6 +177,7 @@ impl E2eBenchReport {
             "date": self.date,
             "nproc": self.nproc,
             "workers": self.workers,
+            "worker_processes": self.worker_processes,
             "intakes": self.intakes,
             "notifiers": self.notifiers,
             "batch": self.batch,
@@ -242,16 +250,48 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
     config.intakes = options.intakes;
     config.notifiers = options.notifiers;
     config.batch = options.batch;
-    config.roles = [Role::Intake, Role::Relay, Role::Adjudicator, Role::Outcomes]
+    config.roles = [Role::Intake, Role::Relay, Role::Outcomes]
         .into_iter()
         .collect();
+    if options.worker_processes == 0 {
+        config.roles.insert(Role::Adjudicator);
+    }
+    let workers = WorkerSettings {
+        database_url: options.database_url.clone(),
+        schema: schema.clone(),
+        nats_url: options.nats_url.clone(),
+        stream: stream.clone(),
+        namespace: namespace.clone(),
+        tasks: options.workers,
+        batch: options.batch,
+    };
     let measured = async {
         let engine = Engine::start_embedded(config)
             .await
             .context("starting the engine on PostgreSQL and NATS")?;
-        let measured = measure(&engine, &insurer, &book, run, options).await;
+        // After the engine, so the schema and stream exist; before the first claim, so
+        // their queue captures the first `ClaimSubmitted`.
+        let workers = match options.worker_processes {
+            0 => None,
+            count => Some(
+                WorkerProcesses::start(count, &workers)
+                    .await
+                    .context("starting the adjudication worker processes")?,
+            ),
+        };
+        let worker_ids = workers
+            .as_ref()
+            .map(WorkerProcesses::ids)
+            .unwrap_or_default();
+        let measured = measure(&engine, &insurer, &book, run, &worker_ids, options).await;
+        let stopped = match workers {
+            Some(workers) => workers.stop().await,
+            None => Ok(()),
+        };
         engine.shutdown().await;
-        measured
+        let measured = measured?;
+        stopped.context("stopping the adjudication worker processes")?;
+        anyhow::Ok(measured)
     }
     .await;
     let jetstream = async_nats::jetstream::new(async_nats::connect(&options.nats_url).await?);
@@ -266,6 +306,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         date: chrono::Utc::now().date_naive(),
         nproc: std::thread::available_parallelism().map_or(1, usize::from),
         workers: options.workers,
+        worker_processes: options.worker_processes,
         intakes: options.intakes,
         notifiers: options.notifiers,
         batch: options.batch,
@@ -281,6 +322,7 @@ async fn measure(
     insurer: &Insurer,
     book: &Book,
     run: &str,
+    worker_ids: &[u32],
     options: &E2eBenchOptions,
 ) -> anyhow::Result<(PhaseResult, PhaseResult)> {
     engine
@@ -288,11 +330,19 @@ async fn measure(
         .await
         .context("storing the benchmark's reference data")?;
     let sustained = claims(book, &format!("S{run}"), options.claims)?;
-    let sustained = phase(engine, insurer, &sustained, None, options).await?;
+    let sustained = phase(engine, insurer, &sustained, None, worker_ids, options).await?;
     let open_count =
         usize::try_from(u128::from(options.rate) * options.seconds.as_millis() / 1_000)?.max(1);
     let open_loop = claims(book, &format!("O{run}"), open_count)?;
-    let open_loop = phase(engine, insurer, &open_loop, Some(options.rate), options).await?;
+    let open_loop = phase(
+        engine,
+        insurer,
+        &open_loop,
+        Some(options.rate),
+        worker_ids,
+        options,
+    )
+    .await?;
     Ok((sustained, open_loop))
 }
 
@@ -307,6 +357,7 @@ async fn phase(
     insurer: &Insurer,
     claims: &[OutgoingClaim],
     rate_per_s: Option<u32>,
+    worker_ids: &[u32],
     options: &E2eBenchOptions,
 ) -> anyhow::Result<PhaseResult> {
     let heard = &insurer.heard;
@@ -314,7 +365,7 @@ async fn phase(
     let stored_before = heard.stored.load(Ordering::Relaxed);
     let rejected_before = heard.rejected.load(Ordering::Relaxed);
     let bar = progress_bar(options.progress, claims.len(), rate_per_s)?;
-    let cpu_before = CpuSample::take();
+    let cpu_before = CpuSample::take(worker_ids);
     let started = Instant::now();
     // The wall clock at `started`, to set the insurer's times beside the store's.
     let started_wall = chrono::Utc::now();
@@ -357,7 +408,7 @@ async fn phase(
             break;
         }
     }
-    let cpu_after = CpuSample::take();
+    let cpu_after = CpuSample::take(worker_ids);
     bar.finish_and_clear();
 
     let mut latencies = Vec::with_capacity(claims.len());
@@ -462,14 +513,20 @@ pub fn render(report: &E2eBenchReport) -> String {
         ]);
     }
     let mut text = format!(
-        "End-to-end benchmark: NATS → {} intake tasks → PostgreSQL → relay → {} adjudication \
-         workers → {} outcome-notice tasks, batches of up to {} messages, on {} processors; \
-         claims over {} members and {} providers\n{table}\n\
+        "End-to-end benchmark: NATS → {} intake tasks → PostgreSQL → relay → {} → {} \
+         outcome-notice tasks, batches of up to {} messages, on {} processors; claims over {} \
+         members and {} providers\n{table}\n\
          sustained: {} claims/s decided (goal: at least 10,000)\n\
          open loop: p50 {:.1} ms, p99 {:.1} ms submit → decision (goal: p99 at most 50 ms at \
          1,000 claims/s); the publisher fell behind its schedule by {:.1} ms at worst\n",
         report.intakes,
-        report.workers,
+        match report.worker_processes {
+            0 => format!("{} adjudication workers", report.workers),
+            processes => format!(
+                "{processes} worker processes of {} adjudication workers each",
+                report.workers
+            ),
+        },
         report.notifiers,
         report.batch,
         report.nproc,
@@ -495,9 +552,14 @@ pub fn render(report: &E2eBenchReport) -> String {
             stages.notice_ms.p99,
         ));
         if let Some(cpu) = phase.cpu {
+            let workers = if report.worker_processes > 0 {
+                format!(", worker processes {:.3}", cpu.workers_ms_per_claim)
+            } else {
+                String::new()
+            };
             text.push_str(&format!(
-                "{name}, processor ms per claim: engine and insurer {:.3}, PostgreSQL {:.3}, \
-                 NATS {:.3} (the whole machine {:.3}): at most {} claims/s on {} cores\n",
+                "{name}, processor ms per claim: engine and insurer {:.3}{workers}, PostgreSQL \
+                 {:.3}, NATS {:.3} (the whole machine {:.3}): at most {} claims/s on {} cores\n",
                 cpu.engine_ms_per_claim,
                 cpu.postgres_ms_per_claim,
                 cpu.nats_ms_per_claim,

@@ -1,6 +1,6 @@
 //! Where a phase's processor time went: this process (the engine and the benchmark's
-//! insurer), the PostgreSQL server and nats-server, read from Linux's `/proc` before and
-//! after the phase, per claim decided.
+//! insurer), the adjudication worker processes if any, the PostgreSQL server and
+//! nats-server, read from Linux's `/proc` before and after the phase, per claim decided.
 //!
 //! It answers the question a throughput goal raises on a small machine: how many claims
 //! per second could these three processes decide if they had every core and nothing else
@@ -25,6 +25,7 @@ const TICKS_PER_SECOND: u64 = 100;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSample {
     engine: u64,
+    workers: u64,
     postgres: u64,
     nats: u64,
     /// Every core's busy time (all processes, the kernel included).
@@ -32,8 +33,9 @@ pub struct CpuSample {
 }
 
 impl CpuSample {
-    /// Reads `/proc` now; `None` off Linux or if `/proc` cannot be read.
-    pub fn take() -> Option<CpuSample> {
+    /// Reads `/proc` now, counting the processes `workers` as adjudication workers; `None`
+    /// off Linux or if `/proc` cannot be read.
+    pub fn take(workers: &[u32]) -> Option<CpuSample> {
         let engine = ProcessTimes::read("self")?.own();
         let machine_busy = machine_busy()?;
         let mut sample = CpuSample {
@@ -53,7 +55,11 @@ impl CpuSample {
                 .iter()
                 .any(|(other, times)| *other == pid && times.name == "postgres")
         };
-        for (_, times) in &processes {
+        for (pid, times) in &processes {
+            if workers.contains(pid) {
+                sample.workers += times.own();
+                continue;
+            }
             match times.name.as_str() {
                 "postgres" if !is_postgres(times.parent) => {
                     sample.postgres += times.own() + times.children;
@@ -71,11 +77,13 @@ impl CpuSample {
         let per_claim =
             |before: u64, after: u64| per_claim_ms(after.saturating_sub(before), claims);
         let engine = per_claim(self.engine, later.engine);
+        let workers = per_claim(self.workers, later.workers);
         let postgres = per_claim(self.postgres, later.postgres);
         let nats = per_claim(self.nats, later.nats);
-        let total = ms_sum(&[engine, postgres, nats]);
+        let total = ms_sum(&[engine, workers, postgres, nats]);
         CpuSplit {
             engine_ms_per_claim: engine,
+            workers_ms_per_claim: workers,
             postgres_ms_per_claim: postgres,
             nats_ms_per_claim: nats,
             machine_busy_ms_per_claim: per_claim(self.machine_busy, later.machine_busy),
@@ -90,13 +98,16 @@ pub struct CpuSplit {
     /// This process: the engine's roles and the benchmark's insurer (publisher and
     /// listener).
     pub engine_ms_per_claim: f64,
+    /// The adjudication worker processes (`--worker-processes`); 0 when the workers are
+    /// tasks of this process, counted in `engine_ms_per_claim`.
+    pub workers_ms_per_claim: f64,
     /// The PostgreSQL server, every backend included.
     pub postgres_ms_per_claim: f64,
     /// nats-server.
     pub nats_ms_per_claim: f64,
     /// Every core's busy time, whoever used it (other sessions' work included).
     pub machine_busy_ms_per_claim: f64,
-    /// `cores × 1,000 / (engine + PostgreSQL + NATS ms per claim)`: the most claims per
+    /// `cores × 1,000 / (engine + workers + PostgreSQL + NATS ms per claim)`: the most claims per
     /// second these processes could decide on this machine with every core to themselves.
     pub ceiling_claims_per_s: f64,
 }
@@ -180,7 +191,7 @@ mod tests {
 
     #[test]
     fn this_process_is_seen_using_the_processor() {
-        let before = CpuSample::take().expect("/proc is readable on Linux");
+        let before = CpuSample::take(&[]).expect("/proc is readable on Linux");
         let started = Instant::now();
         let mut spin = 0_u64;
         let mut after = before;
@@ -189,7 +200,7 @@ mod tests {
             for step in 0..1_000_000_u64 {
                 spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(step));
             }
-            after = CpuSample::take().expect("/proc is readable on Linux");
+            after = CpuSample::take(&[]).expect("/proc is readable on Linux");
         }
         assert!(after.engine >= before.engine + 2, "{before:?} → {after:?}");
         assert!(after.machine_busy >= before.machine_busy + 2);
