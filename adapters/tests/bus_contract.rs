@@ -111,13 +111,26 @@ mod nats {
     /// The same, with every subject also put under `wire` on the wire
     /// ([`NatsBusConfig::namespace`]).
     pub(super) async fn connect_with(wire: Option<String>) -> (NatsBus, Namespace, DeleteStream) {
+        connect_capturing(wire, &[">"]).await
+    }
+
+    /// The same, with the stream capturing only `captured` of the check's namespace:
+    /// other subjects travel plain.
+    pub(super) async fn connect_capturing(
+        wire: Option<String>,
+        captured: &[&str],
+    ) -> (NatsBus, Namespace, DeleteStream) {
         let namespace = Namespace::new();
         let stream = format!("CLAIMS_TEST_{}", namespace.0);
+        let subjects = captured
+            .iter()
+            .map(|rest| namespace.pattern(rest))
+            .collect();
         let config = NatsBusConfig {
             // Leftovers of an interrupted run expire on their own.
             max_age: Duration::from_secs(15 * 60),
             namespace: wire,
-            ..NatsBusConfig::new(url(), stream.clone(), vec![namespace.pattern(">")])
+            ..NatsBusConfig::new(url(), stream.clone(), subjects)
         };
         // nats-server 2.9 can fail a stream creation (error 10077, "could not create
         // storage directory") while another fixture deletes the account's last stream, so
@@ -269,6 +282,62 @@ mod nats_in_namespace {
             "the port sees its own subject"
         );
         delivery.ack().await.unwrap();
+        assert!(
+            tokio::time::timeout(QUIET, bare.next()).await.is_err(),
+            "nothing travels under the bare subject"
+        );
+    }
+
+    /// A subject the stream does not capture (an answer to an insurer) travels plain, but
+    /// under the namespace too, so that two engines' listeners never hear each other; an
+    /// inbox is NATS's own and keeps its name.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plain_subjects_travel_under_the_namespace_too_and_inboxes_do_not() {
+        let wire = format!("w{}", uuid::Uuid::new_v4().simple());
+        let (bus, ns, _cleanup) = nats::connect_capturing(Some(wire.clone()), &["stored.>"]).await;
+        let client = async_nats::connect(nats::url()).await.unwrap();
+        let mut on_wire = client
+            .subscribe(format!("{wire}.{}", ns.pattern(">")))
+            .await
+            .unwrap();
+        let mut bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
+        let inbox = format!("_INBOX.{}.answer", ns.0);
+        let mut inbox_heard = client.subscribe(inbox.clone()).await.unwrap();
+        client.flush().await.unwrap();
+        let mut said = bus.subscribe(ns.pattern("said.>")).await.unwrap();
+
+        bus.publish(ns.message("said.acme", "answer"))
+            .await
+            .unwrap();
+        bus.publish(Message::new(
+            Subject::new(inbox.clone()).unwrap(),
+            Bytes::from_static(b"direct answer"),
+        ))
+        .await
+        .unwrap();
+
+        let heard = tokio::time::timeout(PATIENCE, on_wire.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            heard.subject.as_str(),
+            format!("{wire}.{}", ns.subject("said.acme"))
+        );
+        let through_port = tokio::time::timeout(PATIENCE, said.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            through_port.subject,
+            ns.subject("said.acme"),
+            "the port sees its own subject"
+        );
+        let direct = tokio::time::timeout(PATIENCE, inbox_heard.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(direct.payload.as_ref(), b"direct answer");
         assert!(
             tokio::time::timeout(QUIET, bare.next()).await.is_err(),
             "nothing travels under the bare subject"

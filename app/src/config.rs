@@ -619,7 +619,7 @@ pub fn namespace(text: String) -> Result<String, ConfigError> {
         ));
     }
     let first = text.split('.').next().unwrap_or_default();
-    let roots = crate::subjects::stream_subjects();
+    let roots = crate::subjects::engine_subjects();
     if roots
         .iter()
         .any(|pattern| pattern.as_str().split('.').next() == Some(first))

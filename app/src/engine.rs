@@ -139,8 +139,8 @@ impl BusChoice {
     /// The stream the engine keeps on NATS by default.
     pub const DEFAULT_STREAM: &str = "CLAIMS";
 
-    /// NATS JetStream at `url` (`nats://127.0.0.1:4222`), keeping every engine subject
-    /// (`claims.>`, `events.>`, `deadletter.>`) in the stream `stream`.
+    /// NATS JetStream at `url` (`nats://127.0.0.1:4222`), keeping what insurers send, the
+    /// events and dead letters ([`subjects::stream_subjects`]) in the stream `stream`.
     pub fn nats(url: impl Into<String>, stream: impl Into<String>) -> Self {
         BusChoice::Nats(NatsBusConfig::new(url, stream, subjects::stream_subjects()))
     }

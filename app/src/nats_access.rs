@@ -86,7 +86,7 @@ pub fn insurer_permissions(insurer: &InsurerId) -> Permissions {
 /// pulls, reading a message back), acknowledgements, advisories (deliveries that ran out of
 /// attempts), the stream's republished copies (`_CLAIMS_BUS.>`) and every inbox.
 pub fn engine_permissions() -> Permissions {
-    let engine_subjects: Vec<String> = subjects::stream_subjects()
+    let engine_subjects: Vec<String> = subjects::engine_subjects()
         .iter()
         .map(ToString::to_string)
         .collect();

@@ -28,11 +28,31 @@ fn pattern(text: &str) -> SubjectPattern {
         .unwrap_or_else(|error| unreachable!("engine pattern is valid: {error}"))
 }
 
-/// Every subject the engine publishes to or reads from, for a NATS stream to capture.
-/// Replies to an insurer's own inbox are left out: they are plain NATS messages.
-pub fn stream_subjects() -> Vec<SubjectPattern> {
+/// Every subject the engine publishes to or reads from, except insurers' inboxes: what
+/// its NATS user must be allowed, and what a namespace must not begin with.
+pub fn engine_subjects() -> Vec<SubjectPattern> {
     vec![
         pattern("claims.>"),
+        pattern("events.>"),
+        pattern("deadletter.>"),
+    ]
+}
+
+/// What a NATS stream keeps: everything the engine must not lose, which is what insurers
+/// send (claims, reference data, reviews: each work for a queue), every stored event (the
+/// workers' queues) and dead letters (for operators).
+///
+/// What the engine says back (answers on `claims.*-ack.<insurer>`, notices on
+/// `claims.outcome.<insurer>`, replies to an insurer's inbox) is not kept: insurers hear it
+/// as plain NATS messages, as they always did (their users cannot read the stream), and
+/// everything in it can be had again from the store (a re-sent claim is answered again;
+/// the API serves each claim's `ClaimResponse`). Storing it cost nats-server two of the
+/// seven messages it stored per claim (`docs/benchmarks.md`).
+pub fn stream_subjects() -> Vec<SubjectPattern> {
+    vec![
+        pattern("claims.submit.>"),
+        pattern("claims.reference.>"),
+        pattern("claims.review.>"),
         pattern("events.>"),
         pattern("deadletter.>"),
     ]

@@ -4,7 +4,8 @@
 //! # The JetStream shape
 //!
 //! **One stream, limits retention, capturing the engine's subjects** (the configured
-//! [`NatsBusConfig::subjects`], such as `claims.>`, `events.>`, `deadletter.>`).
+//! [`NatsBusConfig::subjects`], such as `claims.submit.>`, `events.>`, `deadletter.>`;
+//! any other subject travels as a plain NATS message, kept nowhere).
 //! JetStream refuses two streams with overlapping subjects, yet the port wants every queue
 //! whose subjects match a message to get its own copy; with one stream, a message is stored
 //! once and any number of consumers read it. One stream also gives the port's message-id
@@ -39,8 +40,8 @@
 //! message that every subscriber hears, duplicate or not, so a plain subscription would
 //! hear a re-sent claim the port promises to drop. The stream therefore republishes each
 //! message it stores under [`NatsBusConfig::heard_prefix`]; a subscription listens there
-//! for subjects the stream captures, and to the plain subject for the rest (replies to an
-//! insurer's inbox, which never touch the stream).
+//! for subjects the stream captures, and to the plain subject for the rest (answers to an
+//! insurer and replies to its inbox, which never touch the stream).
 //!
 //! Replies: a JetStream publish uses the NATS reply subject for the stream's
 //! acknowledgement, so a message's `reply_to` travels in the `Claims-Reply-To` header when
@@ -378,7 +379,8 @@ impl Shared {
         })
     }
 
-    /// Publishes as a plain NATS message, for subjects the stream does not capture.
+    /// Publishes as a plain NATS message (under the namespace, if any), for subjects the
+    /// stream does not capture.
     async fn send_plain(
         &self,
         subject: &Subject,
@@ -387,13 +389,13 @@ impl Shared {
         payload: Bytes,
     ) -> Result<(), BusError> {
         self.check_size(&headers, payload.len())?;
-        let subject_text = subject.to_string();
+        let subject_text = self.config.on_wire(subject.as_str());
         let sent = match reply_to {
             Some(reply_to) => {
                 self.client
                     .publish_with_reply_and_headers(
                         subject_text,
-                        reply_to.to_string(),
+                        self.config.on_wire(reply_to.as_str()),
                         headers,
                         payload,
                     )

@@ -2,9 +2,9 @@
 //! through JetStream and listens on the engine's subjects.
 //!
 //! Each test runs its own nats-server (`support/nats_server.rs`), so the stream name
-//! [`STREAM`] and the engine's fixed subjects (`claims.>`) collide with nothing: on the
-//! machine's shared server, concurrent runs (another checkout's, say) deleted each other's
-//! stream.
+//! [`STREAM`] and the engine's fixed subjects (`claims.submit.>`, …) collide with nothing:
+//! on the machine's shared server, concurrent runs (another checkout's, say) deleted each
+//! other's stream.
 
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Subscriber};

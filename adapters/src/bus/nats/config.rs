@@ -15,9 +15,11 @@ pub struct NatsBusConfig {
     /// The JetStream stream that stores every message the engine's queues read, such as
     /// `CLAIMS`. Its name also names its advisories and its republished subjects.
     pub stream: String,
-    /// The subjects the stream captures, such as `claims.>`, `events.>`, `deadletter.>`.
-    /// Every work queue's subjects and dead-letter subject must be among them; messages to
-    /// other subjects (replies to an insurer's inbox) travel as plain NATS messages.
+    /// The subjects the stream captures, such as `claims.submit.>`, `events.>`,
+    /// `deadletter.>`. Every work queue's subjects and dead-letter subject must be among
+    /// them; messages to other subjects (answers to an insurer, replies to its inbox)
+    /// travel as plain NATS messages, heard by whoever listens at that moment and kept
+    /// nowhere.
     pub subjects: Vec<SubjectPattern>,
     /// How long a message id is remembered (the stream's duplicate window): a message
     /// re-published with the same id within it is dropped.
@@ -28,9 +30,11 @@ pub struct NatsBusConfig {
     /// How long the stream keeps a message, delivered or not: the horizon within which a
     /// queue declared late, or an operator, can still read it.
     pub max_age: Duration,
-    /// A subject token put in front of every subject the stream captures, on the wire only
-    /// (`bench-1.claims.submit.acme`), so that several engines (a benchmark, a staging
-    /// copy) share one server without their streams capturing the same subjects. The
+    /// A subject token put in front of every subject the engine uses, stored or plain, on
+    /// the wire only (`bench-1.claims.submit.acme`), so that several engines (a benchmark,
+    /// a staging copy) share one server without their streams capturing the same subjects
+    /// or their answers reaching each other's listeners. Subjects of NATS itself, those
+    /// beginning with `_` or `$` (an insurer's `_INBOX.…`), are left as they are. The
     /// engine's roles never see it. `None` in production: insurers publish to the
     /// subjects as documented.
     pub namespace: Option<String>,
@@ -66,11 +70,11 @@ impl NatsBusConfig {
         self
     }
 
-    /// Where a subject (or pattern) the stream captures travels on the wire.
+    /// Where a subject (or pattern) of the engine travels on the wire.
     pub fn on_wire(&self, subject: &str) -> String {
         match &self.namespace {
-            Some(namespace) => format!("{namespace}.{subject}"),
-            None => subject.to_owned(),
+            Some(namespace) if !is_nats_own(subject) => format!("{namespace}.{subject}"),
+            _ => subject.to_owned(),
         }
     }
 
@@ -88,6 +92,12 @@ impl NatsBusConfig {
     pub fn heard_prefix(&self) -> String {
         format!("_CLAIMS_BUS.{}", self.stream)
     }
+}
+
+/// True for the subjects of NATS itself, never namespaced: inboxes (`_INBOX.…`), the
+/// bus's republished copies (`_CLAIMS_BUS.…`) and the server's API (`$JS.…`).
+fn is_nats_own(subject: &str) -> bool {
+    subject.starts_with('_') || subject.starts_with('$')
 }
 
 /// How the engine authenticates to the NATS server.

@@ -28,7 +28,7 @@ pub(super) async fn subscribe(
         .map_err(failed)?;
     let plain = shared
         .client
-        .subscribe(pattern.to_string())
+        .subscribe(shared.config.on_wire(pattern.as_str()))
         .await
         .map_err(failed)?;
     let (sender, receiver) = mpsc::unbounded_channel();
@@ -102,10 +102,10 @@ impl Sorter {
     /// A plain message: kept only if the stream does not capture its subject (else its
     /// stored copy is heard, and a dropped duplicate is not).
     fn plain(&self, message: async_nats::Message) -> Option<Message> {
-        let subject = message.subject.as_str();
-        if subject.starts_with(&self.heard_prefix) {
+        if message.subject.as_str().starts_with(&self.heard_prefix) {
             return None;
         }
+        let subject = self.config.off_wire(message.subject.as_str());
         let parsed = Subject::new(subject).ok()?;
         if self.captured.iter().any(|pattern| pattern.matches(&parsed)) {
             return None;
