@@ -497,3 +497,61 @@ async fn the_relay_records_how_far_it_published_before_it_stops() {
         "a restart publishes nothing again"
     );
 }
+
+/// The relay stores its checkpoint at most every `CHECKPOINT_EVERY`, not after every page,
+/// yet an idle relay still stores how far it got without waiting for a stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_relay_stores_its_checkpoint_without_being_stopped() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut config =
+        EmbeddedConfig::new(Database::File(directory.path().join("claims.db")), clock());
+    // Nothing is paid, so nothing is stored after the decision.
+    config.settler = SettlerConfig {
+        max_batch: 1000,
+        max_wait: None,
+    };
+    let engine = Engine::start_embedded(config).await.unwrap();
+    engine
+        .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
+        .await
+        .unwrap();
+    let mut outcomes = engine
+        .bus()
+        .subscribe(SubjectPattern::new("claims.outcome.acme-health").unwrap())
+        .await
+        .unwrap();
+    let answer = engine
+        .submit(&insurer(), submission("RELAY-2", "M-1001", "900.00 USD"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, ReplyStatus::Accepted, "{answer:?}");
+    tokio::time::timeout(Duration::from_secs(10), outcomes.next())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let store = engine.store().clone();
+    let head = store
+        .read_all(claims_adapters::event_store::LogPosition::START, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .position;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let checkpoint = store
+            .load_checkpoint(claims::relay::CHECKPOINT)
+            .await
+            .unwrap();
+        if checkpoint == head {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoint stayed at {checkpoint} behind {head} while the relay idled"
+        );
+        tokio::time::sleep(claims::relay::CHECKPOINT_EVERY / 4).await;
+    }
+    engine.shutdown().await;
+}
