@@ -448,12 +448,15 @@ async fn an_event_log_in_a_new_directory_is_created_and_kept() {
     assert_eq!(plan.len(), 1, "the plan survived the engine");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_relay_records_how_far_it_published_before_it_stops() {
-    let directory = tempfile::tempdir().unwrap();
-    let database = Database::File(directory.path().join("claims.db"));
+/// An engine on an SQLite file in `directory` that has decided one claim, `claim_ref`, and
+/// announced it: the relay has published the decision's page. Nothing is paid, so nothing
+/// is stored after the decision.
+async fn engine_with_one_claim_decided(
+    directory: &std::path::Path,
+    claim_ref: &str,
+) -> (Engine, Database) {
+    let database = Database::File(directory.join("claims.db"));
     let mut config = EmbeddedConfig::new(database.clone(), clock());
-    // Nothing is paid, so nothing is stored after the decision.
     config.settler = SettlerConfig {
         max_batch: 1000,
         max_wait: None,
@@ -469,7 +472,7 @@ async fn the_relay_records_how_far_it_published_before_it_stops() {
         .await
         .unwrap();
     let answer = engine
-        .submit(&insurer(), submission("RELAY-1", "M-1001", "900.00 USD"))
+        .submit(&insurer(), submission(claim_ref, "M-1001", "900.00 USD"))
         .await
         .unwrap();
     assert_eq!(answer.status, ReplyStatus::Accepted, "{answer:?}");
@@ -478,16 +481,28 @@ async fn the_relay_records_how_far_it_published_before_it_stops() {
         .await
         .unwrap()
         .unwrap();
-    engine.shutdown().await;
+    (engine, database)
+}
 
-    let (store, _) = claims::engine::open_database(&database).await.unwrap();
-    let head = store
+/// The position of the last event stored.
+async fn log_head(store: &dyn EventStore) -> claims_adapters::event_store::LogPosition {
+    store
         .read_all(claims_adapters::event_store::LogPosition::START, 100_000)
         .await
         .unwrap()
         .last()
         .unwrap()
-        .position;
+        .position
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_records_how_far_it_published_before_it_stops() {
+    let directory = tempfile::tempdir().unwrap();
+    let (engine, database) = engine_with_one_claim_decided(directory.path(), "RELAY-1").await;
+    engine.shutdown().await;
+
+    let (store, _) = claims::engine::open_database(&database).await.unwrap();
+    let head = log_head(store.as_ref()).await;
     assert_eq!(
         store
             .load_checkpoint(claims::relay::CHECKPOINT)
@@ -503,41 +518,10 @@ async fn the_relay_records_how_far_it_published_before_it_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_relay_stores_its_checkpoint_without_being_stopped() {
     let directory = tempfile::tempdir().unwrap();
-    let mut config =
-        EmbeddedConfig::new(Database::File(directory.path().join("claims.db")), clock());
-    // Nothing is paid, so nothing is stored after the decision.
-    config.settler = SettlerConfig {
-        max_batch: 1000,
-        max_wait: None,
-    };
-    let engine = Engine::start_embedded(config).await.unwrap();
-    engine
-        .load_reference_data(&ReferenceData::from_toml(REFERENCE).unwrap())
-        .await
-        .unwrap();
-    let mut outcomes = engine
-        .bus()
-        .subscribe(SubjectPattern::new("claims.outcome.acme-health").unwrap())
-        .await
-        .unwrap();
-    let answer = engine
-        .submit(&insurer(), submission("RELAY-2", "M-1001", "900.00 USD"))
-        .await
-        .unwrap();
-    assert_eq!(answer.status, ReplyStatus::Accepted, "{answer:?}");
-    tokio::time::timeout(Duration::from_secs(10), outcomes.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let (engine, _) = engine_with_one_claim_decided(directory.path(), "RELAY-2").await;
 
     let store = engine.store().clone();
-    let head = store
-        .read_all(claims_adapters::event_store::LogPosition::START, 100_000)
-        .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .position;
+    let head = log_head(store.as_ref()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let checkpoint = store

@@ -31,6 +31,19 @@ fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
+/// Fails unless `store` holds a decision for `claim`.
+async fn assert_decided(store: &PostgresEventStore, claim: claims_domain::ClaimId) {
+    let state = load::<ClaimDecider>(store, streams::claim(claim))
+        .await
+        .unwrap()
+        .state;
+    assert!(
+        !matches!(state.status, None | Some(ClaimStatus::Submitted)),
+        "claim {claim} is {:?}",
+        state.status
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigterm() {
     let schema = TestSchema::new().await;
@@ -144,15 +157,7 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
     // The decisions are in PostgreSQL, where the next engine process finds them.
     let store = schema.store().await;
     for claim in accepted {
-        let state = load::<ClaimDecider>(&store, streams::claim(claim))
-            .await
-            .unwrap()
-            .state;
-        assert!(
-            !matches!(state.status, None | Some(ClaimStatus::Submitted)),
-            "claim {claim} is {:?}",
-            state.status
-        );
+        assert_decided(&store, claim).await;
     }
     store.close().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
@@ -481,15 +486,7 @@ async fn engines_under_two_nats_namespaces_share_a_server_without_hearing_each_o
         let store = PostgresEventStore::connect_in_schema(&schema.url, name)
             .await
             .unwrap();
-        let state = load::<ClaimDecider>(&store, streams::claim(claim))
-            .await
-            .unwrap()
-            .state;
-        assert!(
-            !matches!(state.status, None | Some(ClaimStatus::Submitted)),
-            "{name}: {:?}",
-            state.status
-        );
+        assert_decided(&store, claim).await;
         store.close().await;
     }
     jetstream.delete_stream("CLAIMS_NORTH").await.unwrap();
