@@ -45,8 +45,8 @@ pub fn engine_subjects() -> Vec<SubjectPattern> {
 /// What the engine says back (answers on `claims.*-ack.<insurer>`, notices on
 /// `claims.outcome.<insurer>`, replies to an insurer's inbox) is not kept: insurers hear it
 /// as plain NATS messages, as they always did (their users cannot read the stream), and
-/// everything in it can be had again from the store (a re-sent claim is answered again;
-/// the API serves each claim's `ClaimResponse`). Storing it cost nats-server two of the
+/// everything in it can be had again from the store (a claim re-sent after JetStream's
+/// duplicate window is answered again; the API serves each claim's `ClaimResponse`). Storing it cost nats-server two of the
 /// seven messages it stored per claim (`docs/benchmarks.md`).
 pub fn stream_subjects() -> Vec<SubjectPattern> {
     vec![
