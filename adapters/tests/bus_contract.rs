@@ -252,29 +252,59 @@ mod nats_in_namespace {
 
     bus_contract!(fresh);
 
+    /// A plain client watching a check's subjects on the wire: under the namespace `wire`,
+    /// and bare.
+    struct WireWatch {
+        client: async_nats::Client,
+        wire: String,
+        on_wire: async_nats::Subscriber,
+        bare: async_nats::Subscriber,
+    }
+
+    impl WireWatch {
+        async fn start(wire: &str, ns: &Namespace) -> Self {
+            let client = async_nats::connect(nats::url()).await.unwrap();
+            let on_wire = client
+                .subscribe(format!("{wire}.{}", ns.pattern(">")))
+                .await
+                .unwrap();
+            let bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
+            client.flush().await.unwrap();
+            Self {
+                client,
+                wire: wire.to_owned(),
+                on_wire,
+                bare,
+            }
+        }
+
+        /// The next message under the namespace is `subject`'s.
+        async fn hears_under_the_namespace(&mut self, subject: &Subject) {
+            let heard = tokio::time::timeout(PATIENCE, self.on_wire.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(heard.subject.as_str(), format!("{}.{subject}", self.wire));
+        }
+
+        async fn hears_nothing_bare(&mut self) {
+            assert!(
+                tokio::time::timeout(QUIET, self.bare.next()).await.is_err(),
+                "nothing travels under the bare subject"
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_the_wire_every_captured_subject_is_under_the_namespace() {
         let wire = format!("w{}", uuid::Uuid::new_v4().simple());
         let (bus, ns, _cleanup) = nats::connect_with(Some(wire.clone())).await;
-        let client = async_nats::connect(nats::url()).await.unwrap();
-        let mut on_wire = client
-            .subscribe(format!("{wire}.{}", ns.pattern(">")))
-            .await
-            .unwrap();
-        let mut bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
-        client.flush().await.unwrap();
+        let mut watch = WireWatch::start(&wire, &ns).await;
         let mut queue = bus.work_queue(ns.queue("intake", &["work"])).await.unwrap();
 
         bus.publish(ns.message("work", "job")).await.unwrap();
 
-        let heard = tokio::time::timeout(PATIENCE, on_wire.next())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            heard.subject.as_str(),
-            format!("{wire}.{}", ns.subject("work"))
-        );
+        watch.hears_under_the_namespace(&ns.subject("work")).await;
         let delivery = next(&mut queue).await;
         assert_eq!(
             delivery.message.subject,
@@ -282,10 +312,7 @@ mod nats_in_namespace {
             "the port sees its own subject"
         );
         delivery.ack().await.unwrap();
-        assert!(
-            tokio::time::timeout(QUIET, bare.next()).await.is_err(),
-            "nothing travels under the bare subject"
-        );
+        watch.hears_nothing_bare().await;
     }
 
     /// A subject the stream does not capture (an answer to an insurer) travels plain, but
@@ -295,15 +322,10 @@ mod nats_in_namespace {
     async fn plain_subjects_travel_under_the_namespace_too_and_inboxes_do_not() {
         let wire = format!("w{}", uuid::Uuid::new_v4().simple());
         let (bus, ns, _cleanup) = nats::connect_capturing(Some(wire.clone()), &["stored.>"]).await;
-        let client = async_nats::connect(nats::url()).await.unwrap();
-        let mut on_wire = client
-            .subscribe(format!("{wire}.{}", ns.pattern(">")))
-            .await
-            .unwrap();
-        let mut bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
+        let mut watch = WireWatch::start(&wire, &ns).await;
         let inbox = format!("_INBOX.{}.answer", ns.0);
-        let mut inbox_heard = client.subscribe(inbox.clone()).await.unwrap();
-        client.flush().await.unwrap();
+        let mut inbox_heard = watch.client.subscribe(inbox.clone()).await.unwrap();
+        watch.client.flush().await.unwrap();
         let mut said = bus.subscribe(ns.pattern("said.>")).await.unwrap();
 
         bus.publish(ns.message("said.acme", "answer"))
@@ -316,14 +338,9 @@ mod nats_in_namespace {
         .await
         .unwrap();
 
-        let heard = tokio::time::timeout(PATIENCE, on_wire.next())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            heard.subject.as_str(),
-            format!("{wire}.{}", ns.subject("said.acme"))
-        );
+        watch
+            .hears_under_the_namespace(&ns.subject("said.acme"))
+            .await;
         let through_port = tokio::time::timeout(PATIENCE, said.next())
             .await
             .unwrap()
@@ -338,10 +355,7 @@ mod nats_in_namespace {
             .unwrap()
             .unwrap();
         assert_eq!(direct.payload.as_ref(), b"direct answer");
-        assert!(
-            tokio::time::timeout(QUIET, bare.next()).await.is_err(),
-            "nothing travels under the bare subject"
-        );
+        watch.hears_nothing_bare().await;
     }
 }
 
