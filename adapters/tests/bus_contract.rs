@@ -287,6 +287,24 @@ mod nats_in_namespace {
             assert_eq!(heard.subject.as_str(), format!("{}.{subject}", self.wire));
         }
 
+        /// A subscription of this client to `subject` that the server has surely taken:
+        /// `flush` only writes the request, and another connection's message could reach
+        /// the server first, so a probe sent on this connection is awaited (the server
+        /// handles one connection's requests in order).
+        async fn subscribe_ready(&self, subject: &str) -> async_nats::Subscriber {
+            let mut subscriber = self.client.subscribe(subject.to_owned()).await.unwrap();
+            self.client
+                .publish(subject.to_owned(), Bytes::from_static(b"probe"))
+                .await
+                .unwrap();
+            let probe = tokio::time::timeout(PATIENCE, subscriber.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(probe.payload.as_ref(), b"probe");
+            subscriber
+        }
+
         async fn hears_nothing_bare(&mut self) {
             assert!(
                 tokio::time::timeout(QUIET, self.bare.next()).await.is_err(),
@@ -324,8 +342,7 @@ mod nats_in_namespace {
         let (bus, ns, _cleanup) = nats::connect_capturing(Some(wire.clone()), &["stored.>"]).await;
         let mut watch = WireWatch::start(&wire, &ns).await;
         let inbox = format!("_INBOX.{}.answer", ns.0);
-        let mut inbox_heard = watch.client.subscribe(inbox.clone()).await.unwrap();
-        watch.client.flush().await.unwrap();
+        let mut inbox_heard = watch.subscribe_ready(&inbox).await;
         let mut said = bus.subscribe(ns.pattern("said.>")).await.unwrap();
 
         bus.publish(ns.message("said.acme", "answer"))
