@@ -81,9 +81,7 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
 
     // Reference data as a command: the example file's plans, members and providers, as
     // JSON. A member of another insurer is refused; the rest is stored as events.
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     let mut foreign = serde_json::to_value(&reference).unwrap();
     foreign["member"][0]["insurer"] = "other-health".into();
     for (id, body) in [

@@ -177,9 +177,7 @@ async fn an_insurer_can_neither_submit_as_another_nor_hear_its_answers() {
     violation(&acme_errors, "\"_inbox.>\"").await;
     violation(&acme_errors, "_claims_bus.>").await;
 
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     submit(
         &acme,
         &format!("claims.reference.{ACME}"),

@@ -76,9 +76,7 @@ async fn serve_runs_every_role_on_postgresql_and_nats_and_stops_cleanly_on_sigte
         .unwrap();
     client.flush().await.unwrap();
 
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     insurer::publish(
         &jetstream,
         "claims.reference.acme-health",
@@ -210,9 +208,7 @@ async fn roles_split_across_two_processes_share_the_work_through_postgresql_and_
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     insurer::publish(
         &jetstream,
         "claims.reference.acme-health",
@@ -285,9 +281,7 @@ async fn claims_in_flight_at_sigterm_are_decided_after_a_restart() {
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     insurer::publish(
         &jetstream,
         "claims.reference.acme-health",
@@ -399,9 +393,7 @@ async fn engines_under_two_nats_namespaces_share_a_server_without_hearing_each_o
     )
     .await;
 
-    let reference: toml::Value =
-        toml::from_str(&String::from_utf8(file("../examples/reference-data.toml")).unwrap())
-            .unwrap();
+    let reference = support::reference::example_json();
     for namespace in ["north", "south"] {
         let mut answers = client
             .subscribe(format!("{namespace}.claims.reference-ack.acme-health"))

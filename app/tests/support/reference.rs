@@ -18,6 +18,14 @@ pub const EXAMPLE_RULE_SET_FILES: [&str; 6] = [
     "fee-schedules/gold-ppo.csv",
 ];
 
+/// `examples/reference-data.toml` (the example plan, members and providers) as the JSON
+/// an insurer sends on `claims.reference.<insurer>`.
+pub fn example_json() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reference-data.toml");
+    let reference: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::to_value(reference).unwrap()
+}
+
 /// The example rule set's files in `directory`, by relative path, as a rule-set message
 /// carries them (`{"files": …}`).
 pub fn rule_set_files(directory: &Path) -> BTreeMap<String, String> {
