@@ -44,7 +44,8 @@ pub struct WorkerSettings {
 /// benchmark that fails must not leave workers behind).
 pub struct WorkerProcesses {
     workers: Vec<Worker>,
-    _logs: tempfile::TempDir,
+    /// Where the workers' logs are written; removed with the processes.
+    logs: tempfile::TempDir,
 }
 
 struct Worker {
@@ -65,10 +66,10 @@ impl WorkerProcesses {
         let logs = tempfile::tempdir().context("a directory for the workers' logs")?;
         let mut processes = WorkerProcesses {
             workers: Vec::with_capacity(count),
-            _logs: logs,
+            logs,
         };
         for index in 0..count {
-            let log = processes._logs.path().join(format!("worker-{index}.log"));
+            let log = processes.logs.path().join(format!("worker-{index}.log"));
             let stderr = std::fs::File::create(&log)
                 .with_context(|| format!("creating {}", log.display()))?;
             let mut command = Command::new(&binary);
