@@ -160,6 +160,27 @@ impl StreamsRead {
         })
     }
 
+    /// Reads those of `streams` not read yet, adding them to the rest: one round trip, or
+    /// none when every one was read already. What was read before is kept as it was
+    /// read, not refreshed.
+    pub async fn read_more(
+        &mut self,
+        store: &dyn EventStore,
+        streams: impl IntoIterator<Item = StreamId>,
+    ) -> Result<(), AggregateError> {
+        let mut missing: Vec<StreamId> = streams
+            .into_iter()
+            .filter(|stream| !self.events.contains_key(stream))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        self.events.extend(store.read_streams(&missing).await?);
+        Ok(())
+    }
+
     /// True when `stream` was among the streams read.
     pub fn contains(&self, stream: &StreamId) -> bool {
         self.events.contains_key(stream)

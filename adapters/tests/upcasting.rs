@@ -224,4 +224,19 @@ async fn aggregates_read_together_load_as_they_do_alone_upcast_and_at_their_vers
         read.load::<Registration>(&new),
         Err(AggregateError::NotRead(stream)) if stream == new
     ));
+
+    // Reading more adds the streams missing and keeps those read as they were read.
+    store_raw(
+        &store,
+        &old,
+        3,
+        json!({ "type": "Registered", "name": "Older", "wallet": "0x4", "network": "base" }),
+    )
+    .await;
+    let mut read = read;
+    read.read_more(&store, [old.clone(), new.clone()])
+        .await
+        .unwrap();
+    assert_eq!(read.load::<Registration>(&old).unwrap().version, 1);
+    assert_eq!(read.load::<Registration>(&new).unwrap().version, 2);
 }

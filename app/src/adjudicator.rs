@@ -27,9 +27,10 @@
 //!
 //! A worker takes its queue a batch at a time ([`WorkQueue::next_batch`], up to
 //! [`DEFAULT_BATCH`]) and decides the batch's claims together ([`Adjudicator::adjudicate_all`]):
-//! their claim streams in one read; for a run of plain claims, their members, providers,
-//! benefit years and authorisations in a second read and their plans and family years in
-//! a third; each claim decided in memory, in queue order; and every decision with its
+//! their claim streams, and for a run of plain claims their members, providers, benefit
+//! years and authorisations, and their plans and family years, read together (in one read
+//! when the events carry the enrolment intake checked, [`crate::foresight`]; in up to
+//! three when not); each claim decided in memory, in queue order; and every decision with its
 //! benefit-year events stored in **one** append, each stream at the version read. A claim
 //! whose member's or family's benefit year an earlier claim of the run already read ends
 //! the run: the run is stored first, and a new run reads that year afresh, so two claims of
@@ -43,6 +44,7 @@
 use crate::clock::Clock;
 use crate::corrections::{self, CorrectionError, Year};
 use crate::decision_inputs::DecisionInputs;
+use crate::foresight::Enrolment;
 use crate::retry;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
@@ -161,29 +163,33 @@ enum Plan {
 impl Adjudicator {
     /// Everything the rules take for each claim: the member, plan and rules, provider, the
     /// member's (and family's) benefit year, authorisations on file, the lines' coding and
-    /// the coordination of benefits. Two reads for any number of claims: what the claims
-    /// name, then the members' plans and family years. A claim whose member is gone or
-    /// whose plan is not published gets its own error; a failed read fails them all.
+    /// the coordination of benefits. At most two reads for any number of claims: what the
+    /// claims name, then the members' plans and family years; none of what `stored` already
+    /// holds is read again (see [`crate::foresight`]). A claim whose member is gone or whose
+    /// plan is not published gets its own error; a failed read fails them all.
     async fn read_inputs(
         &self,
         claims: &[&Claim],
+        stored: Option<StreamsRead>,
     ) -> Result<Vec<Result<(Inputs, AdjudicationContext), AdjudicatorError>>, AggregateError> {
         let store = self.store.as_ref();
-        let named = StreamsRead::read(
-            store,
-            claims.iter().flat_map(|claim| {
-                [
-                    streams::member(&claim.member),
-                    streams::provider(&claim.provider),
-                    streams::accumulator(&claim.member, claim.benefit_year()),
-                    streams::authorizations(&claim.member),
-                ]
-            }),
-        )
-        .await?;
+        let mut stored = stored.unwrap_or_default();
+        stored
+            .read_more(
+                store,
+                claims.iter().flat_map(|claim| {
+                    [
+                        streams::member(&claim.member),
+                        streams::provider(&claim.provider),
+                        streams::accumulator(&claim.member, claim.benefit_year()),
+                        streams::authorizations(&claim.member),
+                    ]
+                }),
+            )
+            .await?;
         let mut members = Vec::with_capacity(claims.len());
         for claim in claims {
-            members.push(named.load::<MemberDecider>(&streams::member(&claim.member))?);
+            members.push(stored.load::<MemberDecider>(&streams::member(&claim.member))?);
         }
         // The family's year is read (and appended at the version read) whenever the member
         // has a family: a correction may give back what an earlier claim added to it.
@@ -193,19 +199,21 @@ impl Adjudicator {
                 .as_ref()
                 .map(|family| streams::family_accumulator(family, claim.benefit_year()))
         };
-        let second = StreamsRead::read(
-            store,
-            claims
-                .iter()
-                .zip(&members)
-                .filter_map(|(claim, member)| {
-                    member.state.member.as_ref().map(|member| (claim, member))
-                })
-                .flat_map(|(claim, member)| {
-                    std::iter::once(streams::plan(&member.plan)).chain(family_year(claim, member))
-                }),
-        )
-        .await?;
+        stored
+            .read_more(
+                store,
+                claims
+                    .iter()
+                    .zip(&members)
+                    .filter_map(|(claim, member)| {
+                        member.state.member.as_ref().map(|member| (claim, member))
+                    })
+                    .flat_map(|(claim, member)| {
+                        std::iter::once(streams::plan(&member.plan))
+                            .chain(family_year(claim, member))
+                    }),
+            )
+            .await?;
         let mut inputs = Vec::with_capacity(claims.len());
         for (claim, loaded_member) in claims.iter().zip(members) {
             let mut read = DecisionInputs::default();
@@ -217,7 +225,7 @@ impl Adjudicator {
                 )));
                 continue;
             };
-            let loaded_plan = second.load::<PlanDecider>(&streams::plan(&member.plan))?;
+            let loaded_plan = stored.load::<PlanDecider>(&streams::plan(&member.plan))?;
             read.read(&loaded_plan);
             let plan_state = loaded_plan.state;
             let Some((plan, plan_revision)) = plan_state.current else {
@@ -227,7 +235,7 @@ impl Adjudicator {
                 )));
                 continue;
             };
-            let year = named.load::<AccumulatorDecider>(&streams::accumulator(
+            let year = stored.load::<AccumulatorDecider>(&streams::accumulator(
                 &claim.member,
                 claim.benefit_year(),
             ))?;
@@ -235,16 +243,16 @@ impl Adjudicator {
             let year = Year::new(year);
             let family = match family_year(claim, &member) {
                 Some(stream) => {
-                    let family = second.load::<FamilyAccumulatorDecider>(&stream)?;
+                    let family = stored.load::<FamilyAccumulatorDecider>(&stream)?;
                     read.read(&family);
                     Some(Year::new(family))
                 }
                 None => None,
             };
             let authorizations =
-                named.load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?;
+                stored.load::<AuthorizationsDecider>(&streams::authorizations(&claim.member))?;
             read.read(&authorizations);
-            let provider = named.load::<ProviderDecider>(&streams::provider(&claim.provider))?;
+            let provider = stored.load::<ProviderDecider>(&streams::provider(&claim.provider))?;
             read.read(&provider);
             let rules = plan_state.rules;
             let family_limits = rules.family_limits(plan.currency);
@@ -285,7 +293,7 @@ impl Adjudicator {
         &self,
         claim: &Claim,
     ) -> Result<(Inputs, AdjudicationContext), AdjudicatorError> {
-        self.read_inputs(&[claim])
+        self.read_inputs(&[claim], None)
             .await?
             .pop()
             .unwrap_or_else(|| Err(unprocessable(claim.id, "its inputs could not be read")))
@@ -449,16 +457,38 @@ impl Adjudicator {
     /// acked once its decision is stored, handed back on a store failure, or
     /// dead-lettered if it can never be decided.
     pub async fn handle_batch(&self, deliveries: Vec<Delivery>) {
-        let claims: Vec<Option<ClaimId>> = deliveries
+        let events: Vec<Option<RecordedEvent>> = deliveries
             .iter()
-            .map(|delivery| {
-                serde_json::from_slice::<RecordedEvent>(&delivery.message.payload)
-                    .ok()
+            .map(|delivery| serde_json::from_slice(&delivery.message.payload).ok())
+            .collect();
+        let claims: Vec<Option<ClaimId>> = events
+            .iter()
+            .map(|event| {
+                event
+                    .as_ref()
                     .and_then(|event| streams::claim_of(&event.stream))
             })
             .collect();
+        // The claims as their events carry them, with the enrolment intake checked them
+        // against, tell what their decisions will read, so that is read with their streams;
+        // the decisions themselves go by the streams as read.
+        let foreseen = events
+            .iter()
+            .flatten()
+            .filter_map(|event| match aggregate::decode::<ClaimDecider>(event) {
+                Ok(ClaimEvent::Submitted { claim }) => Some(Enrolment::decision_streams(
+                    &claim,
+                    Enrolment::recorded_with(event).as_ref(),
+                )),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         let mut outcomes = self
-            .adjudicate_all(&claims.iter().flatten().copied().collect::<Vec<_>>())
+            .decide_batch(
+                &claims.iter().flatten().copied().collect::<Vec<_>>(),
+                foreseen,
+            )
             .await
             .into_iter();
         for (delivery, claim) in deliveries.into_iter().zip(claims) {
@@ -494,9 +524,22 @@ impl Adjudicator {
         &self,
         claims: &[ClaimId],
     ) -> Vec<Result<Adjudicated, AdjudicatorError>> {
+        self.decide_batch(claims, Vec::new()).await
+    }
+
+    /// [`Adjudicator::adjudicate_all`], reading the `foreseen` streams with the claims'
+    /// own, for the first run of the batch to decide on.
+    async fn decide_batch(
+        &self,
+        claims: &[ClaimId],
+        foreseen: Vec<StreamId>,
+    ) -> Vec<Result<Adjudicated, AdjudicatorError>> {
         let read = match StreamsRead::read(
             self.store.as_ref(),
-            claims.iter().map(|claim| streams::claim(*claim)),
+            claims
+                .iter()
+                .map(|claim| streams::claim(*claim))
+                .chain(foreseen),
         )
         .await
         {
@@ -538,6 +581,9 @@ impl Adjudicator {
             })
             .collect();
 
+        // What was read with the claims serves the batch's first run only: by the next one,
+        // a claim decided alone or the run before may have moved what it holds.
+        let mut read = Some(read);
         let mut outcomes: Vec<Option<Result<Adjudicated, AdjudicatorError>>> =
             claims.iter().map(|_| None).collect();
         let mut next = 0;
@@ -549,6 +595,7 @@ impl Adjudicator {
                     next += 1;
                 }
                 Plan::Alone => {
+                    read = None;
                     outcomes[next] = Some(self.adjudicate_one(claims[next]).await);
                     next += 1;
                 }
@@ -565,7 +612,7 @@ impl Adjudicator {
                         }
                         end += 1;
                     }
-                    let (decided, left) = self.decide_run(run).await;
+                    let (decided, left) = self.decide_run(run, read.take()).await;
                     for (index, outcome) in decided {
                         outcomes[index] = Some(outcome);
                     }
@@ -591,21 +638,22 @@ impl Adjudicator {
             .collect()
     }
 
-    /// Decides a run of plain claims, in order, on one read of their inputs, and stores
-    /// every decision in one append. Stops before a claim whose member's or family's
+    /// Decides a run of plain claims, in order, on one read of their inputs (beyond what
+    /// `read` holds already), and stores every decision in one append. Stops before a claim whose member's or family's
     /// benefit year an earlier claim of the run read, and hands it and the claims after it
     /// back, to be decided on a fresh read once this run is stored.
     #[allow(clippy::type_complexity, reason = "index, outcome; and what was left")]
     async fn decide_run(
         &self,
         run: Vec<(usize, Loaded<ClaimDecider>, Claim)>,
+        read: Option<StreamsRead>,
     ) -> (
         Vec<(usize, Result<Adjudicated, AdjudicatorError>)>,
         Vec<(usize, Loaded<ClaimDecider>, Claim)>,
     ) {
         let mut outcomes = Vec::with_capacity(run.len());
         let submitted: Vec<&Claim> = run.iter().map(|(_, _, claim)| claim).collect();
-        let inputs = match self.read_inputs(&submitted).await {
+        let inputs = match self.read_inputs(&submitted, read).await {
             Ok(inputs) => inputs,
             Err(error) => {
                 warn!(%error, claims = run.len(), "reading a batch's inputs failed; deciding them one by one");

@@ -33,6 +33,7 @@
 use crate::answer;
 use crate::corrections::{Corrected, CorrectionError, Corrections};
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
+use crate::foresight::{Enrolment, Enrolments};
 use crate::retry;
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
@@ -201,6 +202,9 @@ pub struct Intake {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
     batch: usize,
+    /// Where the members of earlier batches were enrolled, so a batch reads its plans
+    /// with its claims.
+    enrolments: Arc<Enrolments>,
 }
 
 /// What intake concluded about one message: the answer to send (with the insurer it goes
@@ -229,6 +233,7 @@ impl Intake {
             store,
             bus,
             batch: DEFAULT_BATCH,
+            enrolments: Arc::default(),
         }
     }
 
@@ -423,38 +428,46 @@ impl Intake {
         replies
     }
 
-    /// Reads what the claims' submissions are checked against, in two reads, and decides
-    /// each: its answer, and its append when it is accepted now.
+    /// Reads what the claims' submissions are checked against and decides each: its
+    /// answer, and its append when it is accepted now. One read, with the plans of members
+    /// met before ([`crate::foresight`]); a second for the plans of the others.
     async fn decide_all(&self, claims: &[Claim]) -> Result<Vec<Submitted>, AggregateError> {
         let store = self.store.as_ref();
-        let first = StreamsRead::read(
+        let mut first = StreamsRead::read(
             store,
             claims.iter().flat_map(|claim| {
                 [
-                    streams::claim(claim.id),
-                    streams::member(&claim.member),
-                    streams::provider(&claim.provider),
+                    Some(streams::claim(claim.id)),
+                    Some(streams::member(&claim.member)),
+                    Some(streams::provider(&claim.provider)),
+                    self.enrolments.plan_stream(claim),
                 ]
+                .into_iter()
+                .flatten()
             }),
         )
         .await?;
         let mut members = Vec::with_capacity(claims.len());
         for claim in claims {
-            members.push(
-                first
-                    .load::<MemberDecider>(&streams::member(&claim.member))?
-                    .state
-                    .member,
-            );
+            let member = first
+                .load::<MemberDecider>(&streams::member(&claim.member))?
+                .state
+                .member;
+            if let Some(member) = &member {
+                self.enrolments.remember(member);
+            }
+            members.push(member);
         }
-        let plans = StreamsRead::read(
-            store,
-            members
-                .iter()
-                .flatten()
-                .map(|member| streams::plan(&member.plan)),
-        )
-        .await?;
+        first
+            .read_more(
+                store,
+                members
+                    .iter()
+                    .flatten()
+                    .map(|member| streams::plan(&member.plan)),
+            )
+            .await?;
+        let plans = &first;
         let mut decided = Vec::with_capacity(claims.len());
         for (claim, member) in claims.iter().zip(members) {
             let loaded = first.load::<ClaimDecider>(&streams::claim(claim.id))?;
@@ -592,6 +605,7 @@ fn decide_submission(
     claim: &Claim,
     context: SubmissionContext,
 ) -> Result<Submitted, AggregateError> {
+    let enrolment = context.member.as_ref().map(Enrolment::of);
     let command = ClaimCommand::Submit {
         claim: claim.clone(),
         context: Box::new(context),
@@ -602,7 +616,10 @@ fn decide_submission(
     };
     Ok(match ClaimDecider::decide(&loaded.state, command) {
         Ok(events) => {
-            let metadata = serde_json::json!({ "claim": claim.id });
+            let mut metadata = serde_json::json!({ "claim": claim.id });
+            if let Some(enrolment) = &enrolment {
+                metadata = enrolment.stamp(metadata);
+            }
             match loaded.append(&events, &metadata)? {
                 None => Submitted {
                     reply: IntakeReply::accepted(claim, true),

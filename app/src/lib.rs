@@ -35,6 +35,7 @@ pub mod decision_replay;
 pub mod demo;
 pub mod engine;
 pub mod fhir;
+pub mod foresight;
 pub mod intake;
 pub mod keeper;
 pub mod metrics;

@@ -1,9 +1,11 @@
 //! Roles handling their queues a batch at a time: intake answers every message of a batch
 //! and stores its good claims together even when one message is bad, and an adjudication
-//! batch holding two claims of one member applies the deductible once.
+//! batch holding two claims of one member applies the deductible once; and a batch costs
+//! one read of the store for all its claims once their members' enrolment is known.
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use claims::adjudicator::{Adjudicated, Adjudicator};
 use claims::clock::{Clock, FixedClock};
@@ -15,11 +17,17 @@ use claims_adapters::bus::{
     Delivery, InProcessBus, Message, MessageBus, SubjectPattern, WorkQueue, WorkQueueSpec,
     dead_letter_headers,
 };
-use claims_adapters::event_store::{EventStore, SqliteEventStore};
+use claims_adapters::event_store::{
+    AppendOutcome, EventStore, LogPosition, LogWaiter, RecordedEvent, SqliteEventStore, StoreError,
+    StreamAppend, StreamId, StreamVersion,
+};
 use claims_domain::accumulator::AccumulatorDecider;
-use claims_domain::claim::{ClaimDecider, ClaimStatus};
+use claims_domain::claim::{Claim, ClaimDecider, ClaimStatus};
 use claims_domain::{ClaimId, Currency, InsurerClaimRef, InsurerId, MemberId};
+use futures::stream::BoxStream;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const REFERENCE: &str = r#"
@@ -224,12 +232,7 @@ async fn two_claims_of_one_member_in_one_adjudication_batch_apply_the_deductible
         ("D-2", "M-1002", "2026-03-02"),
         ("D-3", "M-1001", "2026-03-03"),
     ] {
-        let message = submission_on(claim_ref, member, day);
-        let claim = claims::submission::ClaimSubmission::parse(&message.payload)
-            .unwrap()
-            .into_claim(&insurer())
-            .unwrap();
-        let reply = intake.submit(claim).await.unwrap();
+        let reply = intake.submit(claim(claim_ref, member, day)).await.unwrap();
         assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
         submitted.push(claim_id(claim_ref));
     }
@@ -316,4 +319,190 @@ async fn two_claims_of_one_member_in_one_adjudication_batch_apply_the_deductible
             .all(|outcome| matches!(outcome, Ok(Adjudicated::AlreadyDecided))),
         "{again:?}"
     );
+}
+
+/// A store that counts the round trips the roles ask of it.
+struct CountingStore {
+    inner: Arc<dyn EventStore>,
+    reads: AtomicUsize,
+    appends: AtomicUsize,
+}
+
+impl CountingStore {
+    fn over(inner: Arc<dyn EventStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            reads: AtomicUsize::new(0),
+            appends: AtomicUsize::new(0),
+        })
+    }
+
+    /// Reads and appends since the last look.
+    fn take(&self) -> (usize, usize) {
+        (
+            self.reads.swap(0, Ordering::SeqCst),
+            self.appends.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+#[async_trait]
+impl EventStore for CountingStore {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        self.inner.append(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_stream(stream, from).await
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[StreamId],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_streams(streams).await
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
+        self.inner.stream_all(after)
+    }
+
+    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
+        self.inner.load_checkpoint(reader).await
+    }
+
+    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
+        self.inner.save_checkpoint(reader, position).await
+    }
+
+    async fn event_count(&self) -> Result<u64, StoreError> {
+        self.inner.event_count().await
+    }
+
+    fn log_waiter(&self) -> LogWaiter {
+        self.inner.log_waiter()
+    }
+}
+
+fn claim(claim_ref: &str, member: &str, day: &str) -> Claim {
+    claims::submission::ClaimSubmission::parse(&submission_on(claim_ref, member, day).payload)
+        .unwrap()
+        .into_claim(&insurer())
+        .unwrap()
+}
+
+/// The relay's message for a claim's `ClaimSubmitted`, with `metadata` changed as asked.
+async fn submitted_event(
+    store: &dyn EventStore,
+    claim: ClaimId,
+    metadata: impl FnOnce(&mut serde_json::Value),
+) -> Message {
+    let mut event = store
+        .read_stream(&streams::claim(claim), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    metadata(&mut event.metadata);
+    Message::new(subjects::event(&event), serde_json::to_vec(&event).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_its_members_plans_with_its_claims_once_their_enrolment_is_known() {
+    let counting = CountingStore::over(store().await);
+    let store: Arc<dyn EventStore> = counting.clone();
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    let intake = Intake::new(store.clone(), bus.clone());
+
+    // Intake meets the members for the first time: their plan is read once their member
+    // streams tell it. Met again, the plan is read with the claims.
+    intake
+        .submit_all(vec![
+            claim("R-1", "M-1001", "2026-03-02"),
+            claim("R-2", "M-1002", "2026-03-02"),
+        ])
+        .await;
+    assert_eq!(
+        counting.take(),
+        (2, 1),
+        "reads and appends, members not met"
+    );
+    intake
+        .submit_all(vec![
+            claim("R-3", "M-1001", "2026-03-03"),
+            claim("R-4", "M-1002", "2026-03-03"),
+        ])
+        .await;
+    assert_eq!(counting.take(), (1, 1), "reads and appends, members met");
+
+    // The adjudicator takes the enrolment intake checked from each claim's event and reads
+    // everything the decisions need with the claims; without it, the plans are a second
+    // read.
+    let mut queue = bus
+        .work_queue(queue_spec(
+            "adjudication",
+            subjects::events_of_type("claim", "ClaimSubmitted"),
+        ))
+        .await
+        .unwrap();
+    let plain = |_: &mut serde_json::Value| {};
+    let forgotten = |metadata: &mut serde_json::Value| {
+        metadata
+            .as_object_mut()
+            .unwrap()
+            .remove("enrolment")
+            .unwrap();
+    };
+    let events = vec![
+        submitted_event(store.as_ref(), claim_id("R-1"), plain).await,
+        submitted_event(store.as_ref(), claim_id("R-2"), plain).await,
+    ];
+    counting.take();
+    bus.publish_all(events).await.unwrap();
+    let adjudicator = Adjudicator::new(store.clone(), clock());
+    adjudicator
+        .handle_batch(batch_of(&mut queue, 2).await)
+        .await;
+    assert_eq!(
+        counting.take(),
+        (1, 1),
+        "reads and appends, enrolment known"
+    );
+
+    let events = vec![
+        submitted_event(store.as_ref(), claim_id("R-3"), forgotten).await,
+        submitted_event(store.as_ref(), claim_id("R-4"), forgotten).await,
+    ];
+    counting.take();
+    bus.publish_all(events).await.unwrap();
+    adjudicator
+        .handle_batch(batch_of(&mut queue, 2).await)
+        .await;
+    assert_eq!(
+        counting.take(),
+        (2, 1),
+        "reads and appends, enrolment unknown"
+    );
+
+    for claim in ["R-1", "R-2", "R-3", "R-4"] {
+        let state = load::<ClaimDecider>(store.as_ref(), streams::claim(claim_id(claim)))
+            .await
+            .unwrap()
+            .state;
+        assert_eq!(state.status, Some(ClaimStatus::Approved), "{claim}");
+    }
 }
