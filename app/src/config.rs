@@ -598,11 +598,13 @@ fn cap(setting: &str, text: &str) -> Result<TokenAmount, ConfigError> {
     .map_err(|error| value(setting, error.to_string()))
 }
 
-/// A NATS subject namespace (`staging`, `eu.staging`): one or more subject tokens without
-/// wildcards. It may not start with `_` or `$` (NATS's own subjects: inboxes, the bus's
-/// republished copies, the JetStream API) nor with a root of the engine's subjects
-/// (`claims`, `events`, `deadletter`), which an engine without a namespace on the same
-/// server would capture too.
+/// A NATS subject namespace (`staging`, `eu-staging`): one subject token of letters,
+/// digits, `-` and `_`, as the bus takes it (`NatsBus::connect` refuses anything else, so
+/// it is refused here, before a server's permissions are written for it). It may not
+/// start with `_` or `$` (NATS's own subjects: inboxes, the bus's republished copies, the
+/// JetStream API) nor be a root of the engine's subjects (`claims`, `events`,
+/// `deadletter`), which an engine without a namespace on the same server would capture
+/// too.
 pub fn namespace(text: String) -> Result<String, ConfigError> {
     const SETTING: &str = "nats_namespace";
     let text = text.trim().to_owned();
@@ -612,23 +614,31 @@ pub fn namespace(text: String) -> Result<String, ConfigError> {
             format!("{text:?} is not a NATS subject prefix: {error}"),
         ));
     }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '$')
+    {
+        return Err(value(
+            SETTING,
+            format!("{text:?} must be one subject token: letters, digits, `-` or `_`"),
+        ));
+    }
     if text.starts_with('_') || text.starts_with('$') {
         return Err(value(
             SETTING,
             format!("{text:?} starts with `_` or `$`, which NATS and the bus keep for themselves"),
         ));
     }
-    let first = text.split('.').next().unwrap_or_default();
     let roots = crate::subjects::engine_subjects();
     if roots
         .iter()
-        .any(|pattern| pattern.as_str().split('.').next() == Some(first))
+        .any(|pattern| pattern.as_str().split('.').next() == Some(text.as_str()))
     {
         return Err(value(
             SETTING,
             format!(
-                "{text:?} starts with `{first}`, one of the engine's own subject roots: an engine \
-                 without a namespace would capture its subjects too"
+                "{text:?} is one of the engine's own subject roots: an engine without a \
+                 namespace would capture its subjects too"
             ),
         ));
     }
@@ -930,7 +940,8 @@ mod tests {
             ("staging.*", "not a NATS subject prefix"),
             ("_CLAIMS_BUS", "keep for themselves"),
             ("claims", "engine's own subject roots"),
-            ("events.eu", "engine's own subject roots"),
+            ("deadletter", "engine's own subject roots"),
+            ("eu.staging", "one subject token"),
         ] {
             let settings = ServeSettings {
                 nats_url: Some("nats://db:4222".to_owned()),
