@@ -163,6 +163,11 @@ enum Command {
         /// The engine's user name.
         #[arg(long, default_value = claims::nats_access::DEFAULT_ENGINE_USER)]
         engine_user: String,
+        /// The subject namespace the engine runs under, if any (`claims serve
+        /// --nats-namespace`): every user's subjects are permitted under it, as they travel
+        /// on the wire (inboxes and JetStream's `$JS.…` keep their names).
+        #[arg(long)]
+        nats_namespace: Option<String>,
     },
     /// Prints a claim's status, amounts, payout and event timeline.
     Status {
@@ -660,6 +665,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             store_dir,
             engine_user,
+            nats_namespace,
         } => {
             let insurers = insurers
                 .iter()
@@ -674,10 +680,16 @@ async fn main() -> anyhow::Result<()> {
                 store_dir,
                 engine_user,
                 insurers,
+                namespace: nats_namespace.map(claims::config::namespace).transpose()?,
             };
             let access = claims::nats_access::write(&request)?;
+            let namespace = access
+                .namespace
+                .as_deref()
+                .map(|namespace| format!(", subjects under the namespace {namespace}"))
+                .unwrap_or_default();
             print_report(&format!(
-                "{}: the engine's user {} and {} insurers; passwords in {}\n\
+                "{}: the engine's user {} and {} insurers{namespace}; passwords in {}\n\
                  start it with: nats-server -c {}\n",
                 out.join("nats-server.conf").display(),
                 access.engine.name,

@@ -11,8 +11,16 @@
 //! The engine's user has what its roles need: the engine's subjects (`claims.>`,
 //! `events.>`, `deadletter.>`), the JetStream API, acknowledgements and advisories, the
 //! stream's republished copies and every inbox (answers to insurers, its own API replies).
+//!
+//! For an engine under a subject namespace (`claims serve --nats-namespace staging`), every
+//! permission names its subject as the bus puts it on the wire
+//! ([`claims_adapters::bus::wire_subject`]): `staging.claims.submit.<insurer>`,
+//! `staging.events.>`, while NATS's own subjects keep their names (`_INBOX.<insurer>.>`,
+//! `$JS.API.>`, `$JS.ACK.>`, and `_CLAIMS_BUS.>`, where the stream republishes
+//! `staging.…` as `_CLAIMS_BUS.<stream>.staging.…`).
 
 use crate::subjects;
+use claims_adapters::bus::wire_subject;
 use claims_domain::InsurerId;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,14 +48,17 @@ impl std::fmt::Debug for NatsUser {
     }
 }
 
-/// The server's access plan: where it listens and keeps JetStream, the engine's user and
-/// every insurer's.
+/// The server's access plan: where it listens and keeps JetStream, the subject namespace
+/// the engine runs under, the engine's user and every insurer's.
 #[derive(Debug, Clone)]
 pub struct NatsAccess {
     /// `host:port` the server listens on, such as `0.0.0.0:4222`.
     pub listen: String,
     /// JetStream's storage directory.
     pub store_dir: PathBuf,
+    /// The subject namespace the engine runs under (`claims serve --nats-namespace`), if
+    /// any: every user's permissions are for its subjects on the wire under it.
+    pub namespace: Option<String>,
     /// The engine's user.
     pub engine: NatsUser,
     /// One user per insurer, named by its id.
@@ -61,6 +72,23 @@ pub struct Permissions {
     pub publish: Vec<String>,
     /// Subjects it may subscribe to.
     pub subscribe: Vec<String>,
+}
+
+impl Permissions {
+    /// The same rights for an engine under `namespace`: each subject as the bus puts it on
+    /// the wire, after the namespace unless it is one of NATS's own (`_INBOX.…`, `$JS.…`).
+    pub fn on_wire(self, namespace: Option<&str>) -> Self {
+        let on_wire = |subjects: Vec<String>| {
+            subjects
+                .iter()
+                .map(|subject| wire_subject(namespace, subject))
+                .collect()
+        };
+        Self {
+            publish: on_wire(self.publish),
+            subscribe: on_wire(self.subscribe),
+        }
+    }
 }
 
 /// An insurer's rights: its own submissions, reference data and reviews out; its own
@@ -107,6 +135,13 @@ impl NatsAccess {
              # the engine's user and one user per insurer, each limited to its own subjects.\n\
              # It holds passwords: keep it readable by the server's user only."
         );
+        let namespace = self.namespace.as_deref();
+        if let Some(namespace) = namespace {
+            let _ = writeln!(
+                text,
+                "# Subjects under the namespace {namespace} (claims serve --nats-namespace {namespace})."
+            );
+        }
         let _ = writeln!(text, "listen: {}", quoted(&self.listen));
         let _ = writeln!(
             text,
@@ -117,9 +152,17 @@ impl NatsAccess {
             text,
             "accounts {{\n  {ACCOUNT} {{\n    jetstream: enabled\n    users: ["
         );
-        user(&mut text, &self.engine, &engine_permissions());
+        user(
+            &mut text,
+            &self.engine,
+            &engine_permissions().on_wire(namespace),
+        );
         for (insurer, account) in &self.insurers {
-            user(&mut text, account, &insurer_permissions(insurer));
+            user(
+                &mut text,
+                account,
+                &insurer_permissions(insurer).on_wire(namespace),
+            );
         }
         let _ = writeln!(text, "    ]\n  }}\n}}");
         text
@@ -193,6 +236,9 @@ pub struct NatsConfigRequest {
     pub engine_user: String,
     /// Every insurer.
     pub insurers: Vec<InsurerId>,
+    /// The subject namespace the engine runs under, if any, as
+    /// [`crate::config::namespace`] validated it.
+    pub namespace: Option<String>,
 }
 
 /// Writes the server's configuration and each user's password file (`users/<user>.password`,
@@ -223,6 +269,7 @@ pub fn write(request: &NatsConfigRequest) -> Result<NatsAccess, NatsAccessError>
             .store_dir
             .clone()
             .unwrap_or_else(|| request.out.join("jetstream")),
+        namespace: request.namespace.clone(),
         engine,
         insurers,
     };
@@ -267,6 +314,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), NatsAccessError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use claims_adapters::bus::{NatsBusConfig, Subject, SubjectPattern};
 
     #[test]
     fn an_insurer_may_use_only_its_own_subjects() {
@@ -293,10 +341,110 @@ mod tests {
     }
 
     #[test]
+    fn under_a_namespace_an_insurer_may_use_only_its_own_subjects_there_and_its_inbox() {
+        let acme = InsurerId::new("acme-health").unwrap();
+        let rights = insurer_permissions(&acme).on_wire(Some("staging"));
+        assert_eq!(
+            rights.publish,
+            [
+                "staging.claims.submit.acme-health",
+                "staging.claims.reference.acme-health",
+                "staging.claims.review.acme-health"
+            ]
+        );
+        assert_eq!(
+            rights.subscribe,
+            [
+                "staging.claims.ack.acme-health",
+                "staging.claims.outcome.acme-health",
+                "staging.claims.reference-ack.acme-health",
+                "staging.claims.review-ack.acme-health",
+                "_INBOX.acme-health.>"
+            ]
+        );
+        assert_eq!(
+            insurer_permissions(&acme).on_wire(None),
+            insurer_permissions(&acme)
+        );
+    }
+
+    /// True when one of `patterns` covers `subject`.
+    fn allows(patterns: &[String], subject: &str) -> bool {
+        let subject = Subject::new(subject).unwrap();
+        patterns.iter().any(|pattern| {
+            SubjectPattern::new(pattern.as_str())
+                .unwrap()
+                .matches(&subject)
+        })
+    }
+
+    #[test]
+    fn under_a_namespace_the_engine_may_use_what_its_bus_puts_on_the_wire() {
+        let rights = engine_permissions().on_wire(Some("staging"));
+        assert_eq!(
+            rights.publish,
+            [
+                "staging.claims.>",
+                "staging.events.>",
+                "staging.deadletter.>",
+                "$JS.API.>",
+                "$JS.ACK.>",
+                "_INBOX.>"
+            ]
+        );
+        assert_eq!(
+            rights.subscribe,
+            [
+                "staging.claims.>",
+                "staging.events.>",
+                "staging.deadletter.>",
+                "$JS.EVENT.ADVISORY.>",
+                "_CLAIMS_BUS.>",
+                "_INBOX.>"
+            ]
+        );
+
+        // Every kind of subject the engine uses, as a namespaced bus sends it, stored or
+        // plain, and the stream's republished copy of what it stores.
+        let bus = NatsBusConfig::new(
+            "nats://127.0.0.1:4222",
+            "CLAIMS",
+            subjects::stream_subjects(),
+        )
+        .in_namespace("staging");
+        let acme = InsurerId::new("acme-health").unwrap();
+        for subject in [
+            subjects::submit(&acme),
+            subjects::reference(&acme),
+            subjects::review(&acme),
+            subjects::ack(&acme),
+            subjects::outcome(&acme),
+            subjects::reference_ack(&acme),
+            subjects::review_ack(&acme),
+            Subject::new("events.claim.ClaimSubmitted.claim-1").unwrap(),
+            subjects::dead_letter("intake"),
+            Subject::new("_INBOX.acme-health.r1").unwrap(),
+        ] {
+            let wire = bus.on_wire(subject.as_str());
+            assert!(allows(&rights.publish, &wire), "publish {wire}");
+            assert!(allows(&rights.subscribe, &wire), "subscribe {wire}");
+            let heard = format!("{}.{wire}", bus.heard_prefix());
+            assert!(allows(&rights.subscribe, &heard), "subscribe {heard}");
+        }
+        // The same subjects outside the namespace are another engine's.
+        assert!(!allows(&rights.publish, subjects::submit(&acme).as_str()));
+        assert!(!allows(
+            &rights.subscribe,
+            "events.claim.ClaimSubmitted.claim-1"
+        ));
+    }
+
+    #[test]
     fn the_configuration_quotes_every_value_and_keeps_passwords_out_of_debug() {
         let access = NatsAccess {
             listen: "127.0.0.1:4222".to_owned(),
             store_dir: "/var/lib/nats \"js\"".into(),
+            namespace: None,
             engine: NatsUser {
                 name: "claims-engine".to_owned(),
                 password: "e-secret".to_owned(),

@@ -49,10 +49,7 @@ pub struct SubmitOptions {
 impl SubmitOptions {
     /// Where `subject` travels on the wire, under the namespace if there is one.
     fn on_wire(&self, subject: claims_adapters::bus::Subject) -> String {
-        match &self.namespace {
-            Some(namespace) => format!("{namespace}.{subject}"),
-            None => subject.to_string(),
-        }
+        claims_adapters::bus::wire_subject(self.namespace.as_deref(), subject.as_str())
     }
 }
 

@@ -120,13 +120,21 @@ fn reply(message: &async_nats::Message) -> IntakeReply {
     serde_json::from_slice(&message.payload).unwrap()
 }
 
-/// `claims serve` on `server` as the engine's user, every role, on a fresh schema.
-async fn engine(server: &NatsServer, schema: &TestSchema) -> EngineProcess {
-    let config = format!(
+/// `claims serve` on `server` as the engine's user, every role, on a fresh schema, under
+/// `namespace` if given.
+async fn engine(
+    server: &NatsServer,
+    schema: &TestSchema,
+    namespace: Option<&str>,
+) -> EngineProcess {
+    let mut config = format!(
         "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = \"CLAIMS\"\n\
          nats_user = {ENGINE_USER:?}\nlog_level = \"info\"\nadjudicators = 1\n",
         schema.url, schema.name, server.url,
     );
+    if let Some(namespace) = namespace {
+        config.push_str(&format!("nats_namespace = {namespace:?}\n"));
+    }
     let password = server.password(ENGINE_USER);
     EngineProcess::start(&config, &[("CLAIMS_NATS_PASSWORD", password.as_str())]).await
 }
@@ -135,7 +143,7 @@ async fn engine(server: &NatsServer, schema: &TestSchema) -> EngineProcess {
 async fn an_insurer_can_neither_submit_as_another_nor_hear_its_answers() {
     let schema = TestSchema::new().await;
     let server = NatsServer::start_with_access(&[ACME, BETA]).await;
-    let engine = engine(&server, &schema).await;
+    let engine = engine(&server, &schema, None).await;
     let (acme, acme_errors) = connect_as(&server, ACME).await;
     let (beta, _) = connect_as(&server, BETA).await;
 
@@ -357,7 +365,7 @@ async fn an_insurer_can_neither_submit_as_another_nor_hear_its_answers() {
 async fn claims_submit_sends_files_as_an_insurer_and_prints_each_answer() {
     let schema = TestSchema::new().await;
     let server = NatsServer::start_with_access(&[ACME]).await;
-    let engine = engine(&server, &schema).await;
+    let engine = engine(&server, &schema, None).await;
     let loaded = std::process::Command::new(env!("CARGO_BIN_EXE_claims"))
         .args(["reference", "load"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reference-data.toml"))
@@ -500,4 +508,85 @@ async fn claims_submit_sends_files_as_an_insurer_and_prints_each_answer() {
     store.close().await;
     let (status, log) = engine.terminate().await;
     assert!(status.success(), "{log}");
+}
+
+/// Under a namespace (`claims nats-config --nats-namespace`, `claims serve
+/// --nats-namespace`), every user's rights are for its subjects on the wire: acme's
+/// reference data and claim on `staging.claims.….acme-health` are stored, answered in its
+/// inbox (which keeps its name) and decided, the engine lacking no right on the way; the
+/// same subjects without the namespace are refused, and so are beta's under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_namespace_an_insurer_uses_its_own_subjects_there_and_no_others() {
+    const NAMESPACE: &str = "staging";
+    let schema = TestSchema::new().await;
+    let server = NatsServer::start_with_access_in_namespace(NAMESPACE, &[ACME, BETA]).await;
+    let engine = engine(&server, &schema, Some(NAMESPACE)).await;
+    let (acme, acme_errors) = connect_as(&server, ACME).await;
+    let mut acme_inbox = acme
+        .subscribe(format!("_INBOX.{ACME}.test.*"))
+        .await
+        .unwrap();
+    let mut acme_outcomes = acme
+        .subscribe(format!("{NAMESPACE}.claims.outcome.{ACME}"))
+        .await
+        .unwrap();
+
+    // Acme's subjects without the namespace are not its own any more, and beta's under it
+    // never were: the server refuses each.
+    let _outside = acme.subscribe(format!("claims.ack.{ACME}")).await.unwrap();
+    acme.publish(format!("claims.submit.{ACME}"), "{}".into())
+        .await
+        .unwrap();
+    acme.publish(format!("{NAMESPACE}.claims.submit.{BETA}"), "{}".into())
+        .await
+        .unwrap();
+    acme.flush().await.unwrap();
+    violation(&acme_errors, &format!("\"claims.ack.{ACME}\"")).await;
+    violation(&acme_errors, &format!("\"claims.submit.{ACME}\"")).await;
+    violation(
+        &acme_errors,
+        &format!("\"{NAMESPACE}.claims.submit.{BETA}\""),
+    )
+    .await;
+
+    submit(
+        &acme,
+        &format!("{NAMESPACE}.claims.reference.{ACME}"),
+        "acme-reference-1",
+        "application/json",
+        &format!("_INBOX.{ACME}.test.reference"),
+        serde_json::to_vec(&support::reference::example_json()).unwrap(),
+    )
+    .await;
+    let stored: claims::reference_intake::ReferenceReply = serde_json::from_slice(
+        &next(&mut acme_inbox, "acme's reference answer")
+            .await
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(stored.status, ReplyStatus::Accepted, "{stored:?}");
+    submit(
+        &acme,
+        &format!("{NAMESPACE}.claims.submit.{ACME}"),
+        "ACME-2026-0002",
+        "application/json",
+        &format!("_INBOX.{ACME}.test.claim"),
+        file("../examples/claims/02-office-visit.json"),
+    )
+    .await;
+    let accepted = reply(&next(&mut acme_inbox, "acme's answer").await);
+    assert_eq!(accepted.status, ReplyStatus::Accepted, "{accepted:?}");
+    let decided = next(&mut acme_outcomes, "acme's decision").await;
+    assert_eq!(header(&decided, "Claims-Notice"), Some("decided"));
+    assert_eq!(
+        header(&decided, "Claims-Claim-Id"),
+        Some(accepted.claim_id.unwrap().to_string().as_str())
+    );
+
+    let (status, log) = engine.terminate().await;
+    assert!(status.success(), "{log}");
+    assert!(
+        !log.to_lowercase().contains("permissions violation"),
+        "the engine lacked a right it needs:\n{log}"
+    );
 }

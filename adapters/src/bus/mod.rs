@@ -23,7 +23,9 @@ mod types;
 
 pub use in_process::{InProcessBus, InProcessBusConfig};
 pub use nats::{DeadLetterError, DeadLetters, Requeued, StoredDeadLetter};
-pub use nats::{NatsBus, NatsBusConfig, NatsBusError, NatsCredentials, connect_options};
+pub use nats::{
+    NatsBus, NatsBusConfig, NatsBusError, NatsCredentials, connect_options, wire_subject,
+};
 pub use subject::{MAX_SUBJECT_LEN, Subject, SubjectPattern};
 pub use types::*;
 

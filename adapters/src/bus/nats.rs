@@ -64,7 +64,7 @@ mod dead_letters;
 mod queue;
 mod subscription;
 
-pub use config::{NatsBusConfig, NatsBusError, NatsCredentials};
+pub use config::{NatsBusConfig, NatsBusError, NatsCredentials, wire_subject};
 pub use dead_letters::{DeadLetterError, DeadLetters, Requeued, StoredDeadLetter};
 
 use super::{

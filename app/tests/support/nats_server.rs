@@ -47,6 +47,16 @@ impl NatsServer {
     /// A server with the configuration `claims nats-config` writes for `insurers` into a
     /// temporary directory; the users' passwords are read back with [`NatsServer::password`].
     pub async fn start_with_access(insurers: &[&str]) -> Self {
+        Self::start_generated(insurers, &[]).await
+    }
+
+    /// As [`NatsServer::start_with_access`], for an engine under the subject namespace
+    /// `namespace` (`claims nats-config --nats-namespace`).
+    pub async fn start_with_access_in_namespace(namespace: &str, insurers: &[&str]) -> Self {
+        Self::start_generated(insurers, &["--nats-namespace", namespace]).await
+    }
+
+    async fn start_generated(insurers: &[&str], args: &[&str]) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let address = free_address();
         let out = directory.path().join("nats");
@@ -55,7 +65,8 @@ impl NatsServer {
             .arg("nats-config")
             .arg("--out")
             .arg(&out)
-            .args(["--listen", &address]);
+            .args(["--listen", &address])
+            .args(args);
         for insurer in insurers {
             generate.args(["--insurer", insurer]);
         }

@@ -72,10 +72,7 @@ impl NatsBusConfig {
 
     /// Where a subject (or pattern) of the engine travels on the wire.
     pub fn on_wire(&self, subject: &str) -> String {
-        match &self.namespace {
-            Some(namespace) if !is_nats_own(subject) => format!("{namespace}.{subject}"),
-            _ => subject.to_owned(),
-        }
+        wire_subject(self.namespace.as_deref(), subject)
     }
 
     /// The engine's subject for one seen on the wire (unchanged outside the namespace).
@@ -91,6 +88,18 @@ impl NatsBusConfig {
     /// subject the engine uses.
     pub fn heard_prefix(&self) -> String {
         format!("_CLAIMS_BUS.{}", self.stream)
+    }
+}
+
+/// Where a subject (or pattern) of an engine under `namespace` travels on the wire:
+/// `staging.claims.submit.acme` for `claims.submit.acme` under `staging`, while the subjects
+/// of NATS itself (beginning with `_` or `$`) keep their names. What the bus does to every
+/// subject it uses, and what an insurer's client and the server's permissions
+/// (`claims nats-config`) must do to match it.
+pub fn wire_subject(namespace: Option<&str>, subject: &str) -> String {
+    match namespace {
+        Some(namespace) if !is_nats_own(subject) => format!("{namespace}.{subject}"),
+        _ => subject.to_owned(),
     }
 }
 
