@@ -79,6 +79,27 @@ impl DemoReport {
     }
 }
 
+/// The examples directory to run on: the one given, else `examples/` in the working
+/// directory, else the `examples/` of the repository this binary was built from, so that
+/// `claims demo` runs from any directory of the machine that built it.
+pub fn examples_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(given) = given {
+        return Ok(given);
+    }
+    let here = PathBuf::from("examples");
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    [here, built_from.clone()]
+        .into_iter()
+        .find(|dir| dir.join("reference-data.toml").is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no examples to run: neither ./examples nor {} holds reference-data.toml; \
+                 pass --examples DIR",
+                built_from.display()
+            )
+        })
+}
+
 /// Runs the demo.
 pub async fn run(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     let reference = ReferenceData::from_file(&options.examples.join("reference-data.toml"))?;
@@ -318,4 +339,23 @@ pub fn render(report: &DemoReport) -> String {
         report.paid(),
         report.database.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
+
+    use super::*;
+
+    #[test]
+    fn without_examples_in_the_working_directory_the_repositorys_own_are_found() {
+        // Unit tests run in app/, which holds no examples/ of its own.
+        assert!(!Path::new("examples").exists());
+        let found = examples_dir(None).unwrap();
+        assert!(found.join("reference-data.toml").is_file(), "{found:?}");
+        assert_eq!(
+            examples_dir(Some(PathBuf::from("elsewhere"))).unwrap(),
+            PathBuf::from("elsewhere")
+        );
+    }
 }

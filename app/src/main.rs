@@ -31,9 +31,11 @@ enum Command {
     /// Runs the example claims through the whole engine in one process (embedded SQLite,
     /// in-process bus, embedded EVM) and prints what happened.
     Demo {
-        /// The examples directory (reference-data.toml and claims/*.json).
-        #[arg(long, default_value = "examples")]
-        examples: PathBuf,
+        /// The examples directory (reference-data.toml, rules/ and claims/*.json); by
+        /// default `examples/` here, else the one of the repository this binary was built
+        /// from.
+        #[arg(long)]
+        examples: Option<PathBuf>,
         /// Keep the event log in this SQLite file instead of a temporary one.
         #[arg(long)]
         database: Option<PathBuf>,
@@ -560,6 +562,7 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Demo { examples, database } => {
+            let examples = claims::demo::examples_dir(examples)?;
             let report = claims::demo::run(&claims::demo::DemoOptions { examples, database })
                 .await
                 .context("the demo failed")?;
