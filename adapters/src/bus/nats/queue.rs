@@ -265,6 +265,8 @@ impl WorkQueue for NatsWorkQueue {
         .await;
         if drained.is_err() {
             // The server never closed the fetch: whatever it still brings is handed back.
+            // The batch in hand waited the whole expiry for it, which an operator should see.
+            tracing::warn!(queue = %self.spec.name, waited = ?PULL_EXPIRY, messages = batch.len(), "the server did not end a fetch for more messages; handling the batch in hand");
             self.hand_back(fetch);
         }
         batch
