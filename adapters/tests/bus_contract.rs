@@ -269,13 +269,17 @@ mod nats_in_namespace {
                 .await
                 .unwrap();
             let bare = client.subscribe(ns.pattern(">").to_string()).await.unwrap();
-            client.flush().await.unwrap();
-            Self {
+            let watch = Self {
                 client,
                 wire: wire.to_owned(),
                 on_wire,
                 bare,
-            }
+            };
+            // The bus publishes on a connection of its own: make sure the server has both
+            // subscriptions before it does.
+            let probe = format!("_PROBE.{}", uuid::Uuid::new_v4().simple());
+            watch.subscribe_ready(&probe).await;
+            watch
         }
 
         /// The next message under the namespace is `subject`'s.
@@ -287,10 +291,10 @@ mod nats_in_namespace {
             assert_eq!(heard.subject.as_str(), format!("{}.{subject}", self.wire));
         }
 
-        /// A subscription of this client to `subject` that the server has surely taken:
-        /// `flush` only writes the request, and another connection's message could reach
-        /// the server first, so a probe sent on this connection is awaited (the server
-        /// handles one connection's requests in order).
+        /// A subscription of this client to `subject` that the server has surely taken,
+        /// with every earlier one: `flush` only writes the request, and another
+        /// connection's message could reach the server first, so a probe sent on this
+        /// connection is awaited (the server handles one connection's requests in order).
         async fn subscribe_ready(&self, subject: &str) -> async_nats::Subscriber {
             let mut subscriber = self.client.subscribe(subject.to_owned()).await.unwrap();
             self.client
