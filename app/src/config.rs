@@ -64,6 +64,10 @@ pub struct ServeSettings {
     /// Seconds a message taken from a work queue may stay unacknowledged before it is
     /// delivered again; every process sharing the NATS queues must use the same value.
     pub ack_wait_secs: Option<u64>,
+    /// Milliseconds a task that has taken a message from a NATS queue waits for more to
+    /// share its batch, when fewer are waiting than the batch takes (default 2; 0 takes
+    /// only what is ready).
+    pub queue_linger_ms: Option<u64>,
     /// The HTTP API's address, such as `0.0.0.0:8080`.
     pub listen: Option<String>,
     /// A tracing filter, such as `info` or `claims=debug,warn` (`RUST_LOG` wins).
@@ -268,6 +272,9 @@ impl ServeSettings {
                 "CLAIMS_NOTIFIERS" => settings.notifiers = Some(number(&name, &value)?),
                 "CLAIMS_QUEUE_BATCH" => settings.queue_batch = Some(number(&name, &value)?),
                 "CLAIMS_ACK_WAIT_SECS" => settings.ack_wait_secs = Some(number(&name, &value)?),
+                "CLAIMS_QUEUE_LINGER_MS" => {
+                    settings.queue_linger_ms = Some(number(&name, &value)?);
+                }
                 "CLAIMS_LISTEN" => settings.listen = Some(value),
                 "CLAIMS_LOG_LEVEL" => settings.log_level = Some(value),
                 "CLAIMS_LOG_FORMAT" => settings.log_format = Some(value),
@@ -319,6 +326,7 @@ impl ServeSettings {
             notifiers: over.notifiers.or(self.notifiers),
             queue_batch: over.queue_batch.or(self.queue_batch),
             ack_wait_secs: over.ack_wait_secs.or(self.ack_wait_secs),
+            queue_linger_ms: over.queue_linger_ms.or(self.queue_linger_ms),
             listen: over.listen.or(self.listen),
             log_level: over.log_level.or(self.log_level),
             log_format: over.log_format.or(self.log_format),
@@ -393,6 +401,9 @@ impl ServeSettings {
                 if let BusChoice::Nats(config) = &mut bus {
                     config.credentials = credentials;
                     config.namespace = self.nats_namespace.map(namespace).transpose()?;
+                    if let Some(millis) = self.queue_linger_ms {
+                        config.batch_linger = Duration::from_millis(millis);
+                    }
                 }
                 bus
             }
@@ -400,6 +411,13 @@ impl ServeSettings {
                 return Err(value(
                     "nats_namespace",
                     "only means something with nats_url (the in-process bus has no wire)",
+                ));
+            }
+            None if self.queue_linger_ms.is_some() => {
+                return Err(value(
+                    "queue_linger_ms",
+                    "only means something with nats_url (the in-process bus hands a worker \
+                     whatever is ready)",
                 ));
             }
             None if credentials != NatsCredentials::None => {
@@ -920,6 +938,26 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_linger_is_the_nats_bus_s_and_refused_without_one() {
+        let env = ServeSettings::from_env([
+            ("CLAIMS_NATS_URL".to_owned(), "nats://db:4222".to_owned()),
+            ("CLAIMS_QUEUE_LINGER_MS".to_owned(), "0".to_owned()),
+        ])
+        .unwrap();
+        let BusChoice::Nats(nats) = env.resolve().unwrap().bus else {
+            panic!("NATS was configured")
+        };
+        assert_eq!(nats.batch_linger, Duration::ZERO);
+        let file: ServeSettings = toml::from_str("queue_linger_ms = 5").unwrap();
+        let error = file.resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("queue_linger_ms")
+                && error.contains("only means something with nats_url"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_nats_namespace_prefixes_the_wire_subjects_and_bad_ones_are_refused() {
         let env = ServeSettings::from_env([
             ("CLAIMS_NATS_URL".to_owned(), "nats://db:4222".to_owned()),
@@ -932,6 +970,10 @@ mod tests {
         assert_eq!(
             nats.on_wire("claims.submit.acme"),
             "staging.claims.submit.acme"
+        );
+        assert_eq!(
+            nats.batch_linger,
+            claims_adapters::bus::NatsBusConfig::DEFAULT_BATCH_LINGER
         );
 
         for (namespace, says) in [

@@ -132,7 +132,7 @@ pub enum BusChoice {
     #[default]
     InProcess,
     /// NATS JetStream: insurers and other processes reach the engine through the server.
-    Nats(NatsBusConfig),
+    Nats(Box<NatsBusConfig>),
 }
 
 impl BusChoice {
@@ -142,7 +142,11 @@ impl BusChoice {
     /// NATS JetStream at `url` (`nats://127.0.0.1:4222`), keeping what insurers send, the
     /// events and dead letters ([`subjects::stream_subjects`]) in the stream `stream`.
     pub fn nats(url: impl Into<String>, stream: impl Into<String>) -> Self {
-        BusChoice::Nats(NatsBusConfig::new(url, stream, subjects::stream_subjects()))
+        BusChoice::Nats(Box::new(NatsBusConfig::new(
+            url,
+            stream,
+            subjects::stream_subjects(),
+        )))
     }
 }
 
@@ -158,7 +162,7 @@ impl EngineBus {
         Ok(match choice {
             BusChoice::InProcess => EngineBus::InProcess(InProcessBus::new()),
             BusChoice::Nats(config) => EngineBus::Nats(
-                NatsBus::connect(config.clone())
+                NatsBus::connect(NatsBusConfig::clone(config))
                     .await
                     .context("connecting the engine to NATS")?,
             ),

@@ -57,7 +57,7 @@ enum Command {
         /// A TOML configuration file (keys: roles, database, database_url,
         /// database_schema, nats_url, stream, nats_namespace, nats_user, nats_password, nats_token,
         /// nats_credentials, adjudicators, intakes, notifiers, queue_batch, ack_wait_secs,
-        /// listen, log_level, log_format, and for a real
+        /// queue_linger_ms, listen, log_level, log_format, and for a real
         /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
         /// settler_key_file, settler_keystore, confirmations, confirmation_timeout_secs,
         /// replace_after_secs, poll_interval_ms, batch_size, batch_wait_ms, claim_cap,
@@ -494,6 +494,11 @@ enum BenchCommand {
         /// queue at once.
         #[arg(long, default_value_t = claims::engine::DEFAULT_BATCH)]
         batch: usize,
+        /// Milliseconds each of those tasks waits for more messages once it has one and
+        /// fewer are waiting than its batch takes, so that messages trickling in share a
+        /// batch (`queue_linger_ms`; 0: only what is ready).
+        #[arg(long, default_value_t = 2)]
+        linger_ms: u64,
         /// Members the claims are spread over.
         #[arg(long, default_value_t = 2_000)]
         members: usize,
@@ -882,6 +887,7 @@ async fn main() -> anyhow::Result<()> {
                     intakes,
                     notifiers,
                     batch,
+                    linger_ms,
                     members,
                     providers,
                     patience,
@@ -899,6 +905,7 @@ async fn main() -> anyhow::Result<()> {
                 intakes,
                 notifiers,
                 batch,
+                linger: Duration::from_millis(linger_ms),
                 members,
                 providers,
                 patience,

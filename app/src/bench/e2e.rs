@@ -86,6 +86,9 @@ pub struct E2eBenchOptions {
     pub notifiers: usize,
     /// Messages each intake, adjudication and outcome-notice task takes at once.
     pub batch: usize,
+    /// How long a task that has taken a message waits for more to share its batch
+    /// ([`NatsBusConfig::batch_linger`]), here and in worker processes.
+    pub linger: Duration,
     /// Members the claims are spread over.
     pub members: usize,
     /// Providers the claims are spread over.
@@ -113,6 +116,8 @@ pub struct E2eBenchReport {
     pub notifiers: usize,
     /// Messages taken from a queue at once.
     pub batch: usize,
+    /// Milliseconds a task waited for more messages once it had one.
+    pub linger_ms: f64,
     /// Members the claims were spread over.
     pub members: usize,
     /// Providers the claims were spread over.
@@ -229,7 +234,8 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
     };
 
     let bus = NatsBusConfig::new(&options.nats_url, &stream, subjects::stream_subjects())
-        .in_namespace(&namespace);
+        .in_namespace(&namespace)
+        .with_batch_linger(options.linger);
     let on_wire = |subject: claims_adapters::bus::Subject| bus.on_wire(subject.as_str());
     let insurer = Insurer::connect(
         &options.nats_url,
@@ -245,7 +251,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         },
         clock,
     );
-    config.bus = BusChoice::Nats(bus.clone());
+    config.bus = BusChoice::Nats(Box::new(bus.clone()));
     config.adjudicators = options.workers;
     config.intakes = options.intakes;
     config.notifiers = options.notifiers;
@@ -264,6 +270,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         namespace: namespace.clone(),
         tasks: options.workers,
         batch: options.batch,
+        linger: options.linger,
     };
     let measured = async {
         let engine = Engine::start_embedded(config)
@@ -310,6 +317,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         intakes: options.intakes,
         notifiers: options.notifiers,
         batch: options.batch,
+        linger_ms: millis(options.linger),
         members: options.members,
         providers: options.providers,
         sustained,

@@ -38,6 +38,12 @@ pub struct NatsBusConfig {
     /// engine's roles never see it. `None` in production: insurers publish to the
     /// subjects as documented.
     pub namespace: Option<String>,
+    /// How long a worker that has taken a message, with fewer waiting behind it than its
+    /// batch could take, waits for more before it asks for the rest of its batch: messages
+    /// trickling in then share a batch, and so its round trips to the store and the server,
+    /// at the price of at most that wait on each queue's hop. Zero takes only what is
+    /// ready. A worker with a full batch waiting never lingers.
+    pub batch_linger: Duration,
 }
 
 impl NatsBusConfig {
@@ -45,8 +51,13 @@ impl NatsBusConfig {
     pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(120);
     /// The default retention: a week, long enough to inspect a dead letter after a weekend.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+    /// The default linger: 2 ms. At a steady 1,000 claims/s it cut the processor time per
+    /// claim by 7–12% and lowered the p99 latency in five runs of seven, leaving it equal in
+    /// one (`docs/benchmarks.md`).
+    pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(2);
 
-    /// A configuration with no credentials and the default window, limits and retention.
+    /// A configuration with no credentials and the default window, limits, retention and
+    /// linger.
     pub fn new(
         url: impl Into<String>,
         stream: impl Into<String>,
@@ -61,7 +72,15 @@ impl NatsBusConfig {
             max_payload: None,
             max_age: Self::DEFAULT_MAX_AGE,
             namespace: None,
+            batch_linger: Self::DEFAULT_BATCH_LINGER,
         }
+    }
+
+    /// The same configuration with workers waiting `linger` for more messages once they
+    /// have one (see [`NatsBusConfig::batch_linger`]).
+    pub fn with_batch_linger(mut self, linger: Duration) -> Self {
+        self.batch_linger = linger;
+        self
     }
 
     /// The same configuration with every captured subject under `namespace` on the wire.

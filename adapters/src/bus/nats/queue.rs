@@ -41,6 +41,7 @@ pub(super) async fn declare(
         spec: Arc::new(spec),
         consumer,
         pull: None,
+        pending: 0,
     }))
 }
 
@@ -203,6 +204,8 @@ struct NatsWorkQueue {
     /// cancelled while the request itself is being sent can still orphan it; the server
     /// then redelivers its message after `ack_wait`.)
     pull: Option<pull::Batch>,
+    /// How many more messages the consumer held when the last one pulled was sent.
+    pending: u64,
 }
 
 #[async_trait]
@@ -238,6 +241,13 @@ impl WorkQueue for NatsWorkQueue {
         let wanted = max.saturating_sub(1);
         if wanted == 0 || self.shared.is_shut_down() {
             return batch;
+        }
+        let linger = self.shared.config.batch_linger;
+        if !linger.is_zero() && self.pending < wanted as u64 {
+            // Fewer are waiting than the batch could take: give those trickling in the
+            // linger to join it. No pull request is outstanding meanwhile, so what arrives
+            // waits in the consumer for the fetch below, or for another worker.
+            tokio::time::sleep(linger).await;
         }
         let mut fetch = match self.consumer.fetch().max_messages(wanted).messages().await {
             Ok(fetch) => fetch,
@@ -293,6 +303,7 @@ impl NatsWorkQueue {
             spec: self.spec.clone(),
             consumer: self.consumer.clone(),
             pull: None,
+            pending: 0,
         };
         let hand_back = tokio::spawn(async move {
             let read_out = async {
@@ -337,7 +348,10 @@ impl NatsWorkQueue {
         let pulled = self.pull.as_mut()?.next().await;
         self.pull = None;
         match pulled {
-            Some(Ok(message)) => self.deliver(message).await,
+            Some(Ok(message)) => {
+                self.pending = message.info().map_or(0, |info| info.pending);
+                self.deliver(message).await
+            }
             Some(Err(error)) => {
                 self.pull_failed(error.to_string()).await;
                 None

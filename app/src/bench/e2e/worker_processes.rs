@@ -38,6 +38,8 @@ pub struct WorkerSettings {
     pub tasks: usize,
     /// Messages a task takes at once.
     pub batch: usize,
+    /// How long a task waits for more messages once it has one.
+    pub linger: Duration,
 }
 
 /// The running worker processes; killed if dropped before [`WorkerProcesses::stop`] (a
@@ -93,6 +95,10 @@ impl WorkerProcesses {
                 .env("CLAIMS_NATS_NAMESPACE", &settings.namespace)
                 .env("CLAIMS_ADJUDICATORS", settings.tasks.to_string())
                 .env("CLAIMS_QUEUE_BATCH", settings.batch.to_string())
+                .env(
+                    "CLAIMS_QUEUE_LINGER_MS",
+                    settings.linger.as_millis().to_string(),
+                )
                 // Warnings only, but the line that says the worker runs.
                 .env("CLAIMS_LOG_LEVEL", "warn,claims::serve=info");
             let child = command
