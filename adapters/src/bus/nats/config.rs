@@ -52,8 +52,8 @@ impl NatsBusConfig {
     /// The default retention: a week, long enough to inspect a dead letter after a weekend.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
     /// The default linger: 2 ms. At a steady 1,000 claims/s it cut the processor time per
-    /// claim by 7–12% and lowered the p99 latency in five runs of seven, leaving it equal in
-    /// one (`docs/benchmarks.md`).
+    /// claim by 5–12% in every run and lowered the p99 latency in seven runs of eleven
+    /// (`docs/benchmarks.md`).
     pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(2);
 
     /// A configuration with no credentials and the default window, limits, retention and
