@@ -177,14 +177,9 @@ impl Adjudicator {
         stored
             .read_more(
                 store,
-                claims.iter().flat_map(|claim| {
-                    [
-                        streams::member(&claim.member),
-                        streams::provider(&claim.provider),
-                        streams::accumulator(&claim.member, claim.benefit_year()),
-                        streams::authorizations(&claim.member),
-                    ]
-                }),
+                claims
+                    .iter()
+                    .flat_map(|claim| Enrolment::decision_streams(claim, None)),
             )
             .await?;
         let mut members = Vec::with_capacity(claims.len());

@@ -66,8 +66,9 @@ impl Enrolment {
     }
 
     /// The streams deciding `claim` reads, as far as they can be told before reading any:
-    /// the member's, provider's, benefit year's and authorisations' from the claim itself,
-    /// and with the enrolment, if known, the plan's and the family's benefit year's.
+    /// the member's, provider's, benefit year's and authorisations' from the claim itself
+    /// (what the adjudicator reads first), and with the enrolment, if known, the plan's and
+    /// the family's benefit year's.
     pub fn decision_streams(claim: &Claim, enrolment: Option<&Self>) -> Vec<StreamId> {
         let year = claim.benefit_year();
         let mut named = vec![
