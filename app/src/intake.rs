@@ -433,7 +433,7 @@ impl Intake {
     /// met before ([`crate::foresight`]); a second for the plans of the others.
     async fn decide_all(&self, claims: &[Claim]) -> Result<Vec<Submitted>, AggregateError> {
         let store = self.store.as_ref();
-        let mut first = StreamsRead::read(
+        let mut read = StreamsRead::read(
             store,
             claims.iter().flat_map(|claim| {
                 [
@@ -449,7 +449,7 @@ impl Intake {
         .await?;
         let mut members = Vec::with_capacity(claims.len());
         for claim in claims {
-            let member = first
+            let member = read
                 .load::<MemberDecider>(&streams::member(&claim.member))?
                 .state
                 .member;
@@ -458,25 +458,23 @@ impl Intake {
             }
             members.push(member);
         }
-        first
-            .read_more(
-                store,
-                members
-                    .iter()
-                    .flatten()
-                    .map(|member| streams::plan(&member.plan)),
-            )
-            .await?;
-        let plans = &first;
+        read.read_more(
+            store,
+            members
+                .iter()
+                .flatten()
+                .map(|member| streams::plan(&member.plan)),
+        )
+        .await?;
         let mut decided = Vec::with_capacity(claims.len());
         for (claim, member) in claims.iter().zip(members) {
-            let loaded = first.load::<ClaimDecider>(&streams::claim(claim.id))?;
-            let provider = first
+            let loaded = read.load::<ClaimDecider>(&streams::claim(claim.id))?;
+            let provider = read
                 .load::<ProviderDecider>(&streams::provider(&claim.provider))?
                 .state
                 .provider;
             let plan = match &member {
-                Some(member) => plans
+                Some(member) => read
                     .load::<PlanDecider>(&streams::plan(&member.plan))?
                     .state
                     .current
