@@ -49,6 +49,7 @@ pub mod replay;
 pub mod retry;
 pub mod review_intake;
 pub mod rule_sets;
+pub mod runtime;
 pub mod serve;
 pub mod settlement_chain;
 pub mod settler;

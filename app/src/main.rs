@@ -6,6 +6,7 @@ use claims::config::{LogFormat, ServeSettings};
 use claims::replay::ReplayTarget;
 use claims_domain::WalletAddress;
 use clap::{Parser, Subcommand};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +22,12 @@ struct Cli {
     /// `text` or `json`; for `serve`, overrides the configuration's `log_format`.
     #[arg(long, global = true)]
     log_format: Option<String>,
+
+    /// Threads that run the engine's tasks: by default one per core; 1 runs everything on
+    /// one thread, which costs less processor time per claim on a machine shared with
+    /// PostgreSQL and nats-server (docs/operations.md).
+    #[arg(long, global = true, env = "CLAIMS_THREADS")]
+    threads: Option<NonZeroUsize>,
 
     #[command(subcommand)]
     command: Command,
@@ -553,9 +560,14 @@ fn init_logging(json: bool, level: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Built by hand rather than by `#[tokio::main]`, so that `--threads` can size it.
+    let runtime = claims::runtime::build(cli.threads).context("starting the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_json = match cli.log_format.as_deref() {
         Some(format) => format.parse::<LogFormat>().map_err(anyhow::Error::msg)? == LogFormat::Json,
         None => cli.log_json,
@@ -910,6 +922,7 @@ async fn main() -> anyhow::Result<()> {
                 providers,
                 patience,
                 progress: !quiet,
+                threads: cli.threads,
             };
             let report = claims::bench::e2e::run(&options)
                 .await

@@ -49,16 +49,31 @@ async fn bench_e2e_decides_every_claim_it_publishes_and_says_so_in_its_json_line
     let line = run_bench(&["--workers", "3"]).await;
     assert_eq!(line["workers"], 3);
     assert_eq!(line["worker_processes"], 0);
+    assert_eq!(
+        line["threads"],
+        Value::Null,
+        "one runtime thread per core by default"
+    );
     assert_eq!(line["sustained"]["cpu"]["workers_ms_per_claim"], 0.0);
 }
 
 /// The workers as `claims serve --role adjudicator` processes: the benchmark's own process
-/// then runs no adjudicator, so every claim decided was decided by them.
+/// then runs no adjudicator, so every claim decided was decided by them. Every process
+/// runs on one thread here, the setting for a machine shared with the servers.
 #[tokio::test]
 async fn bench_e2e_adjudicates_in_separate_worker_processes_when_asked() {
-    let line = run_bench(&["--workers", "1", "--worker-processes", "2"]).await;
+    let line = run_bench(&[
+        "--workers",
+        "1",
+        "--worker-processes",
+        "2",
+        "--threads",
+        "1",
+    ])
+    .await;
     assert_eq!(line["workers"], 1);
     assert_eq!(line["worker_processes"], 2);
+    assert_eq!(line["threads"], 1);
     assert!(
         line["sustained"]["cpu"]["workers_ms_per_claim"]
             .as_f64()

@@ -46,6 +46,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use insurer::{Heard, Insurer};
 use serde::Serialize;
 use stages::{StageLatencies, Timed};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -97,6 +98,9 @@ pub struct E2eBenchOptions {
     pub patience: Duration,
     /// Draw progress bars (only ever on a terminal).
     pub progress: bool,
+    /// The runtime threads this process was started with (`--threads`; `None`: one per
+    /// core), passed on to worker processes.
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// Everything one run measured.
@@ -118,6 +122,8 @@ pub struct E2eBenchReport {
     pub batch: usize,
     /// Milliseconds a task waited for more messages once it had one.
     pub linger_ms: f64,
+    /// The runtime threads of this process and of worker processes (`None`: one per core).
+    pub threads: Option<usize>,
     /// Members the claims were spread over.
     pub members: usize,
     /// Providers the claims were spread over.
@@ -186,6 +192,7 @@ impl E2eBenchReport {
             "intakes": self.intakes,
             "notifiers": self.notifiers,
             "batch": self.batch,
+            "threads": self.threads,
             "claims_per_s": self.sustained.claims_per_s,
             "p50_ms_sustained": self.sustained.latency_ms.p50,
             "p99_ms_sustained": self.sustained.latency_ms.p99,
@@ -271,6 +278,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         tasks: options.workers,
         batch: options.batch,
         linger: options.linger,
+        threads: options.threads,
     };
     let measured = async {
         let engine = Engine::start_embedded(config)
@@ -318,6 +326,7 @@ pub async fn run(options: &E2eBenchOptions) -> anyhow::Result<E2eBenchReport> {
         notifiers: options.notifiers,
         batch: options.batch,
         linger_ms: millis(options.linger),
+        threads: options.threads.map(NonZeroUsize::get),
         members: options.members,
         providers: options.providers,
         sustained,
@@ -522,8 +531,8 @@ pub fn render(report: &E2eBenchReport) -> String {
     }
     let mut text = format!(
         "End-to-end benchmark: NATS → {} intake tasks → PostgreSQL → relay → {} → {} \
-         outcome-notice tasks, batches of up to {} messages, on {} processors; claims over {} \
-         members and {} providers\n{table}\n\
+         outcome-notice tasks, batches of up to {} messages, on {} processors ({}); claims \
+         over {} members and {} providers\n{table}\n\
          sustained: {} claims/s decided (goal: at least 10,000)\n\
          open loop: p50 {:.1} ms, p99 {:.1} ms submit → decision (goal: p99 at most 50 ms at \
          1,000 claims/s); the publisher fell behind its schedule by {:.1} ms at worst\n",
@@ -538,6 +547,11 @@ pub fn render(report: &E2eBenchReport) -> String {
         report.notifiers,
         report.batch,
         report.nproc,
+        match report.threads {
+            None => "runtime threads: one per core".to_owned(),
+            Some(1) => "one runtime thread".to_owned(),
+            Some(threads) => format!("{threads} runtime threads"),
+        },
         report.members,
         report.providers,
         thousands(whole(report.sustained.claims_per_s)),

@@ -7,6 +7,7 @@
 //! queue), instead of workers that share the engine's connections as tasks do.
 
 use anyhow::{Context, bail};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct WorkerSettings {
     pub batch: usize,
     /// How long a task waits for more messages once it has one.
     pub linger: Duration,
+    /// Runtime threads in each process (`None`: one per core).
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// The running worker processes; killed if dropped before [`WorkerProcesses::stop`] (a
@@ -101,6 +104,9 @@ impl WorkerProcesses {
                 )
                 // Warnings only, but the line that says the worker runs.
                 .env("CLAIMS_LOG_LEVEL", "warn,claims::serve=info");
+            if let Some(threads) = settings.threads {
+                command.env("CLAIMS_THREADS", threads.to_string());
+            }
             let child = command
                 .spawn()
                 .with_context(|| format!("starting {} serve", binary.display()))?;
