@@ -1,5 +1,5 @@
 //! Wake-up hints between processes sharing one PostgreSQL log: a subscription in one engine
-//! process hears commits made by another without polling.
+//! process hears commits made by another without polling, and not its own commits twice.
 
 #![allow(
     clippy::unwrap_used,
@@ -54,4 +54,53 @@ async fn a_commit_in_one_process_wakes_a_subscription_in_another() {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, id);
     writer.close().await;
+}
+
+/// A store's own notice comes back to its own listener. Its readers were woken when the
+/// commit returned, so the notice must not wake them again: each would read the log once
+/// more for nothing, which at a steady load was a read for almost every commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_own_notice_does_not_wake_its_readers_a_second_time() {
+    let schema = TestSchema::new().await;
+    let store = schema.store().await;
+    let other = schema.store().await;
+    let mut waiter = store.log_waiter();
+    // Let both stores' listeners subscribe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    waiter.mark_seen();
+    store.append(vec![one_event("claim-1")]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), waiter.log_grew())
+        .await
+        .expect("the store's own commit did not wake its readers");
+    waiter.mark_seen();
+    // The notice reaches the listener within milliseconds of the commit.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), waiter.log_grew())
+            .await
+            .is_err(),
+        "the store's own notice woke its readers a second time"
+    );
+
+    // Another store's notice still wakes them.
+    other.append(vec![one_event("claim-2")]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiter.log_grew())
+        .await
+        .expect("another store's commit never woke the readers");
+    store.close().await;
+    other.close().await;
+}
+
+fn one_event(stream: &str) -> StreamAppend {
+    StreamAppend {
+        stream: StreamId::from_raw(stream),
+        expected: ExpectedVersion::NoStream,
+        events: vec![NewEvent {
+            id: EventId::random(),
+            event_type: "ClaimSubmitted".to_owned(),
+            schema_version: 1,
+            payload: json!({"claim": stream}),
+            metadata: json!({}),
+        }],
+    }
 }

@@ -65,8 +65,9 @@
 //! append: PostgreSQL takes a database-wide lock on the notification queue when a
 //! transaction that notified commits, which would serialise every writer behind it. Instead
 //! one background task per store sends `pg_notify` outside any append, at most one at a
-//! time, each covering every commit since the previous one; another task `LISTEN`s on its
-//! own connection and wakes this process's readers. `claims bench store` measures what a
+//! time, each covering every commit since the previous one and signed with the store's id;
+//! another task `LISTEN`s on its own connection and wakes this process's readers for every
+//! notice but the store's own (its readers were woken when the commit returned). `claims bench store` measures what a
 //! `NOTIFY` inside each append would cost (see `docs/benchmarks.md`).
 //!
 //! # Files
@@ -299,9 +300,21 @@ impl PostgresEventStore {
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with((*pool.connect_options()).clone());
+        // Signs this store's notices, so that its listener can tell its own from others'.
+        let sender = Uuid::new_v4().to_string();
         let hint_tasks = Arc::new(HintTasks {
-            notifier: tokio::spawn(send_hints(pool.clone(), channel.clone(), commits.clone())),
-            listener: tokio::spawn(receive_hints(listener_pool, channel, readers.clone())),
+            notifier: tokio::spawn(send_hints(
+                pool.clone(),
+                channel.clone(),
+                sender.clone(),
+                commits.clone(),
+            )),
+            listener: tokio::spawn(receive_hints(
+                listener_pool,
+                channel,
+                sender,
+                readers.clone(),
+            )),
         });
         Ok(Self {
             pool,
@@ -322,8 +335,8 @@ impl PostgresEventStore {
 }
 
 /// Sends one `NOTIFY` per burst of commits, outside every append's transaction (see the
-/// module docs). A failed notice is only logged: readers poll as well.
-async fn send_hints(pool: PgPool, channel: String, commits: LogHints) {
+/// module docs), signed with `sender`. A failed notice is only logged: readers poll as well.
+async fn send_hints(pool: PgPool, channel: String, sender: String, commits: LogHints) {
     let mut waiter = commits.waiter();
     loop {
         waiter.log_grew().await;
@@ -331,6 +344,7 @@ async fn send_hints(pool: PgPool, channel: String, commits: LogHints) {
         waiter.mark_seen();
         if let Err(error) = sqlx::query(statements::NOTIFY)
             .bind(channel.as_str())
+            .bind(sender.as_str())
             .execute(&pool)
             .await
         {
@@ -339,9 +353,11 @@ async fn send_hints(pool: PgPool, channel: String, commits: LogHints) {
     }
 }
 
-/// Wakes this process's readers whenever any process notifies the log's channel, and after
-/// every reconnection (notices sent while disconnected are lost).
-async fn receive_hints(pool: PgPool, channel: String, readers: LogHints) {
+/// Wakes this process's readers whenever another store notifies the log's channel, and
+/// after every reconnection (notices sent while disconnected are lost). A notice signed
+/// `own` is this store's: its readers were woken in process when the commit returned, and
+/// waking them again would only make each of them read the log once more for nothing.
+async fn receive_hints(pool: PgPool, channel: String, own: String, readers: LogHints) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -358,6 +374,7 @@ async fn receive_hints(pool: PgPool, channel: String, readers: LogHints) {
         }
         loop {
             match listener.try_recv().await {
+                Ok(Some(notice)) if notice.payload() == own => {}
                 Ok(Some(_)) => readers.log_grew(),
                 // The connection dropped; the next call reconnects.
                 Ok(None) => readers.log_grew(),
