@@ -201,6 +201,53 @@ mod nats {
         );
     }
 
+    /// nats-server can leave a `no_wait` fetch open without sending anything: when what it
+    /// counted as pending goes to another worker's request first, or, as here, when the
+    /// consumer already has as many deliveries unacknowledged as it allows. The batch in
+    /// hand must not wait on such a fetch for long.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_in_hand_does_not_wait_long_on_a_fetch_the_server_leaves_open() {
+        let (bus, ns, cleanup) = connect().await;
+        let spec = ns.queue("intake", &["work"]);
+        let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+        // One unacknowledged delivery at a time: the second message stays pending while
+        // the first is in hand.
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let mut consumer = stream
+            .consumer_info(&spec.name)
+            .await
+            .unwrap()
+            .config
+            .clone();
+        consumer.max_ack_pending = 1;
+        stream
+            .create_consumer(consumer)
+            .await
+            .expect("allowing one unacknowledged delivery");
+
+        bus.publish_all(vec![ns.message("work", "a"), ns.message("work", "b")])
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let batch = next_batch_within(&mut queue, 10, Duration::from_secs(10)).await;
+        let waited = started.elapsed();
+        assert_eq!(payloads(&batch), ["a"]);
+        assert!(
+            waited < Duration::from_secs(1),
+            "the batch waited {waited:?} for a fetch that brought nothing"
+        );
+        for delivery in batch {
+            delivery.ack().await.unwrap();
+        }
+        // What the open fetch may have caught is handed back, not lost.
+        let rest = next_batch_within(&mut queue, 10, Duration::from_secs(10)).await;
+        assert_eq!(payloads(&rest), ["b"]);
+        for delivery in rest {
+            delivery.ack().await.unwrap();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shutdown_ends_pullers_and_subscriptions_and_refuses_publishing() {
         let (bus, ns, _cleanup) = connect().await;

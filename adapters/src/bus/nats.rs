@@ -20,7 +20,8 @@
 //! consumer; each [`WorkQueue::next`] asks for exactly one message, so a message waits on
 //! the server, not in a worker's buffer, until some worker is ready for it.
 //! [`WorkQueue::next_batch`] asks for one the same way, then for the rest with one
-//! `no_wait` fetch that takes only what is already pending. The consumer's
+//! `no_wait` fetch that takes only what is already pending (a fetch the server leaves open
+//! without sending anything is handed back after 100 ms rather than waited out). The consumer's
 //! `ack_wait` and `max_deliver` are the spec's; its description records the dead-letter
 //! subject, so any process (and the advisory listener) knows where its dead letters go, and
 //! re-declaring the queue with a different spec is refused with [`BusError::QueueMismatch`].

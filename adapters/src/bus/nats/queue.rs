@@ -23,6 +23,14 @@ use tokio::time::Instant;
 const PULL_EXPIRY: Duration = Duration::from_secs(3);
 /// How long to wait before pulling again after the server or the connection failed.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// How long a batch in hand waits for the next message of its `no_wait` fetch, or for the
+/// fetch's end. The server answers such a fetch within a round trip, but it can also leave
+/// one open without sending anything: when what it counted as pending goes to another
+/// worker's request first, or when the consumer already has all the unacknowledged
+/// deliveries it allows (`bus_contract.rs` shows the second). The server gives no way to
+/// end that request early, and a server-side expiry would make every fetch that finds
+/// nothing pending wait it out; so the worker stops waiting and hands the fetch back.
+const FETCH_PATIENCE: Duration = Duration::from_millis(100);
 
 /// Declares (or re-opens) a work queue: its consumer is created on first declaration and
 /// must match the spec on every later one.
@@ -257,27 +265,25 @@ impl WorkQueue for NatsWorkQueue {
                 return batch;
             }
         };
-        let drained = tokio::time::timeout(PULL_EXPIRY, async {
-            while let Some(pulled) = fetch.next().await {
-                match pulled {
-                    Ok(message) => {
-                        if let Some(delivery) = self.deliver(message).await {
-                            batch.push(delivery);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::debug!(queue = %self.spec.name, %error, "fetching more messages ended early");
-                        break;
+        loop {
+            match tokio::time::timeout(FETCH_PATIENCE, fetch.next()).await {
+                Ok(Some(Ok(message))) => {
+                    if let Some(delivery) = self.deliver(message).await {
+                        batch.push(delivery);
                     }
                 }
+                Ok(Some(Err(error))) => {
+                    tracing::debug!(queue = %self.spec.name, %error, "fetching more messages ended early");
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    // Left open by the server: whatever it still brings is handed back.
+                    tracing::debug!(queue = %self.spec.name, waited = ?FETCH_PATIENCE, messages = batch.len(), "the server left a fetch for more messages open; handling the batch in hand");
+                    self.hand_back(fetch);
+                    break;
+                }
             }
-        })
-        .await;
-        if drained.is_err() {
-            // The server never closed the fetch: whatever it still brings is handed back.
-            // The batch in hand waited the whole expiry for it, which an operator should see.
-            tracing::warn!(queue = %self.spec.name, waited = ?PULL_EXPIRY, messages = batch.len(), "the server did not end a fetch for more messages; handling the batch in hand");
-            self.hand_back(fetch);
         }
         batch
     }
