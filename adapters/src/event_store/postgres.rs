@@ -67,8 +67,9 @@
 //! one background task per store sends `pg_notify` outside any append, at most one at a
 //! time, each covering every commit since the previous one and signed with the store's id;
 //! another task `LISTEN`s on its own connection and wakes this process's readers for every
-//! notice but the store's own (its readers were woken when the commit returned). `claims bench store` measures what a
-//! `NOTIFY` inside each append would cost (see `docs/benchmarks.md`).
+//! notice but the store's own (its readers were woken when the commit returned).
+//! `claims bench store` measures what a `NOTIFY` inside each append would cost (see
+//! `docs/benchmarks.md`).
 //!
 //! # Files
 //!
