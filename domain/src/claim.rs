@@ -518,6 +518,19 @@ pub enum Rejection {
         /// The plan's currency.
         plan_currency: crate::money::Currency,
     },
+    /// What a line says the primary payer paid is negative, has fractions of a cent, or
+    /// is in another currency than the line's: coordination could not subtract it.
+    #[error(
+        "line {line} says the primary payer paid {paid}; send an amount of at least zero, in whole cents, in the line's currency ({currency})"
+    )]
+    PrimaryPaidInvalid {
+        /// The line.
+        line: u32,
+        /// What it says the primary payer paid.
+        paid: Money,
+        /// The line's currency.
+        currency: crate::money::Currency,
+    },
     /// A line's service date is after the claim was received.
     #[error("line {line} has a date of service ({date}) after the claim was received ({received})")]
     ServiceAfterReceipt {
@@ -575,6 +588,7 @@ impl Rejection {
             Rejection::NotPositive { .. } => "not-positive",
             Rejection::FractionalCents { .. } => "fractional-cents",
             Rejection::CurrencyNotOfPlan { .. } => "currency-not-of-plan",
+            Rejection::PrimaryPaidInvalid { .. } => "primary-paid-invalid",
             Rejection::ServiceAfterReceipt { .. } => "service-after-receipt",
             Rejection::SpansBenefitYears { .. } => "spans-benefit-years",
             Rejection::UnknownOriginal(_) => "unknown-original",
@@ -785,6 +799,17 @@ fn validate(claim: &Claim, context: &SubmissionContext) -> Vec<Rejection> {
                 line: line.number,
                 currency: line.billed.currency(),
                 plan_currency: plan.currency,
+            });
+        }
+        if let Some(paid) = line.primary_paid
+            && (paid.is_negative()
+                || !paid.is_in_minor_units()
+                || paid.currency() != line.billed.currency())
+        {
+            rejections.push(Rejection::PrimaryPaidInvalid {
+                line: line.number,
+                paid,
+                currency: line.billed.currency(),
             });
         }
         if line.date_of_service > claim.received_on {

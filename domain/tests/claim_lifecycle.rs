@@ -254,6 +254,41 @@ fn a_line_in_another_currency_than_the_plan_is_refused() {
 }
 
 #[test]
+fn a_primary_payment_coordination_could_not_subtract_is_refused() {
+    let paid = |number: u32, amount: Money| {
+        let mut line = line(number, OFFICE_VISIT, 1, "180.00");
+        line.primary_paid = Some(amount);
+        line
+    };
+    let claim = claim_with(
+        "CLM-0005",
+        vec![
+            paid(1, usd("-1.00")),
+            paid(2, usd("10.005")),
+            paid(3, Money::new(usd("100.00").amount(), Currency::EUR)),
+            paid(4, usd("0.00")),
+            paid(5, usd("180.00")),
+        ],
+    );
+    let error = given::<ClaimDecider>([])
+        .when(submit(&claim, submission_context()))
+        .then_error();
+    let invalid = |line: u32, paid: Money| Rejection::PrimaryPaidInvalid {
+        line,
+        paid,
+        currency: Currency::USD,
+    };
+    assert_eq!(
+        error,
+        ClaimError::Rejected(vec![
+            invalid(1, usd("-1.00")),
+            invalid(2, usd("10.005")),
+            invalid(3, Money::new(usd("100.00").amount(), Currency::EUR)),
+        ])
+    );
+}
+
+#[test]
 fn resubmitting_the_identical_claim_decides_nothing() {
     let claim = claim();
     given::<ClaimDecider>([submitted(&claim)])

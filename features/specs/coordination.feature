@@ -75,3 +75,11 @@ Feature: Coordination of benefits as secondary payer
       | code | amount     |
       | PR-2 | 200.00 USD |
     And member "M-1003" has met 250.00 USD of the 2026 deductible
+
+  Scenario: A primary payment coordination cannot subtract is refused at intake
+    An amount below zero, with fractions of a cent, or in another currency than the line
+    is refused with the line named, not decided on a guess.
+    When "Clinic A" submits a claim for member "M-1001" with:
+      | procedure | date of service | billed      | primary paid |
+      | 29881     | 2026-03-02      | 1000.00 USD | 700.00 EUR   |
+    Then the submission is rejected because "line 1 says the primary payer paid 700.00 EUR; send an amount of at least zero, in whole cents, in the line's currency (USD)"
