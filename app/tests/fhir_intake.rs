@@ -348,3 +348,79 @@ async fn a_fhir_prior_authorisation_number_is_checked_on_the_line_that_needs_one
     }
     engine.shutdown().await;
 }
+
+/// A claim to this payer as the secondary one, in FHIR: the primary payer's decision rides
+/// in `contained`, named by the primary payer's `insurance` entry, and its `benefit` per
+/// item is what coordination subtracts. The golden file's three items: the surgery the
+/// primary payer paid 700.00, the visit it paid nothing for, and a physiotherapy visit its
+/// decision does not list, which goes to the primary payer first (CO-22).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_secondary_claim_is_paid_after_the_primary_payers_decision_it_contains() {
+    let engine = engine().await;
+    let spouse_covered = r#"
+        [[member]]
+        id = "M-2001"
+        insurer = "acme-health"
+        plan = "gold-ppo"
+        coverage = [{ start = "2026-01-01" }]
+        primary_payer = "spouse-health"
+    "#;
+    engine
+        .load_reference_data(&ReferenceData::from_toml(spouse_covered).unwrap())
+        .await
+        .unwrap();
+
+    let reply = engine
+        .submit_as(
+            &acme(),
+            fixture("claim/good/secondary-payer.json"),
+            FHIR_CONTENT_TYPE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+    let id = ClaimId::for_submission(&acme(), &InsurerClaimRef::new("ACME-2026-0120").unwrap());
+    let decided = engine
+        .wait_for_claim(id, "decided", Duration::from_secs(20), |state| {
+            state.adjudication.is_some()
+        })
+        .await
+        .unwrap()
+        .adjudication
+        .unwrap();
+
+    let codes = |line: usize| -> Vec<(String, String)> {
+        decided.lines[line]
+            .adjustments
+            .iter()
+            .map(|adjustment| (adjustment.code(), adjustment.amount.to_string()))
+            .collect()
+    };
+    let owed = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(code, amount)| (code.to_string(), amount.to_string()))
+            .collect()
+    };
+    // Surgery: allowed 1,000.00; paying first the plan would leave the member 400.00 (the
+    // 250.00 deductible, 20% of the rest). The primary payer's 700.00 settles all of it
+    // (standard coordination, the gold plan's): the plan pays 1,000.00 − 700.00.
+    assert_eq!(decided.lines[0].payer_paid.to_string(), "300.00 USD");
+    assert_eq!(codes(0), owed(&[("OA-23", "700.00 USD")]));
+    // Office visit: allowed 120.00 (60.00 written off), the 25.00 copay and 20% of the
+    // other 95.00; the deductible counts as met by the surgery. The primary payer paid
+    // nothing, so nothing is settled: the plan pays 120.00 − 44.00.
+    assert_eq!(decided.lines[1].payer_paid.to_string(), "76.00 USD");
+    // Not in the primary payer's decision: that payer first.
+    assert!(
+        decided.lines[2].payer_paid.is_zero(),
+        "{:?}",
+        decided.lines[2]
+    );
+    assert!(
+        codes(2).iter().any(|(code, _)| code == "CO-22"),
+        "{:?}",
+        codes(2)
+    );
+    engine.shutdown().await;
+}

@@ -14,7 +14,8 @@
 //! | `item[n].servicedDate` | `lines[n].date_of_service` |
 //! | `item[n].quantity.value` (a whole number; 1 if absent) | `lines[n].units` |
 //! | `item[n].net`, else `unitPrice × quantity × factor` | `lines[n].billed` |
-//! | `insurance[0].preAuthRef[0]` (at most one) | `lines[n].authorization`, every line |
+//! | `insurance[f].preAuthRef[0]` (this payer's, focal, entry; at most one) | `lines[n].authorization`, every line |
+//! | `contained[k]` (`ClaimResponse`, named by the primary payer's `insurance[p].claimResponse` as `#<id>`): `item[i].adjudication` of category `benefit` for `itemSequence` n | `lines[n].primary_paid` ([`coordination`]) |
 //! | `related[0].claim` (`Claim/<ref>` or `identifier.value`) with `relationship` `prior` | `corrects.claim_ref` |
 //! | `status`: `active` with `related` / `cancelled` | `corrects.kind`: `replacement` / `void` |
 //!
@@ -30,8 +31,8 @@
 //! a submitted request is).
 //!
 //! Checked and not carried: `resourceType` (`Claim`), `status` (`active` or `cancelled`), `use`
-//! (`claim`), `type` (`professional`), `priority` (present), `insurance` (exactly one,
-//! focal), `total` (equals the items' sum), `net` (equals `unitPrice × quantity × factor`
+//! (`claim`), `type` (`professional`), `priority` (present), `insurance` (one focal entry,
+//! this payer's, and at most one other, ordered by `sequence`), `total` (equals the items' sum), `net` (equals `unitPrice × quantity × factor`
 //! when both are sent), `careTeam` (each entry a sequence and a practitioner reference)
 //! and `item[n].careTeamSequence` (each names an entry). The care team is who rendered or
 //! supervised the care; the engine prices, checks the network of and pays the billing
@@ -40,13 +41,15 @@
 //! Every other element FHIR defines on `Claim` and its items changes what a claim means
 //! and is refused by name, so nothing an insurer sends is silently dropped.
 
+mod coordination;
+
 use super::model::{
     CareTeamIn, ClaimIn, CodeableConcept, DiagnosisIn, ItemIn, MoneyIn, QuantityIn, Reference,
 };
 use crate::submission::{ClaimSubmission, SubmittedCorrection, SubmittedLine};
 use chrono::NaiveDate;
 use claims_domain::claim::CorrectionKind;
-use claims_domain::coding::{AuthorizationNumber, Modifier};
+use claims_domain::coding::Modifier;
 use claims_domain::{
     Currency, DiagnosisCode, InsurerClaimRef, InsurerId, MemberId, Money, ProcedureCode, ProviderId,
 };
@@ -217,10 +220,12 @@ impl Mapping {
         });
         let received_on = self.created(claim.created.as_deref());
         let corrects = self.correction(claim);
-        let authorization = self.insurance(claim);
+        let insurance = self.insurance(claim);
+        let contained = self.contained(&claim.contained);
         let care_team = self.care_team(&claim.care_team);
         let diagnoses = self.diagnoses(&claim.diagnosis);
         let lines = self.items(&claim.item, &diagnoses, &care_team);
+        let primary_paid = self.primary_payments(&insurance, contained, &lines);
         self.total(claim.total.as_ref(), &lines);
         match (claim_ref, member, provider, received_on) {
             (Some(claim_ref), Some(member), Some(provider), Some(received_on))
@@ -235,7 +240,10 @@ impl Mapping {
                     lines: lines
                         .into_iter()
                         .map(|(_, line)| SubmittedLine {
-                            authorization: authorization.clone(),
+                            authorization: insurance.authorization.clone(),
+                            primary_paid: line
+                                .number
+                                .and_then(|number| primary_paid.get(&number).copied()),
                             ..line
                         })
                         .collect(),
@@ -254,11 +262,6 @@ impl Mapping {
                     claim.modifier_extension.is_some(),
                     "modifierExtension",
                     "modifier extensions change the claim's meaning and none is understood",
-                ),
-                (
-                    claim.contained.is_some(),
-                    "contained",
-                    "contained resources are not read; send identifiers in the references",
                 ),
                 (
                     claim.sub_type.is_some(),
@@ -308,7 +311,7 @@ impl Mapping {
                 (
                     claim.accident.is_some(),
                     "accident",
-                    "accident claims need coordination with other payers, which is not taken from FHIR",
+                    "accident claims are paid first by liability or auto insurance, which the engine does not coordinate with",
                 ),
             ],
         );
@@ -506,58 +509,6 @@ impl Mapping {
                 self.invalid(path, format!("{text:?} is not a date (YYYY-MM-DD)"));
                 None
             })
-    }
-
-    /// Checks the one focal insurance and returns the prior authorisation number it quotes.
-    fn insurance(&mut self, claim: &ClaimIn) -> Option<AuthorizationNumber> {
-        if claim.insurance.is_empty() {
-            self.missing("insurance", "at least one insurance entry is required");
-            return None;
-        }
-        for (index, insurance) in claim.insurance.iter().enumerate() {
-            let base = format!("insurance[{index}]");
-            if index > 0 {
-                self.unsupported(
-                    &base,
-                    "only one insurance (this payer) is supported; coordination of benefits is not taken from FHIR",
-                );
-            }
-            if insurance.focal != Some(true) {
-                self.invalid(
-                    join(&base, "focal"),
-                    "the insurance to adjudicate against must be focal (true)",
-                );
-            }
-            if insurance.coverage.is_none() {
-                self.missing(join(&base, "coverage"), "a coverage reference is required");
-            }
-            self.refuse_present(
-                &base,
-                &[(
-                    insurance.claim_response.is_some(),
-                    "claimResponse",
-                    "another payer's adjudication is not taken from FHIR",
-                )],
-            );
-        }
-        let insurance = claim.insurance.first()?;
-        let path = "insurance[0].preAuthRef";
-        match insurance.pre_auth_ref.as_deref()? {
-            [] => {
-                self.invalid(path, "an empty list: send one number, or leave it out");
-                None
-            }
-            [number] => AuthorizationNumber::new(number)
-                .map_err(|error| self.invalid(format!("{path}[0]"), error.to_string()))
-                .ok(),
-            [_, ..] => {
-                self.unsupported(
-                    format!("{path}[1]"),
-                    "several authorisation numbers cannot be matched to lines; send one per claim, or the native format's authorization on each line",
-                );
-                None
-            }
-        }
     }
 
     /// The care team's sequence numbers, each entry checked for a practitioner reference.

@@ -197,8 +197,11 @@ pub struct ClaimIn {
     // silently trimmed.
     /// Extensions that change the meaning of the claim.
     pub modifier_extension: Option<IgnoredAny>,
-    /// Contained resources.
-    pub contained: Option<IgnoredAny>,
+    /// Contained resources: only the primary payer's `ClaimResponse` that an
+    /// `insurance[].claimResponse` names (`#id`) is read; each is parsed on its own so
+    /// that a problem is reported with its path.
+    #[serde(default)]
+    pub contained: Vec<Box<RawValue>>,
     /// A finer claim type.
     pub sub_type: Option<IgnoredAny>,
     /// A request to reserve funds.
@@ -247,8 +250,142 @@ pub struct InsuranceIn {
     pub business_arrangement: Option<IgnoredAny>,
     /// Prior authorisation numbers; one, quoted on every line.
     pub pre_auth_ref: Option<Vec<String>>,
-    /// Another payer's adjudication: refused (coordination of benefits is not taken from FHIR).
-    pub claim_response: Option<IgnoredAny>,
+    /// The adjudication of the payer of this coverage: on the entry before the focal one,
+    /// the primary payer's `ClaimResponse`, contained in the claim (`#id`).
+    pub claim_response: Option<Reference>,
+}
+
+/// Just enough of a contained resource to tell what it is.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainedIn {
+    /// `ClaimResponse` is the only type read.
+    pub resource_type: Option<String>,
+}
+
+/// The primary payer's FHIR R4 `ClaimResponse`, contained in a claim to this payer as the
+/// secondary one: what it paid for each item is what coordination of benefits reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrimaryResponseIn {
+    /// `ClaimResponse`.
+    pub resource_type: Option<String>,
+    /// What `insurance[].claimResponse` names, as `#id`.
+    pub id: Option<String>,
+    /// Metadata and narrative: carry nothing coordination reads.
+    pub meta: Option<IgnoredAny>,
+    /// See `meta`.
+    pub implicit_rules: Option<IgnoredAny>,
+    /// See `meta`.
+    pub language: Option<IgnoredAny>,
+    /// See `meta`.
+    pub text: Option<IgnoredAny>,
+    /// See `meta`.
+    pub extension: Option<IgnoredAny>,
+    /// The primary payer's identifiers of its decision: informational.
+    pub identifier: Option<IgnoredAny>,
+    /// `active` (a cancelled decision pays nothing to coordinate with).
+    pub status: Option<String>,
+    /// The claim type: informational (the claim's own is checked).
+    #[serde(rename = "type")]
+    pub response_type: Option<IgnoredAny>,
+    /// See `type`.
+    pub sub_type: Option<IgnoredAny>,
+    /// `claim`: informational.
+    #[serde(rename = "use")]
+    pub response_use: Option<IgnoredAny>,
+    /// The member: informational (the claim's own is read).
+    pub patient: Option<IgnoredAny>,
+    /// When the primary payer decided: informational.
+    pub created: Option<IgnoredAny>,
+    /// The primary payer: informational (the member's enrolment names it).
+    pub insurer: Option<IgnoredAny>,
+    /// The provider: informational.
+    pub requestor: Option<IgnoredAny>,
+    /// The primary payer's claim: informational.
+    pub request: Option<IgnoredAny>,
+    /// `complete` or `partial`: the primary payer has decided.
+    pub outcome: Option<String>,
+    /// The decision in words: informational.
+    pub disposition: Option<IgnoredAny>,
+    /// The primary payer's authorisation: informational.
+    pub pre_auth_ref: Option<IgnoredAny>,
+    /// See `preAuthRef`.
+    pub pre_auth_period: Option<IgnoredAny>,
+    /// Whom the primary payer paid: informational.
+    pub payee_type: Option<IgnoredAny>,
+    /// Each item's adjudication by the primary payer.
+    #[serde(default)]
+    pub item: Vec<PrimaryItemIn>,
+    /// Totals: informational; the items' benefits are read.
+    pub total: Option<IgnoredAny>,
+    /// The primary payer's payment: informational; the items' benefits are read.
+    pub payment: Option<IgnoredAny>,
+    /// See `payment`.
+    pub funds_reserve: Option<IgnoredAny>,
+    /// Forms and notes: informational.
+    pub form_code: Option<IgnoredAny>,
+    /// See `formCode`.
+    pub form: Option<IgnoredAny>,
+    /// See `formCode`.
+    pub process_note: Option<IgnoredAny>,
+    /// See `formCode`.
+    pub communication_request: Option<IgnoredAny>,
+    /// The coverages the primary payer adjudicated against: informational.
+    pub insurance: Option<IgnoredAny>,
+    /// The primary payer's processing errors: informational; `outcome` says whether it
+    /// decided.
+    pub error: Option<IgnoredAny>,
+    // Refused: they change what was paid in ways no line of this claim can carry.
+    /// Extensions that change the meaning.
+    pub modifier_extension: Option<IgnoredAny>,
+    /// Resources inside the contained one.
+    pub contained: Option<IgnoredAny>,
+    /// Lines the primary payer added.
+    pub add_item: Option<IgnoredAny>,
+    /// Claim-level adjudication, which cannot be put on a line.
+    pub adjudication: Option<IgnoredAny>,
+}
+
+/// One item of the primary payer's `ClaimResponse`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrimaryItemIn {
+    /// Element id.
+    pub id: Option<IgnoredAny>,
+    /// Extensions.
+    pub extension: Option<IgnoredAny>,
+    /// Extensions that change the meaning: refused.
+    pub modifier_extension: Option<IgnoredAny>,
+    /// The claim item (`Claim.item.sequence`) it adjudicates.
+    pub item_sequence: Option<u32>,
+    /// Notes: informational.
+    pub note_number: Option<IgnoredAny>,
+    /// Amounts by category; `benefit` is what the primary payer paid.
+    #[serde(default)]
+    pub adjudication: Vec<PrimaryAdjudicationIn>,
+    /// Sub-lines: refused, as on the claim.
+    pub detail: Option<IgnoredAny>,
+}
+
+/// One amount of the primary payer's adjudication of an item.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrimaryAdjudicationIn {
+    /// Element id.
+    pub id: Option<IgnoredAny>,
+    /// Extensions.
+    pub extension: Option<IgnoredAny>,
+    /// Extensions that change the meaning: refused.
+    pub modifier_extension: Option<IgnoredAny>,
+    /// What the amount is (`benefit`, `eligible`, `copay`…).
+    pub category: Option<CodeableConcept>,
+    /// Why (a CARC): informational.
+    pub reason: Option<IgnoredAny>,
+    /// How much.
+    pub amount: Option<MoneyIn>,
+    /// A number that is not money (a percentage): informational.
+    pub value: Option<IgnoredAny>,
 }
 
 /// One `Claim.careTeam` entry: a practitioner who gave or supervised the care.
