@@ -58,6 +58,7 @@
 //! the server's confirmation: one lost with the connection brings the message back after
 //! `ack_wait`, which the engine's idempotent consumers absorb.
 
+mod arrivals;
 mod config;
 mod convert;
 mod dead_letter;

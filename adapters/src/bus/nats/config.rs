@@ -42,7 +42,9 @@ pub struct NatsBusConfig {
     /// batch could take, waits for more before it asks for the rest of its batch: messages
     /// trickling in then share a batch, and so its round trips to the store and the server,
     /// at the price of at most that wait on each queue's hop. Zero takes only what is
-    /// ready. A worker with a full batch waiting never lingers.
+    /// ready. A worker with a full batch waiting never lingers, nor one whose messages
+    /// arrive too seldom for the linger to gather half a message (under 250 a second for
+    /// 2 ms; `arrivals.rs`).
     pub batch_linger: Duration,
 }
 

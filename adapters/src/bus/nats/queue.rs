@@ -1,6 +1,7 @@
 //! Work queues on NATS: a durable pull consumer per queue, one message per pull, and the
 //! acker that turns a worker's answer into ack, nak, term and dead letters.
 
+use super::arrivals::ArrivalRate;
 use super::{NatsBusConfig, Shared, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
 use async_nats::HeaderMap;
@@ -50,6 +51,7 @@ pub(super) async fn declare(
         consumer,
         pull: None,
         pending: 0,
+        arrivals: ArrivalRate::default(),
     }))
 }
 
@@ -214,6 +216,8 @@ struct NatsWorkQueue {
     pull: Option<pull::Batch>,
     /// How many more messages the consumer held when the last one pulled was sent.
     pending: u64,
+    /// How fast this worker takes messages: whether a batch's linger can gather any.
+    arrivals: ArrivalRate,
 }
 
 #[async_trait]
@@ -245,16 +249,31 @@ impl WorkQueue for NatsWorkQueue {
         let Some(first) = self.next().await else {
             return Vec::new();
         };
+        let batch = self.rest_of_batch(first, max).await;
+        self.arrivals
+            .observe(batch.len(), std::time::Instant::now());
+        batch
+    }
+}
+
+impl NatsWorkQueue {
+    /// The batch `first` opens: what the consumer has pending, after the linger when
+    /// messages arrive fast enough for it to gather more.
+    async fn rest_of_batch(&mut self, first: Delivery, max: usize) -> Vec<Delivery> {
         let mut batch = vec![first];
         let wanted = max.saturating_sub(1);
         if wanted == 0 || self.shared.is_shut_down() {
             return batch;
         }
         let linger = self.shared.config.batch_linger;
-        if !linger.is_zero() && self.pending < wanted as u64 {
-            // Fewer are waiting than the batch could take: give those trickling in the
-            // linger to join it. No pull request is outstanding meanwhile, so what arrives
-            // waits in the consumer for the fetch below, or for another worker.
+        if !linger.is_zero()
+            && self.pending < wanted as u64
+            && self.arrivals.worth_lingering(linger)
+        {
+            // Fewer are waiting than the batch could take, and more arrive often enough:
+            // give those trickling in the linger to join it. No pull request is
+            // outstanding meanwhile, so what arrives waits in the consumer for the fetch
+            // below, or for another worker.
             tokio::time::sleep(linger).await;
         }
         let mut fetch = match self.consumer.fetch().max_messages(wanted).messages().await {
@@ -287,9 +306,7 @@ impl WorkQueue for NatsWorkQueue {
         }
         batch
     }
-}
 
-impl NatsWorkQueue {
     /// At shutdown, the outstanding pull request may still bring a message that no worker
     /// here will process: the server would count it delivered and hold it until `ack_wait`
     /// (30 s for the engine's queues) before any other worker could have it. So the request
@@ -310,6 +327,7 @@ impl NatsWorkQueue {
             consumer: self.consumer.clone(),
             pull: None,
             pending: 0,
+            arrivals: ArrivalRate::default(),
         };
         let hand_back = tokio::spawn(async move {
             let read_out = async {
