@@ -518,6 +518,16 @@ pub enum Rejection {
         /// The plan's currency.
         plan_currency: crate::money::Currency,
     },
+    /// Lines say what a primary payer paid, but the member's enrolment names no other
+    /// coverage that pays first: paying as primary would pay what the other payer already
+    /// paid, and ignoring the amounts would silently drop what the insurer said.
+    #[error(
+        "lines say what a primary payer paid, but member {member} has no other coverage on file that pays first; enrol the member with their primary payer, or send the claim without primary_paid"
+    )]
+    PrimaryPaidWithoutOtherCoverage {
+        /// The member.
+        member: MemberId,
+    },
     /// What a line says the primary payer paid is negative, has fractions of a cent, or
     /// is in another currency than the line's: coordination could not subtract it.
     #[error(
@@ -589,6 +599,7 @@ impl Rejection {
             Rejection::FractionalCents { .. } => "fractional-cents",
             Rejection::CurrencyNotOfPlan { .. } => "currency-not-of-plan",
             Rejection::PrimaryPaidInvalid { .. } => "primary-paid-invalid",
+            Rejection::PrimaryPaidWithoutOtherCoverage { .. } => "no-other-coverage",
             Rejection::ServiceAfterReceipt { .. } => "service-after-receipt",
             Rejection::SpansBenefitYears { .. } => "spans-benefit-years",
             Rejection::UnknownOriginal(_) => "unknown-original",
@@ -763,6 +774,14 @@ fn validate(claim: &Claim, context: &SubmissionContext) -> Vec<Rejection> {
             rejections.push(Rejection::UnknownPlan(member.plan.to_string()));
         }
         Some(_) => {}
+    }
+    if let Some(member) = &context.member
+        && member.primary_payer.is_none()
+        && claim.lines.iter().any(|line| line.primary_paid.is_some())
+    {
+        rejections.push(Rejection::PrimaryPaidWithoutOtherCoverage {
+            member: member.id.clone(),
+        });
     }
     if context.provider.is_none() {
         rejections.push(Rejection::UnknownProvider(claim.provider.clone()));

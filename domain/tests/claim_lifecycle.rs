@@ -270,8 +270,12 @@ fn a_primary_payment_coordination_could_not_subtract_is_refused() {
             paid(5, usd("180.00")),
         ],
     );
+    let mut context = submission_context();
+    if let Some(member) = context.member.as_mut() {
+        member.primary_payer = Some(InsurerId::new("spouse-health").expect("an insurer id"));
+    }
     let error = given::<ClaimDecider>([])
-        .when(submit(&claim, submission_context()))
+        .when(submit(&claim, context))
         .then_error();
     let invalid = |line: u32, paid: Money| Rejection::PrimaryPaidInvalid {
         line,
@@ -285,6 +289,22 @@ fn a_primary_payment_coordination_could_not_subtract_is_refused() {
             invalid(2, usd("10.005")),
             invalid(3, Money::new(usd("100.00").amount(), Currency::EUR)),
         ])
+    );
+}
+
+#[test]
+fn primary_payments_for_a_member_without_other_coverage_are_refused() {
+    let mut paid = line(1, OFFICE_VISIT, 1, "180.00");
+    paid.primary_paid = Some(usd("100.00"));
+    let claim = claim_with("CLM-0006", vec![paid]);
+    let error = given::<ClaimDecider>([])
+        .when(submit(&claim, submission_context()))
+        .then_error();
+    assert_eq!(
+        error,
+        ClaimError::Rejected(vec![Rejection::PrimaryPaidWithoutOtherCoverage {
+            member: member().id,
+        }])
     );
 }
 

@@ -83,3 +83,11 @@ Feature: Coordination of benefits as secondary payer
       | procedure | date of service | billed      | primary paid |
       | 29881     | 2026-03-02      | 1000.00 USD | 700.00 EUR   |
     Then the submission is rejected because "line 1 says the primary payer paid 700.00 EUR; send an amount of at least zero, in whole cents, in the line's currency (USD)"
+
+  Scenario: Primary payments for a member without other coverage are refused at intake
+    Paying such a claim as primary would pay again what the other payer paid; ignoring
+    the amounts would drop what the insurer said. The enrolment must say who pays first.
+    When "Clinic A" submits a claim for member "M-1002" with:
+      | procedure | date of service | billed      | primary paid |
+      | 29881     | 2026-03-02      | 1000.00 USD | 700.00 USD   |
+    Then the submission is rejected because "lines say what a primary payer paid, but member M-1002 has no other coverage on file that pays first; enrol the member with their primary payer, or send the claim without primary_paid"
