@@ -14,6 +14,7 @@ use claims_adapters::event_store::{
 };
 use pg_support::TestSchema;
 use serde_json::json;
+use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +90,59 @@ async fn a_stores_own_notice_does_not_wake_its_readers_a_second_time() {
         .expect("another store's commit never woke the readers");
     store.close().await;
     other.close().await;
+}
+
+/// A hint is a statement for PostgreSQL on every burst of commits, and with every role in
+/// one process it woke no one. A store sends them only while a store in another process
+/// has readers, which it hears from that store's announcements on the same channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_hints_only_while_another_store_has_readers() {
+    let schema = TestSchema::new().await;
+    let writer = schema.store().await;
+    let other = schema.store().await;
+    // The writer's own readers are woken in process and need no notice.
+    let _own_reader = writer.log_waiter();
+    let mut overheard = PgListener::connect(&schema.url).await.unwrap();
+    overheard
+        .listen(&format!("claims_log_{}", schema.name))
+        .await
+        .unwrap();
+    // Let both stores' listeners subscribe and the stores introduce themselves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    writer.append(vec![one_event("claim-1")]).await.unwrap();
+    let heard = hints_within(&mut overheard, Duration::from_millis(700)).await;
+    assert_eq!(
+        heard, 0,
+        "a hint went out with no reader in another process"
+    );
+
+    let mut reader = other.log_waiter();
+    // Its announcement reaches the writer within milliseconds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    reader.mark_seen();
+    writer.append(vec![one_event("claim-2")]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), reader.log_grew())
+        .await
+        .expect("the other store's reader was never hinted");
+    let heard = hints_within(&mut overheard, Duration::from_millis(700)).await;
+    assert!(heard >= 1, "no hint went out for the other store's reader");
+    writer.close().await;
+    other.close().await;
+}
+
+/// How many commit hints (not the stores' announcements and questions) arrive within
+/// `window`.
+async fn hints_within(listener: &mut PgListener, window: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut hints = 0;
+    while let Ok(notice) = tokio::time::timeout_at(deadline, listener.recv()).await {
+        let payload = notice.unwrap().payload().to_owned();
+        if !payload.starts_with("reader:") && !payload.starts_with("who:") {
+            hints += 1;
+        }
+    }
+    hints
 }
 
 fn one_event(stream: &str) -> StreamAppend {

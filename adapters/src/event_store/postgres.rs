@@ -71,6 +71,16 @@
 //! `claims bench store` measures what a `NOTIFY` inside each append would cost (see
 //! `docs/benchmarks.md`).
 //!
+//! A hint is sent only while a store in another process has readers: with every role in
+//! one process the notices woke no one and cost 7% of the machine's processor time per
+//! claim (`docs/benchmarks.md`). So the same channel also carries who reads. A store with
+//! readers says so (`reader:<id>`) when its first reader appears, every
+//! [`READERS_ANNOUNCED_EVERY`] after, and when asked; a store that starts listening asks
+//! (`who:<id>`). A store sends commit hints until [`READERS_HEARD_FOR`] after it last heard
+//! of another store's readers. A reader that a hint misses (one that appeared a moment
+//! before a commit, or one of a version that does not announce itself) still reads again
+//! after its poll interval.
+//!
 //! # Files
 //!
 //! The statements live beside this file in `postgres/*.sql`, the schema in
@@ -170,6 +180,20 @@ const HINT_CHANNEL: &str = "claims_log";
 /// How long the hint listener waits before reconnecting after losing its connection.
 const LISTENER_RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// How often a store with readers tells the others so.
+const READERS_ANNOUNCED_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a store keeps sending commit hints after it last heard of another store's
+/// readers: two announcements and a half.
+const READERS_HEARD_FOR: Duration = Duration::from_secs(5);
+
+/// A notice's payload: a store that has readers (`reader:<id>`).
+const READER_NOTICE: &str = "reader:";
+
+/// A notice's payload: a store that has just started listening asks who has readers
+/// (`who:<id>`).
+const WHO_NOTICE: &str = "who:";
+
 /// The event log in a PostgreSQL database: what production engines share.
 ///
 /// Cheap to clone: clones share one connection pool and one pair of hint tasks.
@@ -180,6 +204,8 @@ pub struct PostgresEventStore {
     commits: LogHints,
     /// What this process's readers wait on: local commits and other processes' notices.
     readers: LogHints,
+    /// Who else reads the log, as far as this store has heard.
+    readership: Arc<Readership>,
     hint_tasks: Arc<HintTasks>,
 }
 
@@ -189,12 +215,47 @@ pub struct PostgresEventStore {
 struct HintTasks {
     notifier: JoinHandle<()>,
     listener: JoinHandle<()>,
+    announcer: JoinHandle<()>,
+}
+
+impl HintTasks {
+    fn abort(&self) {
+        self.notifier.abort();
+        self.listener.abort();
+        self.announcer.abort();
+    }
 }
 
 impl Drop for HintTasks {
     fn drop(&mut self) {
-        self.notifier.abort();
-        self.listener.abort();
+        self.abort();
+    }
+}
+
+/// Whether a store in another process has readers to hint, and the nudge that makes this
+/// store say at once that it has some.
+#[derive(Debug, Default)]
+struct Readership {
+    /// Until when another store's readers count as present.
+    others_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Wakes the announcer: a first reader here, or another store asking.
+    announce: tokio::sync::Notify,
+}
+
+impl Readership {
+    fn heard_of_others(&self) {
+        let until = tokio::time::Instant::now() + READERS_HEARD_FOR;
+        *self
+            .others_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+    }
+
+    fn others_read(&self) -> bool {
+        self.others_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|until| tokio::time::Instant::now() < until)
     }
 }
 
@@ -257,8 +318,7 @@ impl PostgresEventStore {
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
-        self.hint_tasks.notifier.abort();
-        self.hint_tasks.listener.abort();
+        self.hint_tasks.abort();
         self.pool.close().await;
     }
 
@@ -303,24 +363,26 @@ impl PostgresEventStore {
             .connect_lazy_with((*pool.connect_options()).clone());
         // Signs this store's notices, so that its listener can tell its own from others'.
         let sender = Uuid::new_v4().to_string();
+        let readership = Arc::new(Readership::default());
+        let hints = Hints {
+            channel,
+            own: sender,
+            readership: readership.clone(),
+        };
         let hint_tasks = Arc::new(HintTasks {
-            notifier: tokio::spawn(send_hints(
+            notifier: tokio::spawn(send_hints(pool.clone(), hints.clone(), commits.clone())),
+            announcer: tokio::spawn(announce_readers(
                 pool.clone(),
-                channel.clone(),
-                sender.clone(),
-                commits.clone(),
-            )),
-            listener: tokio::spawn(receive_hints(
-                listener_pool,
-                channel,
-                sender,
+                hints.clone(),
                 readers.clone(),
             )),
+            listener: tokio::spawn(receive_hints(listener_pool, hints, readers.clone())),
         });
         Ok(Self {
             pool,
             commits,
             readers,
+            readership,
             hint_tasks,
         })
     }
@@ -335,30 +397,77 @@ impl PostgresEventStore {
     }
 }
 
+/// What the hint tasks of one store share: the log's channel, the store's id, and what it
+/// heard of other stores' readers.
+#[derive(Debug, Clone)]
+struct Hints {
+    channel: String,
+    own: String,
+    readership: Arc<Readership>,
+}
+
+impl Hints {
+    /// Sends `payload` on the channel, outside any transaction. A failed notice is only
+    /// logged: readers poll as well.
+    async fn notify<'c, E>(&self, executor: E, payload: &str, what: &str)
+    where
+        E: sqlx::Executor<'c, Database = Postgres>,
+    {
+        if let Err(error) = sqlx::query(statements::NOTIFY)
+            .bind(self.channel.as_str())
+            .bind(payload)
+            .execute(executor)
+            .await
+        {
+            tracing::debug!(%error, "could not send {what}; readers will poll");
+        }
+    }
+}
+
 /// Sends one `NOTIFY` per burst of commits, outside every append's transaction (see the
-/// module docs), signed with `sender`. A failed notice is only logged: readers poll as well.
-async fn send_hints(pool: PgPool, channel: String, sender: String, commits: LogHints) {
+/// module docs), signed with the store's id, while another store has readers.
+async fn send_hints(pool: PgPool, hints: Hints, commits: LogHints) {
     let mut waiter = commits.waiter();
     loop {
         waiter.log_grew().await;
         // Every commit from here on is covered by the next notice, not this one.
         waiter.mark_seen();
-        if let Err(error) = sqlx::query(statements::NOTIFY)
-            .bind(channel.as_str())
-            .bind(sender.as_str())
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(%error, "could not send a wake-up hint; readers will poll");
+        if hints.readership.others_read() {
+            hints.notify(&pool, &hints.own, "a wake-up hint").await;
         }
     }
 }
 
-/// Wakes this process's readers whenever another store notifies the log's channel, and
-/// after every reconnection (notices sent while disconnected are lost). A notice signed
-/// `own` is this store's: its readers were woken in process when the commit returned, and
-/// waking them again would only make each of them read the log once more for nothing.
-async fn receive_hints(pool: PgPool, channel: String, own: String, readers: LogHints) {
+/// Tells the other stores that this one has readers: when the first appears or another
+/// store asks, and every [`READERS_ANNOUNCED_EVERY`] while any is left.
+async fn announce_readers(pool: PgPool, hints: Hints, readers: LogHints) {
+    let announcement = format!("{READER_NOTICE}{}", hints.own);
+    loop {
+        if readers.has_waiters() {
+            hints
+                .notify(&pool, &announcement, "that this process reads the log")
+                .await;
+        }
+        let _ = tokio::time::timeout(
+            READERS_ANNOUNCED_EVERY,
+            hints.readership.announce.notified(),
+        )
+        .await;
+    }
+}
+
+/// Wakes this process's readers whenever another store hints that the log grew, and after
+/// every reconnection (notices sent while disconnected are lost). A hint signed with the
+/// store's own id is its own: its readers were woken in process when the commit returned,
+/// and waking them again would only make each of them read the log once more for nothing.
+/// Also hears which other stores have readers, and asks them at every (re)connection.
+async fn receive_hints(pool: PgPool, hints: Hints, readers: LogHints) {
+    let Hints {
+        channel,
+        own,
+        readership,
+    } = hints.clone();
+    let question = format!("{WHO_NOTICE}{own}");
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -373,10 +482,27 @@ async fn receive_hints(pool: PgPool, channel: String, own: String, readers: LogH
             tokio::time::sleep(LISTENER_RECONNECT_PAUSE).await;
             continue;
         }
+        hints
+            .notify(&mut listener, &question, "who reads the log")
+            .await;
         loop {
             match listener.try_recv().await {
-                Ok(Some(notice)) if notice.payload() == own => {}
-                Ok(Some(_)) => readers.log_grew(),
+                Ok(Some(notice)) => match notice.payload() {
+                    payload if payload == own => {}
+                    payload => {
+                        if let Some(store) = payload.strip_prefix(READER_NOTICE) {
+                            if store != own {
+                                readership.heard_of_others();
+                            }
+                        } else if let Some(store) = payload.strip_prefix(WHO_NOTICE) {
+                            if store != own {
+                                readership.announce.notify_one();
+                            }
+                        } else {
+                            readers.log_grew();
+                        }
+                    }
+                },
                 // The connection dropped; the next call reconnects.
                 Ok(None) => readers.log_grew(),
                 Err(error) => {
@@ -536,7 +662,10 @@ impl EventStore for PostgresEventStore {
     }
 
     fn log_waiter(&self) -> LogWaiter {
-        self.readers.waiter()
+        let waiter = self.readers.waiter();
+        // Other processes hint this store's readers only once they hear of them.
+        self.readership.announce.notify_one();
+        waiter
     }
 }
 

@@ -31,6 +31,11 @@ impl LogHints {
             .send_modify(|count| *count = count.wrapping_add(1));
     }
 
+    /// Whether any waiter is still listening.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// A waiter that wakes on every hint sent after this call.
     pub(crate) fn waiter(&self) -> LogWaiter {
         LogWaiter {
