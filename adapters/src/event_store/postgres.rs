@@ -196,7 +196,7 @@ const WHO_NOTICE: &str = "who:";
 
 /// The event log in a PostgreSQL database: what production engines share.
 ///
-/// Cheap to clone: clones share one connection pool and one pair of hint tasks.
+/// Cheap to clone: clones share one connection pool and one set of hint tasks.
 #[derive(Debug, Clone)]
 pub struct PostgresEventStore {
     pool: PgPool,
