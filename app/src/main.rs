@@ -163,7 +163,8 @@ enum Command {
     /// publish and hear only its own subjects, and one for the engine, with a password file
     /// per user (existing ones are kept). See docs/operations.md.
     NatsConfig {
-        /// The directory to write nats-server.conf and users/<user>.password into.
+        /// The directory to write nats-server.conf, claims-account.conf (the account and
+        /// its users, which nats-server.conf includes) and users/<user>.password into.
         #[arg(long)]
         out: PathBuf,
         /// An insurer (repeat for each).
@@ -716,12 +717,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_default();
             print_report(&format!(
                 "{}: the engine's user {} and {} insurers{namespace}; passwords in {}\n\
-                 start it with: nats-server -c {}\n",
-                out.join("nats-server.conf").display(),
+                 start it with: nats-server -c {}\n\
+                 or include {} in the accounts block of a server of your own\n",
+                out.join(claims::nats_access::ACCOUNT_FILE).display(),
                 access.engine.name,
                 access.insurers.len(),
                 out.join("users").display(),
                 out.join("nats-server.conf").display(),
+                out.join(claims::nats_access::ACCOUNT_FILE).display(),
             ));
         }
         Command::Status { claim, store } => {

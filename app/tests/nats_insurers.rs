@@ -590,3 +590,30 @@ async fn under_a_namespace_an_insurer_uses_its_own_subjects_there_and_no_others(
         "the engine lacked a right it needs:\n{log}"
     );
 }
+
+/// An operator who already runs nats-server includes the engine's account
+/// (`claims-account.conf`) in that server's own `accounts` block, beside its other
+/// applications' accounts: the insurers' users and their limits come with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_own_server_takes_the_engines_account_by_include() {
+    let server = NatsServer::start_with_account_included(&[ACME, BETA]).await;
+    let (acme, errors) = connect_as(&server, ACME).await;
+    let own_answers = acme.subscribe(format!("claims.ack.{ACME}")).await.unwrap();
+    acme.flush().await.unwrap();
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "subscribing to its own answers was refused: {:?}",
+        errors.lock().unwrap()
+    );
+    acme.publish(format!("claims.submit.{BETA}"), "{}".into())
+        .await
+        .unwrap();
+    acme.flush().await.unwrap();
+    violation(&errors, &format!("claims.submit.{BETA}")).await;
+    drop(own_answers);
+    // The operator's other application keeps its own account and user.
+    async_nats::ConnectOptions::with_user_and_password("billing".into(), "b".into())
+        .connect(&server.url)
+        .await
+        .unwrap();
+}

@@ -56,7 +56,36 @@ impl NatsServer {
         Self::start_generated(insurers, &["--nats-namespace", namespace]).await
     }
 
+    /// A server of an operator's own, with an account of another application, that takes
+    /// the engine's account by including the `claims-account.conf` that `claims nats-config`
+    /// wrote for `insurers` (not the `nats-server.conf` written beside it).
+    pub async fn start_with_account_included(insurers: &[&str]) -> Self {
+        let (directory, address, out) = Self::generate(insurers, &[]);
+        let (host, port) = address.split_once(':').unwrap();
+        let own = out.join("operators-own.conf");
+        std::fs::write(
+            &own,
+            format!(
+                "host: \"{host}\"\nport: {port}\n\
+                 jetstream {{ store_dir: \"{}\" }}\n\
+                 accounts {{\n  BILLING {{ users: [ {{ user: \"billing\", password: \"b\" }} ] }}\n  \
+                 include \"claims-account.conf\"\n}}\n",
+                directory.path().join("jetstream").display()
+            ),
+        )
+        .unwrap();
+        Self::spawn(directory, address, &["-c", own.to_str().unwrap()]).await
+    }
+
     async fn start_generated(insurers: &[&str], args: &[&str]) -> Self {
+        let (directory, address, out) = Self::generate(insurers, args);
+        let config = out.join("nats-server.conf");
+        Self::spawn(directory, address, &["-c", config.to_str().unwrap()]).await
+    }
+
+    /// Runs `claims nats-config` for `insurers` into a temporary directory's `nats/`, for a
+    /// server on a free address.
+    fn generate(insurers: &[&str], args: &[&str]) -> (tempfile::TempDir, String, PathBuf) {
         let directory = tempfile::tempdir().unwrap();
         let address = free_address();
         let out = directory.path().join("nats");
@@ -76,8 +105,7 @@ impl NatsServer {
             "claims nats-config failed: {}",
             String::from_utf8_lossy(&generated.stderr)
         );
-        let config = out.join("nats-server.conf");
-        Self::spawn(directory, address, &["-c", config.to_str().unwrap()]).await
+        (directory, address, out)
     }
 
     async fn spawn(directory: tempfile::TempDir, address: String, args: &[&str]) -> Self {
