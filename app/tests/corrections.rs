@@ -179,25 +179,12 @@ async fn paid_claims_voided_or_replaced_are_recouped_from_the_next_payouts_and_r
     assert_eq!(engine.balance(wallet).await.unwrap(), money("600.02 USD"));
     assert_eq!(owed_back(&engine).await, Some(money("0.02 USD")));
 
-    // Reconciliation reads the log below the oldest transaction in flight, and the engine's
-    // roles keep committing: a batch settled a moment ago can read as paid on chain but
-    // not yet recorded (`reconcile.rs`), as an operator's run can. Ask until it settles.
-    let mut report = None;
-    for _ in 0..50 {
-        let read = claims_settlement::reconcile::reconcile(
-            engine.store().as_ref(),
-            engine.settlement_chain().as_ref(),
-        )
-        .await
-        .unwrap();
-        let clean = read.is_clean();
-        report = Some(read);
-        if clean {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let report = report.unwrap();
+    let report = claims_settlement::reconcile::reconcile(
+        engine.store().as_ref(),
+        engine.settlement_chain().as_ref(),
+    )
+    .await
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(
         report.claims_paid, 3,

@@ -108,15 +108,33 @@ pub async fn reconcile(
 
 /// Compares logs already read (by [`SettlementChain::settlement_logs`] or
 /// [`crate::json_rpc::read_settlement_logs`], which needs no key) with the event store.
+///
+/// The store is read after the logs, so a batch settled in between shows as paid but not
+/// yet recorded, never as recorded but not on chain; and a batch recorded a moment before
+/// can still be hidden behind a transaction in flight (the log is read below the oldest
+/// one). So while the chain shows payouts the store does not, the store is read again, up
+/// to [`SETTLING_READS`] times [`SETTLING_PAUSE`] apart: what a crash left unrecorded is
+/// still reported, what was only on its way is not.
 pub async fn reconcile_logs(
     store: &dyn EventStore,
     logs: &[SettlementLog],
 ) -> Result<ReconciliationReport, ReconcileError> {
-    // The store is read after the logs: a batch settled in between shows as paid but not
-    // yet recorded, never as recorded but not on chain.
-    let view = read_store(store).await?;
-    Ok(compare(&view, logs))
+    let mut report = compare(&read_store(store).await?, logs);
+    for _ in 0..SETTLING_READS {
+        if report.paid_not_recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(SETTLING_PAUSE).await;
+        report = compare(&read_store(store).await?, logs);
+    }
+    Ok(report)
 }
+
+/// How many times the store is read again while payouts on chain are not recorded.
+pub const SETTLING_READS: u32 = 3;
+
+/// How long to wait before each of those reads.
+pub const SETTLING_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn read_store(store: &dyn EventStore) -> Result<StoreView, AggregateError> {
     let mut claims: BTreeMap<ClaimId, <ClaimDecider as Decider>::State> = BTreeMap::new();
