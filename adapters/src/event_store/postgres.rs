@@ -456,18 +456,39 @@ async fn announce_readers(pool: PgPool, hints: Hints, readers: LogHints) {
     }
 }
 
+/// What a notice on the log's channel says, as a store reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum Notice {
+    /// Sent by this store: a hint or an announcement of its own.
+    Own,
+    /// Another store has readers.
+    Readers,
+    /// Another store has just started listening and asks who has readers.
+    Question,
+    /// Another store committed: the log grew.
+    LogGrew,
+}
+
+impl Notice {
+    fn read(payload: &str, own: &str) -> Self {
+        let (notice, sender) = if let Some(sender) = payload.strip_prefix(READER_NOTICE) {
+            (Notice::Readers, sender)
+        } else if let Some(sender) = payload.strip_prefix(WHO_NOTICE) {
+            (Notice::Question, sender)
+        } else {
+            (Notice::LogGrew, payload)
+        };
+        if sender == own { Notice::Own } else { notice }
+    }
+}
+
 /// Wakes this process's readers whenever another store hints that the log grew, and after
 /// every reconnection (notices sent while disconnected are lost). A hint signed with the
 /// store's own id is its own: its readers were woken in process when the commit returned,
 /// and waking them again would only make each of them read the log once more for nothing.
 /// Also hears which other stores have readers, and asks them at every (re)connection.
 async fn receive_hints(pool: PgPool, hints: Hints, readers: LogHints) {
-    let Hints {
-        channel,
-        own,
-        readership,
-    } = hints.clone();
-    let question = format!("{WHO_NOTICE}{own}");
+    let question = format!("{WHO_NOTICE}{}", hints.own);
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -477,7 +498,7 @@ async fn receive_hints(pool: PgPool, hints: Hints, readers: LogHints) {
                 continue;
             }
         };
-        if let Err(error) = listener.listen(&channel).await {
+        if let Err(error) = listener.listen(&hints.channel).await {
             tracing::debug!(%error, "cannot listen for wake-up hints yet; readers poll");
             tokio::time::sleep(LISTENER_RECONNECT_PAUSE).await;
             continue;
@@ -487,21 +508,11 @@ async fn receive_hints(pool: PgPool, hints: Hints, readers: LogHints) {
             .await;
         loop {
             match listener.try_recv().await {
-                Ok(Some(notice)) => match notice.payload() {
-                    payload if payload == own => {}
-                    payload => {
-                        if let Some(store) = payload.strip_prefix(READER_NOTICE) {
-                            if store != own {
-                                readership.heard_of_others();
-                            }
-                        } else if let Some(store) = payload.strip_prefix(WHO_NOTICE) {
-                            if store != own {
-                                readership.announce.notify_one();
-                            }
-                        } else {
-                            readers.log_grew();
-                        }
-                    }
+                Ok(Some(notice)) => match Notice::read(notice.payload(), &hints.own) {
+                    Notice::Own => {}
+                    Notice::Readers => hints.readership.heard_of_others(),
+                    Notice::Question => hints.readership.announce.notify_one(),
+                    Notice::LogGrew => readers.log_grew(),
                 },
                 // The connection dropped; the next call reconnects.
                 Ok(None) => readers.log_grew(),
