@@ -176,12 +176,14 @@ enum Command {
         /// JetStream's storage directory (default <out>/jetstream).
         #[arg(long)]
         store_dir: Option<PathBuf>,
-        /// The engine's user name.
+        /// The engine's user name (under a namespace, after `<namespace>.`, as every user's).
         #[arg(long, default_value = claims::nats_access::DEFAULT_ENGINE_USER)]
         engine_user: String,
         /// The subject namespace the engine runs under, if any (`claims serve
         /// --nats-namespace`): every user's subjects are permitted under it, as they travel
-        /// on the wire (inboxes and JetStream's `$JS.…` keep their names).
+        /// on the wire (inboxes and JetStream's `$JS.…` keep their names), in an account of
+        /// its own (`CLAIMS-<namespace>`) with users named `<namespace>.<name>`, so that
+        /// engines under different namespaces can share one server.
         #[arg(long)]
         nats_namespace: Option<String>,
     },
@@ -716,10 +718,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|namespace| format!(", subjects under the namespace {namespace}"))
                 .unwrap_or_default();
             print_report(&format!(
-                "{}: the engine's user {} and {} insurers{namespace}; passwords in {}\n\
+                "{}: account {}, the engine's user {} and {} insurers{namespace}; passwords in {}\n\
                  start it with: nats-server -c {}\n\
                  or include {} in the accounts block of a server of your own\n",
                 out.join(claims::nats_access::ACCOUNT_FILE).display(),
+                claims::nats_access::account_name(access.namespace.as_deref()),
                 access.engine.name,
                 access.insurers.len(),
                 out.join("users").display(),

@@ -4,6 +4,12 @@
 //! operator who already runs nats-server can include it in that server's `accounts` block
 //! instead.
 //!
+//! One server can hold several engines (production and staging, say), each in an account
+//! of its own: an engine under a subject namespace gets the account `CLAIMS-<namespace>`
+//! and its users are named `<namespace>.<name>` ([`account_name`], [`user_name`]), because
+//! nats-server wants account names and user names unique across the whole server. An
+//! account also keeps each engine's streams and subjects apart from the other's.
+//!
 //! An insurer may publish only its own submissions, reference data and reviewers'
 //! decisions and hear only its own answers, outcomes and inbox, so insurer A can neither submit as insurer B nor read
 //! B's acknowledgements and decisions: the server refuses both before the engine sees
@@ -28,17 +34,38 @@ use claims_domain::InsurerId;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The account every user of the engine lives in; JetStream is enabled for it.
+/// The account every user of an engine without a namespace lives in; JetStream is enabled
+/// for it.
 pub const ACCOUNT: &str = "CLAIMS";
 /// The file, beside `nats-server.conf`, that holds the account and its users.
 pub const ACCOUNT_FILE: &str = "claims-account.conf";
 /// The engine's user name unless told otherwise.
 pub const DEFAULT_ENGINE_USER: &str = "claims-engine";
 
+/// The account of an engine under `namespace`: [`ACCOUNT`] without one,
+/// `CLAIMS-<namespace>` with one, so that each engine on a server has its own.
+pub fn account_name(namespace: Option<&str>) -> String {
+    match namespace {
+        None => ACCOUNT.to_owned(),
+        Some(namespace) => format!("{ACCOUNT}-{namespace}"),
+    }
+}
+
+/// The NATS user `name` (an insurer's id, or the engine's user) of an engine under
+/// `namespace`: `name` itself without one, `<namespace>.<name>` with one. nats-server
+/// refuses a user name used twice, even in two accounts.
+pub fn user_name(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        None => name.to_owned(),
+        Some(namespace) => format!("{namespace}.{name}"),
+    }
+}
+
 /// One user and its password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NatsUser {
-    /// The user name: the insurer id for an insurer.
+    /// The user name: the insurer id for an insurer, after `<namespace>.` under a
+    /// namespace ([`user_name`]).
     pub name: String,
     /// The password (kept out of `Debug`).
     pub password: String,
@@ -66,7 +93,7 @@ pub struct NatsAccess {
     pub namespace: Option<String>,
     /// The engine's user.
     pub engine: NatsUser,
-    /// One user per insurer, named by its id.
+    /// One user per insurer, named by its id ([`user_name`]).
     pub insurers: Vec<(InsurerId, NatsUser)>,
 }
 
@@ -151,8 +178,9 @@ impl NatsAccess {
         text
     }
 
-    /// The engine's account, with JetStream: the engine's user and one user per insurer,
-    /// each limited to its own subjects. An entry of a nats-server `accounts` block.
+    /// The engine's account ([`account_name`]), with JetStream: the engine's user and one
+    /// user per insurer, each limited to its own subjects. An entry of a nats-server
+    /// `accounts` block.
     pub fn render_account(&self) -> String {
         let mut text = String::new();
         let _ = writeln!(
@@ -166,10 +194,15 @@ impl NatsAccess {
         if let Some(namespace) = namespace {
             let _ = writeln!(
                 text,
-                "# Subjects under the namespace {namespace} (claims serve --nats-namespace {namespace})."
+                "# Subjects under the namespace {namespace} (claims serve --nats-namespace {namespace}),\n\
+                 # users named {namespace}.<name>."
             );
         }
-        let _ = writeln!(text, "{ACCOUNT} {{\n  jetstream: enabled\n  users: [");
+        let _ = writeln!(
+            text,
+            "{} {{\n  jetstream: enabled\n  users: [",
+            quoted(&account_name(namespace))
+        );
         user(
             &mut text,
             &self.engine,
@@ -251,7 +284,7 @@ pub struct NatsConfigRequest {
     pub listen: String,
     /// JetStream's storage directory (default `<out>/jetstream`).
     pub store_dir: Option<PathBuf>,
-    /// The engine's user name.
+    /// The engine's user name (after `<namespace>.` under a namespace, [`user_name`]).
     pub engine_user: String,
     /// Every insurer.
     pub insurers: Vec<InsurerId>,
@@ -267,14 +300,14 @@ pub fn write(request: &NatsConfigRequest) -> Result<NatsAccess, NatsAccessError>
     let users = request.out.join("users");
     create_dir(&users)?;
     let mut names = std::collections::BTreeSet::new();
+    let namespace = request.namespace.as_deref();
     let mut account = |name: &str| -> Result<NatsUser, NatsAccessError> {
-        if !names.insert(name.to_owned()) {
+        let name = user_name(namespace, name);
+        if !names.insert(name.clone()) {
             return Err(NatsAccessError::DuplicateUser(name.to_owned()));
         }
-        Ok(NatsUser {
-            name: name.to_owned(),
-            password: password_file(&users.join(format!("{name}.password")))?,
-        })
+        let password = password_file(&users.join(format!("{name}.password")))?;
+        Ok(NatsUser { name, password })
     };
     let engine = account(&request.engine_user)?;
     let insurers = request
@@ -498,5 +531,43 @@ mod tests {
             "{text}"
         );
         assert!(!format!("{access:?}").contains("secret"));
+        assert!(
+            text.contains("\"CLAIMS\" {\n  jetstream: enabled"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn engines_under_two_namespaces_write_accounts_and_users_that_share_no_name() {
+        let directory = tempfile::tempdir().unwrap();
+        let acme = InsurerId::new("acme-health").unwrap();
+        let request = |namespace: Option<&str>| NatsConfigRequest {
+            out: directory.path().join(namespace.unwrap_or("production")),
+            listen: "127.0.0.1:4222".to_owned(),
+            store_dir: None,
+            engine_user: DEFAULT_ENGINE_USER.to_owned(),
+            insurers: vec![acme.clone()],
+            namespace: namespace.map(str::to_owned),
+        };
+        let production = write(&request(None)).unwrap();
+        let staging = write(&request(Some("staging"))).unwrap();
+
+        assert_eq!(production.engine.name, "claims-engine");
+        assert_eq!(production.insurers[0].1.name, "acme-health");
+        assert_eq!(staging.engine.name, "staging.claims-engine");
+        assert_eq!(staging.insurers[0].1.name, "staging.acme-health");
+        assert!(
+            directory
+                .path()
+                .join("staging/users/staging.acme-health.password")
+                .exists()
+        );
+        let text = staging.render_account();
+        assert!(
+            text.contains("\"CLAIMS-staging\" {\n  jetstream: enabled"),
+            "{text}"
+        );
+        assert!(text.contains(r#"user: "staging.acme-health""#), "{text}");
+        assert!(!text.contains(r#"user: "acme-health""#), "{text}");
     }
 }

@@ -15,6 +15,7 @@ mod support;
 
 use async_nats::HeaderMap;
 use claims::intake::{IntakeReply, ReplyStatus};
+use claims::nats_access::user_name;
 use claims_adapters::aggregate::streams;
 use claims_adapters::event_store::EventStore;
 use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
@@ -41,24 +42,32 @@ async fn connect_as(
     server: &NatsServer,
     insurer: &str,
 ) -> (async_nats::Client, Arc<Mutex<Vec<String>>>) {
+    connect_as_in(server, None, insurer).await
+}
+
+/// As [`connect_as`], as the insurer's user of the engine under `namespace`.
+async fn connect_as_in(
+    server: &NatsServer,
+    namespace: Option<&str>,
+    insurer: &str,
+) -> (async_nats::Client, Arc<Mutex<Vec<String>>>) {
     let errors = Arc::new(Mutex::new(Vec::new()));
     let seen = errors.clone();
-    let client = async_nats::ConnectOptions::with_user_and_password(
-        insurer.to_owned(),
-        server.password(insurer),
-    )
-    .custom_inbox_prefix(format!("_INBOX.{insurer}"))
-    .event_callback(move |event| {
-        let seen = seen.clone();
-        async move {
-            if let async_nats::Event::ServerError(error) = event {
-                seen.lock().unwrap().push(error.to_string().to_lowercase());
+    let user = user_name(namespace, insurer);
+    let password = server.password(&user);
+    let client = async_nats::ConnectOptions::with_user_and_password(user, password)
+        .custom_inbox_prefix(format!("_INBOX.{insurer}"))
+        .event_callback(move |event| {
+            let seen = seen.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    seen.lock().unwrap().push(error.to_string().to_lowercase());
+                }
             }
-        }
-    })
-    .connect(&server.url)
-    .await
-    .unwrap();
+        })
+        .connect(&server.url)
+        .await
+        .unwrap();
     (client, errors)
 }
 
@@ -127,15 +136,27 @@ async fn engine(
     schema: &TestSchema,
     namespace: Option<&str>,
 ) -> EngineProcess {
+    engine_on_schema(server, schema, &schema.name, namespace).await
+}
+
+/// As [`engine`], on the schema `name` of `schema`'s database (a second engine's,
+/// [`TestSchema::another`]).
+async fn engine_on_schema(
+    server: &NatsServer,
+    schema: &TestSchema,
+    name: &str,
+    namespace: Option<&str>,
+) -> EngineProcess {
+    let user = user_name(namespace, ENGINE_USER);
     let mut config = format!(
-        "database_url = {:?}\ndatabase_schema = {:?}\nnats_url = {:?}\nstream = \"CLAIMS\"\n\
-         nats_user = {ENGINE_USER:?}\nlog_level = \"info\"\nadjudicators = 1\n",
-        schema.url, schema.name, server.url,
+        "database_url = {:?}\ndatabase_schema = {name:?}\nnats_url = {:?}\nstream = \"CLAIMS\"\n\
+         nats_user = {user:?}\nlog_level = \"info\"\nadjudicators = 1\n",
+        schema.url, server.url,
     );
     if let Some(namespace) = namespace {
         config.push_str(&format!("nats_namespace = {namespace:?}\n"));
     }
-    let password = server.password(ENGINE_USER);
+    let password = server.password(&user);
     EngineProcess::start(&config, &[("CLAIMS_NATS_PASSWORD", password.as_str())]).await
 }
 
@@ -510,6 +531,52 @@ async fn claims_submit_sends_files_as_an_insurer_and_prints_each_answer() {
     assert!(status.success(), "{log}");
 }
 
+/// Sends the example reference data, then the office-visit claim, as acme to the engine
+/// under `namespace`; waits for each answer and the claim's decision (acme's connection
+/// must be its own user's of that engine); the engine must not have seen the claim before.
+async fn reference_and_decided_claim(acme: &async_nats::Client, namespace: Option<&str>) {
+    let on_wire = |subject: String| claims_adapters::bus::wire_subject(namespace, &subject);
+    let mut inbox = acme
+        .subscribe(format!("_INBOX.{ACME}.test.*"))
+        .await
+        .unwrap();
+    let mut outcomes = acme
+        .subscribe(on_wire(format!("claims.outcome.{ACME}")))
+        .await
+        .unwrap();
+    submit(
+        acme,
+        &on_wire(format!("claims.reference.{ACME}")),
+        "acme-reference-1",
+        "application/json",
+        &format!("_INBOX.{ACME}.test.reference"),
+        serde_json::to_vec(&support::reference::example_json()).unwrap(),
+    )
+    .await;
+    let stored: claims::reference_intake::ReferenceReply =
+        serde_json::from_slice(&next(&mut inbox, "acme's reference answer").await.payload).unwrap();
+    assert_eq!(stored.status, ReplyStatus::Accepted, "{stored:?}");
+    submit(
+        acme,
+        &on_wire(format!("claims.submit.{ACME}")),
+        "ACME-2026-0002",
+        "application/json",
+        &format!("_INBOX.{ACME}.test.claim"),
+        file("../examples/claims/02-office-visit.json"),
+    )
+    .await;
+    let accepted = reply(&next(&mut inbox, "acme's answer").await);
+    assert_eq!(accepted.status, ReplyStatus::Accepted, "{accepted:?}");
+    assert!(!accepted.duplicate, "{accepted:?}");
+    let claim = accepted.claim_id.unwrap();
+    let decided = next(&mut outcomes, "acme's decision").await;
+    assert_eq!(header(&decided, "Claims-Notice"), Some("decided"));
+    assert_eq!(
+        header(&decided, "Claims-Claim-Id"),
+        Some(claim.to_string().as_str())
+    );
+}
+
 /// Under a namespace (`claims nats-config --nats-namespace`, `claims serve
 /// --nats-namespace`), every user's rights are for its subjects on the wire: acme's
 /// reference data and claim on `staging.claims.….acme-health` are stored, answered in its
@@ -521,15 +588,7 @@ async fn under_a_namespace_an_insurer_uses_its_own_subjects_there_and_no_others(
     let schema = TestSchema::new().await;
     let server = NatsServer::start_with_access_in_namespace(NAMESPACE, &[ACME, BETA]).await;
     let engine = engine(&server, &schema, Some(NAMESPACE)).await;
-    let (acme, acme_errors) = connect_as(&server, ACME).await;
-    let mut acme_inbox = acme
-        .subscribe(format!("_INBOX.{ACME}.test.*"))
-        .await
-        .unwrap();
-    let mut acme_outcomes = acme
-        .subscribe(format!("{NAMESPACE}.claims.outcome.{ACME}"))
-        .await
-        .unwrap();
+    let (acme, acme_errors) = connect_as_in(&server, Some(NAMESPACE), ACME).await;
 
     // Acme's subjects without the namespace are not its own any more, and beta's under it
     // never were: the server refuses each.
@@ -549,39 +608,7 @@ async fn under_a_namespace_an_insurer_uses_its_own_subjects_there_and_no_others(
     )
     .await;
 
-    submit(
-        &acme,
-        &format!("{NAMESPACE}.claims.reference.{ACME}"),
-        "acme-reference-1",
-        "application/json",
-        &format!("_INBOX.{ACME}.test.reference"),
-        serde_json::to_vec(&support::reference::example_json()).unwrap(),
-    )
-    .await;
-    let stored: claims::reference_intake::ReferenceReply = serde_json::from_slice(
-        &next(&mut acme_inbox, "acme's reference answer")
-            .await
-            .payload,
-    )
-    .unwrap();
-    assert_eq!(stored.status, ReplyStatus::Accepted, "{stored:?}");
-    submit(
-        &acme,
-        &format!("{NAMESPACE}.claims.submit.{ACME}"),
-        "ACME-2026-0002",
-        "application/json",
-        &format!("_INBOX.{ACME}.test.claim"),
-        file("../examples/claims/02-office-visit.json"),
-    )
-    .await;
-    let accepted = reply(&next(&mut acme_inbox, "acme's answer").await);
-    assert_eq!(accepted.status, ReplyStatus::Accepted, "{accepted:?}");
-    let decided = next(&mut acme_outcomes, "acme's decision").await;
-    assert_eq!(header(&decided, "Claims-Notice"), Some("decided"));
-    assert_eq!(
-        header(&decided, "Claims-Claim-Id"),
-        Some(accepted.claim_id.unwrap().to_string().as_str())
-    );
+    reference_and_decided_claim(&acme, Some(NAMESPACE)).await;
 
     let (status, log) = engine.terminate().await;
     assert!(status.success(), "{log}");
@@ -616,4 +643,41 @@ async fn an_operators_own_server_takes_the_engines_account_by_include() {
         .connect(&server.url)
         .await
         .unwrap();
+}
+
+/// Two engines, production and staging (under its namespace), on one server of the
+/// operator's: `claims nats-config` wrote each an account of its own, and both files are
+/// included side by side. The same insurer has a user in each; each engine takes and
+/// decides the claim sent to it, as a claim of its own, and production's user cannot reach
+/// staging's subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_share_one_server_each_in_an_account_of_its_own() {
+    const STAGING: &str = "staging";
+    let server = NatsServer::start_with_accounts_included(&[None, Some(STAGING)], &[ACME]).await;
+    let mut schema = TestSchema::new().await;
+    let staging_schema = schema.another();
+    let production = engine(&server, &schema, None).await;
+    let staging = engine_on_schema(&server, &schema, &staging_schema, Some(STAGING)).await;
+
+    let (acme, acme_errors) = connect_as(&server, ACME).await;
+    reference_and_decided_claim(&acme, None).await;
+    // The same claim reference, accepted by staging as new and decided again: neither
+    // engine's stream nor store holds the other's.
+    let (staging_acme, _) = connect_as_in(&server, Some(STAGING), ACME).await;
+    reference_and_decided_claim(&staging_acme, Some(STAGING)).await;
+
+    acme.publish(format!("{STAGING}.claims.submit.{ACME}"), "{}".into())
+        .await
+        .unwrap();
+    acme.flush().await.unwrap();
+    violation(&acme_errors, &format!("\"{STAGING}.claims.submit.{ACME}\"")).await;
+
+    for (name, engine) in [("production", production), ("staging", staging)] {
+        let (status, log) = engine.terminate().await;
+        assert!(status.success(), "{name}: {log}");
+        assert!(
+            !log.to_lowercase().contains("permissions violation"),
+            "the {name} engine lacked a right it needs:\n{log}"
+        );
+    }
 }

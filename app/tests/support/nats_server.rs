@@ -6,7 +6,7 @@
 //! The binary is `CLAIMS_TEST_NATS_SERVER` or `nats-server` on the `PATH` (Debian's package;
 //! `scripts/test.sh` installs it). The tests fail, never skip, without it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,16 +60,39 @@ impl NatsServer {
     /// the engine's account by including the `claims-account.conf` that `claims nats-config`
     /// wrote for `insurers` (not the `nats-server.conf` written beside it).
     pub async fn start_with_account_included(insurers: &[&str]) -> Self {
-        let (directory, address, out) = Self::generate(insurers, &[]);
+        Self::start_with_accounts_included(&[None], insurers).await
+    }
+
+    /// As [`NatsServer::start_with_account_included`], with one engine's account for each of
+    /// `namespaces` (`None` for an engine without one), each generated for `insurers` into
+    /// a directory of its own and included side by side.
+    pub async fn start_with_accounts_included(
+        namespaces: &[Option<&str>],
+        insurers: &[&str],
+    ) -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let address = free_address();
+        let mut includes = String::new();
+        for namespace in namespaces {
+            let (out, args) = match namespace {
+                None => (generated_directory(None), vec![]),
+                Some(namespace) => (
+                    generated_directory(Some(namespace)),
+                    vec!["--nats-namespace", namespace],
+                ),
+            };
+            generate(&directory.path().join(&out), &address, insurers, &args);
+            includes.push_str(&format!("  include \"{out}/claims-account.conf\"\n"));
+        }
         let (host, port) = address.split_once(':').unwrap();
-        let own = out.join("operators-own.conf");
+        let own = directory.path().join("operators-own.conf");
         std::fs::write(
             &own,
             format!(
                 "host: \"{host}\"\nport: {port}\n\
                  jetstream {{ store_dir: \"{}\" }}\n\
-                 accounts {{\n  BILLING {{ users: [ {{ user: \"billing\", password: \"b\" }} ] }}\n  \
-                 include \"claims-account.conf\"\n}}\n",
+                 accounts {{\n  BILLING {{ users: [ {{ user: \"billing\", password: \"b\" }} ] }}\n\
+                 {includes}}}\n",
                 directory.path().join("jetstream").display()
             ),
         )
@@ -78,34 +101,12 @@ impl NatsServer {
     }
 
     async fn start_generated(insurers: &[&str], args: &[&str]) -> Self {
-        let (directory, address, out) = Self::generate(insurers, args);
-        let config = out.join("nats-server.conf");
-        Self::spawn(directory, address, &["-c", config.to_str().unwrap()]).await
-    }
-
-    /// Runs `claims nats-config` for `insurers` into a temporary directory's `nats/`, for a
-    /// server on a free address.
-    fn generate(insurers: &[&str], args: &[&str]) -> (tempfile::TempDir, String, PathBuf) {
         let directory = tempfile::tempdir().unwrap();
         let address = free_address();
-        let out = directory.path().join("nats");
-        let mut generate = Command::new(env!("CARGO_BIN_EXE_claims"));
-        generate
-            .arg("nats-config")
-            .arg("--out")
-            .arg(&out)
-            .args(["--listen", &address])
-            .args(args);
-        for insurer in insurers {
-            generate.args(["--insurer", insurer]);
-        }
-        let generated = generate.output().unwrap();
-        assert!(
-            generated.status.success(),
-            "claims nats-config failed: {}",
-            String::from_utf8_lossy(&generated.stderr)
-        );
-        (directory, address, out)
+        let out = directory.path().join(generated_directory(None));
+        generate(&out, &address, insurers, args);
+        let config = out.join("nats-server.conf");
+        Self::spawn(directory, address, &["-c", config.to_str().unwrap()]).await
     }
 
     async fn spawn(directory: tempfile::TempDir, address: String, args: &[&str]) -> Self {
@@ -141,22 +142,21 @@ impl NatsServer {
         (client, jetstream)
     }
 
-    /// The password `claims nats-config` gave `user`.
+    /// The password `claims nats-config` gave `user`, in whichever engine's configuration
+    /// holds it (user names are unique on a server).
     pub fn password(&self, user: &str) -> String {
-        let path = self
-            .directory
-            .path()
-            .join("nats/users")
-            .join(format!("{user}.password"));
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|error| panic!("no password file {}: {error}", path.display()))
-            .trim()
-            .to_owned()
+        let file = format!("{user}.password");
+        let found = std::fs::read_dir(self.directory.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path().join("users").join(&file))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| panic!("no password file {file} under any generated configuration"));
+        std::fs::read_to_string(&found).unwrap().trim().to_owned()
     }
 
-    /// The generated configuration's directory.
+    /// The generated configuration's directory (of the engine without a namespace).
     pub fn config_directory(&self) -> PathBuf {
-        self.directory.path().join("nats")
+        self.directory.path().join(generated_directory(None))
     }
 
     /// What the server logged.
@@ -188,6 +188,35 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where the configuration of the engine under `namespace` is generated, inside the
+/// server's temporary directory.
+fn generated_directory(namespace: Option<&str>) -> String {
+    match namespace {
+        None => "nats".to_owned(),
+        Some(namespace) => format!("nats-{namespace}"),
+    }
+}
+
+/// Runs `claims nats-config` for `insurers` into `out`, for a server on `address`.
+fn generate(out: &Path, address: &str, insurers: &[&str], args: &[&str]) {
+    let mut generate = Command::new(env!("CARGO_BIN_EXE_claims"));
+    generate
+        .arg("nats-config")
+        .arg("--out")
+        .arg(out)
+        .args(["--listen", address])
+        .args(args);
+    for insurer in insurers {
+        generate.args(["--insurer", insurer]);
+    }
+    let generated = generate.output().unwrap();
+    assert!(
+        generated.status.success(),
+        "claims nats-config failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
 }
 
 /// An address on a port nobody listens on now.
