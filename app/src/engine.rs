@@ -268,7 +268,7 @@ pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// The durable queues the roles pull from. Each reads one subject pattern: a queue on
 /// several subjects needs nats-server 2.10 (`filter_subjects`), and the Debian server is
-/// 2.9, so outcome notices read two queues, one per event type.
+/// 2.9, so outcome notices read three queues, one per event type.
 mod queues {
     pub const INTAKE: &str = "intake";
     pub const REFERENCE: &str = "reference";
@@ -277,6 +277,7 @@ mod queues {
     pub const SETTLEMENT: &str = "settlement";
     pub const OUTCOMES_DECIDED: &str = "outcomes-decided";
     pub const OUTCOMES_PAID: &str = "outcomes-paid";
+    pub const OUTCOMES_CANCELLED: &str = "outcomes-cancelled";
 }
 
 /// A running engine.
@@ -386,6 +387,7 @@ impl Engine {
             for (name, event_type) in [
                 (queues::OUTCOMES_DECIDED, "ClaimAdjudicated"),
                 (queues::OUTCOMES_PAID, "ClaimPayoutConfirmed"),
+                (queues::OUTCOMES_CANCELLED, "ClaimVoided"),
             ] {
                 let spec = queue_spec(
                     name,

@@ -152,7 +152,8 @@ enum Command {
         #[command(flatten)]
         credentials: NatsCredentialArgs,
         /// Also wait for each new claim's decision (its ClaimResponse on
-        /// claims.outcome.<insurer>) and print it.
+        /// claims.outcome.<insurer>), or for a void the voided claim's cancellation, and
+        /// print it.
         #[arg(long)]
         wait_decision: bool,
         /// How long to wait for every answer and decision, in seconds.
@@ -424,7 +425,7 @@ enum DeadLetterCommand {
         #[command(flatten)]
         nats: EngineStreamArgs,
         /// Only this queue's (intake, reference, reviews, adjudication, settlement,
-        /// outcomes-decided, outcomes-paid).
+        /// outcomes-decided, outcomes-paid, outcomes-cancelled).
         #[arg(long)]
         queue: Option<String>,
         /// One JSON object per line instead.

@@ -1,7 +1,9 @@
 //! Outcome notices: tells the insurer, on `claims.outcome.<insurer>`, when one of its
 //! claims is decided (a FHIR R4 `ClaimResponse`, `Content-Type: application/fhir+json`,
-//! header `Claims-Notice: decided`) and when it is paid (a native JSON payment notice,
-//! `Content-Type: application/json`, header `Claims-Notice: paid`).
+//! header `Claims-Notice: decided`), when it is paid (a native JSON payment notice,
+//! `Content-Type: application/json`, header `Claims-Notice: paid`) and when a void or a
+//! replacement cancels it (the `ClaimResponse` with `status` `cancelled`, header
+//! `Claims-Notice: cancelled`: the same document the API serves for the claim from then on).
 //!
 //! Driven by the stored events (at least once, from the relay), so a notice is never lost
 //! to a crash; an insurer may see the same notice twice and should key on the claim id and
@@ -190,7 +192,8 @@ fn notice_from(
 }
 
 /// The notice a claim's event calls for: a `ClaimResponse` for a decision, a payment
-/// notice for a confirmed payout, nothing for the rest.
+/// notice for a confirmed payout, a cancelled `ClaimResponse` for a void or a replacement,
+/// nothing for the rest.
 fn notice(
     claim_id: ClaimId,
     claim: &ClaimState,
@@ -217,10 +220,22 @@ fn notice(
             })
             .map_err(OutcomeError::Encode)?,
         ),
+        // A voided claim is decided no more, so its last decision is the state's.
+        ClaimEvent::Voided { voiding } => (
+            "cancelled",
+            fhir::FHIR_CONTENT_TYPE,
+            fhir::claim_response::cancelled_claim_response(
+                claim_id,
+                submitted,
+                claim.adjudication.as_ref(),
+                &voiding,
+                recorded.recorded_at.date_naive(),
+            )
+            .map_err(OutcomeError::Encode)?,
+        ),
         ClaimEvent::Submitted { .. }
         | ClaimEvent::Reviewed { .. }
         | ClaimEvent::Appealed { .. }
-        | ClaimEvent::Voided { .. }
         | ClaimEvent::PayoutScheduled { .. } => return Ok(None),
     };
     Ok(Some(

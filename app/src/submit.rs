@@ -109,6 +109,8 @@ pub enum Answer {
         claim_id: ClaimId,
         /// It had been accepted before.
         duplicate: bool,
+        /// The claim it voided, when it was a void.
+        voided: Option<ClaimId>,
     },
     /// JetStream dropped it as a message id it already had: the claim was sent moments ago.
     AlreadyReceived {
@@ -266,6 +268,7 @@ pub async fn run(options: &SubmitOptions) -> Result<SubmitReport, SubmitError> {
                 (ReplyStatus::Accepted, Some(claim_id)) => Answer::Accepted {
                     claim_id,
                     duplicate: reply.duplicate,
+                    voided: reply.voided,
                 },
                 _ => Answer::Rejected(reply),
             };
@@ -334,20 +337,28 @@ async fn send(
     (claim_ref, answer)
 }
 
-/// Waits for the `ClaimResponse` of every claim accepted for the first time.
+/// Waits for the `ClaimResponse` of every claim accepted for the first time: its decision
+/// (`decided`), or for a void, which is not decided itself, the cancelled response of the
+/// claim it voided (`cancelled`).
 async fn await_decisions(
     outcomes: &mut async_nats::Subscriber,
     reports: &mut [FileReport],
     deadline: Instant,
 ) {
-    let mut pending: BTreeMap<ClaimId, usize> = reports
+    let mut pending: BTreeMap<(ClaimId, &'static str), usize> = reports
         .iter()
         .enumerate()
         .filter_map(|(index, report)| match report.answer {
             Answer::Accepted {
+                duplicate: false,
+                voided: Some(original),
+                ..
+            } => Some(((original, "cancelled"), index)),
+            Answer::Accepted {
                 claim_id,
                 duplicate: false,
-            } => Some((claim_id, index)),
+                voided: None,
+            } => Some(((claim_id, "decided"), index)),
             _ => None,
         })
         .collect();
@@ -362,14 +373,16 @@ async fn await_decisions(
                 .and_then(|headers| headers.get(name))
                 .map(|value| value.as_str().to_owned())
         };
-        if header(NOTICE_HEADER).as_deref() != Some("decided") {
-            continue;
-        }
+        let notice = match header(NOTICE_HEADER).as_deref() {
+            Some("decided") => "decided",
+            Some("cancelled") => "cancelled",
+            _ => continue,
+        };
         let Some(claim) = header("Claims-Claim-Id").and_then(|id| id.parse::<ClaimId>().ok())
         else {
             continue;
         };
-        if let Some(index) = pending.remove(&claim)
+        if let Some(index) = pending.remove(&(claim, notice))
             && let Some(report) = reports.get_mut(index)
         {
             report.decision = decision(&message.payload);
@@ -441,6 +454,7 @@ pub fn render(report: &SubmitReport) -> String {
             Answer::Accepted {
                 claim_id,
                 duplicate,
+                voided,
             } => {
                 accepted += 1;
                 let again = if *duplicate {
@@ -448,9 +462,12 @@ pub fn render(report: &SubmitReport) -> String {
                 } else {
                     ""
                 };
+                let voids = voided.map_or_else(String::new, |original| {
+                    format!(", voiding claim {original}")
+                });
                 let _ = writeln!(
                     text,
-                    "{name}: accepted {reference} as claim {claim_id}{again}"
+                    "{name}: accepted {reference} as claim {claim_id}{voids}{again}"
                 );
             }
             Answer::AlreadyReceived { claim_id } => {
@@ -481,7 +498,18 @@ pub fn render(report: &SubmitReport) -> String {
                 let _ = writeln!(text, "{name}: {reference} sent, but no answer in time");
             }
         }
-        if let Some(decision) = &file.decision {
+        if let Some(decision) = &file.decision
+            && let Answer::Accepted {
+                voided: Some(original),
+                ..
+            } = file.answer
+        {
+            let _ = writeln!(
+                text,
+                "{name}: claim {original} cancelled: {}",
+                decision.disposition
+            );
+        } else if let Some(decision) = &file.decision {
             let pays = decision
                 .benefit
                 .as_deref()
@@ -501,7 +529,13 @@ pub fn render(report: &SubmitReport) -> String {
             )
         {
             other += 1;
-            let _ = writeln!(text, "{name}: no decision for {reference} in time");
+            let _ = match file.answer {
+                Answer::Accepted {
+                    voided: Some(original),
+                    ..
+                } => writeln!(text, "{name}: claim {original} not heard cancelled in time"),
+                _ => writeln!(text, "{name}: no decision for {reference} in time"),
+            };
         }
     }
     let _ = writeln!(

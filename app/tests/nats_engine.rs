@@ -313,6 +313,55 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
     );
     assert!(decided.contains_key("ACME-2026-0042"));
 
+    // The paid knee surgery voided: the answer names it, and its ClaimResponse follows as
+    // cancelled, with the decision it had.
+    let mut void: serde_json::Value =
+        serde_json::from_slice(&file("../examples/claims/01-knee-arthroscopy.json")).unwrap();
+    void["claim_ref"] = "ACME-2026-0001-VOID".into();
+    void["corrects"] = serde_json::json!({ "claim_ref": "ACME-2026-0001", "kind": "void" });
+    assert!(
+        !submit(
+            &jetstream,
+            "ACME-2026-0001-VOID",
+            "application/json",
+            None,
+            serde_json::to_vec(&void).unwrap()
+        )
+        .await
+    );
+    let voided: IntakeReply =
+        serde_json::from_slice(&next(&mut acks, "answer to the void").await.payload).unwrap();
+    assert_eq!(voided.voided, native_reply.claim_id, "{voided:?}");
+    // The office visit's payment may still be on its way; nothing else is.
+    let cancelled = loop {
+        let message = next(&mut outcomes, "the voided claim's notice").await;
+        match header(&message, "Claims-Notice") {
+            Some("cancelled") => break message,
+            Some("paid") => {}
+            other => panic!("unexpected notice {other:?}"),
+        }
+    };
+    assert_eq!(
+        header(&cancelled, "Claims-Claim-Id"),
+        Some(native_reply.claim_id.unwrap().to_string().as_str())
+    );
+    assert_eq!(
+        header(&cancelled, "Content-Type"),
+        Some("application/fhir+json")
+    );
+    let response: serde_json::Value = serde_json::from_slice(&cancelled.payload).unwrap();
+    assert_eq!(response["status"], "cancelled");
+    assert_eq!(response["request"]["identifier"]["value"], "ACME-2026-0001");
+    let disposition = response["disposition"].as_str().unwrap();
+    assert!(
+        disposition.starts_with("voided by claim ") && disposition.ends_with("it was approved"),
+        "{disposition}"
+    );
+    assert_eq!(
+        claim_response::amount(&claim_response::totals(&cancelled.payload), "benefit"),
+        Some("600.00")
+    );
+
     engine.shutdown().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }

@@ -420,6 +420,12 @@ async fn claims_submit_sends_files_as_an_insurer_and_prints_each_answer() {
     stranger["member"] = "M-9999".into();
     let unknown = directory.path().join("unknown-member.json");
     std::fs::write(&unknown, serde_json::to_vec(&stranger).unwrap()).unwrap();
+    let mut void: serde_json::Value =
+        serde_json::from_slice(&file("../examples/claims/02-office-visit.json")).unwrap();
+    void["claim_ref"] = "ACME-2026-0002-VOID".into();
+    void["corrects"] = serde_json::json!({ "claim_ref": "ACME-2026-0002", "kind": "void" });
+    let void_file = directory.path().join("void.json");
+    std::fs::write(&void_file, serde_json::to_vec(&void).unwrap()).unwrap();
 
     let password = server.password(ACME);
     let run = |files: &[&Path], extra: &[&str]| {
@@ -481,6 +487,26 @@ async fn claims_submit_sends_files_as_an_insurer_and_prints_each_answer() {
     assert!(status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("already received"), "{stdout}");
     assert!(stdout.contains(&id("ACME-2026-0002")), "{stdout}");
+
+    // A void is not decided itself: waiting, the client hears the original cancelled.
+    let (status, stdout, stderr) = run(&[&void_file], &["--wait-decision"]);
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "accepted ACME-2026-0002-VOID as claim {}, voiding claim {}",
+            id("ACME-2026-0002-VOID"),
+            id("ACME-2026-0002")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "claim {} cancelled: voided by claim {}; it was",
+            id("ACME-2026-0002"),
+            id("ACME-2026-0002-VOID")
+        )),
+        "{stdout}"
+    );
 
     // A claim for a member the insurer never sent: rejected, with the reason, exit non-zero.
     let (status, stdout, stderr) = run(&[&unknown], &[]);
