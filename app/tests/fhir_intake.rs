@@ -422,5 +422,21 @@ async fn a_fhir_secondary_claim_is_paid_after_the_primary_payers_decision_it_con
         "{:?}",
         codes(2)
     );
+
+    // The ClaimResponse repeats what the primary payer paid on the lines it decided.
+    let claim = engine
+        .wait_for_claim(id, "decided", Duration::from_secs(1), |state| {
+            state.claim.is_some()
+        })
+        .await
+        .unwrap()
+        .claim
+        .unwrap();
+    let response = claims::fhir::claim_response::claim_response(id, &claim, &decided).unwrap();
+    let lines = claim_response::line_entries(&response);
+    let prior = |line: usize| claim_response::amount(&lines[line], "priorpayerpaid");
+    assert_eq!(prior(0), Some("700.00"));
+    assert_eq!(prior(1), Some("0.00"));
+    assert_eq!(prior(2), None);
     engine.shutdown().await;
 }

@@ -9,11 +9,14 @@
 //! | `benefit` | what the plan pays |
 //! | `deductible` | the member's deductible share (every PR-1) |
 //! | `copay` | the member's copay (every PR-3) |
+//! | `priorpayerpaid` (system [`PRIOR_PAYER_SYSTEM`], CARIN Blue Button's) | what the member's primary payer paid, when this plan paid second |
 //!
 //! then one entry per adjustment, its category the X12 group code (`CO`, `PR`, `OA`, `PI`,
 //! system `https://x12.org/codes/claim-adjustment-group-codes`) and its `reason` the CARC
 //! (system `https://x12.org/codes/claim-adjustment-reason-codes`), so every cent not paid
-//! says why. `deductible` and `copay` are left out when zero. The claim's totals
+//! says why. `deductible` and `copay` are left out when zero; `priorpayerpaid` is there for
+//! every line the claim said a primary payer decided (`0.00` when it paid nothing), beside
+//! the line's OA-23 adjustment: what this plan did not pay because of it. The claim's totals
 //! (`submitted`, `eligible`, `benefit`) follow in `total`.
 //!
 //! `request.identifier.value` is the insurer's claim reference; `id` and `identifier` carry
@@ -42,6 +45,8 @@ pub const ADJUDICATION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/adj
 pub const GROUP_CODE_SYSTEM: &str = "https://x12.org/codes/claim-adjustment-group-codes";
 /// X12 claim adjustment reason codes (CARC).
 pub const CARC_SYSTEM: &str = "https://x12.org/codes/claim-adjustment-reason-codes";
+/// The CARIN Blue Button adjudication codes, which add `priorpayerpaid` to the core ones.
+pub const PRIOR_PAYER_SYSTEM: &str = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication";
 /// The system of the engine's claim ids.
 pub const CLAIM_ID_SYSTEM: &str = "urn:claims-engine:claim-id";
 
@@ -158,7 +163,18 @@ fn build(claim_id: ClaimId, claim: &Claim, adjudication: &Adjudication) -> Claim
         created: adjudication.decided_on.to_string(),
         outcome,
         disposition,
-        item: adjudication.lines.iter().map(item).collect(),
+        item: adjudication
+            .lines
+            .iter()
+            .map(|line| {
+                let primary_paid = claim
+                    .lines
+                    .iter()
+                    .find(|service| service.number == line.line)
+                    .and_then(|service| service.primary_paid);
+                item(line, primary_paid)
+            })
+            .collect(),
         total,
         ..header(claim_id, claim)
     }
@@ -171,7 +187,7 @@ fn literal(kind: &str, id: &str) -> Reference {
     }
 }
 
-fn item(line: &AdjudicatedLine) -> ResponseItemOut {
+fn item(line: &AdjudicatedLine, primary_paid: Option<Money>) -> ResponseItemOut {
     let currency = line.billed.currency();
     let share = |reason: ReasonCode| {
         line.adjustments
@@ -194,6 +210,11 @@ fn item(line: &AdjudicatedLine) -> ResponseItemOut {
             adjudication.push(amount_of(category, Money::new(amount, currency)));
         }
     }
+    adjudication.extend(primary_paid.map(|paid| AdjudicationOut {
+        category: CodeableConcept::of(Coding::new(PRIOR_PAYER_SYSTEM, "priorpayerpaid")),
+        reason: None,
+        amount: money(paid),
+    }));
     adjudication.extend(line.adjustments.iter().map(adjustment));
     ResponseItemOut {
         item_sequence: line.line,
