@@ -248,7 +248,16 @@ pub fn render(report: &DemoReport) -> String {
             .claim_ref
             .clone()
             .unwrap_or_else(|| "-".to_owned());
+        // A rejection's codes go in the table and its sentences below it, so that one
+        // long reason does not stretch every row.
         let Some(state) = &claim.state else {
+            let codes = claim
+                .reply
+                .reasons
+                .iter()
+                .map(|reason| reason.code.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
             claims.add_row([
                 claim.file.clone(),
                 claim_ref,
@@ -256,7 +265,7 @@ pub fn render(report: &DemoReport) -> String {
                 String::new(),
                 String::new(),
                 String::new(),
-                claim.reply.reasons_text(),
+                codes,
                 String::new(),
             ]);
             continue;
@@ -321,11 +330,28 @@ pub fn render(report: &DemoReport) -> String {
             token_units(&balance.balance),
         ]);
     }
+    let rejections: Vec<String> = report
+        .claims
+        .iter()
+        .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
+        .flat_map(|claim| {
+            claim
+                .reply
+                .reasons
+                .iter()
+                .map(|reason| format!("- {}: {}: {}", claim.file, reason.code, reason.message))
+        })
+        .collect();
     let rejected = report
         .claims
         .iter()
         .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
         .count();
+    let rejections = if rejections.is_empty() {
+        String::new()
+    } else {
+        format!("\nWhy intake rejected\n{}\n", rejections.join("\n"))
+    };
     let rules = report
         .rule_sets
         .iter()
@@ -333,7 +359,7 @@ pub fn render(report: &DemoReport) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "Rules in force: {rules}\n\nClaims\n{claims}\n\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
+        "Rules in force: {rules}\n\nClaims\n{claims}\n{rejections}\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
         report.claims.len(),
         rejected,
         report.paid(),

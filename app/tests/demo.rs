@@ -70,6 +70,11 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
     let rendered = claims::demo::render(&report);
     assert!(rendered.contains("4 paid on chain"), "{rendered}");
     assert!(rendered.contains("PR-27 180.00 USD"), "{rendered}");
+    assert!(
+        rendered
+            .contains("- 06-unknown-member.json: unknown-member: member M-9999 is not enrolled"),
+        "{rendered}"
+    );
 
     // The plans' parameters came from the example rule set, and every decision says so.
     assert!(
