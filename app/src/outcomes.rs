@@ -207,8 +207,12 @@ fn notice(
         ClaimEvent::Adjudicated { adjudication } => (
             "decided",
             fhir::FHIR_CONTENT_TYPE,
-            fhir::claim_response::claim_response(claim_id, submitted, &adjudication)
-                .map_err(OutcomeError::Encode)?,
+            serde_json::to_vec(&fhir::claim_response::claim_response(
+                claim_id,
+                submitted,
+                &adjudication,
+            ))
+            .map_err(OutcomeError::Encode)?,
         ),
         ClaimEvent::PayoutConfirmed { payout } => (
             "paid",
@@ -224,13 +228,13 @@ fn notice(
         ClaimEvent::Voided { voiding } => (
             "cancelled",
             fhir::FHIR_CONTENT_TYPE,
-            fhir::claim_response::cancelled_claim_response(
+            serde_json::to_vec(&fhir::claim_response::cancelled_claim_response(
                 claim_id,
                 submitted,
                 claim.adjudication.as_ref(),
                 &voiding,
                 recorded.recorded_at.date_naive(),
-            )
+            ))
             .map_err(OutcomeError::Encode)?,
         ),
         ClaimEvent::Submitted { .. }

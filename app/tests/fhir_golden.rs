@@ -100,8 +100,8 @@ fn a_decided_claim_gives_its_golden_claim_response() {
             &std::fs::read(input.with_file_name(format!("{stem}.adjudication.json"))).unwrap(),
         )
         .unwrap();
-        let body = claim_response(claim.id, &claim, &adjudication).unwrap();
-        let actual = String::from_utf8(body).unwrap();
+        let actual =
+            serde_json::to_string_pretty(&claim_response(claim.id, &claim, &adjudication)).unwrap();
         check(
             &input.with_file_name(format!("{stem}.response.json")),
             &actual,

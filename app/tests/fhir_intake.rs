@@ -432,7 +432,10 @@ async fn a_fhir_secondary_claim_is_paid_after_the_primary_payers_decision_it_con
         .unwrap()
         .claim
         .unwrap();
-    let response = claims::fhir::claim_response::claim_response(id, &claim, &decided).unwrap();
+    let response = serde_json::to_vec(&claims::fhir::claim_response::claim_response(
+        id, &claim, &decided,
+    ))
+    .unwrap();
     let lines = claim_response::line_entries(&response);
     let prior = |line: usize| claim_response::amount(&lines[line], "priorpayerpaid");
     assert_eq!(prior(0), Some("700.00"));

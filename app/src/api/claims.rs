@@ -4,13 +4,13 @@ use super::ApiState;
 use super::error::ApiError;
 use super::views::{ClaimStatusJson, TimelineEntry};
 use crate::fhir::claim_response::{cancelled_claim_response, claim_response};
+use crate::fhir::model::ClaimResponseOut;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use claims_adapters::aggregate::streams;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::{ClaimId, InsurerId};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 /// A claim as an operator looks it up.
 #[derive(Serialize)]
@@ -20,7 +20,7 @@ pub struct ClaimJson {
     /// Every event of the claim, oldest first.
     timeline: Vec<TimelineEntry>,
     /// The FHIR R4 `ClaimResponse`, once decided.
-    claim_response: Option<Box<RawValue>>,
+    claim_response: Option<ClaimResponseOut>,
 }
 
 /// `GET /claims/{claim}`.
@@ -59,7 +59,7 @@ pub async fn claim(
             | ClaimEvent::PayoutConfirmed { .. } => {}
         }
     }
-    let json = match (&submitted, cancelled) {
+    let response = match (&submitted, cancelled) {
         (Some(claim), Some((voiding, on))) => Some(cancelled_claim_response(
             claim_id,
             claim,
@@ -71,16 +71,6 @@ pub async fn claim(
             .as_ref()
             .map(|adjudication| claim_response(claim_id, claim, adjudication)),
         (None, _) => None,
-    };
-    let response = match json {
-        Some(json) => Some(
-            RawValue::from_string(
-                String::from_utf8(json.map_err(ApiError::unavailable)?)
-                    .map_err(ApiError::unavailable)?,
-            )
-            .map_err(ApiError::unavailable)?,
-        ),
-        None => None,
     };
     let status = state
         .read_models

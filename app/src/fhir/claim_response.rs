@@ -26,6 +26,10 @@
 //! A claim a void or a replacement cancelled is answered with `status` `cancelled`, the
 //! disposition naming the correcting claim, and its last decision's amounts (none if it
 //! was cancelled before it was decided) for the record.
+//!
+//! These functions build the document; its callers write it: compact on the bus and in
+//! the API (`serde_json::to_vec`, half the bytes of the indented form), indented in the
+//! golden files that show it to people.
 
 use super::model::{
     AdjudicationOut, ClaimResponseOut, CodeableConcept, Coding, Identifier, MoneyOut, Reference,
@@ -50,24 +54,24 @@ pub const PRIOR_PAYER_SYSTEM: &str = "http://hl7.org/fhir/us/carin-bb/CodeSystem
 /// The system of the engine's claim ids.
 pub const CLAIM_ID_SYSTEM: &str = "urn:claims-engine:claim-id";
 
-/// The `ClaimResponse` for a decided claim, as JSON.
+/// The `ClaimResponse` for a decided claim.
 pub fn claim_response(
     claim_id: ClaimId,
     claim: &Claim,
     adjudication: &Adjudication,
-) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec_pretty(&build(claim_id, claim, adjudication))
+) -> ClaimResponseOut {
+    build(claim_id, claim, adjudication)
 }
 
 /// The `ClaimResponse` of a claim that `voiding` cancelled on `on`, with its last
-/// decision if it had one, as JSON.
+/// decision if it had one.
 pub fn cancelled_claim_response(
     claim_id: ClaimId,
     claim: &Claim,
     last: Option<&Adjudication>,
     voiding: &Voiding,
     on: NaiveDate,
-) -> Result<Vec<u8>, serde_json::Error> {
+) -> ClaimResponseOut {
     let mut response = match last {
         Some(adjudication) => build(claim_id, claim, adjudication),
         None => undecided(claim_id, claim),
@@ -86,7 +90,7 @@ pub fn cancelled_claim_response(
         ),
         None => format!("{how} by claim {} before it was decided", voiding.by),
     };
-    serde_json::to_vec_pretty(&response)
+    response
 }
 
 /// A response with no decision: the claim's billed total only.
