@@ -211,8 +211,7 @@ fn notice(
                 claim_id,
                 submitted,
                 &adjudication,
-            ))
-            .map_err(OutcomeError::Encode)?,
+            )),
         ),
         ClaimEvent::PayoutConfirmed { payout } => (
             "paid",
@@ -221,8 +220,7 @@ fn notice(
                 claim_id,
                 claim_ref,
                 payout,
-            })
-            .map_err(OutcomeError::Encode)?,
+            }),
         ),
         // A voided claim is decided no more, so its last decision is the state's.
         ClaimEvent::Voided { voiding } => (
@@ -234,14 +232,14 @@ fn notice(
                 claim.adjudication.as_ref(),
                 &voiding,
                 recorded.recorded_at.date_naive(),
-            ))
-            .map_err(OutcomeError::Encode)?,
+            )),
         ),
         ClaimEvent::Submitted { .. }
         | ClaimEvent::Reviewed { .. }
         | ClaimEvent::Appealed { .. }
         | ClaimEvent::PayoutScheduled { .. } => return Ok(None),
     };
+    let body = body.map_err(OutcomeError::Encode)?;
     Ok(Some(
         Message::new(subjects::outcome(&submitted.insurer), body)
             .with_id(format!("outcome-{}", recorded.id))

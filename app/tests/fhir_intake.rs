@@ -380,14 +380,13 @@ async fn a_fhir_secondary_claim_is_paid_after_the_primary_payers_decision_it_con
         .unwrap();
     assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
     let id = ClaimId::for_submission(&acme(), &InsurerClaimRef::new("ACME-2026-0120").unwrap());
-    let decided = engine
+    let state = engine
         .wait_for_claim(id, "decided", Duration::from_secs(20), |state| {
             state.adjudication.is_some()
         })
         .await
-        .unwrap()
-        .adjudication
         .unwrap();
+    let decided = state.adjudication.as_ref().unwrap();
 
     let codes = |line: usize| -> Vec<(String, String)> {
         decided.lines[line]
@@ -424,16 +423,9 @@ async fn a_fhir_secondary_claim_is_paid_after_the_primary_payers_decision_it_con
     );
 
     // The ClaimResponse repeats what the primary payer paid on the lines it decided.
-    let claim = engine
-        .wait_for_claim(id, "decided", Duration::from_secs(1), |state| {
-            state.claim.is_some()
-        })
-        .await
-        .unwrap()
-        .claim
-        .unwrap();
+    let claim = state.claim.as_ref().unwrap();
     let response = serde_json::to_vec(&claims::fhir::claim_response::claim_response(
-        id, &claim, &decided,
+        id, claim, decided,
     ))
     .unwrap();
     let lines = claim_response::line_entries(&response);
