@@ -330,27 +330,25 @@ pub fn render(report: &DemoReport) -> String {
             token_units(&balance.balance),
         ]);
     }
-    let rejections: Vec<String> = report
+    let rejected: Vec<&DemoClaim> = report
         .claims
         .iter()
         .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
-        .flat_map(|claim| {
-            claim
-                .reply
-                .reasons
-                .iter()
-                .map(|reason| format!("- {}: {}: {}", claim.file, reason.code, reason.message))
-        })
         .collect();
-    let rejected = report
-        .claims
-        .iter()
-        .filter(|claim| claim.reply.status == ReplyStatus::Rejected)
-        .count();
-    let rejections = if rejections.is_empty() {
+    let rejections = if rejected.is_empty() {
         String::new()
     } else {
-        format!("\nWhy intake rejected\n{}\n", rejections.join("\n"))
+        let reasons =
+            rejected
+                .iter()
+                .flat_map(|claim| {
+                    claim.reply.reasons.iter().map(|reason| {
+                        format!("- {}: {}: {}", claim.file, reason.code, reason.message)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+        format!("\nWhy intake rejected\n{reasons}\n")
     };
     let rules = report
         .rule_sets
@@ -361,7 +359,7 @@ pub fn render(report: &DemoReport) -> String {
     format!(
         "Rules in force: {rules}\n\nClaims\n{claims}\n{rejections}\nProvider balances on the embedded chain\n{balances}\n\n{} claims submitted, {} rejected at intake, {} paid on chain. Event log: {}\n",
         report.claims.len(),
-        rejected,
+        rejected.len(),
         report.paid(),
         report.database.display()
     )
