@@ -333,3 +333,101 @@ async fn decided_again_shows_only_its_last_adjustments(models: &dyn ReadModels) 
 fn money(text: &str) -> Money {
     text.parse().unwrap()
 }
+
+#[tokio::test]
+async fn sqlite_lists_the_newest_batches_first() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    newest_batches_first(&SqliteReadModels::of(&store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lists_the_newest_batches_first() {
+    let schema = TestSchema::new().await;
+    let store: PostgresEventStore = schema.store().await;
+    newest_batches_first(&PostgresReadModels::of(&store)).await;
+    store.close().await;
+}
+
+/// Four batches, two per provider, opened in an order that neither their ids nor their
+/// times as text follow (two within one second, one of them with a fraction): listed by
+/// when they were opened, newest first, a page of them, or only a provider's.
+async fn newest_batches_first(models: &dyn ReadModels) {
+    let clinic = ProviderId::new("clinic-a").unwrap();
+    let hospital = ProviderId::new("hospital-b").unwrap();
+    let wallet: WalletAddress = "0xde709f2102306220921060314715629080e2fb77"
+        .parse()
+        .unwrap();
+    let at = |day, second, millis| {
+        Utc.with_ymd_and_hms(2026, 3, day, 9, 30, second).unwrap()
+            + chrono::Duration::milliseconds(millis)
+    };
+    // Oldest first; ids descending, so that an order by id would be the reverse.
+    let batches = [
+        (40, at(11, 0, 0), &clinic),
+        (30, at(11, 0, 500), &hospital),
+        (20, at(11, 1, 0), &clinic),
+        (10, at(12, 0, 0), &hospital),
+    ];
+    let mut changes = Vec::new();
+    for (id, created_at, provider) in batches {
+        let claim = ClaimId::from_uuid(Uuid::from_u128(id + 1));
+        changes.push(Change::ClaimReceived(ReceivedClaim {
+            claim,
+            version: 1,
+            insurer: InsurerId::new("acme-health").unwrap(),
+            insurer_ref: format!("ACME-{id}"),
+            member: MemberId::new("M-1001").unwrap(),
+            provider: provider.clone(),
+            received_on: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            billed: money("100.00 USD"),
+        }));
+        changes.push(Change::BatchOpened {
+            batch: PayoutBatchId::from_uuid(Uuid::from_u128(id)),
+            created_at,
+            payouts: vec![RemittedClaim {
+                claim,
+                provider: provider.clone(),
+                wallet,
+                amount: money("80.00 USD"),
+            }],
+        });
+    }
+    let through = LogPosition {
+        transaction: 1,
+        sequence: 8,
+    };
+    models.apply(&changes, through).await.unwrap();
+
+    let ids = |remittances: Vec<claims_adapters::read_models::Remittance>| -> Vec<u128> {
+        remittances
+            .iter()
+            .map(|remittance| remittance.batch.as_uuid().as_u128())
+            .collect()
+    };
+    assert_eq!(
+        ids(models.latest_remittances(None, 10).await.unwrap()),
+        [10, 20, 30, 40]
+    );
+    assert_eq!(
+        ids(models.latest_remittances(None, 2).await.unwrap()),
+        [10, 20]
+    );
+    let of_clinic = models.latest_remittances(Some(&clinic), 10).await.unwrap();
+    assert_eq!(
+        of_clinic[0].claims[0].insurer_ref, "ACME-20",
+        "each batch whole"
+    );
+    assert_eq!(ids(of_clinic), [20, 40]);
+    assert_eq!(
+        ids(models.latest_remittances(Some(&hospital), 1).await.unwrap()),
+        [10]
+    );
+    let stranger = ProviderId::new("nobody").unwrap();
+    assert!(
+        models
+            .latest_remittances(Some(&stranger), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -107,6 +107,17 @@ async fn the_api_answers_what_operators_providers_and_members_ask() {
     assert_eq!(payout["transaction"], transaction.as_str());
     assert!(payout["confirmations"].as_u64().unwrap() >= 1, "{payout}");
     assert_eq!(payout["claims"], 1);
+    assert_eq!(
+        get(&address, "/payouts?limit=1").await.json(),
+        payouts,
+        "a page of the one batch"
+    );
+    assert_eq!(
+        get(&address, "/providers/hospital-b/remittances?limit=1")
+            .await
+            .json(),
+        advices
+    );
 
     // The member's accumulators after the knee surgery.
     let years = get(&address, "/members/M-1001/accumulators").await.json();
@@ -141,6 +152,16 @@ async fn the_api_answers_what_operators_providers_and_members_ask() {
         &get(&address, "/insurers/acme-health/claims?limit=0").await,
         400,
         "limit",
+    );
+    assert_error(
+        &get(&address, "/payouts?limit=1001").await,
+        400,
+        "ask for 1 to 1000 batches",
+    );
+    assert_error(
+        &get(&address, "/providers/hospital-b/remittances?limit=0").await,
+        400,
+        "ask for 1 to 1000 remittances",
     );
     assert_error(
         &get(&address, "/no/such/thing").await,

@@ -29,7 +29,7 @@ pub use views::*;
 
 use crate::event_store::{LogPosition, StoreError};
 use async_trait::async_trait;
-use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId};
+use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId, ProviderId};
 use projection::{Change, ProjectionError};
 
 /// The name under which the read models' position is kept among the log's checkpoints.
@@ -63,6 +63,15 @@ pub trait ReadModels: Send + Sync + 'static {
 
     /// What a payout batch paid, claim by claim, with every adjustment's reason code.
     async fn remittance(&self, batch: PayoutBatchId) -> Result<Option<Remittance>, ReadModelError>;
+
+    /// The newest payout batches' remittances, at most `limit`, newest first (by when the
+    /// batch was opened); with `provider`, only batches that pay that provider (each still
+    /// whole: [`Remittance::for_provider`] picks the provider's claims).
+    async fn latest_remittances(
+        &self,
+        provider: Option<&ProviderId>,
+        limit: u32,
+    ) -> Result<Vec<Remittance>, ReadModelError>;
 
     /// A member's accumulators, one per benefit year, oldest first.
     async fn accumulators(&self, member: &MemberId)

@@ -14,7 +14,7 @@ use super::{
 use crate::event_store::{LogPosition, PostgresEventStore};
 use async_trait::async_trait;
 use chrono::SecondsFormat;
-use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId};
+use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId, ProviderId};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnection;
 
@@ -44,6 +44,10 @@ mod statements {
     pub(super) const SELECT_ALL_CLAIMS: &str = include_str!("postgres/select_all_claims.sql");
     pub(super) const SELECT_BATCH: &str = include_str!("postgres/select_batch.sql");
     pub(super) const SELECT_ALL_BATCHES: &str = include_str!("postgres/select_all_batches.sql");
+    pub(super) const SELECT_LATEST_BATCHES: &str =
+        include_str!("postgres/select_latest_batches.sql");
+    pub(super) const SELECT_LATEST_BATCHES_OF_PROVIDER: &str =
+        include_str!("postgres/select_latest_batches_of_provider.sql");
     pub(super) const SELECT_REMITTANCES: &str = include_str!("postgres/select_remittances.sql");
     pub(super) const SELECT_BATCH_ADJUSTMENTS: &str =
         include_str!("postgres/select_batch_adjustments.sql");
@@ -134,6 +138,33 @@ impl ReadModels for PostgresReadModels {
             return Ok(None);
         };
         self.remittance_of(row).await.map(Some)
+    }
+
+    async fn latest_remittances(
+        &self,
+        provider: Option<&ProviderId>,
+        limit: u32,
+    ) -> Result<Vec<Remittance>, ReadModelError> {
+        let batches = match provider {
+            None => {
+                sqlx::query_as::<_, BatchRow>(statements::SELECT_LATEST_BATCHES)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(provider) => {
+                sqlx::query_as::<_, BatchRow>(statements::SELECT_LATEST_BATCHES_OF_PROVIDER)
+                    .bind(provider.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut remittances = Vec::with_capacity(batches.len());
+        for batch in batches {
+            remittances.push(self.remittance_of(batch).await?);
+        }
+        Ok(remittances)
     }
 
     async fn accumulators(

@@ -13,7 +13,7 @@ use super::{
 use crate::event_store::{LogPosition, SqliteEventStore};
 use async_trait::async_trait;
 use chrono::SecondsFormat;
-use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId};
+use claims_domain::ids::{ClaimId, InsurerId, MemberId, PayoutBatchId, ProviderId};
 use sqlx::{SqliteConnection, SqlitePool};
 
 mod statements {
@@ -42,6 +42,9 @@ mod statements {
     pub(super) const SELECT_ALL_CLAIMS: &str = include_str!("sqlite/select_all_claims.sql");
     pub(super) const SELECT_BATCH: &str = include_str!("sqlite/select_batch.sql");
     pub(super) const SELECT_ALL_BATCHES: &str = include_str!("sqlite/select_all_batches.sql");
+    pub(super) const SELECT_LATEST_BATCHES: &str = include_str!("sqlite/select_latest_batches.sql");
+    pub(super) const SELECT_LATEST_BATCHES_OF_PROVIDER: &str =
+        include_str!("sqlite/select_latest_batches_of_provider.sql");
     pub(super) const SELECT_REMITTANCES: &str = include_str!("sqlite/select_remittances.sql");
     pub(super) const SELECT_BATCH_ADJUSTMENTS: &str =
         include_str!("sqlite/select_batch_adjustments.sql");
@@ -132,6 +135,33 @@ impl ReadModels for SqliteReadModels {
             return Ok(None);
         };
         self.remittance_of(row).await.map(Some)
+    }
+
+    async fn latest_remittances(
+        &self,
+        provider: Option<&ProviderId>,
+        limit: u32,
+    ) -> Result<Vec<Remittance>, ReadModelError> {
+        let batches = match provider {
+            None => {
+                sqlx::query_as::<_, BatchRow>(statements::SELECT_LATEST_BATCHES)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(provider) => {
+                sqlx::query_as::<_, BatchRow>(statements::SELECT_LATEST_BATCHES_OF_PROVIDER)
+                    .bind(provider.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut remittances = Vec::with_capacity(batches.len());
+        for batch in batches {
+            remittances.push(self.remittance_of(batch).await?);
+        }
+        Ok(remittances)
     }
 
     async fn accumulators(

@@ -2,6 +2,7 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::page::Limit;
 use super::views::{ClaimStatusJson, TimelineEntry};
 use crate::fhir::claim_response::{cancelled_claim_response, claim_response};
 use crate::fhir::model::ClaimResponseOut;
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use claims_adapters::aggregate::streams;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::{ClaimId, InsurerId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A claim as an operator looks it up.
 #[derive(Serialize)]
@@ -91,15 +92,6 @@ pub async fn claim(
     }))
 }
 
-/// How many claims a list returns.
-#[derive(Deserialize)]
-pub struct Limit {
-    limit: Option<u32>,
-}
-
-/// The most a list returns.
-const MAX_LIMIT: u32 = 1000;
-
 /// `GET /insurers/{insurer}/claims?limit=N`: most recently received first.
 pub async fn of_insurer(
     State(state): State<ApiState>,
@@ -109,12 +101,7 @@ pub async fn of_insurer(
     let insurer: InsurerId = insurer
         .parse()
         .map_err(|error| ApiError::BadRequest(format!("{error}")))?;
-    let limit = limit.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} is out of range: ask for 1 to {MAX_LIMIT} claims"
-        )));
-    }
+    let limit = limit.rows("claims")?;
     let claims = state
         .read_models
         .claims_of_insurer(&insurer, limit)

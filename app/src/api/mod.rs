@@ -6,6 +6,7 @@
 
 mod claims;
 mod error;
+mod page;
 mod payouts;
 mod views;
 
