@@ -404,10 +404,18 @@ async fn newest_batches_first(models: &dyn ReadModels) {
             .map(|remittance| remittance.batch.as_uuid().as_u128())
             .collect()
     };
-    assert_eq!(
-        ids(models.latest_remittances(None, 10).await.unwrap()),
-        [10, 20, 30, 40]
-    );
+    let all = models.latest_remittances(None, 10).await.unwrap();
+    // Read together, each batch still holds its own claim and nothing else.
+    for remittance in &all {
+        let references: Vec<&str> = remittance
+            .claims
+            .iter()
+            .map(|claim| claim.insurer_ref.as_str())
+            .collect();
+        let id = remittance.batch.as_uuid().as_u128();
+        assert_eq!(references, [format!("ACME-{id}")], "batch {id}");
+    }
+    assert_eq!(ids(all), [10, 20, 30, 40]);
     assert_eq!(
         ids(models.latest_remittances(None, 2).await.unwrap()),
         [10, 20]

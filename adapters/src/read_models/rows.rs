@@ -124,6 +124,7 @@ impl ClaimRow {
 /// A row of `claim_adjustments`.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct AdjustmentRow {
+    pub batch_id: String,
     pub claim_id: String,
     pub line: i64,
     pub sequence: i64,
@@ -185,6 +186,7 @@ pub(super) struct RemittanceRow {
 /// A row of `remittance_owed`.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct OwedRow {
+    pub batch_id: String,
     pub wallet: String,
     pub currency: String,
     pub amount: String,
@@ -193,15 +195,51 @@ pub(super) struct OwedRow {
 /// A row of `remittance_withholdings`.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct WithholdingRow {
+    pub batch_id: String,
     pub claim_id: String,
     pub recouped_claim_id: String,
     pub currency: String,
     pub amount: String,
 }
 
+/// Puts batches together, in the order of `batches`, from the rows of all of them read at
+/// once: each row names its batch, so a page of batches costs four queries, not four each.
+pub(super) fn remittances(
+    batches: Vec<BatchRow>,
+    claims: Vec<RemittanceRow>,
+    adjustments: Vec<AdjustmentRow>,
+    owed: Vec<OwedRow>,
+    withholdings: Vec<WithholdingRow>,
+) -> Result<Vec<Remittance>, ReadModelError> {
+    fn by_batch<R>(rows: Vec<R>, batch: impl Fn(&R) -> &str) -> BTreeMap<String, Vec<R>> {
+        let mut grouped: BTreeMap<String, Vec<R>> = BTreeMap::new();
+        for row in rows {
+            grouped.entry(batch(&row).to_owned()).or_default().push(row);
+        }
+        grouped
+    }
+    let mut claims = by_batch(claims, |row| &row.batch_id);
+    let mut adjustments = by_batch(adjustments, |row| &row.batch_id);
+    let mut owed = by_batch(owed, |row| &row.batch_id);
+    let mut withholdings = by_batch(withholdings, |row| &row.batch_id);
+    batches
+        .into_iter()
+        .map(|batch| {
+            let id = batch.batch_id.clone();
+            remittance(
+                batch,
+                claims.remove(&id).unwrap_or_default(),
+                adjustments.remove(&id).unwrap_or_default(),
+                owed.remove(&id).unwrap_or_default(),
+                withholdings.remove(&id).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// Puts a batch together from its row, its claims' rows and their adjustments' rows (all of
 /// the batch's claims, in any order), what it left owed and what it withheld.
-pub(super) fn remittance(
+fn remittance(
     batch: BatchRow,
     claims: Vec<RemittanceRow>,
     adjustments: Vec<AdjustmentRow>,

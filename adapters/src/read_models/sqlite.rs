@@ -134,7 +134,7 @@ impl ReadModels for SqliteReadModels {
         else {
             return Ok(None);
         };
-        self.remittance_of(row).await.map(Some)
+        Ok(self.remittances_of(vec![row]).await?.pop())
     }
 
     async fn latest_remittances(
@@ -157,11 +157,7 @@ impl ReadModels for SqliteReadModels {
                     .await?
             }
         };
-        let mut remittances = Vec::with_capacity(batches.len());
-        for batch in batches {
-            remittances.push(self.remittance_of(batch).await?);
-        }
-        Ok(remittances)
+        self.remittances_of(batches).await
     }
 
     async fn accumulators(
@@ -183,13 +179,13 @@ impl ReadModels for SqliteReadModels {
             .into_iter()
             .map(ClaimRow::into_view)
             .collect::<Result<_, _>>()?;
-        let mut remittances = Vec::new();
-        for row in sqlx::query_as::<_, BatchRow>(statements::SELECT_ALL_BATCHES)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            remittances.push(self.remittance_of(row).await?);
-        }
+        let remittances = self
+            .remittances_of(
+                sqlx::query_as::<_, BatchRow>(statements::SELECT_ALL_BATCHES)
+                    .fetch_all(&self.pool)
+                    .await?,
+            )
+            .await?;
         let accumulators = rows::accumulators(
             sqlx::query_as::<_, CostSharingRow>(statements::SELECT_ALL_COST_SHARING)
                 .fetch_all(&self.pool)
@@ -204,24 +200,39 @@ impl ReadModels for SqliteReadModels {
 }
 
 impl SqliteReadModels {
-    async fn remittance_of(&self, batch: BatchRow) -> Result<Remittance, ReadModelError> {
+    /// The remittances of `batches`, in their order, each batch's rows read with the others'.
+    async fn remittances_of(
+        &self,
+        batches: Vec<BatchRow>,
+    ) -> Result<Vec<Remittance>, ReadModelError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        // SQLite has no arrays: the ids travel as one JSON array, read with `json_each`.
+        let ids = serde_json::Value::from(
+            batches
+                .iter()
+                .map(|batch| batch.batch_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
         let claims = sqlx::query_as::<_, RemittanceRow>(statements::SELECT_REMITTANCES)
-            .bind(&batch.batch_id)
+            .bind(&ids)
             .fetch_all(&self.pool)
             .await?;
         let adjustments = sqlx::query_as::<_, AdjustmentRow>(statements::SELECT_BATCH_ADJUSTMENTS)
-            .bind(&batch.batch_id)
+            .bind(&ids)
             .fetch_all(&self.pool)
             .await?;
         let owed = sqlx::query_as::<_, OwedRow>(statements::SELECT_OWED)
-            .bind(&batch.batch_id)
+            .bind(&ids)
             .fetch_all(&self.pool)
             .await?;
         let withholdings = sqlx::query_as::<_, WithholdingRow>(statements::SELECT_WITHHOLDINGS)
-            .bind(&batch.batch_id)
+            .bind(&ids)
             .fetch_all(&self.pool)
             .await?;
-        rows::remittance(batch, claims, adjustments, owed, withholdings)
+        rows::remittances(batches, claims, adjustments, owed, withholdings)
     }
 }
 

@@ -1,5 +1,5 @@
--- What a batch left owed, by wallet.
-SELECT wallet, currency, amount::text AS amount
+-- What batches ($1, an array of ids) left owed, by batch and wallet.
+SELECT batch_id, wallet, currency, amount::text AS amount
 FROM remittance_owed
-WHERE batch_id = $1
-ORDER BY wallet
+WHERE batch_id = ANY($1)
+ORDER BY batch_id, wallet

@@ -1,5 +1,5 @@
--- What a batch withheld, by claim paid and claim recouped.
-SELECT claim_id, recouped_claim_id, currency, amount::text AS amount
+-- What batches ($1, an array of ids) withheld, by batch, claim paid and claim recouped.
+SELECT batch_id, claim_id, recouped_claim_id, currency, amount::text AS amount
 FROM remittance_withholdings
-WHERE batch_id = $1
-ORDER BY claim_id, recouped_claim_id
+WHERE batch_id = ANY($1)
+ORDER BY batch_id, claim_id, recouped_claim_id

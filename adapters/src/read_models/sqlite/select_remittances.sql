@@ -1,7 +1,7 @@
--- What a batch pays for each claim, with what the claim billed. A claim row always exists
+-- What batches (a JSON array of ids) pay for each claim, with what the claim billed. A claim row always exists
 -- before its batch does (the batch is built from decided claims).
 SELECT r.batch_id, r.claim_id, r.provider_id, r.wallet, r.currency, r.amount,
        c.insurer_ref, c.currency AS billed_currency, c.billed
 FROM remittances r
 JOIN claim_status c ON c.claim_id = r.claim_id
-WHERE r.batch_id = ?
+WHERE r.batch_id IN (SELECT value FROM json_each(?))
