@@ -35,7 +35,8 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
     assert_eq!(status("03-lapsed-coverage.json"), Some(ClaimStatus::Denied));
     assert_eq!(status("04-emergency-visit.json"), Some(ClaimStatus::Paid));
     assert_eq!(status("07-physiotherapy.json"), Some(ClaimStatus::Paid));
-    assert_eq!(report.paid(), 4);
+    assert_eq!(status("08-secondary-payer.json"), Some(ClaimStatus::Paid));
+    assert_eq!(report.paid(), 5);
 
     let malformed = &by_file("05-malformed-amount.json").reply;
     assert_eq!(malformed.status, ReplyStatus::Rejected);
@@ -54,7 +55,10 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
     // Hospital B: 600.00 (knee, example A) + 1280.00 (emergency: copay 150, deductible 250,
     // coinsurance 320 of allowed 2000). Clinic A: 76.00 (office visit after the deductible
     // was met: copay 25, coinsurance 19 of allowed 120). Physio C: 128.00 (allowed 160,
-    // coinsurance 32).
+    // coinsurance 32). And 300.00 more to Hospital B for the same knee surgery for a member
+    // whose spouse's plan paid 700.00 of it first: as the primary payer this plan would
+    // pay 600.00 and leave the member 400.00; the 700.00 settles all of what the member
+    // would owe, so the plan pays the rest of the allowed 1,000.00 (OA-23 700.00).
     let balance = |provider: &str| {
         report
             .balances
@@ -63,12 +67,13 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
             .map(|balance| balance.balance.to_string())
             .unwrap_or_default()
     };
-    assert_eq!(balance("Hospital B"), "1880.00 USD");
+    assert_eq!(balance("Hospital B"), "2180.00 USD");
     assert_eq!(balance("Clinic A"), "76.00 USD");
     assert_eq!(balance("Physio C"), "128.00 USD");
 
     let rendered = claims::demo::render(&report);
-    assert!(rendered.contains("4 paid on chain"), "{rendered}");
+    assert!(rendered.contains("5 paid on chain"), "{rendered}");
+    assert!(rendered.contains("OA-23 700.00 USD"), "{rendered}");
     assert!(rendered.contains("PR-27 180.00 USD"), "{rendered}");
     assert!(
         rendered
@@ -92,5 +97,5 @@ async fn the_demo_pays_approved_claims_and_rejects_bad_ones_with_their_reason() 
                 .map_or_else(|| "none".to_owned(), ToString::to_string)
         })
         .collect();
-    assert_eq!(decisions, vec!["acme-2026 version 1"; 5]);
+    assert_eq!(decisions, vec!["acme-2026 version 1"; 6]);
 }

@@ -121,8 +121,8 @@ async fn insurers_submit_native_and_fhir_claims_over_nats_and_hear_every_answer_
     );
     assert_eq!(
         reference_replies[1].stored,
-        1 + 3 + 3,
-        "one plan, three members, three providers"
+        1 + 4 + 3,
+        "one plan, four members, three providers"
     );
     assert_eq!(reference_replies[2].status, ReplyStatus::Rejected);
     assert!(

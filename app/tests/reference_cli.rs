@@ -25,7 +25,7 @@ fn a_reference_file_is_stored_once_and_a_bad_one_is_refused_with_its_reason() {
     assert!(first.status.success(), "{first:?}");
     let stdout = String::from_utf8(first.stdout).unwrap();
     assert!(
-        stdout.contains("7 entries stored, 0 already stored as given"),
+        stdout.contains("8 entries stored, 0 already stored as given"),
         "{stdout}"
     );
 
@@ -33,7 +33,7 @@ fn a_reference_file_is_stored_once_and_a_bad_one_is_refused_with_its_reason() {
     assert!(again.status.success(), "{again:?}");
     let stdout = String::from_utf8(again.stdout).unwrap();
     assert!(
-        stdout.contains("0 entries stored, 7 already stored as given"),
+        stdout.contains("0 entries stored, 8 already stored as given"),
         "{stdout}"
     );
 
