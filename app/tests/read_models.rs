@@ -37,7 +37,7 @@ async fn demo_log() -> (tempfile::TempDir, Arc<dyn EventStore>, Arc<dyn ReadMode
     })
     .await
     .unwrap();
-    assert_eq!(report.paid(), 4, "the demo pays four claims");
+    assert_eq!(report.paid(), 5, "the demo pays five claims");
     let sqlite = SqliteEventStore::open(&database).await.unwrap();
     let models: Arc<dyn ReadModels> = Arc::new(SqliteReadModels::of(&sqlite));
     (directory, Arc::new(sqlite), models)
@@ -136,7 +136,7 @@ async fn the_same_log_on_postgresql_projects_to_the_same_read_models() {
 /// Every claim's row says what its stream says; the remittance explains every payout; the
 /// accumulators are the members' benefit-year totals.
 async fn assert_agrees_with_the_log(snapshot: &Snapshot, store: &dyn EventStore) {
-    assert_eq!(snapshot.claims.len(), 5, "five claims were accepted");
+    assert_eq!(snapshot.claims.len(), 6, "six claims were accepted");
     for view in &snapshot.claims {
         let state = load::<ClaimDecider>(store, streams::claim(view.claim))
             .await
@@ -162,7 +162,7 @@ async fn assert_agrees_with_the_log(snapshot: &Snapshot, store: &dyn EventStore)
             .filter(|view| view.status == status)
             .count()
     };
-    assert_eq!(statuses(ClaimStatus::Paid), 4);
+    assert_eq!(statuses(ClaimStatus::Paid), 5);
     assert_eq!(statuses(ClaimStatus::Denied), 1);
 
     let insurer = InsurerId::new("acme-health").unwrap();
@@ -171,10 +171,10 @@ async fn assert_agrees_with_the_log(snapshot: &Snapshot, store: &dyn EventStore)
         .iter()
         .filter(|view| view.insurer == insurer)
         .count();
-    assert_eq!(by_insurer, 5);
+    assert_eq!(by_insurer, 6);
 
     // How many batches the settler opened depends on timing (a slow machine decides the
-    // claims across two ticks); what must hold is that the batches pay the four claims once.
+    // claims across two ticks); what must hold is that the batches pay the five claims once.
     assert!(!snapshot.remittances.is_empty(), "a batch paid the claims");
     let remitted: Vec<&RemittedClaimView> = snapshot
         .remittances
@@ -184,7 +184,7 @@ async fn assert_agrees_with_the_log(snapshot: &Snapshot, store: &dyn EventStore)
             &remittance.claims
         })
         .collect();
-    assert_eq!(remitted.len(), 4, "the batches paid the four claims");
+    assert_eq!(remitted.len(), 5, "the batches paid the five claims");
     for claim in &remitted {
         // What was billed is what was paid plus every adjustment.
         let adjusted = claim.adjustments.iter().fold(claim.paid, |total, line| {
@@ -297,7 +297,7 @@ async fn claims_replay_rebuilds_an_engines_read_models_and_says_what_it_did() {
     assert!(batches >= 1, "the demo paid its claims in a batch");
     assert!(
         stdout.contains(&format!(
-            "5 claims, {batches} payout batches, 2 member benefit years"
+            "6 claims, {batches} payout batches, 3 member benefit years"
         )),
         "{stdout}"
     );
