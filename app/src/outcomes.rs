@@ -36,6 +36,12 @@ pub const DEFAULT_BATCH: usize = 64;
 
 /// The header that says which notice a message on `claims.outcome.<insurer>` is.
 pub const NOTICE_HEADER: &str = "Claims-Notice";
+/// [`NOTICE_HEADER`] of a decision's `ClaimResponse`.
+pub const DECIDED_NOTICE: &str = "decided";
+/// [`NOTICE_HEADER`] of a payment notice.
+pub const PAID_NOTICE: &str = "paid";
+/// [`NOTICE_HEADER`] of the `ClaimResponse` of a claim a void or a replacement cancelled.
+pub const CANCELLED_NOTICE: &str = "cancelled";
 
 /// A native notice to the insurer about one of its claims (decisions go out as FHIR
 /// `ClaimResponse`s instead).
@@ -205,7 +211,7 @@ fn notice(
     let claim_ref = submitted.insurer_ref.to_string();
     let (kind, content_type, body) = match aggregate::decode::<ClaimDecider>(recorded)? {
         ClaimEvent::Adjudicated { adjudication } => (
-            "decided",
+            DECIDED_NOTICE,
             fhir::FHIR_CONTENT_TYPE,
             serde_json::to_vec(&fhir::claim_response::claim_response(
                 claim_id,
@@ -214,7 +220,7 @@ fn notice(
             )),
         ),
         ClaimEvent::PayoutConfirmed { payout } => (
-            "paid",
+            PAID_NOTICE,
             NATIVE_CONTENT_TYPE,
             serde_json::to_vec(&OutcomeNotice::Paid {
                 claim_id,
@@ -224,7 +230,7 @@ fn notice(
         ),
         // A voided claim is decided no more, so its last decision is the state's.
         ClaimEvent::Voided { voiding } => (
-            "cancelled",
+            CANCELLED_NOTICE,
             fhir::FHIR_CONTENT_TYPE,
             serde_json::to_vec(&fhir::claim_response::cancelled_claim_response(
                 claim_id,

@@ -11,7 +11,7 @@
 
 use crate::fhir::FHIR_CONTENT_TYPE;
 use crate::intake::{IntakeReply, NATIVE_CONTENT_TYPE, ReplyStatus};
-use crate::outcomes::NOTICE_HEADER;
+use crate::outcomes::{CANCELLED_NOTICE, DECIDED_NOTICE, NOTICE_HEADER};
 use crate::subjects;
 use async_nats::HeaderMap;
 use async_nats::jetstream;
@@ -353,12 +353,12 @@ async fn await_decisions(
                 duplicate: false,
                 voided: Some(original),
                 ..
-            } => Some(((original, "cancelled"), index)),
+            } => Some(((original, CANCELLED_NOTICE), index)),
             Answer::Accepted {
                 claim_id,
                 duplicate: false,
                 voided: None,
-            } => Some(((claim_id, "decided"), index)),
+            } => Some(((claim_id, DECIDED_NOTICE), index)),
             _ => None,
         })
         .collect();
@@ -374,8 +374,8 @@ async fn await_decisions(
                 .map(|value| value.as_str().to_owned())
         };
         let notice = match header(NOTICE_HEADER).as_deref() {
-            Some("decided") => "decided",
-            Some("cancelled") => "cancelled",
+            Some(DECIDED_NOTICE) => DECIDED_NOTICE,
+            Some(CANCELLED_NOTICE) => CANCELLED_NOTICE,
             _ => continue,
         };
         let Some(claim) = header("Claims-Claim-Id").and_then(|id| id.parse::<ClaimId>().ok())

@@ -4,7 +4,7 @@
 //! when each arrives.
 
 use crate::intake::{IntakeReply, ReplyStatus};
-use crate::outcomes::NOTICE_HEADER;
+use crate::outcomes::{DECIDED_NOTICE, NOTICE_HEADER};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use claims_domain::ClaimId;
@@ -180,7 +180,7 @@ async fn listen_to_outcomes(mut outcomes: async_nats::Subscriber, heard: Arc<Hea
         let Some(headers) = message.headers.as_ref() else {
             continue;
         };
-        if headers.get(NOTICE_HEADER).map(|kind| kind.as_str()) != Some("decided") {
+        if headers.get(NOTICE_HEADER).map(|kind| kind.as_str()) != Some(DECIDED_NOTICE) {
             continue;
         }
         if let Some(claim) = headers
