@@ -149,6 +149,13 @@ const POOL_SIZE: u32 = 16;
 /// store reports the database as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a pooled connection may sit idle and still be handed out untested. sqlx tests
+/// every idle connection before handing it out by default: a round trip to the server in
+/// front of every statement, on the path of every claim. A connection used moments ago is
+/// alive; one idle longer (the server may have restarted, a proxy may have dropped it) is
+/// tested first, and replaced if it fails.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
 /// How many times an append runs again after losing a race to another writer. `Exact` and
 /// `NoStream` appends settle on the second run; only `Any` appends to a stream that other
 /// writers keep moving can need more.
@@ -684,6 +691,15 @@ fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Refuses a schema name that would need quoting (or could inject SQL).

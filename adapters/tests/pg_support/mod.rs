@@ -80,6 +80,10 @@ impl TestSchema {
     }
 
     /// A store whose log lives in this schema.
+    #[allow(
+        dead_code,
+        reason = "a test binary that connects its store its own way does not use it"
+    )]
     pub async fn store(&self) -> PostgresEventStore {
         PostgresEventStore::connect_in_schema(&self.url, &self.name)
             .await
