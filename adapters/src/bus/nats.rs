@@ -74,12 +74,44 @@ use super::{
     WorkQueueSpec,
 };
 use async_nats::jetstream::{self, message::PublishMessage, stream};
-use async_nats::{ConnectOptions, HeaderMap};
+use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// Logs what happens to the engine's connection and counts its (re)connections.
+fn connection_event(connections: &watch::Sender<u64>, event: Event) {
+    match event {
+        Event::Connected => {
+            // The first is the connection `connect` made, which may be reported after the
+            // workers' first pull requests: only later ones wake the workers.
+            let reconnected = connections.send_if_modified(|count| {
+                *count += 1;
+                *count > 1
+            });
+            if reconnected {
+                tracing::warn!("reconnected to NATS; every work queue pulls again");
+            }
+        }
+        Event::Disconnected => {
+            tracing::warn!("disconnected from NATS; reconnecting");
+        }
+        Event::LameDuckMode => {
+            tracing::warn!("the NATS server is shutting down (lame duck mode)");
+        }
+        Event::SlowConsumer(subscription) => {
+            tracing::warn!(
+                subscription,
+                "a NATS subscription of the engine is a slow consumer; the server drops messages for it"
+            );
+        }
+        Event::ServerError(error) => tracing::warn!(%error, "the NATS server reported an error"),
+        Event::ClientError(error) => tracing::warn!(%error, "the NATS client reported an error"),
+        Event::Draining | Event::Closed => tracing::debug!(%event, "NATS connection"),
+    }
+}
 
 /// The message bus on NATS JetStream.
 ///
@@ -110,6 +142,11 @@ struct Shared {
     advisories: Mutex<Option<JoinHandle<()>>>,
     /// Stopped workers' last pull requests, read out so what they bring is handed back.
     hand_backs: Mutex<Vec<JoinHandle<()>>>,
+    /// How many times the client has connected, its receivers told of reconnections only:
+    /// a pull request outstanding when the connection dropped may be gone with it, and a
+    /// worker told of a reconnection asks again rather than wait for the request to run
+    /// out (`queue.rs`).
+    connections: watch::Sender<u64>,
 }
 
 impl NatsBus {
@@ -128,9 +165,15 @@ impl NatsBus {
         {
             return Err(NatsBusError::InvalidNamespace(namespace.clone()));
         }
+        let connections = watch::Sender::new(0);
+        let counted = connections.clone();
         let client = connect_options(&config.credentials)
             .await?
             .name("claims-engine")
+            .event_callback(move |event| {
+                connection_event(&counted, event);
+                std::future::ready(())
+            })
             .connect(config.url.as_str())
             .await
             .map_err(|source| NatsBusError::Connect {
@@ -169,6 +212,7 @@ impl NatsBus {
             shutdown: watch::Sender::new(false),
             advisories: Mutex::new(None),
             hand_backs: Mutex::new(Vec::new()),
+            connections,
         });
         let listener = tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories));
         *shared

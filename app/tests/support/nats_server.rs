@@ -19,6 +19,8 @@ pub struct NatsServer {
     pub address: String,
     log: PathBuf,
     directory: tempfile::TempDir,
+    /// What it was started with, to start it again the same way.
+    args: Vec<String>,
 }
 
 impl NatsServer {
@@ -110,8 +112,7 @@ impl NatsServer {
     }
 
     async fn spawn(directory: tempfile::TempDir, address: String, args: &[&str]) -> Self {
-        let binary =
-            std::env::var("CLAIMS_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
+        let binary = binary();
         let log = directory.path().join("nats-server.log");
         let child = Command::new(&binary)
             .args(args)
@@ -130,6 +131,7 @@ impl NatsServer {
             address,
             log,
             directory,
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         server.wait_until_listening().await;
         server
@@ -157,6 +159,25 @@ impl NatsServer {
     /// The generated configuration's directory (of the engine without a namespace).
     pub fn config_directory(&self) -> PathBuf {
         self.directory.path().join(generated_directory(None))
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on the same address
+    /// and JetStream directory, so that its streams and consumers survive as on disk.
+    pub async fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let binary = binary();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        self.child = Command::new(&binary)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {binary} again: {error}"));
+        self.wait_until_listening().await;
     }
 
     /// What the server logged.
@@ -217,6 +238,11 @@ fn generate(out: &Path, address: &str, insurers: &[&str], args: &[&str]) {
         "claims nats-config failed: {}",
         String::from_utf8_lossy(&generated.stderr)
     );
+}
+
+/// The nats-server binary the tests run.
+fn binary() -> String {
+    std::env::var("CLAIMS_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned())
 }
 
 /// An address on a port nobody listens on now.

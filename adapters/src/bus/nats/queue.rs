@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// How long one pull request waits on the server for a message before it is renewed. It
@@ -52,6 +53,7 @@ pub(super) async fn declare(
         pull: None,
         pending: 0,
         arrivals: ArrivalRate::default(),
+        connections: shared.connections.subscribe(),
     }))
 }
 
@@ -218,6 +220,8 @@ struct NatsWorkQueue {
     pending: u64,
     /// How fast this worker takes messages: whether a batch's linger can gather any.
     arrivals: ArrivalRate,
+    /// The client's connection count, seen as of the outstanding pull request.
+    connections: watch::Receiver<u64>,
 }
 
 #[async_trait]
@@ -328,6 +332,7 @@ impl NatsWorkQueue {
             pull: None,
             pending: 0,
             arrivals: ArrivalRate::default(),
+            connections: self.shared.connections.subscribe(),
         };
         let hand_back = tokio::spawn(async move {
             let read_out = async {
@@ -344,11 +349,14 @@ impl NatsWorkQueue {
             };
             let _ = tokio::time::timeout(PULL_EXPIRY + RETRY_AFTER, read_out).await;
         });
-        self.shared
+        let mut hand_backs = self
+            .shared
             .hand_backs
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(hand_back);
+            .unwrap_or_else(PoisonError::into_inner);
+        // Those done are let go: a busy worker hands back many fetches in a day.
+        hand_backs.retain(|earlier| !earlier.is_finished());
+        hand_backs.push(hand_back);
     }
 
     /// Waits for one message from the server, or for the pull request to run out.
@@ -362,14 +370,30 @@ impl NatsWorkQueue {
                 .messages()
                 .await
             {
-                Ok(batch) => self.pull = Some(batch),
+                Ok(batch) => {
+                    self.pull = Some(batch);
+                    self.connections.borrow_and_update();
+                }
                 Err(error) => {
                     self.pull_failed(error.to_string()).await;
                     return None;
                 }
             }
         }
-        let pulled = self.pull.as_mut()?.next().await;
+        let pull = self.pull.as_mut()?;
+        let pulled = tokio::select! {
+            pulled = pull.next() => pulled,
+            // The request went out on a connection that has since dropped: a restarted
+            // server has forgotten it, and the client would wait out its expiry and five
+            // seconds more for an answer that never comes. Whatever it may still bring
+            // is handed back, and the caller asks again on the new connection.
+            Ok(()) = self.connections.changed() => {
+                if let Some(pull) = self.pull.take() {
+                    self.hand_back(pull);
+                }
+                return None;
+            }
+        };
         self.pull = None;
         match pulled {
             Some(Ok(message)) => {
