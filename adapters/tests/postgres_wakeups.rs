@@ -12,7 +12,7 @@ use claims_adapters::event_store::{
     EventId, EventStore, ExpectedVersion, LogPosition, LogSubscription, NewEvent, StreamAppend,
     StreamId,
 };
-use pg_support::TestSchema;
+use pg_support::{TestSchema, one_event};
 use serde_json::json;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -143,18 +143,4 @@ async fn hints_within(listener: &mut PgListener, window: Duration) -> usize {
         }
     }
     hints
-}
-
-fn one_event(stream: &str) -> StreamAppend {
-    StreamAppend {
-        stream: StreamId::from_raw(stream),
-        expected: ExpectedVersion::NoStream,
-        events: vec![NewEvent {
-            id: EventId::random(),
-            event_type: "ClaimSubmitted".to_owned(),
-            schema_version: 1,
-            payload: json!({"claim": stream}),
-            metadata: json!({}),
-        }],
-    }
 }

@@ -67,11 +67,10 @@ async fn claims_keep_being_decided_when_postgresql_closes_the_engines_connection
     let server = NatsServer::start().await;
     // Named, so that the test closes this engine's connections and no one else's.
     let application = format!("claims-outage-{}", uuid::Uuid::new_v4().simple());
-    let separator = if schema.url.contains('?') { '&' } else { '?' };
     let engine = engine_on(
         &server,
         Database::Postgres {
-            url: format!("{}{separator}application_name={application}", schema.url),
+            url: schema.url_named(&application),
             schema: Some(schema.name.clone()),
         },
     )
@@ -88,15 +87,7 @@ async fn claims_keep_being_decided_when_postgresql_closes_the_engines_connection
 
     // As a restart or a failover of the server would: every connection of the engine's,
     // including those it used a moment ago and will hand out untested, is closed at once.
-    let mut admin = schema.connection().await;
-    let closed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1) AS closed",
-    )
-    .bind(&application)
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
+    let closed = schema.close_connections_of(&application).await;
     assert!(closed >= 1, "the engine held no connection to close");
     for number in 11..=20 {
         send(&jetstream, &format!("PG-OUTAGE-{number}")).await;

@@ -9,7 +9,9 @@
 //! The URL comes from `CLAIMS_TEST_POSTGRES_URL`, or is the machine's default database.
 //! An unreachable server fails the test with a message saying so: these tests never skip.
 
-use claims_adapters::event_store::PostgresEventStore;
+use claims_adapters::event_store::{
+    EventId, ExpectedVersion, NewEvent, PostgresEventStore, StreamAppend, StreamId,
+};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::str::FromStr;
@@ -104,6 +106,35 @@ impl TestSchema {
             .await
             .expect("cannot open a raw connection to the test schema")
     }
+
+    /// The server's URL with `application` as the connections' application name, so that
+    /// [`TestSchema::close_connections_of`] closes those and no one else's.
+    #[allow(
+        dead_code,
+        reason = "only the tests of a server closing connections name theirs"
+    )]
+    pub fn url_named(&self, application: &str) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}application_name={application}", self.url)
+    }
+
+    /// Closes, from the server's side, every connection named `application` (as a restart
+    /// or a failover of the server would), and returns how many there were.
+    #[allow(
+        dead_code,
+        reason = "only the tests of a server closing connections name theirs"
+    )]
+    pub async fn close_connections_of(&self, application: &str) -> i64 {
+        let mut admin = self.connection().await;
+        sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1) AS closed",
+        )
+        .bind(application)
+        .fetch_one(&mut admin)
+        .await
+        .expect("cannot close the connections")
+    }
 }
 
 impl Drop for TestSchema {
@@ -152,5 +183,24 @@ async fn connect(url: &str) -> PgConnection {
              start it (scripts/test.sh does), or point {URL_VARIABLE} at a server whose \
              database exists."
         ),
+    }
+}
+
+/// One new event, the first of `stream`.
+#[allow(
+    dead_code,
+    reason = "not every test binary that shares this module appends raw events"
+)]
+pub fn one_event(stream: &str) -> StreamAppend {
+    StreamAppend {
+        stream: StreamId::from_raw(stream),
+        expected: ExpectedVersion::NoStream,
+        events: vec![NewEvent {
+            id: EventId::random(),
+            event_type: "ClaimSubmitted".to_owned(),
+            schema_version: 1,
+            payload: serde_json::json!({"claim": stream}),
+            metadata: serde_json::json!({}),
+        }],
     }
 }
