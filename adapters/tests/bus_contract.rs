@@ -48,6 +48,7 @@ macro_rules! bus_contract {
             a_rejected_message_is_dead_lettered_at_once,
             a_dropped_delivery_is_delivered_again,
             an_unacknowledged_delivery_is_redelivered_after_ack_wait,
+            a_delivery_in_progress_is_kept_past_ack_wait_without_spending_an_attempt,
             an_unacknowledged_last_delivery_is_dead_lettered,
             a_message_id_is_published_once,
             messages_published_together_keep_their_order_and_ids,
@@ -941,6 +942,36 @@ async fn an_unacknowledged_delivery_is_redelivered_after_ack_wait(
     // The stalled worker's late answer does not bring the finished work back.
     drop(stalled);
     assert_quiet(next_within(&mut queue, QUIET + ack_wait).await);
+}
+
+async fn a_delivery_in_progress_is_kept_past_ack_wait_without_spending_an_attempt(
+    bus: Arc<dyn MessageBus>,
+    ns: Namespace,
+) {
+    let ack_wait = Duration::from_millis(400);
+    let spec = WorkQueueSpec {
+        ack_wait,
+        ..ns.queue("intake", &["work"])
+    };
+    let mut queue = bus.work_queue(spec).await.unwrap();
+    bus.publish(ns.message("work", "job")).await.unwrap();
+
+    // Held for three times the ack_wait, the worker saying so every half of it (as one
+    // waiting for the store to come back does).
+    let held = next(&mut queue).await;
+    for _ in 0..6 {
+        tokio::time::sleep(ack_wait / 2).await;
+        held.in_progress().await.unwrap();
+    }
+    // Had the message been handed back meanwhile, it would be waiting here.
+    assert_quiet(next_within(&mut queue, ack_wait / 4).await);
+
+    held.nak(None, "the store is back: once more")
+        .await
+        .unwrap();
+    let again = next(&mut queue).await;
+    assert_eq!(again.attempt, 2, "holding the message spent no attempt");
+    again.ack().await.unwrap();
 }
 
 async fn an_unacknowledged_last_delivery_is_dead_lettered(bus: Arc<dyn MessageBus>, ns: Namespace) {

@@ -497,6 +497,19 @@ impl Queue {
         }
     }
 
+    /// Restarts the `ack_wait` of a delivery still in flight (not of one that expired).
+    fn extend(&self, sequence: u64, delivery: u64) {
+        let ack_wait = self.spec.ack_wait;
+        if let Some(in_flight) = self
+            .state()
+            .in_flight
+            .get_mut(&sequence)
+            .filter(|in_flight| in_flight.delivery == delivery)
+        {
+            in_flight.deadline = Instant::now().checked_add(ack_wait);
+        }
+    }
+
     /// Applies a nak, reject or drop to the delivery it answers. An answer to a delivery
     /// that is no longer current (it expired) changes nothing: the message is already
     /// back under the queue's control.
@@ -674,6 +687,13 @@ impl Acker for QueueAcker {
 
     async fn reject(&self, reason: &str) -> Result<(), BusError> {
         self.answer(Answer::Reject(reason))
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        if !self.answered.load(Ordering::SeqCst) {
+            self.queue.extend(self.sequence, self.delivery);
+        }
+        Ok(())
     }
 }
 

@@ -115,6 +115,13 @@ impl Delivery {
     pub async fn reject(self, reason: &str) -> Result<(), BusError> {
         self.acker.reject(reason).await
     }
+
+    /// The work is still going on (waiting for the store to come back, say): restart the
+    /// `ack_wait` before the message would be handed to another worker, without spending
+    /// an attempt. Does nothing once the delivery is answered or its `ack_wait` has run out.
+    pub async fn in_progress(&self) -> Result<(), BusError> {
+        self.acker.in_progress().await
+    }
 }
 
 /// The bus-specific side of a [`Delivery`].
@@ -126,6 +133,8 @@ pub trait Acker: Send + Sync {
     async fn nak(&self, delay: Option<Duration>, reason: &str) -> Result<(), BusError>;
     /// See [`Delivery::reject`].
     async fn reject(&self, reason: &str) -> Result<(), BusError>;
+    /// See [`Delivery::in_progress`].
+    async fn in_progress(&self) -> Result<(), BusError>;
 }
 
 /// Headers the bus sets on a dead-lettered message.

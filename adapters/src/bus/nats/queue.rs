@@ -435,7 +435,7 @@ impl NatsWorkQueue {
             acker,
             stored,
             attempt,
-            received_at: Instant::now(),
+            ack_wait_from: std::sync::Mutex::new(Instant::now()),
             answered: AtomicBool::new(false),
         });
         match to_port(&self.shared.config, &answer.stored) {
@@ -473,7 +473,8 @@ struct Answer {
     acker: async_nats::jetstream::message::Acker,
     stored: Stored,
     attempt: u32,
-    received_at: Instant,
+    /// When the server's `ack_wait` last started: at delivery, or at the last progress.
+    ack_wait_from: std::sync::Mutex<Instant>,
     answered: AtomicBool,
 }
 
@@ -486,7 +487,27 @@ impl Answer {
     /// True once `ack_wait` has passed: the server has taken the message back, and a
     /// late nak or reject must not act on its next delivery.
     fn expired(&self) -> bool {
-        self.received_at.elapsed() >= self.spec.ack_wait
+        self.ack_wait_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+            >= self.spec.ack_wait
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        if self.answered.load(Ordering::SeqCst) || self.expired() {
+            return Ok(());
+        }
+        let sent = Instant::now();
+        self.acker
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|error| self.failed("progress", &error))?;
+        *self
+            .ack_wait_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = sent;
+        Ok(())
     }
 
     fn is_last(&self) -> bool {
@@ -601,6 +622,10 @@ impl Acker for NatsAcker {
 
     async fn reject(&self, reason: &str) -> Result<(), BusError> {
         self.0.reject(reason).await
+    }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        self.0.in_progress().await
     }
 }
 
