@@ -46,7 +46,9 @@ use crate::corrections::{self, CorrectionError, Year};
 use crate::decision_inputs::DecisionInputs;
 use crate::foresight::Enrolment;
 use crate::retry;
-use crate::verdict::{Verdict, conclude};
+use crate::shutdown::Shutdown;
+use crate::store_gate::StoreGate;
+use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent, StreamAppend, StreamId};
@@ -394,6 +396,8 @@ pub struct Adjudicator {
     /// it and shared by every later one (and by the worker's clones). A published revision
     /// never changes (a change is a new revision), so its terms never go stale.
     plan_terms: Arc<Mutex<TermsByRevision>>,
+    /// Holds claims to be retried while the store does not answer.
+    gate: StoreGate,
 }
 
 /// Plan revisions' terms, by plan and revision.
@@ -404,11 +408,19 @@ impl Adjudicator {
     /// [`DEFAULT_BATCH`] claims at a time.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
         Self {
+            gate: StoreGate::new(store.clone()),
             store,
             clock,
             batch: DEFAULT_BATCH,
             plan_terms: Arc::default(),
         }
+    }
+
+    /// Stops holding claims for a store that does not answer once `shutdown` is
+    /// triggered (see [`StoreGate`]).
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.gate = self.gate.with_shutdown(shutdown);
+        self
     }
 
     /// A plan revision's terms, gathered once per revision.
@@ -486,10 +498,11 @@ impl Adjudicator {
             )
             .await
             .into_iter();
+        let mut concluded = Vec::with_capacity(deliveries.len());
         for (delivery, claim) in deliveries.into_iter().zip(claims) {
             let Some(claim) = claim else {
                 let reason = "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
-                conclude(delivery, Verdict::Unprocessable(reason.to_owned())).await;
+                concluded.push((delivery, Verdict::Unprocessable(reason.to_owned())));
                 continue;
             };
             let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
@@ -508,8 +521,9 @@ impl Adjudicator {
                     Verdict::retry(&delivery, Duration::from_millis(100), error)
                 }
             };
-            conclude(delivery, verdict).instrument(span).await;
+            concluded.push((delivery, verdict));
         }
+        self.gate.conclude_all("adjudication", concluded).await;
     }
 
     /// Decides several claims, in order, as one worker deciding them one after another

@@ -341,6 +341,7 @@ impl Engine {
                 tasks.push(tokio::spawn(
                     Intake::new(store.clone(), dyn_bus.clone())
                         .with_batch(config.batch)
+                        .with_shutdown(shutdown.clone())
                         .run(intake_queue),
                 ));
             }
@@ -399,6 +400,7 @@ impl Engine {
                     tasks.push(tokio::spawn(
                         Outcomes::new(store.clone(), dyn_bus.clone())
                             .with_batch(config.batch)
+                            .with_shutdown(shutdown.clone())
                             .run(queue),
                     ));
                 }
@@ -415,6 +417,7 @@ impl Engine {
                 tasks.push(tokio::spawn(
                     Adjudicator::new(store.clone(), config.clock.clone())
                         .with_batch(config.batch)
+                        .with_shutdown(shutdown.clone())
                         .run(queue),
                 ));
             }

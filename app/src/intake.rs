@@ -35,9 +35,11 @@ use crate::corrections::{Corrected, CorrectionError, Corrections};
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::foresight::{Enrolment, Enrolments};
 use crate::retry;
+use crate::shutdown::Shutdown;
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
-use crate::verdict::{Verdict, conclude};
+use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::{EventStore, StreamAppend};
@@ -205,6 +207,8 @@ pub struct Intake {
     /// Where the members of earlier batches were enrolled, so a batch reads its plans
     /// with its claims.
     enrolments: Arc<Enrolments>,
+    /// Holds submissions to be retried while the store does not answer.
+    gate: StoreGate,
 }
 
 /// What intake concluded about one message: the answer to send (with the insurer it goes
@@ -230,11 +234,19 @@ impl Intake {
     /// Intake over a store and a bus, taking [`DEFAULT_BATCH`] messages at a time.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
         Self {
+            gate: StoreGate::new(store.clone()),
             store,
             bus,
             batch: DEFAULT_BATCH,
             enrolments: Arc::default(),
         }
+    }
+
+    /// Stops holding submissions for a store that does not answer once `shutdown` is
+    /// triggered (see [`StoreGate`]).
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.gate = self.gate.with_shutdown(shutdown);
+        self
     }
 
     /// Takes up to `batch` messages from the queue at a time (at least one).
@@ -303,6 +315,7 @@ impl Intake {
         }
         // Every answer is on the bus before any message is acked.
         answer::send_all(self.bus.as_ref(), answers, "intake reply").await;
+        let mut concluded = Vec::with_capacity(deliveries.len());
         for (delivery, done) in deliveries.into_iter().zip(handled) {
             let verdict = match done {
                 Some(done) => match done.verdict {
@@ -317,8 +330,9 @@ impl Intake {
             if let Verdict::Retry { reason, .. } = &verdict {
                 warn!(subject = %delivery.message.subject, attempt = delivery.attempt, %reason, "intake failed; the submission will be retried");
             }
-            conclude(delivery, verdict).await;
+            concluded.push((delivery, verdict));
         }
+        self.gate.conclude_all("intake", concluded).await;
     }
 
     /// Submits one claim on the claim-by-claim path.

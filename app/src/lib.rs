@@ -55,6 +55,7 @@ pub mod settlement_chain;
 pub mod settler;
 pub mod shutdown;
 pub mod status;
+pub mod store_gate;
 pub mod subjects;
 pub mod submission;
 pub mod submit;

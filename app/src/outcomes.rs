@@ -19,6 +19,8 @@
 
 use crate::fhir;
 use crate::intake::NATIVE_CONTENT_TYPE;
+use crate::shutdown::Shutdown;
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
@@ -65,16 +67,26 @@ pub struct Outcomes {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
     batch: usize,
+    /// Holds notices to be retried while the store does not answer.
+    gate: StoreGate,
 }
 
 impl Outcomes {
     /// Outcomes over a store and a bus, taking [`DEFAULT_BATCH`] events at a time.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
         Self {
+            gate: StoreGate::new(store.clone()),
             store,
             bus,
             batch: DEFAULT_BATCH,
         }
+    }
+
+    /// Stops holding notices for a store that does not answer once `shutdown` is
+    /// triggered (see [`StoreGate`]).
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.gate = self.gate.with_shutdown(shutdown);
+        self
     }
 
     /// Takes up to `batch` events from the queue at a time (at least one).
@@ -146,6 +158,7 @@ impl Outcomes {
         deliveries: Vec<Delivery>,
         events: Vec<Result<RecordedEvent, String>>,
     ) {
+        let mut concluded = Vec::with_capacity(deliveries.len());
         for (delivery, event) in deliveries.into_iter().zip(events) {
             let verdict = match event {
                 Err(reason) => Verdict::Unprocessable(reason),
@@ -157,8 +170,9 @@ impl Outcomes {
                     }
                 },
             };
-            conclude(delivery, verdict).await;
+            concluded.push((delivery, verdict));
         }
+        self.gate.conclude_all("outcomes", concluded).await;
     }
 
     async fn notify(&self, recorded: &RecordedEvent) -> Result<(), OutcomeError> {

@@ -386,6 +386,10 @@ impl EventStore for CountingStore {
         self.inner.load_checkpoint(reader).await
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
+
     async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
         self.inner.save_checkpoint(reader, position).await
     }

@@ -2,8 +2,10 @@
 //! on by itself. Claims sent before, during and after are each decided exactly once, and
 //! the insurer hears every decision.
 //!
-//! Each test runs its own nats-server (`support/nats_server.rs`); the PostgreSQL test closes
-//! only its own engine's connections, found by their application name.
+//! Each test runs its own nats-server (`support/nats_server.rs`). The PostgreSQL server is
+//! shared, so its outages are played without touching it: one test closes only its own
+//! engine's connections, found by their application name; another reaches the server
+//! through a proxy it cuts (`support/tcp_proxy.rs`).
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -14,6 +16,7 @@ use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
 use claims::reference::ReferenceData;
 use claims_adapters::aggregate::streams;
 use claims_domain::ClaimId;
+use sqlx::postgres::PgConnectOptions;
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,6 +33,7 @@ mod support;
 
 use support::insurer::{self, header};
 use support::nats_server::NatsServer;
+use support::tcp_proxy::TcpProxy;
 
 const SUBMIT: &str = "claims.submit.acme-health";
 const OUTCOMES: &str = "claims.outcome.acme-health";
@@ -95,6 +99,63 @@ async fn claims_keep_being_decided_when_postgresql_closes_the_engines_connection
     hear_decisions(&mut outcomes, &mut decided, 20, Duration::from_secs(60)).await;
 
     each_decided_once(&engine, &decided).await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_sent_while_postgresql_is_away_are_held_not_dead_lettered() {
+    let schema = pg_support::TestSchema::new().await;
+    let server = NatsServer::start().await;
+    // The engine reaches PostgreSQL through a proxy the test can cut, as an outage of the
+    // server would look to it.
+    let options = PgConnectOptions::from_str(&schema.url).unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = TcpProxy::start(upstream.clone()).await;
+    assert!(
+        schema.url.contains(&upstream),
+        "the test URL {} does not spell its server as {upstream}",
+        schema.url
+    );
+    let engine = engine_on(
+        &server,
+        Database::Postgres {
+            url: schema.url.replacen(&upstream, &proxy.address, 1),
+            schema: Some(schema.name.clone()),
+        },
+    )
+    .await;
+    let (client, jetstream) = server.connect().await;
+    let mut outcomes = client.subscribe(OUTCOMES).await.unwrap();
+    let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    let mut decided = BTreeSet::new();
+    for number in 1..=5 {
+        send(&jetstream, &format!("AWAY-{number}")).await;
+    }
+    hear_decisions(&mut outcomes, &mut decided, 5, Duration::from_secs(60)).await;
+
+    // Away for longer than a message's five deliveries last (about 2 s for intake, 1 s for
+    // adjudication): claims sent meanwhile are taken from the stream and held, not spent.
+    proxy.cut();
+    for number in 6..=10 {
+        send(&jetstream, &format!("AWAY-{number}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    proxy.restore();
+    hear_decisions(&mut outcomes, &mut decided, 10, Duration::from_secs(60)).await;
+
+    each_decided_once(&engine, &decided).await;
+    use futures::StreamExt;
+    if let Ok(Some(letter)) =
+        tokio::time::timeout(Duration::from_millis(500), dead_letters.next()).await
+    {
+        panic!(
+            "dead-lettered on {}: {:?}",
+            letter.subject,
+            header(&letter, "Claims-Dead-Letter-Reason")
+        );
+    }
     engine.shutdown().await;
 }
 

@@ -115,6 +115,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`LogPosition::START`] if it has none yet.
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError>;
 
+    /// Whether the database answers at all: a trivial statement, for a worker deciding
+    /// whether to wait for the store before trying again.
+    async fn check(&self) -> Result<(), StoreError>;
+
     /// Stores a named reader's position.
     async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError>;
 

@@ -633,6 +633,11 @@ impl EventStore for PostgresEventStore {
             .boxed()
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
         let stored: Option<(String, i64)> = sqlx::query_as(statements::LOAD_CHECKPOINT)
             .bind(reader)

@@ -321,6 +321,11 @@ impl EventStore for SqliteEventStore {
         .boxed()
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
         let stored: Option<(i64, i64)> = sqlx::query_as(statements::LOAD_CHECKPOINT)
             .bind(reader)

@@ -11,4 +11,5 @@ pub mod insurer;
 pub mod log;
 pub mod nats_server;
 pub mod reference;
+pub mod tcp_proxy;
 pub mod tls_proxy;
