@@ -42,9 +42,7 @@ const OUTCOMES: &str = "claims.outcome.acme-health";
 async fn claims_sent_after_nats_restarted_are_decided_without_restarting_the_engine() {
     let mut server = NatsServer::start().await;
     let engine = engine_on(&server, Database::InMemory).await;
-    let (client, jetstream) = server.connect().await;
-    let mut outcomes = client.subscribe(OUTCOMES).await.unwrap();
-    client.flush().await.unwrap();
+    let (_client, jetstream, mut outcomes) = insurer_on(&server).await;
 
     send(&jetstream, "OUTAGE-1").await;
     let mut decided = BTreeSet::new();
@@ -71,17 +69,8 @@ async fn claims_keep_being_decided_when_postgresql_closes_the_engines_connection
     let server = NatsServer::start().await;
     // Named, so that the test closes this engine's connections and no one else's.
     let application = format!("claims-outage-{}", uuid::Uuid::new_v4().simple());
-    let engine = engine_on(
-        &server,
-        Database::Postgres {
-            url: schema.url_named(&application),
-            schema: Some(schema.name.clone()),
-        },
-    )
-    .await;
-    let (client, jetstream) = server.connect().await;
-    let mut outcomes = client.subscribe(OUTCOMES).await.unwrap();
-    client.flush().await.unwrap();
+    let engine = engine_on(&server, in_schema(&schema, schema.url_named(&application))).await;
+    let (_client, jetstream, mut outcomes) = insurer_on(&server).await;
 
     let mut decided = BTreeSet::new();
     for number in 1..=10 {
@@ -118,14 +107,10 @@ async fn claims_sent_while_postgresql_is_away_are_held_not_dead_lettered() {
     );
     let engine = engine_on(
         &server,
-        Database::Postgres {
-            url: schema.url.replacen(&upstream, &proxy.address, 1),
-            schema: Some(schema.name.clone()),
-        },
+        in_schema(&schema, schema.url.replacen(&upstream, &proxy.address, 1)),
     )
     .await;
-    let (client, jetstream) = server.connect().await;
-    let mut outcomes = client.subscribe(OUTCOMES).await.unwrap();
+    let (client, jetstream, mut outcomes) = insurer_on(&server).await;
     let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
     client.flush().await.unwrap();
 
@@ -177,6 +162,28 @@ async fn engine_on(server: &NatsServer, database: Database) -> Engine {
     .unwrap();
     engine.load_reference_data(&reference).await.unwrap();
     engine
+}
+
+/// The test's schema, reached at `url` (the server's, renamed or through a proxy).
+fn in_schema(schema: &pg_support::TestSchema, url: String) -> Database {
+    Database::Postgres {
+        url,
+        schema: Some(schema.name.clone()),
+    }
+}
+
+/// The insurer's connection to `server`, listening for its outcome notices.
+async fn insurer_on(
+    server: &NatsServer,
+) -> (
+    async_nats::Client,
+    jetstream::Context,
+    async_nats::Subscriber,
+) {
+    let (client, jetstream) = server.connect().await;
+    let outcomes = client.subscribe(OUTCOMES).await.unwrap();
+    client.flush().await.unwrap();
+    (client, jetstream, outcomes)
 }
 
 /// Publishes an office visit as `claim_ref` through JetStream, again and again until the

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -435,7 +435,7 @@ impl NatsWorkQueue {
             acker,
             stored,
             attempt,
-            ack_wait_from: std::sync::Mutex::new(Instant::now()),
+            ack_wait_from: Mutex::new(Instant::now()),
             answered: AtomicBool::new(false),
         });
         match to_port(&self.shared.config, &answer.stored) {
@@ -474,7 +474,7 @@ struct Answer {
     stored: Stored,
     attempt: u32,
     /// When the server's `ack_wait` last started: at delivery, or at the last progress.
-    ack_wait_from: std::sync::Mutex<Instant>,
+    ack_wait_from: Mutex<Instant>,
     answered: AtomicBool,
 }
 
