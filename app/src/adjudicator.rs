@@ -47,7 +47,7 @@ use crate::decision_inputs::DecisionInputs;
 use crate::foresight::Enrolment;
 use crate::retry;
 use crate::shutdown::Shutdown;
-use crate::store_gate::StoreGate;
+use crate::store_gate::{Concluded, StoreGate};
 use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -423,6 +423,12 @@ impl Adjudicator {
         self
     }
 
+    /// What holds this worker's failed work while the store does not answer; reviewers'
+    /// commands, decided by the same worker, wait on it too.
+    pub(crate) fn gate(&self) -> &StoreGate {
+        &self.gate
+    }
+
     /// A plan revision's terms, gathered once per revision.
     fn terms_of(&self, plan: &BenefitPlan, revision: u32, rules: &PlanRules) -> Arc<PlanTerms> {
         // Nothing is left half-done under the lock: a poisoned map is still whole.
@@ -498,11 +504,11 @@ impl Adjudicator {
             )
             .await
             .into_iter();
-        let mut concluded = Vec::with_capacity(deliveries.len());
+        let mut concluded: Vec<Concluded> = Vec::with_capacity(deliveries.len());
         for (delivery, claim) in deliveries.into_iter().zip(claims) {
             let Some(claim) = claim else {
                 let reason = "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
-                concluded.push((delivery, Verdict::Unprocessable(reason.to_owned())));
+                concluded.push((delivery, Verdict::Unprocessable(reason.to_owned())).into());
                 continue;
             };
             let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
@@ -521,7 +527,7 @@ impl Adjudicator {
                     Verdict::retry(&delivery, Duration::from_millis(100), error)
                 }
             };
-            concluded.push((delivery, verdict));
+            concluded.push(Concluded::in_span(delivery, verdict, span));
         }
         self.gate.conclude_all("adjudication", concluded).await;
     }

@@ -361,13 +361,16 @@ impl Engine {
                 .await?;
             tasks.push(tokio::spawn(
                 ReviewIntake::new(
-                    Adjudicator::new(store.clone(), config.clock.clone()),
+                    Adjudicator::new(store.clone(), config.clock.clone())
+                        .with_shutdown(shutdown.clone()),
                     dyn_bus.clone(),
                 )
                 .run(review_queue),
             ));
             tasks.push(tokio::spawn(
-                ReferenceIntake::new(store.clone(), dyn_bus.clone()).run(reference_queue),
+                ReferenceIntake::new(store.clone(), dyn_bus.clone())
+                    .with_shutdown(shutdown.clone())
+                    .run(reference_queue),
             ));
         }
         if runs(Role::Settler) {

@@ -23,8 +23,10 @@ use crate::answer;
 use crate::keeper::Keeper;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
+use crate::shutdown::Shutdown;
+use crate::store_gate::StoreGate;
 use crate::subjects;
-use crate::verdict::{Verdict, conclude};
+use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::EventStore;
 use claims_domain::InsurerId;
@@ -65,19 +67,32 @@ impl ReferenceReply {
 pub struct ReferenceIntake {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
+    /// Holds messages to be retried while the store does not answer.
+    gate: StoreGate,
 }
 
 impl ReferenceIntake {
     /// The role over a store and a bus.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
-        Self { store, bus }
+        Self {
+            gate: StoreGate::new(store.clone()),
+            store,
+            bus,
+        }
+    }
+
+    /// Stops holding messages for a store that does not answer once `shutdown` is
+    /// triggered (see [`StoreGate`]).
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.gate = self.gate.with_shutdown(shutdown);
+        self
     }
 
     /// Processes reference-data messages until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
         while let Some(delivery) = queue.next().await {
             let verdict = self.verdict(&delivery).await;
-            conclude(delivery, verdict).await;
+            self.gate.conclude("reference", delivery, verdict).await;
         }
     }
 

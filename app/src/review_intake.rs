@@ -18,7 +18,7 @@ use crate::adjudicator::{Adjudicated, Adjudicator, AdjudicatorError};
 use crate::answer;
 use crate::intake::ReplyStatus;
 use crate::subjects;
-use crate::verdict::{Verdict, conclude};
+use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{Review, ReviewVerdict};
@@ -109,7 +109,10 @@ impl ReviewIntake {
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
         while let Some(delivery) = queue.next().await {
             let verdict = self.verdict(&delivery).await;
-            conclude(delivery, verdict).await;
+            self.adjudicator
+                .gate()
+                .conclude("reviews", delivery, verdict)
+                .await;
         }
     }
 

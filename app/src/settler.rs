@@ -14,6 +14,7 @@
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
+use crate::store_gate::StoreGate;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -64,6 +65,8 @@ pub struct Settler {
     open: BTreeSet<PayoutBatchId>,
     retry_every: Duration,
     next_retry: Option<Instant>,
+    /// Holds the claims of a batch that failed while the store does not answer.
+    gate: StoreGate,
 }
 
 impl Settler {
@@ -74,6 +77,7 @@ impl Settler {
         config: SettlerConfig,
     ) -> Self {
         Self {
+            gate: StoreGate::new(service.store().clone()),
             service,
             clock,
             config,
@@ -93,6 +97,7 @@ impl Settler {
 
     /// Gathers and pays batches until shutdown; waiting claims are handed back on the way out.
     pub async fn run(mut self, mut queue: Box<dyn WorkQueue>, mut shutdown: Shutdown) {
+        self.gate = self.gate.clone().with_shutdown(shutdown.clone());
         match self.service.unsettled_batches().await {
             Ok(open) => {
                 self.open.extend(open);
@@ -181,10 +186,14 @@ impl Settler {
             }
             Err(error) => {
                 warn!(%error, claims = claims.len(), "payout batch failed; the claims will be retried");
-                for (_, delivery) in waiting {
-                    let verdict = Verdict::retry(&delivery, Duration::from_secs(1), &error);
-                    conclude(delivery, verdict).await;
-                }
+                let retried = waiting
+                    .into_iter()
+                    .map(|(_, delivery)| {
+                        let verdict = Verdict::retry(&delivery, Duration::from_secs(1), &error);
+                        (delivery, verdict)
+                    })
+                    .collect();
+                self.gate.conclude_all("settlement", retried).await;
             }
         }
     }

@@ -18,7 +18,7 @@ use claims_adapters::event_store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{Instrument, Span, info, warn};
 
 /// The first wait before asking the store again; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -29,6 +29,31 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// The longest a batch is held: beyond it, its messages go back to the bus's retries.
 const MAX_HOLD: Duration = Duration::from_secs(15 * 60);
+
+/// A delivery, the verdict on it and the span it was handled in, so that what the bus
+/// bookkeeping logs still names the claim.
+pub struct Concluded {
+    delivery: Delivery,
+    verdict: Verdict,
+    span: Span,
+}
+
+impl Concluded {
+    /// The verdict on a delivery, told to the bus inside `span`.
+    pub fn in_span(delivery: Delivery, verdict: Verdict, span: Span) -> Self {
+        Self {
+            delivery,
+            verdict,
+            span,
+        }
+    }
+}
+
+impl From<(Delivery, Verdict)> for Concluded {
+    fn from((delivery, verdict): (Delivery, Verdict)) -> Self {
+        Self::in_span(delivery, verdict, Span::none())
+    }
+}
 
 /// What a role asks before handing failed work back to the bus.
 #[derive(Clone)]
@@ -54,18 +79,27 @@ impl StoreGate {
 
     /// Tells the bus each delivery's verdict; when any is to be tried again and the store
     /// does not answer, first holds those until it does.
-    pub async fn conclude_all(&self, queue: &str, concluded: Vec<(Delivery, Verdict)>) {
+    pub async fn conclude_all<C: Into<Concluded>>(&self, queue: &str, concluded: Vec<C>) {
+        let concluded: Vec<Concluded> = concluded.into_iter().map(Into::into).collect();
         let retrying: Vec<&Delivery> = concluded
             .iter()
-            .filter(|(_, verdict)| matches!(verdict, Verdict::Retry { .. }))
-            .map(|(delivery, _)| delivery)
+            .filter(|done| matches!(done.verdict, Verdict::Retry { .. }))
+            .map(|done| &done.delivery)
             .collect();
         if !retrying.is_empty() {
             self.hold_while_away(queue, &retrying).await;
         }
-        for (delivery, verdict) in concluded {
-            conclude(delivery, verdict).await;
+        for done in concluded {
+            conclude(done.delivery, done.verdict)
+                .instrument(done.span)
+                .await;
         }
+    }
+
+    /// Tells the bus the verdict on one delivery, holding it first if it is to be tried
+    /// again and the store does not answer.
+    pub async fn conclude(&self, queue: &str, delivery: Delivery, verdict: Verdict) {
+        self.conclude_all(queue, vec![(delivery, verdict)]).await;
     }
 
     async fn hold_while_away(&self, queue: &str, held: &[&Delivery]) {
@@ -75,11 +109,32 @@ impl StoreGate {
         warn!(queue, %error, held = held.len(), "the event store does not answer; holding the messages until it does");
         let started = Instant::now();
         let keep_alive = async {
+            // When the bus is away too, every message would fail every second: say so once,
+            // and again when the bus hears again.
+            let mut bus_away = false;
             loop {
+                let mut unheard = 0;
+                let mut last_error = None;
                 for delivery in held {
                     if let Err(error) = delivery.in_progress().await {
-                        warn!(queue, %error, "could not tell the bus a held message is still being worked on; it may be redelivered");
+                        unheard += 1;
+                        last_error = Some(error);
                     }
+                }
+                match last_error {
+                    Some(error) if !bus_away => {
+                        bus_away = true;
+                        warn!(queue, %error, unheard, held = held.len(), "could not tell the bus that held messages are still being worked on; it may redeliver them (said once until it hears again)");
+                    }
+                    None if bus_away => {
+                        bus_away = false;
+                        info!(
+                            queue,
+                            held = held.len(),
+                            "the bus hears again that the held messages are being worked on"
+                        );
+                    }
+                    _ => {}
                 }
                 tokio::time::sleep(KEEP_ALIVE).await;
             }

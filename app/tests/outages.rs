@@ -13,9 +13,14 @@ use async_nats::jetstream;
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
+use claims::intake::ReplyStatus;
 use claims::reference::ReferenceData;
+use claims::reference_intake::ReferenceReply;
+use claims::review_intake::ReviewReply;
+use claims::settler::SettlerConfig;
 use claims_adapters::aggregate::streams;
-use claims_domain::ClaimId;
+use claims_domain::claim::ClaimStatus;
+use claims_domain::{ClaimId, InsurerClaimRef, InsurerId};
 use sqlx::postgres::PgConnectOptions;
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -31,12 +36,14 @@ use tokio::time::Instant;
 mod pg_support;
 mod support;
 
-use support::insurer::{self, header};
+use support::insurer::{self, header, next};
 use support::nats_server::NatsServer;
 use support::tcp_proxy::TcpProxy;
 
 const SUBMIT: &str = "claims.submit.acme-health";
 const OUTCOMES: &str = "claims.outcome.acme-health";
+const REFERENCE_ACKS: &str = "claims.reference-ack.acme-health";
+const REVIEW_ACKS: &str = "claims.review-ack.acme-health";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_sent_after_nats_restarted_are_decided_without_restarting_the_engine() {
@@ -92,26 +99,17 @@ async fn claims_keep_being_decided_when_postgresql_closes_the_engines_connection
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claims_sent_while_postgresql_is_away_are_held_not_dead_lettered() {
+async fn what_insurers_send_while_postgresql_is_away_is_held_not_dead_lettered() {
     let schema = pg_support::TestSchema::new().await;
     let server = NatsServer::start().await;
     // The engine reaches PostgreSQL through a proxy the test can cut, as an outage of the
     // server would look to it.
-    let options = PgConnectOptions::from_str(&schema.url).unwrap();
-    let upstream = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = TcpProxy::start(upstream.clone()).await;
-    assert!(
-        schema.url.contains(&upstream),
-        "the test URL {} does not spell its server as {upstream}",
-        schema.url
-    );
-    let engine = engine_on(
-        &server,
-        in_schema(&schema, schema.url.replacen(&upstream, &proxy.address, 1)),
-    )
-    .await;
+    let (proxy, database) = behind_proxy(&schema).await;
+    let engine = engine_on(&server, database).await;
     let (client, jetstream, mut outcomes) = insurer_on(&server).await;
     let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
+    let mut reference_acks = client.subscribe(REFERENCE_ACKS).await.unwrap();
+    let mut review_acks = client.subscribe(REVIEW_ACKS).await.unwrap();
     client.flush().await.unwrap();
 
     let mut decided = BTreeSet::new();
@@ -119,40 +117,146 @@ async fn claims_sent_while_postgresql_is_away_are_held_not_dead_lettered() {
         send(&jetstream, &format!("AWAY-{number}")).await;
     }
     hear_decisions(&mut outcomes, &mut decided, 5, Duration::from_secs(60)).await;
+    // A claim above the plan's review threshold waits for a reviewer (its pending is a
+    // decision of its own, so it is kept apart from those counted once below).
+    send_line(&jetstream, "AWAY-REVIEW", office_visit("60000.00 USD")).await;
+    let reviewed = ClaimId::for_submission(
+        &InsurerId::new("acme-health").unwrap(),
+        &InsurerClaimRef::new("AWAY-REVIEW").unwrap(),
+    );
+    engine
+        .wait_for_claim(reviewed, "pended", Duration::from_secs(60), |state| {
+            state.status == Some(ClaimStatus::Pended)
+        })
+        .await
+        .unwrap();
 
     // Away for longer than a message's five deliveries last (about 2 s for intake, 1 s for
-    // adjudication): claims sent meanwhile are taken from the stream and held, not spent.
+    // adjudication): claims, reference data and reviewers' commands sent meanwhile are
+    // taken from the stream and held, not spent.
     proxy.cut();
     for number in 6..=10 {
         send(&jetstream, &format!("AWAY-{number}")).await;
     }
+    let new_provider = serde_json::json!({
+        "provider": [{ "id": "clinic-z", "name": "Clinic Z",
+                       "wallet": "0x52908400098527886E0F7030069857D2E4169EE8" }]
+    });
+    insurer::publish(
+        &jetstream,
+        "claims.reference.acme-health",
+        "AWAY-PROVIDER",
+        "application/json",
+        None,
+        new_provider.to_string().into_bytes(),
+    )
+    .await;
+    let approval = serde_json::json!({
+        "claim_ref": "AWAY-REVIEW", "reviewer": "Dr Rao", "verdict": "approve"
+    });
+    insurer::publish(
+        &jetstream,
+        "claims.review.acme-health",
+        "AWAY-REVIEW-APPROVED",
+        "application/json",
+        None,
+        approval.to_string().into_bytes(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     proxy.restore();
-    hear_decisions(&mut outcomes, &mut decided, 10, Duration::from_secs(60)).await;
+    hear_decisions(&mut outcomes, &mut decided, 11, Duration::from_secs(60)).await;
 
+    let stored: ReferenceReply = serde_json::from_slice(
+        &next(&mut reference_acks, "the reference answer")
+            .await
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(
+        (stored.status, stored.stored),
+        (ReplyStatus::Accepted, 1),
+        "{stored:?}"
+    );
+    let review: ReviewReply =
+        serde_json::from_slice(&next(&mut review_acks, "the review answer").await.payload).unwrap();
+    assert_eq!(review.status, ReplyStatus::Accepted, "{review:?}");
+    // Decided by the plan's rules now that a reviewer has looked (its allowed 120.00 goes to
+    // the copay and the deductible, so the plan pays nothing and it is denied): what
+    // matters here is that it is decided, no longer pended.
+    assert!(
+        review
+            .decision
+            .as_deref()
+            .is_some_and(|decision| decision != "pended"),
+        "{review:?}"
+    );
+    decided.remove(&reviewed);
     each_decided_once(&engine, &decided).await;
-    use futures::StreamExt;
-    if let Ok(Some(letter)) =
-        tokio::time::timeout(Duration::from_millis(500), dead_letters.next()).await
-    {
-        panic!(
-            "dead-lettered on {}: {:?}",
-            letter.subject,
-            header(&letter, "Claims-Dead-Letter-Reason")
-        );
+    nothing_dead_lettered(&mut dead_letters).await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_claims_waiting_for_payment_are_held_while_postgresql_is_away() {
+    let schema = pg_support::TestSchema::new().await;
+    let server = NatsServer::start().await;
+    let (proxy, database) = behind_proxy(&schema).await;
+    // The settler gathers claims for a second before it pays them, and then a failed batch
+    // is tried again after 1, 2, 3 and 4 s, each time gathering for a second first: without
+    // holding, an outage of 20 s would spend all five deliveries.
+    let settler = SettlerConfig {
+        max_batch: 100,
+        max_wait: Some(Duration::from_secs(1)),
+    };
+    let engine = engine_paying_on(&server, database, settler).await;
+    let (client, jetstream, mut outcomes) = insurer_on(&server).await;
+    let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    // Knee arthroscopies on three days: allowed 1,000.00 each, the plan pays its share.
+    for day in 1..=3 {
+        let surgery = serde_json::json!({
+            "procedure": "29881",
+            "date_of_service": format!("2026-04-0{day}"),
+            "billed": "1200.00 USD"
+        });
+        send_line(&jetstream, &format!("UNPAID-{day}"), surgery).await;
     }
+    let mut decided = BTreeSet::new();
+    hear_decisions(&mut outcomes, &mut decided, 3, Duration::from_secs(60)).await;
+    // The settler has the claims as the notifier does, and pays them a second later.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    proxy.restore();
+    let mut paid = BTreeSet::new();
+    hear_notices(&mut outcomes, "paid", &mut paid, 3, Duration::from_secs(60)).await;
+    assert_eq!(paid, decided);
+    nothing_dead_lettered(&mut dead_letters).await;
     engine.shutdown().await;
 }
 
 /// The engine with every role on `server`, deciding on 2026-04-12, with the example plan,
 /// members and providers.
 async fn engine_on(server: &NatsServer, database: Database) -> Engine {
-    let clock = Arc::new(FixedClock::on(
-        NaiveDate::from_ymd_opt(2026, 4, 12).unwrap(),
-    ));
+    engine_paying_on(
+        server,
+        database,
+        EmbeddedConfig::new(Database::InMemory, clock()).settler,
+    )
+    .await
+}
+
+/// [`engine_on`], its settler paying as `settler` says.
+async fn engine_paying_on(
+    server: &NatsServer,
+    database: Database,
+    settler: SettlerConfig,
+) -> Engine {
     let engine = Engine::start_embedded(EmbeddedConfig {
         bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
-        ..EmbeddedConfig::new(database, clock)
+        settler,
+        ..EmbeddedConfig::new(database, clock())
     })
     .await
     .unwrap();
@@ -162,6 +266,27 @@ async fn engine_on(server: &NatsServer, database: Database) -> Engine {
     .unwrap();
     engine.load_reference_data(&reference).await.unwrap();
     engine
+}
+
+/// The engine's clock: deciding on 2026-04-12.
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::on(
+        NaiveDate::from_ymd_opt(2026, 4, 12).unwrap(),
+    ))
+}
+
+/// A proxy to the test's PostgreSQL server, and the test's schema reached through it.
+async fn behind_proxy(schema: &pg_support::TestSchema) -> (TcpProxy, Database) {
+    let options = PgConnectOptions::from_str(&schema.url).unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = TcpProxy::start(upstream.clone()).await;
+    assert!(
+        schema.url.contains(&upstream),
+        "the test URL {} does not spell its server as {upstream}",
+        schema.url
+    );
+    let url = schema.url.replacen(&upstream, &proxy.address, 1);
+    (proxy, in_schema(schema, url))
 }
 
 /// The test's schema, reached at `url` (the server's, renamed or through a proxy).
@@ -190,18 +315,28 @@ async fn insurer_on(
 /// stream stores it: while the server is away the insurer's client is reconnecting, and
 /// the message id makes a repeat harmless.
 async fn send(jetstream: &jetstream::Context, claim_ref: &str) {
+    send_line(jetstream, claim_ref, office_visit("180.00 USD")).await;
+}
+
+/// An office visit on 2026-04-10, billed `billed`.
+fn office_visit(billed: &str) -> serde_json::Value {
+    serde_json::json!({
+        "procedure": "99213",
+        "diagnoses": ["J06.9"],
+        "date_of_service": "2026-04-10",
+        "units": 1,
+        "billed": billed
+    })
+}
+
+/// Publishes a claim of member M-1001 at clinic A for one service `line`, as [`send`] does.
+async fn send_line(jetstream: &jetstream::Context, claim_ref: &str, line: serde_json::Value) {
     let body = serde_json::json!({
         "claim_ref": claim_ref,
         "member": "M-1001",
         "provider": "clinic-a",
         "received_on": "2026-04-11",
-        "lines": [{
-            "procedure": "99213",
-            "diagnoses": ["J06.9"],
-            "date_of_service": "2026-04-10",
-            "units": 1,
-            "billed": "180.00 USD"
-        }]
+        "lines": [line]
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -234,22 +369,48 @@ async fn hear_decisions(
     count: usize,
     within: Duration,
 ) {
+    hear_notices(outcomes, "decided", decided, count, within).await;
+}
+
+/// Listens until `heard` holds `count` claims, adding the claim of each notice of `kind`
+/// (`Claims-Notice`) heard; fails if that takes longer than `within`.
+async fn hear_notices(
+    outcomes: &mut async_nats::Subscriber,
+    kind: &str,
+    heard: &mut BTreeSet<ClaimId>,
+    count: usize,
+    within: Duration,
+) {
     use futures::StreamExt;
     let deadline = Instant::now() + within;
-    while decided.len() < count {
+    while heard.len() < count {
         let notice = tokio::time::timeout_at(deadline, outcomes.next())
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "{} of {count} claims decided within {within:?}: {decided:?}",
-                    decided.len()
+                    "{} of {count} claims {kind} within {within:?}: {heard:?}",
+                    heard.len()
                 )
             })
             .expect("the subscription is open");
-        if header(&notice, "Claims-Notice") == Some("decided") {
+        if header(&notice, "Claims-Notice") == Some(kind) {
             let claim = header(&notice, "Claims-Claim-Id").unwrap();
-            decided.insert(ClaimId::from_str(claim).unwrap());
+            heard.insert(ClaimId::from_str(claim).unwrap());
         }
+    }
+}
+
+/// Fails if a dead letter arrives within half a second.
+async fn nothing_dead_lettered(dead_letters: &mut async_nats::Subscriber) {
+    use futures::StreamExt;
+    if let Ok(Some(letter)) =
+        tokio::time::timeout(Duration::from_millis(500), dead_letters.next()).await
+    {
+        panic!(
+            "dead-lettered on {}: {:?}",
+            letter.subject,
+            header(&letter, "Claims-Dead-Letter-Reason")
+        );
     }
 }
 

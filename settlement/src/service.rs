@@ -164,6 +164,11 @@ impl SettlementService {
         }
     }
 
+    /// The event store batches are recorded in.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
     /// The chain payouts go to.
     pub fn chain(&self) -> &Arc<dyn SettlementChain> {
         &self.chain
