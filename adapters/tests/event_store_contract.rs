@@ -54,6 +54,7 @@ macro_rules! event_store_contract {
             malformed_appends_are_refused,
             the_whole_log_reads_in_order_a_page_at_a_time,
             checkpoints_are_saved_and_loaded_per_reader,
+            the_check_passes_again_and_at_once_and_stores_no_event,
             of_racing_writers_at_one_version_exactly_one_wins,
             racing_re_sends_of_one_append_store_it_once,
             racing_any_appends_to_one_stream_all_land,
@@ -1231,6 +1232,22 @@ async fn checkpoints_are_saved_and_loaded_per_reader(store: Arc<dyn EventStore>)
         store.load_checkpoint("settler").await.unwrap(),
         LogPosition::START
     );
+}
+
+/// The check writes a row of its own: a second check, and several from workers at once,
+/// pass as the first does, and the log holds nothing of them.
+async fn the_check_passes_again_and_at_once_and_stores_no_event(store: Arc<dyn EventStore>) {
+    store.check().await.unwrap();
+    store.check().await.unwrap();
+    let checks = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.check().await })
+    });
+    for check in futures::future::join_all(checks).await {
+        check.unwrap().unwrap();
+    }
+    assert_eq!(store.event_count().await.unwrap(), 0);
+    assert!(everything(store.as_ref()).await.is_empty());
 }
 
 async fn of_racing_writers_at_one_version_exactly_one_wins(store: Arc<dyn EventStore>) {

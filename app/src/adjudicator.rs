@@ -396,7 +396,7 @@ pub struct Adjudicator {
     /// it and shared by every later one (and by the worker's clones). A published revision
     /// never changes (a change is a new revision), so its terms never go stale.
     plan_terms: Arc<Mutex<TermsByRevision>>,
-    /// Holds claims to be retried while the store does not answer.
+    /// Holds claims to be retried while the store takes no writes.
     gate: StoreGate,
 }
 
@@ -416,14 +416,14 @@ impl Adjudicator {
         }
     }
 
-    /// Stops holding claims for a store that does not answer once `shutdown` is
+    /// Stops holding claims for a store that takes no writes once `shutdown` is
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);
         self
     }
 
-    /// What holds this worker's failed work while the store does not answer; reviewers'
+    /// What holds this worker's failed work while the store takes no writes; reviewers'
     /// commands, decided by the same worker, wait on it too.
     pub(crate) fn gate(&self) -> &StoreGate {
         &self.gate

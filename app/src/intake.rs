@@ -207,7 +207,7 @@ pub struct Intake {
     /// Where the members of earlier batches were enrolled, so a batch reads its plans
     /// with its claims.
     enrolments: Arc<Enrolments>,
-    /// Holds submissions to be retried while the store does not answer.
+    /// Holds submissions to be retried while the store takes no writes.
     gate: StoreGate,
 }
 
@@ -242,7 +242,7 @@ impl Intake {
         }
     }
 
-    /// Stops holding submissions for a store that does not answer once `shutdown` is
+    /// Stops holding submissions for a store that takes no writes once `shutdown` is
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);

@@ -67,7 +67,7 @@ pub struct Outcomes {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
     batch: usize,
-    /// Holds notices to be retried while the store does not answer.
+    /// Holds notices to be retried while the store takes no writes.
     gate: StoreGate,
 }
 
@@ -82,7 +82,7 @@ impl Outcomes {
         }
     }
 
-    /// Stops holding notices for a store that does not answer once `shutdown` is
+    /// Stops holding notices for a store that takes no writes once `shutdown` is
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);

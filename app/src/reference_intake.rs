@@ -67,7 +67,7 @@ impl ReferenceReply {
 pub struct ReferenceIntake {
     store: Arc<dyn EventStore>,
     bus: Arc<dyn MessageBus>,
-    /// Holds messages to be retried while the store does not answer.
+    /// Holds messages to be retried while the store takes no writes.
     gate: StoreGate,
 }
 
@@ -81,7 +81,7 @@ impl ReferenceIntake {
         }
     }
 
-    /// Stops holding messages for a store that does not answer once `shutdown` is
+    /// Stops holding messages for a store that takes no writes once `shutdown` is
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);

@@ -65,7 +65,7 @@ pub struct Settler {
     open: BTreeSet<PayoutBatchId>,
     retry_every: Duration,
     next_retry: Option<Instant>,
-    /// Holds the claims of a batch that failed while the store does not answer.
+    /// Holds the claims of a batch that failed while the store takes no writes.
     gate: StoreGate,
 }
 

@@ -1,15 +1,17 @@
-//! Holding a batch's messages while the event store does not answer.
+//! Holding a batch's messages while the event store takes no writes.
 //!
 //! A role hands a message whose work failed back to the bus for another attempt, and the
 //! bus allows five, spent within seconds ([`Verdict::retry`]): a database outage longer
 //! than that would dead-letter every message in flight, for an operator to requeue. So
-//! before handing back messages whose work failed, a role asks the store whether it
-//! answers at all ([`EventStore::check`]). While it does not, the messages are held: the bus
-//! is told every second that the work goes on ([`Delivery::in_progress`], which spends no
-//! attempt) and the store is asked again, less often the longer it stays away. Once it
-//! answers, the messages are handed back as they would have been, each having spent one
-//! attempt on the outage however long it lasted. A shutdown ends the wait, and so does
-//! [`MAX_HOLD`]: the messages are then handed back (or, on a shutdown, redelivered later).
+//! before handing back messages whose work failed, a role asks the store whether it takes
+//! a write at all ([`EventStore::check`]: a database that answers reads but refuses
+//! writes, as a standby does after a failover, is as much away as one that does not
+//! answer). While it does not, the messages are held: the bus is told every second that
+//! the work goes on ([`Delivery::in_progress`], which spends no attempt) and the store is
+//! asked again, less often the longer it stays away. Once it takes writes, the messages
+//! are handed back as they would have been, each having spent one attempt on the outage
+//! however long it lasted. A shutdown ends the wait, and so does [`MAX_HOLD`]: the
+//! messages are then handed back (or, on a shutdown, redelivered later).
 
 use crate::shutdown::Shutdown;
 use crate::verdict::{Verdict, conclude};
@@ -63,7 +65,7 @@ pub struct StoreGate {
 }
 
 impl StoreGate {
-    /// A gate on `store`, held until the store answers or [`MAX_HOLD`] passes.
+    /// A gate on `store`, held until the store takes writes or [`MAX_HOLD`] passes.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
         Self {
             store,
@@ -78,7 +80,7 @@ impl StoreGate {
     }
 
     /// Tells the bus each delivery's verdict; when any is to be tried again and the store
-    /// does not answer, first holds those until it does.
+    /// takes no writes, first holds those until it does.
     pub async fn conclude_all<C: Into<Concluded>>(&self, queue: &str, concluded: Vec<C>) {
         let concluded: Vec<Concluded> = concluded.into_iter().map(Into::into).collect();
         let retrying: Vec<&Delivery> = concluded
@@ -97,7 +99,7 @@ impl StoreGate {
     }
 
     /// Tells the bus the verdict on one delivery, holding it first if it is to be tried
-    /// again and the store does not answer.
+    /// again and the store takes no writes.
     pub async fn conclude(&self, queue: &str, delivery: Delivery, verdict: Verdict) {
         self.conclude_all(queue, vec![(delivery, verdict)]).await;
     }
@@ -106,7 +108,7 @@ impl StoreGate {
         let Err(error) = self.store.check().await else {
             return;
         };
-        warn!(queue, %error, held = held.len(), "the event store does not answer; holding the messages until it does");
+        warn!(queue, %error, held = held.len(), "the event store takes no writes; holding the messages until it does");
         let started = Instant::now();
         let keep_alive = async {
             // When the bus is away too, every message would fail every second: say so once,
@@ -161,9 +163,9 @@ impl StoreGate {
         };
         tokio::select! {
             back = store_back => if back {
-                info!(queue, held = held.len(), waited = ?started.elapsed(), "the event store answers again; handing the held messages back");
+                info!(queue, held = held.len(), waited = ?started.elapsed(), "the event store takes writes again; handing the held messages back");
             } else {
-                warn!(queue, held = held.len(), waited = ?started.elapsed(), "the event store still does not answer; handing the held messages back to the bus's retries");
+                warn!(queue, held = held.len(), waited = ?started.elapsed(), "the event store still takes no writes; handing the held messages back to the bus's retries");
             },
             () = keep_alive => {}
             () = stopping => {}

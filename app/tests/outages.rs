@@ -198,6 +198,43 @@ async fn what_insurers_send_while_postgresql_is_away_is_held_not_dead_lettered()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_sent_while_postgresql_refuses_writes_are_held_not_dead_lettered() {
+    let schema = pg_support::TestSchema::new().await;
+    let server = NatsServer::start().await;
+    // The engine logs in as a role of its own, which the test makes read-only, as a standby
+    // not yet promoted after a failover (or a database set read-only for maintenance) is:
+    // every read answers, every write is refused.
+    let role = EngineRole::create(&schema).await;
+    let application = format!("claims-read-only-{}", uuid::Uuid::new_v4().simple());
+    let engine = engine_on(&server, in_schema(&schema, role.url(&application))).await;
+    let (client, jetstream, mut outcomes) = insurer_on(&server).await;
+    let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    let mut decided = BTreeSet::new();
+    for number in 1..=3 {
+        send(&jetstream, &format!("READ-ONLY-{number}")).await;
+    }
+    hear_decisions(&mut outcomes, &mut decided, 3, Duration::from_secs(60)).await;
+
+    // Read-only for longer than a message's five deliveries last (about 2 s for intake).
+    role.read_only(true).await;
+    schema.close_connections_of(&application).await;
+    for number in 4..=8 {
+        send(&jetstream, &format!("READ-ONLY-{number}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    role.read_only(false).await;
+    schema.close_connections_of(&application).await;
+    hear_decisions(&mut outcomes, &mut decided, 8, Duration::from_secs(60)).await;
+
+    each_decided_once(&engine, &decided).await;
+    nothing_dead_lettered(&mut dead_letters).await;
+    engine.shutdown().await;
+    role.drop_role().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_claims_waiting_for_payment_are_held_while_postgresql_is_away() {
     let schema = pg_support::TestSchema::new().await;
     let server = NatsServer::start().await;
@@ -287,6 +324,67 @@ async fn behind_proxy(schema: &pg_support::TestSchema) -> (TcpProxy, Database) {
     );
     let url = schema.url.replacen(&upstream, &proxy.address, 1);
     (proxy, in_schema(schema, url))
+}
+
+/// A login role for one engine, whose new sessions the test can make read-only.
+struct EngineRole<'a> {
+    schema: &'a pg_support::TestSchema,
+    name: String,
+}
+
+impl<'a> EngineRole<'a> {
+    /// A superuser role (so that it may do in the test's schema all the engine does),
+    /// logging in as the test server lets any role (trust, on the test machine).
+    async fn create(schema: &'a pg_support::TestSchema) -> Self {
+        let name = format!("claims_outage_{}", uuid::Uuid::new_v4().simple());
+        let role = Self { schema, name };
+        role.run(&format!("CREATE ROLE {} LOGIN SUPERUSER", role.name))
+            .await;
+        role
+    }
+
+    /// The test server's URL as this role, with `application` as its application name.
+    fn url(&self, application: &str) -> String {
+        let server = PgConnectOptions::from_str(&self.schema.url).unwrap();
+        format!(
+            "postgres://{}@{}:{}/{}?application_name={application}",
+            self.name,
+            server.get_host(),
+            server.get_port(),
+            server.get_database().unwrap_or("test"),
+        )
+    }
+
+    /// Makes the role's sessions from now on read-only, or writable again.
+    async fn read_only(&self, read_only: bool) {
+        let statement = if read_only {
+            format!(
+                "ALTER ROLE {} SET default_transaction_read_only = on",
+                self.name
+            )
+        } else {
+            format!(
+                "ALTER ROLE {} RESET default_transaction_read_only",
+                self.name
+            )
+        };
+        self.run(&statement).await;
+    }
+
+    /// Drops the role, handing what it created to the test's own.
+    async fn drop_role(self) {
+        self.run(&format!("REASSIGN OWNED BY {} TO CURRENT_USER", self.name))
+            .await;
+        self.run(&format!("DROP ROLE {}", self.name)).await;
+    }
+
+    async fn run(&self, statement: &str) {
+        let mut admin = self.schema.connection().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
 }
 
 /// The test's schema, reached at `url` (the server's, renamed or through a proxy).

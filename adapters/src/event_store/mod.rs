@@ -115,8 +115,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`LogPosition::START`] if it has none yet.
     async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError>;
 
-    /// Whether the database answers at all: a trivial statement, for a worker deciding
-    /// whether to wait for the store before trying again.
+    /// Whether the store takes writes: one small write of its own, for a worker deciding
+    /// whether to wait for the store before trying again. A database that answers reads
+    /// but refuses writes (a standby after a failover, read-only for maintenance, a full
+    /// disk) fails it, as one that does not answer does.
     async fn check(&self) -> Result<(), StoreError>;
 
     /// Stores a named reader's position.

@@ -136,6 +136,8 @@ mod statements {
     pub(super) const LOAD_CHECKPOINT: &str = include_str!("postgres/load_checkpoint.sql");
     /// Stores a reader's checkpoint.
     pub(super) const SAVE_CHECKPOINT: &str = include_str!("postgres/save_checkpoint.sql");
+    /// Writes the one row of the store's check.
+    pub(super) const CHECK: &str = include_str!("postgres/check.sql");
     /// A wake-up hint to every listening reader.
     pub(super) const NOTIFY: &str = include_str!("postgres/notify.sql");
     /// How many events the log holds.
@@ -634,7 +636,7 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(statements::CHECK).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -53,6 +53,8 @@ mod statements {
     pub(super) const LOAD_CHECKPOINT: &str = include_str!("sqlite/load_checkpoint.sql");
     /// Stores a reader's checkpoint.
     pub(super) const SAVE_CHECKPOINT: &str = include_str!("sqlite/save_checkpoint.sql");
+    /// Writes the one row of the store's check.
+    pub(super) const CHECK: &str = include_str!("sqlite/check.sql");
     /// How many events the log holds.
     pub(super) const COUNT_EVENTS: &str = include_str!("sqlite/count_events.sql");
 }
@@ -322,7 +324,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(statements::CHECK).execute(&self.pool).await?;
         Ok(())
     }
 
