@@ -834,9 +834,11 @@ async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus
     bus.publish(sent.clone()).await.unwrap();
 
     let first = next(&mut queue).await;
+    assert!(!first.is_last_attempt(), "{first:?}");
     first.nak(None, "plan store unavailable").await.unwrap();
     let second = next(&mut queue).await;
     assert_eq!(second.attempt, 2);
+    assert!(second.is_last_attempt(), "{second:?}");
     second
         .nak(None, "plan store still unavailable")
         .await

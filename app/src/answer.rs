@@ -6,6 +6,7 @@ use crate::subjects;
 use claims_adapters::bus::{Message, MessageBus, Subject};
 use claims_domain::InsurerId;
 use serde::Serialize;
+use std::fmt::Display;
 use tracing::warn;
 
 /// Publishes `reply` as native JSON on `ack` (the insurer's answer subject) and, when
@@ -71,4 +72,16 @@ async fn publish_each(bus: &dyn MessageBus, answers: Vec<Message>, what: &str) {
             warn!(%subject, %error, "{what} could not be published");
         }
     }
+}
+
+/// Why a message whose last attempt failed is answered `rejected`: the bus dead-letters it
+/// ([`claims_adapters::bus::Delivery::is_last_attempt`]), so the sender hears that
+/// `what` ("this claim", …) is not stored, and why, rather than nothing.
+pub fn not_stored(what: &str, attempts: u32, fault: &impl Display) -> String {
+    format!(
+        "the engine could not store {what} in {attempts} attempts; the message is kept for \
+         the engine's operators, who will send it through again once the fault is fixed \
+         (you will then hear `accepted`), or you may send it again after 2 minutes \
+         (what was stored meanwhile is answered as already stored). The fault: {fault}"
+    )
 }

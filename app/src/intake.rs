@@ -298,7 +298,14 @@ impl Intake {
         self.store_segment(segment, &mut handled).await;
 
         let mut answers = Vec::new();
-        for (delivery, done) in deliveries.iter().zip(&handled) {
+        for (delivery, done) in deliveries.iter().zip(&mut handled) {
+            if delivery.is_last_attempt()
+                && let Some(done) = done.as_mut()
+                && done.answer.is_none()
+                && let Verdict::Retry { reason, .. } = &done.verdict
+            {
+                done.answer = not_stored(delivery, reason);
+            }
             if let Some(Handled {
                 answer: Some((insurer, reply)),
                 ..
@@ -654,6 +661,20 @@ fn decide_submission(
         }
         Err(error) => rejected(vec![ReplyReason::new("conflicting-resubmission", error)]),
     })
+}
+
+/// The answer to a submission whose last attempt failed, which the bus dead-letters: the
+/// insurer hears that the claim is not stored, and why, rather than nothing.
+fn not_stored(delivery: &Delivery, reason: &str) -> Option<(InsurerId, IntakeReply)> {
+    let Read::Claim { insurer, claim, .. } = read(&delivery.message) else {
+        return None;
+    };
+    let message = answer::not_stored("this claim", delivery.attempt, &reason);
+    let reply = IntakeReply::rejected(
+        Some(claim.insurer_ref.to_string()),
+        vec![ReplyReason::new("not-stored", message)],
+    );
+    Some((insurer, reply))
 }
 
 /// Reads a message as a claim, or concludes it at once when it is not one: a message on a

@@ -143,7 +143,9 @@ impl ReferenceIntake {
                 Verdict::Done
             }
             Err(ReferenceError::Store(error)) => {
-                warn!(%insurer, %error, "storing reference data failed; it will be retried");
+                warn!(%insurer, %error, attempt = delivery.attempt, "storing reference data failed; it will be retried");
+                self.answer_if_last(&insurer, delivery, "this reference data", &error)
+                    .await;
                 Verdict::retry(delivery, Duration::from_millis(200), error)
             }
             Err(error) => {
@@ -178,20 +180,23 @@ impl ReferenceIntake {
             }
         };
         let sender = Keeper::Insurer(insurer.clone());
-        let (stored, unchanged) =
-            match rule_sets::store_as(self.store.as_ref(), &rule_set, &sender).await {
-                Ok(RuleSetLoaded::Published { plans, .. }) => (plans + 1, 0),
-                Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
-                Err(RuleSetLoadError::Store(error)) => {
-                    warn!(%insurer, %error, "storing a rule set failed; it will be retried");
-                    return Verdict::retry(delivery, Duration::from_millis(200), error);
-                }
-                Err(error) => {
-                    self.answer(insurer, message, &ReferenceReply::rejected(error))
-                        .await;
-                    return Verdict::Done;
-                }
-            };
+        let (stored, unchanged) = match rule_sets::store_as(self.store.as_ref(), &rule_set, &sender)
+            .await
+        {
+            Ok(RuleSetLoaded::Published { plans, .. }) => (plans + 1, 0),
+            Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
+            Err(RuleSetLoadError::Store(error)) => {
+                warn!(%insurer, %error, attempt = delivery.attempt, "storing a rule set failed; it will be retried");
+                self.answer_if_last(insurer, delivery, "this rule set", &error)
+                    .await;
+                return Verdict::retry(delivery, Duration::from_millis(200), error);
+            }
+            Err(error) => {
+                self.answer(insurer, message, &ReferenceReply::rejected(error))
+                    .await;
+                return Verdict::Done;
+            }
+        };
         info!(%insurer, rule_set = %rule_set.id, stored, "rule set stored");
         let reply = ReferenceReply {
             status: crate::intake::ReplyStatus::Accepted,
@@ -201,6 +206,26 @@ impl ReferenceIntake {
         };
         self.answer(insurer, message, &reply).await;
         Verdict::Done
+    }
+
+    /// Answers `rejected` when the delivery whose work just failed was its last: the bus
+    /// dead-letters it rather than trying again.
+    async fn answer_if_last(
+        &self,
+        insurer: &InsurerId,
+        delivery: &Delivery,
+        what: &str,
+        fault: &impl std::fmt::Display,
+    ) {
+        if delivery.is_last_attempt() {
+            let reason = answer::not_stored(what, delivery.attempt, fault);
+            self.answer(
+                insurer,
+                &delivery.message,
+                &ReferenceReply::rejected(reason),
+            )
+            .await;
+        }
     }
 
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReferenceReply) {

@@ -179,6 +179,11 @@ impl ReviewIntake {
             }
             Err(error) => {
                 warn!(%claim, %error, attempt = delivery.attempt, "review failed; it will be retried");
+                if delivery.is_last_attempt() {
+                    let reason = answer::not_stored("this review", delivery.attempt, &error);
+                    let reply = ReviewReply::rejected(named, reason);
+                    self.answer(&insurer, message, &reply).await;
+                }
                 return Verdict::retry(delivery, Duration::from_millis(200), error);
             }
         };

@@ -2,6 +2,9 @@
 //! on by itself. Claims sent before, during and after are each decided exactly once, and
 //! the insurer hears every decision.
 //!
+//! A fault that does not pass is the other side: what cannot be stored in a message's
+//! five deliveries is answered `rejected` and dead-lettered.
+//!
 //! Each test runs its own nats-server (`support/nats_server.rs`). The PostgreSQL server is
 //! shared, so its outages are played without touching it: one test closes only its own
 //! engine's connections, found by their application name; another reaches the server
@@ -13,7 +16,7 @@ use async_nats::jetstream;
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
 use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
-use claims::intake::ReplyStatus;
+use claims::intake::{IntakeReply, ReplyStatus};
 use claims::reference::ReferenceData;
 use claims::reference_intake::ReferenceReply;
 use claims::review_intake::ReviewReply;
@@ -42,6 +45,7 @@ use support::tcp_proxy::TcpProxy;
 
 const SUBMIT: &str = "claims.submit.acme-health";
 const OUTCOMES: &str = "claims.outcome.acme-health";
+const CLAIM_ACKS: &str = "claims.ack.acme-health";
 const REFERENCE_ACKS: &str = "claims.reference-ack.acme-health";
 const REVIEW_ACKS: &str = "claims.review-ack.acme-health";
 
@@ -138,31 +142,8 @@ async fn what_insurers_send_while_postgresql_is_away_is_held_not_dead_lettered()
     for number in 6..=10 {
         send(&jetstream, &format!("AWAY-{number}")).await;
     }
-    let new_provider = serde_json::json!({
-        "provider": [{ "id": "clinic-z", "name": "Clinic Z",
-                       "wallet": "0x52908400098527886E0F7030069857D2E4169EE8" }]
-    });
-    insurer::publish(
-        &jetstream,
-        "claims.reference.acme-health",
-        "AWAY-PROVIDER",
-        "application/json",
-        None,
-        new_provider.to_string().into_bytes(),
-    )
-    .await;
-    let approval = serde_json::json!({
-        "claim_ref": "AWAY-REVIEW", "reviewer": "Dr Rao", "verdict": "approve"
-    });
-    insurer::publish(
-        &jetstream,
-        "claims.review.acme-health",
-        "AWAY-REVIEW-APPROVED",
-        "application/json",
-        None,
-        approval.to_string().into_bytes(),
-    )
-    .await;
+    send_new_provider(&jetstream, "AWAY-PROVIDER").await;
+    send_approval(&jetstream, "AWAY-REVIEW").await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     proxy.restore();
     hear_decisions(&mut outcomes, &mut decided, 11, Duration::from_secs(60)).await;
@@ -270,6 +251,88 @@ async fn approved_claims_waiting_for_payment_are_held_while_postgresql_is_away()
     hear_notices(&mut outcomes, "paid", &mut paid, 3, Duration::from_secs(60)).await;
     assert_eq!(paid, decided);
     nothing_dead_lettered(&mut dead_letters).await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_stored_in_five_attempts_is_answered_and_dead_lettered() {
+    let schema = pg_support::TestSchema::new().await;
+    let server = NatsServer::start().await;
+    let engine = engine_on(&server, in_schema(&schema, schema.url.clone())).await;
+    let (client, jetstream, mut outcomes) = insurer_on(&server).await;
+    let mut dead_letters = client.subscribe("deadletter.>").await.unwrap();
+    let mut claim_acks = client.subscribe(CLAIM_ACKS).await.unwrap();
+    let mut reference_acks = client.subscribe(REFERENCE_ACKS).await.unwrap();
+    let mut review_acks = client.subscribe(REVIEW_ACKS).await.unwrap();
+    client.flush().await.unwrap();
+    // A claim waiting for a reviewer, before the fault.
+    send_line(&jetstream, "FAULT-REVIEW", office_visit("60000.00 USD")).await;
+    let mut decided = BTreeSet::new();
+    hear_decisions(&mut outcomes, &mut decided, 1, Duration::from_secs(60)).await;
+    next(&mut claim_acks, "the answer to the claim under review").await;
+
+    // A fault that does not pass while the database takes writes (here a trigger refusing
+    // every new event; in life a full tablespace, a revoked grant, a bug): each message
+    // spends its five deliveries, and its sender hears it was not stored.
+    let mut admin = schema.connection().await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'events refused for the test'; END $$; \
+         CREATE TRIGGER refuse_events BEFORE INSERT ON events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_events();",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    send(&jetstream, "FAULT-1").await;
+    send_new_provider(&jetstream, "FAULT-PROVIDER").await;
+    send_approval(&jetstream, "FAULT-REVIEW").await;
+
+    let claim: IntakeReply =
+        serde_json::from_slice(&next(&mut claim_acks, "the claim's answer").await.payload).unwrap();
+    assert_eq!(claim.status, ReplyStatus::Rejected, "{claim:?}");
+    assert_eq!(claim.claim_ref.as_deref(), Some("FAULT-1"));
+    assert_eq!(claim.reasons[0].code, "not-stored", "{claim:?}");
+    assert!(
+        claim.reasons[0]
+            .message
+            .contains("events refused for the test"),
+        "{claim:?}"
+    );
+    let reference: ReferenceReply = serde_json::from_slice(
+        &next(&mut reference_acks, "the reference answer")
+            .await
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(reference.status, ReplyStatus::Rejected, "{reference:?}");
+    assert!(
+        reference.reasons[0].contains("could not store this reference data in 5 attempts"),
+        "{reference:?}"
+    );
+    let review: ReviewReply =
+        serde_json::from_slice(&next(&mut review_acks, "the review answer").await.payload).unwrap();
+    assert_eq!(review.status, ReplyStatus::Rejected, "{review:?}");
+    assert!(
+        review.reasons[0].contains("could not store this review in 5 attempts"),
+        "{review:?}"
+    );
+    let mut lettered = BTreeSet::new();
+    while lettered.len() < 3 {
+        let letter = next(&mut dead_letters, "a dead letter").await;
+        lettered.insert(letter.subject.to_string());
+    }
+    assert_eq!(
+        lettered,
+        BTreeSet::from(
+            [
+                "deadletter.intake",
+                "deadletter.reference",
+                "deadletter.reviews"
+            ]
+            .map(String::from)
+        )
+    );
     engine.shutdown().await;
 }
 
@@ -457,6 +520,39 @@ async fn send_line(jetstream: &jetstream::Context, claim_ref: &str, line: serde_
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Publishes reference data adding provider clinic-z, under `message_id`.
+async fn send_new_provider(jetstream: &jetstream::Context, message_id: &str) {
+    let new_provider = serde_json::json!({
+        "provider": [{ "id": "clinic-z", "name": "Clinic Z",
+                       "wallet": "0x52908400098527886E0F7030069857D2E4169EE8" }]
+    });
+    insurer::publish(
+        jetstream,
+        "claims.reference.acme-health",
+        message_id,
+        "application/json",
+        None,
+        new_provider.to_string().into_bytes(),
+    )
+    .await;
+}
+
+/// Publishes a reviewer's approval of the pended claim `claim_ref`.
+async fn send_approval(jetstream: &jetstream::Context, claim_ref: &str) {
+    let approval = serde_json::json!({
+        "claim_ref": claim_ref, "reviewer": "Dr Rao", "verdict": "approve"
+    });
+    insurer::publish(
+        jetstream,
+        "claims.review.acme-health",
+        &format!("{claim_ref}-APPROVED"),
+        "application/json",
+        None,
+        approval.to_string().into_bytes(),
+    )
+    .await;
 }
 
 /// Listens until `decided` holds `count` claims, adding the claim of each decision heard;

@@ -633,6 +633,7 @@ impl InProcessWorkQueue {
         let delivery = Delivery {
             message,
             attempt,
+            attempts_allowed: self.queue.max_deliveries(),
             acker: Box::new(QueueAcker {
                 bus: self.bus.clone(),
                 queue: self.queue.clone(),

@@ -85,6 +85,9 @@ pub struct Delivery {
     pub message: Message,
     /// Which attempt this is, starting at 1.
     pub attempt: u32,
+    /// The attempts the queue allows ([`WorkQueueSpec::max_deliveries`]): a
+    /// [`Delivery::nak`] of this one dead-letters the message.
+    pub attempts_allowed: u32,
     /// How the acknowledgement reaches the bus.
     pub acker: Box<dyn Acker>,
 }
@@ -94,11 +97,18 @@ impl std::fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("message", &self.message)
             .field("attempt", &self.attempt)
+            .field("attempts_allowed", &self.attempts_allowed)
             .finish_non_exhaustive()
     }
 }
 
 impl Delivery {
+    /// Whether this is the last attempt the queue allows: if its work fails, the message
+    /// is dead-lettered rather than delivered again.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.attempts_allowed
+    }
+
     /// The work is stored: never deliver this message again.
     pub async fn ack(self) -> Result<(), BusError> {
         self.acker.ack().await

@@ -444,6 +444,7 @@ impl NatsWorkQueue {
                 Some(Delivery {
                     message,
                     attempt,
+                    attempts_allowed: max_deliveries(&self.spec),
                     acker: Box::new(NatsAcker(answer)),
                 })
             }
