@@ -6,8 +6,11 @@
 //!   appends at the loaded version).
 //! - [`bus`]: the message bus ([`bus::MessageBus`]), in process for the embedded default;
 //!   NATS JetStream implements the same port.
+//! - [`failure_streak`]: when background loops pause and what they log while a server
+//!   they need is away.
 
 pub mod aggregate;
 pub mod bus;
 pub mod event_store;
+pub mod failure_streak;
 pub mod read_models;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{MessageBus, SubjectPattern};
 use claims_adapters::event_store::{EventStore, LogPosition, RecordedEvent};
+use claims_adapters::failure_streak::{FailureStreak, Say};
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
@@ -29,6 +30,13 @@ const BUCKETS_MS: [i64; 12] = [
 
 /// Events read per page while following the log.
 const PAGE: usize = 500;
+
+/// How often the log is read for new events once caught up, and the pause after a first
+/// failure to read it.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The longest pause between attempts while the log cannot be read.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// A latency histogram in milliseconds.
 #[derive(Debug, Default, Clone)]
@@ -264,20 +272,43 @@ impl EngineMetrics {
 
     /// Follows the log from the start until shutdown, counting every event.
     pub async fn follow_log(self, store: Arc<dyn EventStore>, mut shutdown: Shutdown) {
+        let mut streak = FailureStreak::new(POLL, MAX_PAUSE);
         loop {
-            match store.read_all(self.position(), PAGE).await {
-                Ok(events) if !events.is_empty() => {
-                    for event in &events {
-                        self.observe(event);
+            let pause = match store.read_all(self.position(), PAGE).await {
+                Ok(events) => {
+                    if let Some(ended) = streak.succeeded() {
+                        tracing::info!(failures = ended.failures, failed_for = ?ended.lasted, "metrics read the log again");
                     }
-                    continue;
+                    if !events.is_empty() {
+                        for event in &events {
+                            self.observe(event);
+                        }
+                        continue;
+                    }
+                    POLL
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "metrics could not read the log; retrying"),
-            }
+                Err(error) => {
+                    let (say, pause) = streak.failed();
+                    match say {
+                        Say::First => {
+                            tracing::warn!(%error, "metrics could not read the log; retrying (said again every minute while it fails)")
+                        }
+                        Say::Still {
+                            failures,
+                            failing_for,
+                        } => {
+                            tracing::warn!(%error, failures, ?failing_for, "metrics still cannot read the log; retrying")
+                        }
+                        Say::Quiet => {
+                            tracing::debug!(%error, "metrics could not read the log again")
+                        }
+                    }
+                    pause
+                }
+            };
             tokio::select! {
                 () = shutdown.wait() => return,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }

@@ -8,6 +8,10 @@
 //! Nothing is lost and nothing is delivered twice within the deduplication window. Once
 //! caught up, the relay waits for the store's wake-up hint after each commit, with its poll
 //! interval as the safety net.
+//!
+//! While the store or the bus is away the relay tries again, less often the longer it
+//! fails (up to every [`MAX_PAUSE`]), and says so once, then once a minute, then when it
+//! publishes again ([`FailureStreak`]).
 
 use crate::shutdown::Shutdown;
 use crate::subjects;
@@ -15,10 +19,11 @@ use claims_adapters::bus::{BusError, Message, MessageBus};
 use claims_adapters::event_store::{
     EventStore, LogPosition, LogSubscription, RecordedEvent, StoreError,
 };
+use claims_adapters::failure_streak::{FailureStreak, Say};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// The checkpoint name of the relay.
 pub const CHECKPOINT: &str = "relay";
@@ -29,6 +34,10 @@ pub const CHECKPOINT: &str = "relay";
 /// by event id (its window is minutes). An idle relay still stores its last position once
 /// this has passed.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// The longest pause before trying again after failures (unless the poll interval is
+/// longer): short enough to resume soon after the store or the bus is back.
+pub const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// Why a relay pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +81,12 @@ impl Relay {
     /// the events of a page that failed half-way are published again (and deduplicated).
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut checkpoint = Checkpoint::default();
+        let mut streak = FailureStreak::new(self.poll_interval, MAX_PAUSE);
         while !shutdown.is_triggered() {
             let after = match self.store.load_checkpoint(CHECKPOINT).await {
                 Ok(after) => after,
                 Err(error) => {
-                    self.pause_after(&RelayError::from(error), &mut shutdown)
+                    self.pause_after(&RelayError::from(error), &mut streak, &mut shutdown)
                         .await;
                     continue;
                 }
@@ -85,10 +95,10 @@ impl Relay {
                 .with_page_size(self.batch_size)
                 .with_poll_interval(self.poll_interval);
             let error = tokio::select! {
-                error = self.follow(&mut subscription, &mut checkpoint) => error,
+                error = self.follow(&mut subscription, &mut checkpoint, &mut streak) => error,
                 () = shutdown.wait() => break,
             };
-            self.pause_after(&error, &mut shutdown).await;
+            self.pause_after(&error, &mut streak, &mut shutdown).await;
         }
         // What was published is recorded before the relay stops, so a restart does not
         // publish it again.
@@ -110,6 +120,7 @@ impl Relay {
         &self,
         subscription: &mut LogSubscription,
         checkpoint: &mut Checkpoint,
+        streak: &mut FailureStreak,
     ) -> RelayError {
         let mut saved_at = Instant::now();
         loop {
@@ -151,6 +162,11 @@ impl Relay {
                 Ok(last) => checkpoint.published = last.or(checkpoint.published),
                 Err(error) => return error,
             }
+            if !page.is_empty()
+                && let Some(ended) = streak.succeeded()
+            {
+                info!(failures = ended.failures, failed_for = ?ended.lasted, "the relay publishes again");
+            }
         }
     }
 
@@ -176,10 +192,27 @@ impl Relay {
         Ok(Some(last))
     }
 
-    async fn pause_after(&self, error: &RelayError, shutdown: &mut Shutdown) {
-        warn!(%error, "relay failed; resuming from its checkpoint");
+    async fn pause_after(
+        &self,
+        error: &RelayError,
+        streak: &mut FailureStreak,
+        shutdown: &mut Shutdown,
+    ) {
+        let (say, pause) = streak.failed();
+        match say {
+            Say::First => {
+                warn!(%error, "relay failed; resuming from its checkpoint (said again every minute while it fails)");
+            }
+            Say::Still {
+                failures,
+                failing_for,
+            } => {
+                warn!(%error, failures, ?failing_for, "relay still failing; resuming from its checkpoint");
+            }
+            Say::Quiet => debug!(%error, "relay failed again"),
+        }
         tokio::select! {
-            () = tokio::time::sleep(self.poll_interval) => {}
+            () = tokio::time::sleep(pause) => {}
             () = shutdown.wait() => {}
         }
     }

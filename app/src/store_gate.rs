@@ -24,8 +24,9 @@ use tracing::{Instrument, Span, info, warn};
 
 /// The first wait before asking the store again; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
-/// The longest wait between two questions to the store.
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// The longest wait between two questions to the store: the held messages go back to
+/// work at most this long after it takes writes again.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// How often the bus hears that held messages are still being worked on: well inside any
 /// sensible `ack_wait` (30 s by default).
 const KEEP_ALIVE: Duration = Duration::from_secs(1);

@@ -3,6 +3,7 @@
 use super::projection::{self, Change};
 use super::{ReadModelError, ReadModels};
 use crate::event_store::{EventStore, LogPosition, LogSubscription, RecordedEvent};
+use crate::failure_streak::{FailureStreak, Say};
 use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use tracing::{debug, info, warn};
 /// Events per page (and per read-model transaction) unless set otherwise.
 const PAGE_SIZE: usize = 1000;
 
+/// The pause after a first failure; it doubles with each further one.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// The longest pause between attempts after a failure.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// How far a rebuild has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +77,7 @@ impl Projector {
 
     async fn follow_until(&self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut failures = 0u32;
+        let mut streak = FailureStreak::new(FIRST_RETRY_PAUSE, MAX_RETRY_PAUSE);
         loop {
             let position = tokio::select! {
                 () = &mut stop => return,
@@ -85,14 +88,24 @@ impl Projector {
                     let mut subscription = self.subscription(position);
                     tokio::select! {
                         () = &mut stop => return,
-                        error = self.follow(&mut subscription, &mut failures) => error,
+                        error = self.follow(&mut subscription, &mut streak) => error,
                     }
                 }
                 Err(error) => error,
             };
-            failures = failures.saturating_add(1);
-            let pause = retry_pause(failures);
-            warn!(error = %result, ?pause, "read model projection failed; retrying");
+            let (say, pause) = streak.failed();
+            match say {
+                Say::First => {
+                    warn!(error = %result, ?pause, "read model projection failed; retrying (said again every minute while it fails)");
+                }
+                Say::Still {
+                    failures,
+                    failing_for,
+                } => {
+                    warn!(error = %result, failures, ?failing_for, "read model projection still failing; retrying");
+                }
+                Say::Quiet => debug!(error = %result, ?pause, "read model projection failed again"),
+            }
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(pause) => {}
@@ -164,7 +177,7 @@ impl Projector {
     async fn follow(
         &self,
         subscription: &mut LogSubscription,
-        failures: &mut u32,
+        streak: &mut FailureStreak,
     ) -> ReadModelError {
         loop {
             let page = match subscription.next_page().await {
@@ -174,7 +187,9 @@ impl Projector {
             if let Err(error) = self.apply(&page).await {
                 return error;
             }
-            *failures = 0;
+            if let Some(ended) = streak.succeeded() {
+                info!(failures = ended.failures, failed_for = ?ended.lasted, "read model projection resumed");
+            }
         }
     }
 
@@ -196,10 +211,4 @@ impl Projector {
         debug!(events = page.len(), changes = changes.len(), through = %last.position, "projected");
         Ok(page.len() as u64)
     }
-}
-
-fn retry_pause(failures: u32) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(2u32.saturating_pow(failures.min(16)))
-        .min(MAX_RETRY_PAUSE)
 }
