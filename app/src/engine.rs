@@ -432,7 +432,7 @@ impl Engine {
         }
         // The read models and metrics are what the API serves, so the process serving them
         // keeps them.
-        let metrics = EngineMetrics::new();
+        let metrics = EngineMetrics::new().with_bus(dyn_bus.clone());
         if runs(Role::Api) {
             tasks.push(tokio::spawn(
                 metrics.clone().follow_log(store.clone(), shutdown.clone()),

@@ -20,7 +20,7 @@ use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
 use claims_domain::{ClaimId, PayoutBatchId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Latency bucket bounds, in milliseconds.
@@ -99,8 +99,20 @@ struct Counts {
 }
 
 /// The engine's metrics; cheap to clone into the API and the tasks that keep them.
-#[derive(Debug, Clone, Default)]
-pub struct EngineMetrics(Arc<Mutex<Counts>>);
+#[derive(Clone, Default)]
+pub struct EngineMetrics {
+    counts: Arc<Mutex<Counts>>,
+    /// The bus whose connection the gauges show, if any.
+    bus: Option<Arc<dyn MessageBus>>,
+}
+
+impl std::fmt::Debug for EngineMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineMetrics")
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
 
 impl EngineMetrics {
     /// Empty metrics.
@@ -108,12 +120,22 @@ impl EngineMetrics {
         Self::default()
     }
 
+    /// The same metrics, also showing `bus`'s connection: whether it is connected now
+    /// and how many times it reconnected, for an alert on an engine cut off from NATS.
+    pub fn with_bus(mut self, bus: Arc<dyn MessageBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Counts one event of the log.
     pub fn observe(&self, event: &RecordedEvent) {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.counts();
         counts.position = Some(event.position);
         if let Some(claim) = streams::claim_of(&event.stream) {
             let Ok(decoded) = aggregate::decode::<ClaimDecider>(event) else {
@@ -173,19 +195,13 @@ impl EngineMetrics {
     /// Counts a message dead-lettered on `subject` (`deadletter.<queue>`).
     pub fn dead_lettered(&self, subject: &str) {
         let queue = subject.strip_prefix("deadletter.").unwrap_or(subject);
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.counts();
         *counts.dead_letters.entry(queue.to_owned()).or_default() += 1;
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counts = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = self.counts();
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, samples: &[(String, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -259,15 +275,26 @@ impl EngineMetrics {
              # TYPE claims_metrics_log_position gauge\nclaims_metrics_log_position {}",
             counts.position.map_or(0, |position| position.sequence)
         );
+        if let Some(bus) = &self.bus {
+            let connection = bus.connection();
+            let _ = writeln!(
+                out,
+                "# HELP claims_bus_connected Whether this process is connected to its message bus now (1) or reconnecting (0).\n\
+                 # TYPE claims_bus_connected gauge\nclaims_bus_connected {}",
+                u8::from(connection.connected)
+            );
+            let _ = writeln!(
+                out,
+                "# HELP claims_bus_reconnections_total Times this process lost its connection to the message bus and made it again, since it started.\n\
+                 # TYPE claims_bus_reconnections_total counter\nclaims_bus_reconnections_total {}",
+                connection.reconnections
+            );
+        }
         out
     }
 
     fn position(&self) -> LogPosition {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .position
-            .unwrap_or(LogPosition::START)
+        self.counts().position.unwrap_or(LogPosition::START)
     }
 
     /// Follows the log from the start until shutdown, counting every event.

@@ -58,17 +58,22 @@ async fn claims_sent_after_nats_restarted_are_decided_without_restarting_the_eng
     send(&jetstream, "OUTAGE-1").await;
     let mut decided = BTreeSet::new();
     hear_decisions(&mut outcomes, &mut decided, 1, Duration::from_secs(60)).await;
+    shows(&engine, "claims_bus_connected 1").await;
 
     // A crash of the server: both the engine's and the insurer's connections drop, and
     // the stream and the engine's queues come back from disk. The restarted server has
     // forgotten the pull requests the engine's workers had outstanding; a worker that
     // waited for one to run out would sit idle for 5 to 8 s (its 3 s expiry, then the
     // client's own 5 s), so the claims must be decided well before that.
-    server.restart().await;
+    server.kill();
+    shows(&engine, "claims_bus_connected 0").await;
+    server.start_again().await;
     for claim_ref in ["OUTAGE-2", "OUTAGE-3"] {
         send(&jetstream, claim_ref).await;
     }
     hear_decisions(&mut outcomes, &mut decided, 3, Duration::from_secs(4)).await;
+    shows(&engine, "claims_bus_connected 1").await;
+    shows(&engine, "claims_bus_reconnections_total 1").await;
 
     each_decided_once(&engine, &decided).await;
     engine.shutdown().await;
@@ -605,6 +610,19 @@ async fn nothing_dead_lettered(dead_letters: &mut async_nats::Subscriber) {
             letter.subject,
             header(&letter, "Claims-Dead-Letter-Reason")
         );
+    }
+}
+
+/// Waits up to 5 s for the engine's `/metrics` to hold the line `sample`.
+async fn shows(engine: &Engine, sample: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !engine.metrics().render().lines().any(|line| line == sample) {
+        assert!(
+            Instant::now() < deadline,
+            "the metrics do not show {sample} within 5 s:\n{}",
+            engine.metrics().render()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -58,6 +58,15 @@ pub trait MessageBus: Send + Sync + 'static {
 
     /// A non-durable subscription: receives what is published to matching subjects from now on.
     async fn subscribe(&self, pattern: SubjectPattern) -> Result<Subscription, BusError>;
+
+    /// The bus's connection now, for the operators' gauges. A bus in process is always
+    /// connected.
+    fn connection(&self) -> BusConnection {
+        BusConnection {
+            connected: true,
+            reconnections: 0,
+        }
+    }
 }
 
 /// A handle on a durable work queue, from which one worker pulls.

@@ -70,8 +70,8 @@ pub use config::{NatsBusConfig, NatsBusError, NatsCredentials, wire_subject};
 pub use dead_letters::{DeadLetterError, DeadLetters, Requeued, StoredDeadLetter};
 
 use super::{
-    BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription, WorkQueue,
-    WorkQueueSpec,
+    BusConnection, BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription,
+    WorkQueue, WorkQueueSpec,
 };
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap};
@@ -263,6 +263,14 @@ impl NatsBus {
 impl MessageBus for NatsBus {
     async fn publish(&self, message: Message) -> Result<Published, BusError> {
         self.shared.publish(message).await
+    }
+
+    fn connection(&self) -> BusConnection {
+        BusConnection {
+            connected: self.shared.client.connection_state()
+                == async_nats::connection::State::Connected,
+            reconnections: self.shared.connections.borrow().saturating_sub(1),
+        }
     }
 
     async fn publish_all(&self, messages: Vec<Message>) -> Result<Vec<Published>, BusError> {

@@ -64,6 +64,15 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+/// The state of a bus's connection to its server ([`crate::bus::MessageBus::connection`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusConnection {
+    /// Whether the bus is connected now; while it is not, it is reconnecting by itself.
+    pub connected: bool,
+    /// How many times the connection was lost and made again since the bus was opened.
+    pub reconnections: u64,
+}
+
 /// The definition of a durable work queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkQueueSpec {

@@ -164,8 +164,19 @@ impl NatsServer {
     /// Kills the server (SIGKILL, as a crash would) and starts it again on the same address
     /// and JetStream directory, so that its streams and consumers survive as on disk.
     pub async fn restart(&mut self) {
+        self.kill();
+        self.start_again().await;
+    }
+
+    /// Kills the server (SIGKILL, as a crash would); [`NatsServer::start_again`] brings it
+    /// back.
+    pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Starts the killed server again on the same address and JetStream directory.
+    pub async fn start_again(&mut self) {
         let binary = binary();
         let log = std::fs::OpenOptions::new()
             .append(true)
