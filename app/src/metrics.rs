@@ -21,7 +21,7 @@ use claims_domain::{ClaimId, PayoutBatchId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Latency bucket bounds, in milliseconds.
 const BUCKETS_MS: [i64; 12] = [
@@ -96,6 +96,85 @@ struct Counts {
     /// (or denied), so the map holds only claims in flight.
     submitted_at: HashMap<ClaimId, DateTime<Utc>>,
     decided_at: HashMap<ClaimId, DateTime<Utc>>,
+    /// Whether the log has been read to its end once, so the counts are the log's totals.
+    caught_up: bool,
+}
+
+impl Counts {
+    /// What is counted from the log.
+    fn render_log_counts(&self, out: &mut String) {
+        counter(
+            out,
+            "claims_received_total",
+            "Claims accepted by intake (from the event log).",
+            &[(String::new(), self.received)],
+        );
+        let decided: Vec<_> = ["approved", "denied", "pended"]
+            .into_iter()
+            .map(|outcome| {
+                (
+                    format!("{{outcome=\"{outcome}\"}}"),
+                    self.decided.get(outcome).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        counter(
+            out,
+            "claims_decided_total",
+            "Claims adjudicated, by outcome (from the event log).",
+            &decided,
+        );
+        counter(
+            out,
+            "claims_paid_total",
+            "Claims whose payout the chain confirmed (from the event log).",
+            &[(String::new(), self.paid)],
+        );
+        counter(
+            out,
+            "claims_settlements_total",
+            "Payout batches the chain confirmed (from the event log).",
+            &[(String::new(), self.settlements)],
+        );
+        counter(
+            out,
+            "claims_settlement_gas_used_total",
+            "Gas used by confirmed settlement transactions (from the event log).",
+            &[(String::new(), self.gas_used)],
+        );
+        self.submit_to_decision.render(
+            out,
+            "claims_submit_to_decision_seconds",
+            "Time from a claim's submission to its decision, as the log recorded them.",
+        );
+        self.decision_to_payment.render(
+            out,
+            "claims_decision_to_payment_seconds",
+            "Time from an approved claim's decision to its confirmed payout.",
+        );
+        self.scheduled_to_confirmed.render(
+            out,
+            "claims_settlement_confirmation_seconds",
+            "Time from a payout batch's scheduling to its confirmation on chain, as the log recorded them (confirmation lag).",
+        );
+    }
+}
+
+/// A counter's samples, with its help and type lines.
+fn counter(out: &mut String, name: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// A gauge without labels, with its help and type lines.
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 /// The engine's metrics; cheap to clone into the API and the tasks that keep them.
@@ -199,98 +278,66 @@ impl EngineMetrics {
         *counts.dead_letters.entry(queue.to_owned()).or_default() += 1;
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition. What is counted from the log is left out until
+    /// the metrics have read the log to its end once ([`Counts::caught_up`]): a process
+    /// that has just started would otherwise report totals climbing from zero to the
+    /// log's, which a dashboard shows as a burst of claims that never happened. Left out,
+    /// the first total it reports continues the one the last process reported.
     pub fn render(&self) -> String {
         let counts = self.counts();
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, samples: &[(String, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        counter(
-            "claims_received_total",
-            "Claims accepted by intake (from the event log).",
-            &[(String::new(), counts.received)],
-        );
-        let decided: Vec<_> = ["approved", "denied", "pended"]
-            .into_iter()
-            .map(|outcome| {
-                (
-                    format!("{{outcome=\"{outcome}\"}}"),
-                    counts.decided.get(outcome).copied().unwrap_or(0),
-                )
-            })
-            .collect();
-        counter(
-            "claims_decided_total",
-            "Claims adjudicated, by outcome (from the event log).",
-            &decided,
-        );
-        counter(
-            "claims_paid_total",
-            "Claims whose payout the chain confirmed (from the event log).",
-            &[(String::new(), counts.paid)],
-        );
-        counter(
-            "claims_settlements_total",
-            "Payout batches the chain confirmed (from the event log).",
-            &[(String::new(), counts.settlements)],
-        );
-        counter(
-            "claims_settlement_gas_used_total",
-            "Gas used by confirmed settlement transactions (from the event log).",
-            &[(String::new(), counts.gas_used)],
-        );
+        if counts.caught_up {
+            counts.render_log_counts(&mut out);
+        }
         let dead: Vec<_> = counts
             .dead_letters
             .iter()
             .map(|(queue, count)| (format!("{{queue=\"{queue}\"}}"), *count))
             .collect();
         counter(
+            &mut out,
             "claims_dead_letters_total",
             "Messages dead-lettered, by queue, seen by this process since it started.",
             &dead,
         );
-        counts.submit_to_decision.render(
+        gauge(
             &mut out,
-            "claims_submit_to_decision_seconds",
-            "Time from a claim's submission to its decision, as the log recorded them.",
+            "claims_metrics_caught_up",
+            "Whether the metrics have read the log to its end (1); until then the counts from the log are left out.",
+            u64::from(counts.caught_up),
         );
-        counts.decision_to_payment.render(
+        gauge(
             &mut out,
-            "claims_decision_to_payment_seconds",
-            "Time from an approved claim's decision to its confirmed payout.",
-        );
-        counts.scheduled_to_confirmed.render(
-            &mut out,
-            "claims_settlement_confirmation_seconds",
-            "Time from a payout batch's scheduling to its confirmation on chain, as the log recorded them (confirmation lag).",
-        );
-        let _ = writeln!(
-            out,
-            "# HELP claims_metrics_log_position The log sequence the metrics have counted up to.\n\
-             # TYPE claims_metrics_log_position gauge\nclaims_metrics_log_position {}",
-            counts.position.map_or(0, |position| position.sequence)
+            "claims_metrics_log_position",
+            "The log sequence the metrics have counted up to.",
+            counts.position.map_or(0, |position| position.sequence),
         );
         if let Some(bus) = &self.bus {
             let connection = bus.connection();
-            let _ = writeln!(
-                out,
-                "# HELP claims_bus_connected Whether this process is connected to its message bus now (1) or reconnecting (0).\n\
-                 # TYPE claims_bus_connected gauge\nclaims_bus_connected {}",
-                u8::from(connection.connected)
+            gauge(
+                &mut out,
+                "claims_bus_connected",
+                "Whether this process is connected to its message bus now (1) or reconnecting (0).",
+                u64::from(connection.connected),
             );
-            let _ = writeln!(
-                out,
-                "# HELP claims_bus_reconnections_total Times this process lost its connection to the message bus and made it again, since it started.\n\
-                 # TYPE claims_bus_reconnections_total counter\nclaims_bus_reconnections_total {}",
-                connection.reconnections
+            counter(
+                &mut out,
+                "claims_bus_reconnections_total",
+                "Times this process lost its connection to the message bus and made it again, since it started.",
+                &[(String::new(), connection.reconnections)],
             );
         }
         out
+    }
+
+    /// Marks the counts as the log's totals, the first time the log is read to its end.
+    fn caught_up(&self, started: Instant) {
+        let mut counts = self.counts();
+        if !counts.caught_up {
+            counts.caught_up = true;
+            let position = counts.position.map_or(0, |position| position.sequence);
+            tracing::info!(position, took = ?started.elapsed(), "metrics have counted the whole log; /metrics reports its totals from now on");
+        }
     }
 
     fn position(&self) -> LogPosition {
@@ -300,6 +347,7 @@ impl EngineMetrics {
     /// Follows the log from the start until shutdown, counting every event.
     pub async fn follow_log(self, store: Arc<dyn EventStore>, mut shutdown: Shutdown) {
         let mut streak = FailureStreak::new(POLL, MAX_PAUSE);
+        let started = Instant::now();
         loop {
             let pause = match store.read_all(self.position(), PAGE).await {
                 Ok(events) => {
@@ -312,6 +360,7 @@ impl EngineMetrics {
                         }
                         continue;
                     }
+                    self.caught_up(started);
                     POLL
                 }
                 Err(error) => {

@@ -10,11 +10,15 @@ use chrono::NaiveDate;
 use claims::api::{self, ApiState};
 use claims::clock::FixedClock;
 use claims::engine::{Database, EmbeddedConfig, Engine};
-use claims::intake::ReplyStatus;
+use claims::intake::{Intake, ReplyStatus};
+use claims::metrics::EngineMetrics;
 use claims::reference::ReferenceData;
-use claims_adapters::bus::SubjectPattern;
+use claims::submission::ClaimSubmission;
+use claims_adapters::bus::{InProcessBus, SubjectPattern};
+use claims_adapters::event_store::{EventStore, SqliteEventStore};
 use claims_domain::InsurerId;
 use claims_domain::adjudication::Decision;
+use claims_domain::claim::Claim;
 use claims_domain::claim::ClaimStatus;
 use std::path::Path;
 use std::sync::Arc;
@@ -206,4 +210,66 @@ async fn metrics_count_what_the_log_says_happened_in_a_demo_run() {
 
     let _ = stop.send(());
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_no_total_from_the_log_until_they_have_counted_all_of_it() {
+    let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::in_memory().await.unwrap());
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    ReferenceData::from_file(&examples.join("reference-data.toml"))
+        .unwrap()
+        .store(store.as_ref())
+        .await
+        .unwrap();
+    // More claims than the metrics read in one page, as a process starting on a long log
+    // finds them.
+    let acme = InsurerId::new("acme-health").unwrap();
+    let claims: Vec<Claim> = (0..1_800)
+        .map(|number| {
+            let body = serde_json::json!({
+                "claim_ref": format!("LOG-{number}"),
+                "member": "M-1001",
+                "provider": "clinic-a",
+                "received_on": "2026-04-11",
+                "lines": [{ "procedure": "99213", "date_of_service": "2026-04-10",
+                            "billed": "180.00 USD" }]
+            });
+            ClaimSubmission::parse(body.to_string().as_bytes())
+                .unwrap()
+                .into_claim(&acme)
+                .unwrap()
+        })
+        .collect();
+    let intake = Intake::new(store.clone(), Arc::new(InProcessBus::new()));
+    for reply in intake.submit_all(claims).await {
+        assert_eq!(reply.unwrap().status, ReplyStatus::Accepted);
+    }
+
+    let metrics = EngineMetrics::new();
+    let (stop, stopping) = claims::shutdown::channel();
+    let counting = tokio::spawn(metrics.clone().follow_log(store.clone(), stopping));
+    // Scraped again and again while they count: no total until it is the log's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics.render();
+        match sample(&text, "claims_received_total") {
+            None => assert_eq!(
+                sample(&text, "claims_metrics_caught_up").as_deref(),
+                Some("0"),
+                "{text}"
+            ),
+            Some(received) => {
+                assert_eq!(received, "1800", "a partial total was reported:\n{text}");
+                assert_eq!(count(&text, "claims_metrics_caught_up"), 1);
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the metrics did not count the log within 30 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.trigger();
+    counting.await.unwrap();
 }

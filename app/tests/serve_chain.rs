@@ -156,7 +156,8 @@ async fn serve_pays_approved_claims_on_a_json_rpc_chain_exactly_once() {
     assert_eq!(report.logs_read, expected.len(), "each claim settled once");
     store.close().await;
 
-    // The metrics follow the log a little behind: the batch's confirmation lag shows up.
+    // The metrics follow the log a little behind (and show nothing of it until they have
+    // read it to its end once): the batch's confirmation lag shows up.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let metrics = http::get(&engine.address, "/metrics").await;
@@ -165,7 +166,7 @@ async fn serve_pays_approved_claims_on_a_json_rpc_chain_exactly_once() {
             .lines()
             .find_map(|line| line.strip_prefix("claims_settlement_confirmation_seconds_count "))
             .and_then(|count| count.parse().ok())
-            .unwrap_or_else(|| panic!("no confirmation lag in /metrics:\n{}", metrics.body));
+            .unwrap_or(0);
         if confirmations_timed >= 1 {
             break;
         }
