@@ -557,7 +557,15 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 fn init_logging(json: bool, level: &str) {
     // Quiet by default so the demo's report reads cleanly; RUST_LOG=info shows every step.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // The NATS client logs every connection event at info, a line per attempt to
+    // reconnect; the engine logs those events itself, once per outage
+    // (`adapters/src/bus/nats.rs`), so the client's own are kept to warnings unless asked.
+    let directives = if level.contains("async_nats") {
+        level.to_owned()
+    } else {
+        format!("{level},async_nats=warn")
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
     // Colours only on a terminal: a log file or collector would keep the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -73,6 +73,7 @@ use super::{
     BusConnection, BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription,
     WorkQueue, WorkQueueSpec,
 };
+use crate::failure_streak::{FailureStreak, Say};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
@@ -81,8 +82,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Logs what happens to the engine's connection and counts its (re)connections.
-fn connection_event(connections: &watch::Sender<u64>, event: Event) {
+/// Logs what happens to the engine's connection and counts its (re)connections. While
+/// the server is away the client reports an error at each attempt to reconnect: the first
+/// is a warning, the rest are said once a minute ([`FailureStreak`]).
+fn connection_event(
+    connections: &watch::Sender<u64>,
+    client_errors: &Mutex<FailureStreak>,
+    event: Event,
+) {
+    let mut client_errors = client_errors.lock().unwrap_or_else(PoisonError::into_inner);
     match event {
         Event::Connected => {
             // The first is the connection `connect` made, which may be reported after the
@@ -91,8 +99,12 @@ fn connection_event(connections: &watch::Sender<u64>, event: Event) {
                 *count += 1;
                 *count > 1
             });
+            let failed_attempts = client_errors.succeeded().map_or(0, |ended| ended.failures);
             if reconnected {
-                tracing::warn!("reconnected to NATS; every work queue pulls again");
+                tracing::warn!(
+                    failed_attempts,
+                    "reconnected to NATS; every work queue pulls again"
+                );
             }
         }
         Event::Disconnected => {
@@ -108,7 +120,18 @@ fn connection_event(connections: &watch::Sender<u64>, event: Event) {
             );
         }
         Event::ServerError(error) => tracing::warn!(%error, "the NATS server reported an error"),
-        Event::ClientError(error) => tracing::warn!(%error, "the NATS client reported an error"),
+        Event::ClientError(error) => match client_errors.failed().0 {
+            Say::First => {
+                tracing::warn!(%error, "the NATS client reported an error (said again every minute while it goes on)")
+            }
+            Say::Still {
+                failures,
+                failing_for,
+            } => {
+                tracing::warn!(%error, failures, ?failing_for, "the NATS client still reports errors")
+            }
+            Say::Quiet => tracing::debug!(%error, "the NATS client reported an error again"),
+        },
         Event::Draining | Event::Closed => tracing::debug!(%event, "NATS connection"),
     }
 }
@@ -167,11 +190,16 @@ impl NatsBus {
         }
         let connections = watch::Sender::new(0);
         let counted = connections.clone();
+        // Only what it says matters here: the client paces its own reconnections.
+        let client_errors = Mutex::new(FailureStreak::new(
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        ));
         let client = connect_options(&config.credentials)
             .await?
             .name("claims-engine")
             .event_callback(move |event| {
-                connection_event(&counted, event);
+                connection_event(&counted, &client_errors, event);
                 std::future::ready(())
             })
             .connect(config.url.as_str())

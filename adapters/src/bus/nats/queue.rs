@@ -4,6 +4,7 @@
 use super::arrivals::ArrivalRate;
 use super::{NatsBusConfig, Shared, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
+use crate::failure_streak::{FailureStreak, Say};
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
@@ -54,6 +55,7 @@ pub(super) async fn declare(
         pending: 0,
         arrivals: ArrivalRate::default(),
         connections: shared.connections.subscribe(),
+        failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
     }))
 }
 
@@ -222,6 +224,9 @@ struct NatsWorkQueue {
     arrivals: ArrivalRate,
     /// The client's connection count, seen as of the outstanding pull request.
     connections: watch::Receiver<u64>,
+    /// Pull requests failed in a row (the server away, say): said once, once a minute
+    /// and when pulls work again, not at every retry.
+    failing: FailureStreak,
 }
 
 #[async_trait]
@@ -333,6 +338,7 @@ impl NatsWorkQueue {
             pending: 0,
             arrivals: ArrivalRate::default(),
             connections: self.shared.connections.subscribe(),
+            failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
         };
         let hand_back = tokio::spawn(async move {
             let read_out = async {
@@ -373,6 +379,9 @@ impl NatsWorkQueue {
                 Ok(batch) => {
                     self.pull = Some(batch);
                     self.connections.borrow_and_update();
+                    if let Some(ended) = self.failing.succeeded() {
+                        tracing::info!(queue = %self.spec.name, failures = ended.failures, failed_for = ?ended.lasted, "pulling from the work queue again");
+                    }
                 }
                 Err(error) => {
                     self.pull_failed(error.to_string()).await;
@@ -409,9 +418,24 @@ impl NatsWorkQueue {
         }
     }
 
-    async fn pull_failed(&self, error: String) {
-        tracing::warn!(queue = %self.spec.name, %error, "pulling from the work queue failed; retrying");
-        tokio::time::sleep(RETRY_AFTER).await;
+    async fn pull_failed(&mut self, error: String) {
+        let queue = &self.spec.name;
+        let (say, pause) = self.failing.failed();
+        match say {
+            Say::First => {
+                tracing::warn!(%queue, %error, "pulling from the work queue failed; retrying (said again every minute while it fails)");
+            }
+            Say::Still {
+                failures,
+                failing_for,
+            } => {
+                tracing::warn!(%queue, %error, failures, ?failing_for, "pulling from the work queue still fails; retrying");
+            }
+            Say::Quiet => {
+                tracing::debug!(%queue, %error, "pulling from the work queue failed again")
+            }
+        }
+        tokio::time::sleep(pause).await;
     }
 
     /// Hands a message to the worker, or dead-letters one the port cannot represent.
