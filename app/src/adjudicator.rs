@@ -47,7 +47,7 @@ use crate::decision_inputs::DecisionInputs;
 use crate::foresight::Enrolment;
 use crate::retry;
 use crate::shutdown::Shutdown;
-use crate::store_gate::{Concluded, StoreGate};
+use crate::store_gate::{Concluded, HeldMessages, StoreGate};
 use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -420,6 +420,12 @@ impl Adjudicator {
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);
+        self
+    }
+
+    /// Counts the claims it holds for a store that takes no writes in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.gate = self.gate.with_held(held);
         self
     }
 

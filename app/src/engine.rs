@@ -329,6 +329,8 @@ impl Engine {
         // keep its messages for ever.
         let runs = |role| config.roles.contains(&role);
         let mut tasks = Vec::new();
+        let metrics = EngineMetrics::new().with_bus(dyn_bus.clone());
+        let held = metrics.held();
         if runs(Role::Intake) {
             for _ in 0..config.intakes.max(1) {
                 let intake_queue = dyn_bus
@@ -342,6 +344,7 @@ impl Engine {
                     Intake::new(store.clone(), dyn_bus.clone())
                         .with_batch(config.batch)
                         .with_shutdown(shutdown.clone())
+                        .with_held(held.clone())
                         .run(intake_queue),
                 ));
             }
@@ -362,7 +365,8 @@ impl Engine {
             tasks.push(tokio::spawn(
                 ReviewIntake::new(
                     Adjudicator::new(store.clone(), config.clock.clone())
-                        .with_shutdown(shutdown.clone()),
+                        .with_shutdown(shutdown.clone())
+                        .with_held(held.clone()),
                     dyn_bus.clone(),
                 )
                 .run(review_queue),
@@ -370,6 +374,7 @@ impl Engine {
             tasks.push(tokio::spawn(
                 ReferenceIntake::new(store.clone(), dyn_bus.clone())
                     .with_shutdown(shutdown.clone())
+                    .with_held(held.clone())
                     .run(reference_queue),
             ));
         }
@@ -384,6 +389,7 @@ impl Engine {
             tasks.push(tokio::spawn(
                 Settler::new(settlement.clone(), config.clock.clone(), config.settler)
                     .retrying_open_batches_every(config.retry_open_batches)
+                    .with_held(held.clone())
                     .run(settlement_queue, shutdown.clone()),
             ));
         }
@@ -404,6 +410,7 @@ impl Engine {
                         Outcomes::new(store.clone(), dyn_bus.clone())
                             .with_batch(config.batch)
                             .with_shutdown(shutdown.clone())
+                            .with_held(held.clone())
                             .run(queue),
                     ));
                 }
@@ -421,6 +428,7 @@ impl Engine {
                     Adjudicator::new(store.clone(), config.clock.clone())
                         .with_batch(config.batch)
                         .with_shutdown(shutdown.clone())
+                        .with_held(held.clone())
                         .run(queue),
                 ));
             }
@@ -432,7 +440,6 @@ impl Engine {
         }
         // The read models and metrics are what the API serves, so the process serving them
         // keeps them.
-        let metrics = EngineMetrics::new().with_bus(dyn_bus.clone());
         if runs(Role::Api) {
             tasks.push(tokio::spawn(
                 metrics.clone().follow_log(store.clone(), shutdown.clone()),

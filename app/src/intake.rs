@@ -36,7 +36,7 @@ use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::foresight::{Enrolment, Enrolments};
 use crate::retry;
 use crate::shutdown::Shutdown;
-use crate::store_gate::StoreGate;
+use crate::store_gate::{HeldMessages, StoreGate};
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
 use crate::verdict::Verdict;
@@ -246,6 +246,12 @@ impl Intake {
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);
+        self
+    }
+
+    /// Counts the submissions it holds for a store that takes no writes in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.gate = self.gate.with_held(held);
         self
     }
 

@@ -9,6 +9,7 @@
 //! involved.
 
 use crate::shutdown::Shutdown;
+use crate::store_gate::HeldMessages;
 use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{MessageBus, SubjectPattern};
@@ -183,6 +184,8 @@ pub struct EngineMetrics {
     counts: Arc<Mutex<Counts>>,
     /// The bus whose connection the gauges show, if any.
     bus: Option<Arc<dyn MessageBus>>,
+    /// What this process's roles hold while the store takes no writes.
+    held: HeldMessages,
 }
 
 impl std::fmt::Debug for EngineMetrics {
@@ -204,6 +207,12 @@ impl EngineMetrics {
     pub fn with_bus(mut self, bus: Arc<dyn MessageBus>) -> Self {
         self.bus = Some(bus);
         self
+    }
+
+    /// The gauge of messages held while the store takes no writes, for the roles of this
+    /// process to count into ([`crate::store_gate::StoreGate::with_held`]).
+    pub fn held(&self) -> HeldMessages {
+        self.held.clone()
     }
 
     fn counts(&self) -> MutexGuard<'_, Counts> {
@@ -311,6 +320,12 @@ impl EngineMetrics {
             "claims_metrics_log_position",
             "The log sequence the metrics have counted up to.",
             counts.position.map_or(0, |position| position.sequence),
+        );
+        gauge(
+            &mut out,
+            "claims_held_messages",
+            "Messages this process's roles hold, neither done nor handed back, while the event store takes no writes.",
+            self.held.now(),
         );
         if let Some(bus) = &self.bus {
             let connection = bus.connection();

@@ -20,7 +20,7 @@
 use crate::fhir;
 use crate::intake::NATIVE_CONTENT_TYPE;
 use crate::shutdown::Shutdown;
-use crate::store_gate::StoreGate;
+use crate::store_gate::{HeldMessages, StoreGate};
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
@@ -86,6 +86,12 @@ impl Outcomes {
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);
+        self
+    }
+
+    /// Counts the notices it holds for a store that takes no writes in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.gate = self.gate.with_held(held);
         self
     }
 

@@ -24,7 +24,7 @@ use crate::keeper::Keeper;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
 use crate::shutdown::Shutdown;
-use crate::store_gate::StoreGate;
+use crate::store_gate::{HeldMessages, StoreGate};
 use crate::subjects;
 use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -85,6 +85,12 @@ impl ReferenceIntake {
     /// triggered (see [`StoreGate`]).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.gate = self.gate.with_shutdown(shutdown);
+        self
+    }
+
+    /// Counts the messages it holds for a store that takes no writes in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.gate = self.gate.with_held(held);
         self
     }
 

@@ -14,7 +14,7 @@
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
-use crate::store_gate::StoreGate;
+use crate::store_gate::{HeldMessages, StoreGate};
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -87,6 +87,12 @@ impl Settler {
             retry_every: RETRY_OPEN_BATCHES,
             next_retry: None,
         }
+    }
+
+    /// Counts the claims it holds for a store that takes no writes in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.gate = self.gate.clone().with_held(held);
+        self
     }
 
     /// Sends refused batches again every `interval` instead of every [`RETRY_OPEN_BATCHES`].

@@ -18,6 +18,7 @@ use crate::verdict::{Verdict, conclude};
 use claims_adapters::bus::Delivery;
 use claims_adapters::event_store::EventStore;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info, warn};
@@ -58,11 +59,47 @@ impl From<(Delivery, Verdict)> for Concluded {
     }
 }
 
+/// How many messages the gates of a process hold now, for `/metrics`: more than none
+/// means the store takes no writes and work waits for it.
+#[derive(Debug, Clone, Default)]
+pub struct HeldMessages(Arc<AtomicU64>);
+
+impl HeldMessages {
+    /// Messages held now.
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts `count` messages as held for as long as it lives.
+struct Holding {
+    gauge: HeldMessages,
+    count: u64,
+}
+
+impl Holding {
+    fn new(gauge: &HeldMessages, count: usize) -> Self {
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
+        gauge.0.fetch_add(count, Ordering::Relaxed);
+        Self {
+            gauge: gauge.clone(),
+            count,
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.gauge.0.fetch_sub(self.count, Ordering::Relaxed);
+    }
+}
+
 /// What a role asks before handing failed work back to the bus.
 #[derive(Clone)]
 pub struct StoreGate {
     store: Arc<dyn EventStore>,
     shutdown: Option<Shutdown>,
+    held: HeldMessages,
 }
 
 impl StoreGate {
@@ -71,12 +108,19 @@ impl StoreGate {
         Self {
             store,
             shutdown: None,
+            held: HeldMessages::default(),
         }
     }
 
     /// The same gate, which also stops holding when `shutdown` is triggered.
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// The same gate, counting what it holds in `held`.
+    pub fn with_held(mut self, held: HeldMessages) -> Self {
+        self.held = held;
         self
     }
 
@@ -110,6 +154,7 @@ impl StoreGate {
             return;
         };
         warn!(queue, %error, held = held.len(), "the event store takes no writes; holding the messages until it does");
+        let _holding = Holding::new(&self.held, held.len());
         let started = Instant::now();
         let keep_alive = async {
             // When the bus is away too, every message would fail every second: say so once,

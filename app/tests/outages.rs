@@ -149,9 +149,21 @@ async fn what_insurers_send_while_postgresql_is_away_is_held_not_dead_lettered()
     }
     send_new_provider(&jetstream, "AWAY-PROVIDER").await;
     send_approval(&jetstream, "AWAY-REVIEW").await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let cut_at = Instant::now();
+    // The operators' gauge shows work waiting for the store.
+    let deadline = cut_at + Duration::from_secs(6);
+    while sample_of(&engine, "claims_held_messages") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no message shown held:\n{}",
+            engine.metrics().render()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep_until(cut_at + Duration::from_secs(8)).await;
     proxy.restore();
     hear_decisions(&mut outcomes, &mut decided, 11, Duration::from_secs(60)).await;
+    shows(&engine, "claims_held_messages 0").await;
 
     let stored: ReferenceReply = serde_json::from_slice(
         &next(&mut reference_acks, "the reference answer")
@@ -611,6 +623,16 @@ async fn nothing_dead_lettered(dead_letters: &mut async_nats::Subscriber) {
             header(&letter, "Claims-Dead-Letter-Reason")
         );
     }
+}
+
+/// The value of the sample `name` (without labels) in the engine's `/metrics`.
+fn sample_of(engine: &Engine, name: &str) -> u64 {
+    let text = engine.metrics().render();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 /// Waits up to 5 s for the engine's `/metrics` to hold the line `sample`.
