@@ -46,8 +46,7 @@ use crate::corrections::{self, CorrectionError, Year};
 use crate::decision_inputs::DecisionInputs;
 use crate::foresight::Enrolment;
 use crate::retry;
-use crate::shutdown::Shutdown;
-use crate::store_gate::{Concluded, HeldMessages, StoreGate};
+use crate::store_gate::{Concluded, StoreGate};
 use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -416,16 +415,11 @@ impl Adjudicator {
         }
     }
 
-    /// Stops holding claims for a store that takes no writes once `shutdown` is
-    /// triggered (see [`StoreGate`]).
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.gate = self.gate.with_shutdown(shutdown);
-        self
-    }
-
-    /// Counts the claims it holds for a store that takes no writes in `held`.
-    pub fn with_held(mut self, held: HeldMessages) -> Self {
-        self.gate = self.gate.with_held(held);
+    /// Holds the claims to be retried while the store takes no writes through `gate`
+    /// (see [`StoreGate`]): the process's, which ends a hold at shutdown and counts what
+    /// it holds, rather than one of its own.
+    pub fn with_gate(mut self, gate: StoreGate) -> Self {
+        self.gate = gate;
         self
     }
 

@@ -22,6 +22,7 @@ use crate::review_intake::ReviewIntake;
 use crate::settlement_chain::{self, ChainSettings};
 use crate::settler::{RETRY_OPEN_BATCHES, Settler, SettlerConfig};
 use crate::shutdown::{self, ShutdownTrigger};
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use anyhow::{Context, bail};
 use claims_adapters::aggregate::{self, streams};
@@ -330,7 +331,11 @@ impl Engine {
         let runs = |role| config.roles.contains(&role);
         let mut tasks = Vec::new();
         let metrics = EngineMetrics::new().with_bus(dyn_bus.clone());
-        let held = metrics.held();
+        // One gate for every role of the process: a shutdown ends its holds, and
+        // `/metrics` shows what it holds.
+        let gate = StoreGate::new(store.clone())
+            .with_shutdown(shutdown.clone())
+            .with_held(metrics.held());
         if runs(Role::Intake) {
             for _ in 0..config.intakes.max(1) {
                 let intake_queue = dyn_bus
@@ -343,8 +348,7 @@ impl Engine {
                 tasks.push(tokio::spawn(
                     Intake::new(store.clone(), dyn_bus.clone())
                         .with_batch(config.batch)
-                        .with_shutdown(shutdown.clone())
-                        .with_held(held.clone())
+                        .with_gate(gate.clone())
                         .run(intake_queue),
                 ));
             }
@@ -364,17 +368,14 @@ impl Engine {
                 .await?;
             tasks.push(tokio::spawn(
                 ReviewIntake::new(
-                    Adjudicator::new(store.clone(), config.clock.clone())
-                        .with_shutdown(shutdown.clone())
-                        .with_held(held.clone()),
+                    Adjudicator::new(store.clone(), config.clock.clone()).with_gate(gate.clone()),
                     dyn_bus.clone(),
                 )
                 .run(review_queue),
             ));
             tasks.push(tokio::spawn(
                 ReferenceIntake::new(store.clone(), dyn_bus.clone())
-                    .with_shutdown(shutdown.clone())
-                    .with_held(held.clone())
+                    .with_gate(gate.clone())
                     .run(reference_queue),
             ));
         }
@@ -389,7 +390,7 @@ impl Engine {
             tasks.push(tokio::spawn(
                 Settler::new(settlement.clone(), config.clock.clone(), config.settler)
                     .retrying_open_batches_every(config.retry_open_batches)
-                    .with_held(held.clone())
+                    .with_gate(gate.clone())
                     .run(settlement_queue, shutdown.clone()),
             ));
         }
@@ -409,8 +410,7 @@ impl Engine {
                     tasks.push(tokio::spawn(
                         Outcomes::new(store.clone(), dyn_bus.clone())
                             .with_batch(config.batch)
-                            .with_shutdown(shutdown.clone())
-                            .with_held(held.clone())
+                            .with_gate(gate.clone())
                             .run(queue),
                     ));
                 }
@@ -427,8 +427,7 @@ impl Engine {
                 tasks.push(tokio::spawn(
                     Adjudicator::new(store.clone(), config.clock.clone())
                         .with_batch(config.batch)
-                        .with_shutdown(shutdown.clone())
-                        .with_held(held.clone())
+                        .with_gate(gate.clone())
                         .run(queue),
                 ));
             }

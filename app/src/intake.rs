@@ -35,8 +35,7 @@ use crate::corrections::{Corrected, CorrectionError, Corrections};
 use crate::fhir::{self, FHIR_CONTENT_TYPE};
 use crate::foresight::{Enrolment, Enrolments};
 use crate::retry;
-use crate::shutdown::Shutdown;
-use crate::store_gate::{HeldMessages, StoreGate};
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use crate::submission::{ClaimSubmission, SubmissionError};
 use crate::verdict::Verdict;
@@ -242,16 +241,11 @@ impl Intake {
         }
     }
 
-    /// Stops holding submissions for a store that takes no writes once `shutdown` is
-    /// triggered (see [`StoreGate`]).
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.gate = self.gate.with_shutdown(shutdown);
-        self
-    }
-
-    /// Counts the submissions it holds for a store that takes no writes in `held`.
-    pub fn with_held(mut self, held: HeldMessages) -> Self {
-        self.gate = self.gate.with_held(held);
+    /// Holds the submissions to be retried while the store takes no writes through `gate`
+    /// (see [`StoreGate`]): the process's, which ends a hold at shutdown and counts what
+    /// it holds, rather than one of its own.
+    pub fn with_gate(mut self, gate: StoreGate) -> Self {
+        self.gate = gate;
         self
     }
 

@@ -19,8 +19,7 @@
 
 use crate::fhir;
 use crate::intake::NATIVE_CONTENT_TYPE;
-use crate::shutdown::Shutdown;
-use crate::store_gate::{HeldMessages, StoreGate};
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
@@ -82,16 +81,11 @@ impl Outcomes {
         }
     }
 
-    /// Stops holding notices for a store that takes no writes once `shutdown` is
-    /// triggered (see [`StoreGate`]).
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.gate = self.gate.with_shutdown(shutdown);
-        self
-    }
-
-    /// Counts the notices it holds for a store that takes no writes in `held`.
-    pub fn with_held(mut self, held: HeldMessages) -> Self {
-        self.gate = self.gate.with_held(held);
+    /// Holds the notices to be retried while the store takes no writes through `gate`
+    /// (see [`StoreGate`]): the process's, which ends a hold at shutdown and counts what
+    /// it holds, rather than one of its own.
+    pub fn with_gate(mut self, gate: StoreGate) -> Self {
+        self.gate = gate;
         self
     }
 

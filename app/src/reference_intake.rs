@@ -23,8 +23,7 @@ use crate::answer;
 use crate::keeper::Keeper;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
-use crate::shutdown::Shutdown;
-use crate::store_gate::{HeldMessages, StoreGate};
+use crate::store_gate::StoreGate;
 use crate::subjects;
 use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -81,16 +80,11 @@ impl ReferenceIntake {
         }
     }
 
-    /// Stops holding messages for a store that takes no writes once `shutdown` is
-    /// triggered (see [`StoreGate`]).
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.gate = self.gate.with_shutdown(shutdown);
-        self
-    }
-
-    /// Counts the messages it holds for a store that takes no writes in `held`.
-    pub fn with_held(mut self, held: HeldMessages) -> Self {
-        self.gate = self.gate.with_held(held);
+    /// Holds the messages to be retried while the store takes no writes through `gate`
+    /// (see [`StoreGate`]): the process's, which ends a hold at shutdown and counts what
+    /// it holds, rather than one of its own.
+    pub fn with_gate(mut self, gate: StoreGate) -> Self {
+        self.gate = gate;
         self
     }
 

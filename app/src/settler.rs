@@ -14,7 +14,7 @@
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
-use crate::store_gate::{HeldMessages, StoreGate};
+use crate::store_gate::StoreGate;
 use crate::verdict::{Verdict, conclude};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
@@ -89,9 +89,11 @@ impl Settler {
         }
     }
 
-    /// Counts the claims it holds for a store that takes no writes in `held`.
-    pub fn with_held(mut self, held: HeldMessages) -> Self {
-        self.gate = self.gate.clone().with_held(held);
+    /// Holds the claims of a failed batch while the store takes no writes through `gate`
+    /// (see [`StoreGate`]): the process's, which counts what it holds, rather than one of
+    /// its own.
+    pub fn with_gate(mut self, gate: StoreGate) -> Self {
+        self.gate = gate;
         self
     }
 
@@ -103,7 +105,7 @@ impl Settler {
 
     /// Gathers and pays batches until shutdown; waiting claims are handed back on the way out.
     pub async fn run(mut self, mut queue: Box<dyn WorkQueue>, mut shutdown: Shutdown) {
-        self.gate = self.gate.clone().with_shutdown(shutdown.clone());
+        self.gate = self.gate.with_shutdown(shutdown.clone());
         match self.service.unsettled_batches().await {
             Ok(open) => {
                 self.open.extend(open);
