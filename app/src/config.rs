@@ -196,8 +196,11 @@ pub struct ServeConfig {
     pub adjudicators: usize,
     /// How the roles take work from their queues.
     pub queues: QueueSettings,
-    /// The HTTP API's address.
-    pub listen: SocketAddr,
+    /// Where this process serves HTTP: the API with the `api` role (on
+    /// [`DEFAULT_LISTEN`] unless set), else only its health, readiness and own metrics
+    /// ([`crate::api::probes`]), and those only when `listen` is set, so that several
+    /// workers on one host do not contend for the default port.
+    pub listen: Option<SocketAddr>,
     /// The tracing filter.
     pub log_level: String,
     /// The log format.
@@ -429,11 +432,19 @@ impl ServeSettings {
             }
             None => BusChoice::InProcess,
         };
-        let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text.parse().map_err(|_| ConfigError::Value {
-            setting: "listen".to_owned(),
-            reason: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
-        })?;
+        let listen_text = match self.listen {
+            Some(text) => Some(text),
+            None if roles.contains(&Role::Api) => Some(DEFAULT_LISTEN.to_owned()),
+            None => None,
+        };
+        let listen = listen_text
+            .map(|text| {
+                text.parse().map_err(|_| ConfigError::Value {
+                    setting: "listen".to_owned(),
+                    reason: format!("{text:?} is not an address such as 127.0.0.1:8080"),
+                })
+            })
+            .transpose()?;
         let log_format = self
             .log_format
             .as_deref()
@@ -720,7 +731,23 @@ mod tests {
         assert_eq!(config.roles.len(), Role::ALL.len());
         assert_eq!(config.database, Database::File(DEFAULT_DATABASE.into()));
         assert!(matches!(config.bus, BusChoice::InProcess));
-        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.listen.unwrap().to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn a_process_without_the_api_serves_http_only_where_told() {
+        let worker = |listen: Option<&str>| ServeSettings {
+            roles: Some(vec!["adjudicator".to_owned()]),
+            listen: listen.map(str::to_owned),
+            ..ServeSettings::default()
+        };
+        assert_eq!(worker(None).resolve().unwrap().listen, None);
+        assert_eq!(
+            worker(Some("127.0.0.1:9101")).resolve().unwrap().listen,
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        let error = worker(Some("port 9101")).resolve().unwrap_err();
+        assert!(error.to_string().contains("listen"), "{error}");
     }
 
     #[test]

@@ -321,8 +321,23 @@ impl EngineMetrics {
             "The log sequence the metrics have counted up to.",
             counts.position.map_or(0, |position| position.sequence),
         );
+        drop(counts);
+        self.render_process_gauges(&mut out);
+        out
+    }
+
+    /// This process's own gauges alone, for a process without the API role
+    /// ([`crate::api::probes`]): what it holds while the store takes no writes and its bus
+    /// connection. What is counted from the log is the API processes' to report.
+    pub fn render_process(&self) -> String {
+        let mut out = String::new();
+        self.render_process_gauges(&mut out);
+        out
+    }
+
+    fn render_process_gauges(&self, out: &mut String) {
         gauge(
-            &mut out,
+            out,
             "claims_held_messages",
             "Messages this process's roles hold, neither done nor handed back, while the event store takes no writes.",
             self.held.now(),
@@ -330,19 +345,18 @@ impl EngineMetrics {
         if let Some(bus) = &self.bus {
             let connection = bus.connection();
             gauge(
-                &mut out,
+                out,
                 "claims_bus_connected",
                 "Whether this process is connected to its message bus now (1) or reconnecting (0).",
                 u64::from(connection.connected),
             );
             counter(
-                &mut out,
+                out,
                 "claims_bus_reconnections_total",
                 "Times this process lost its connection to the message bus and made it again, since it started.",
                 &[(String::new(), connection.reconnections)],
             );
         }
-        out
     }
 
     /// Marks the counts as the log's totals, the first time the log is read to its end.

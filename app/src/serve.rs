@@ -5,6 +5,7 @@
 //! it to another worker, or to this one after a restart), and the relay and projector
 //! resume from their stored checkpoints, so nothing is lost.
 
+use crate::api::probes::{self, ProbeState};
 use crate::api::{self, ApiState};
 use crate::clock::SystemClock;
 use crate::config::ServeConfig;
@@ -37,28 +38,37 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .context("starting the engine")?;
     let roles: Vec<_> = config.roles.iter().map(|role| role.name()).collect();
 
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = if config.roles.contains(&Role::Api) {
-        let state = ApiState {
-            store: engine.store().clone(),
-            read_models: engine.read_models().clone(),
-            chain: Some(engine.settlement_chain().clone()),
-            metrics: engine.metrics().clone(),
-        };
-        let stopped = async move {
-            let _ = api_stopped.await;
-        };
-        Some(api::serve(config.listen, api::router(state), stopped).await?)
-    } else {
-        None
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = http_stopped.await;
+    };
+    let http = match config.listen {
+        Some(address) if config.roles.contains(&Role::Api) => {
+            let state = ApiState {
+                store: engine.store().clone(),
+                read_models: engine.read_models().clone(),
+                chain: Some(engine.settlement_chain().clone()),
+                metrics: engine.metrics().clone(),
+            };
+            Some(api::serve(address, api::router(state), stopped).await?)
+        }
+        Some(address) => {
+            let state = ProbeState {
+                store: engine.store().clone(),
+                bus: engine.bus().clone(),
+                metrics: engine.metrics().clone(),
+            };
+            Some(api::serve(address, probes::router(state), stopped).await?)
+        }
+        None => None,
     };
     info!(roles = %roles.join(","), "the engine is running; SIGINT or SIGTERM stops it");
 
     stop_signal().await?;
     info!("stopping: finishing the requests and messages in hand");
-    let _ = stop_api.send(());
-    if let Some(api) = api {
-        let _ = api.await;
+    let _ = stop_http.send(());
+    if let Some(http) = http {
+        let _ = http.await;
     }
     engine.shutdown().await;
     info!("stopped");

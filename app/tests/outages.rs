@@ -15,7 +15,7 @@
 use async_nats::jetstream;
 use chrono::NaiveDate;
 use claims::clock::FixedClock;
-use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine};
+use claims::engine::{BusChoice, Database, EmbeddedConfig, Engine, Role};
 use claims::intake::{IntakeReply, ReplyStatus};
 use claims::reference::ReferenceData;
 use claims::reference_intake::ReferenceReply;
@@ -39,6 +39,8 @@ use tokio::time::Instant;
 mod pg_support;
 mod support;
 
+use support::engine_process::EngineProcess;
+use support::http;
 use support::insurer::{self, header, next};
 use support::nats_server::NatsServer;
 use support::tcp_proxy::TcpProxy;
@@ -193,6 +195,121 @@ async fn what_insurers_send_while_postgresql_is_away_is_held_not_dead_lettered()
     each_decided_once(&engine, &decided).await;
     nothing_dead_lettered(&mut dead_letters).await;
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_shows_on_its_own_probes_that_it_waits_for_postgresql() {
+    let schema = pg_support::TestSchema::new().await;
+    let server = NatsServer::start().await;
+    // The front (intake, relay, outcomes) reaches PostgreSQL directly; the adjudicators run
+    // in a `claims serve --role adjudicator` process of their own, through a proxy the test
+    // cuts, so only they lose the store.
+    let front = Engine::start_embedded(EmbeddedConfig {
+        bus: BusChoice::nats(server.url.clone(), insurer::STREAM),
+        roles: Role::ALL
+            .into_iter()
+            .filter(|role| *role != Role::Adjudicator)
+            .collect(),
+        ..EmbeddedConfig::new(in_schema(&schema, schema.url.clone()), clock())
+    })
+    .await
+    .unwrap();
+    front
+        .load_reference_data(&ReferenceData::from_file(&examples("reference-data.toml")).unwrap())
+        .await
+        .unwrap();
+    let (proxy, Database::Postgres { url: proxied, .. }) = behind_proxy(&schema).await else {
+        unreachable!("behind_proxy gives a PostgreSQL database")
+    };
+    let worker = EngineProcess::start(
+        &format!(
+            "roles = [\"adjudicator\"]\ndatabase_url = {proxied:?}\ndatabase_schema = {:?}\n\
+             nats_url = {:?}\nstream = {:?}\nlog_level = \"info\"\n",
+            schema.name,
+            server.url,
+            insurer::STREAM,
+        ),
+        &[],
+    )
+    .await;
+    let (_client, jetstream, mut outcomes) = insurer_on(&server).await;
+
+    // Up, ready, connected, holding nothing; and only the probes are served.
+    assert_eq!(http::get(&worker.address, "/ready").await.status, 200);
+    let metrics = http::get(&worker.address, "/metrics").await.body;
+    for sample in ["claims_bus_connected 1", "claims_held_messages 0"] {
+        assert!(metrics.lines().any(|line| line == sample), "{metrics}");
+    }
+    assert!(!metrics.contains("claims_received_total"), "{metrics}");
+    let elsewhere = http::get(&worker.address, "/payouts").await;
+    assert_eq!(elsewhere.status, 404);
+    assert!(
+        elsewhere.json()["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("without the api role")),
+        "{}",
+        elsewhere.body
+    );
+    let mut decided = BTreeSet::new();
+    send(&jetstream, "PROBED-1").await;
+    hear_decisions(&mut outcomes, &mut decided, 1, Duration::from_secs(60)).await;
+
+    // Cut off: the claims the worker takes meanwhile are held, and its probes say so.
+    proxy.cut();
+    for number in 2..=4 {
+        send(&jetstream, &format!("PROBED-{number}")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = http::get(&worker.address, "/metrics").await.body;
+        if held_in(&metrics) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message shown held:\n{metrics}\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let not_ready = http::get(&worker.address, "/ready").await;
+    assert_eq!(not_ready.status, 503, "{}", not_ready.body);
+    assert_eq!(not_ready.json()["status"], "not-ready");
+    assert!(
+        not_ready.json()["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("takes no writes")),
+        "{}",
+        not_ready.body
+    );
+
+    // Back: the held claims are decided, and the probes clear.
+    proxy.restore();
+    hear_decisions(&mut outcomes, &mut decided, 4, Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held_in(&http::get(&worker.address, "/metrics").await.body) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "still shown held:\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(http::get(&worker.address, "/ready").await.status, 200);
+    each_decided_once(&front, &decided).await;
+    let (status, log) = worker.terminate().await;
+    assert!(status.success(), "{log}");
+    front.shutdown().await;
+}
+
+/// The value of `claims_held_messages` in a `/metrics` text.
+fn held_in(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("claims_held_messages "))
+        .unwrap_or_else(|| panic!("no claims_held_messages in\n{metrics}"))
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,12 +494,16 @@ async fn engine_paying_on(
     })
     .await
     .unwrap();
-    let reference = ReferenceData::from_file(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reference-data.toml"),
-    )
-    .unwrap();
+    let reference = ReferenceData::from_file(&examples("reference-data.toml")).unwrap();
     engine.load_reference_data(&reference).await.unwrap();
     engine
+}
+
+/// A file of the repository's `examples/`.
+fn examples(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(file)
 }
 
 /// The engine's clock: deciding on 2026-04-12.

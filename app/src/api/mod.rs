@@ -8,6 +8,7 @@ mod claims;
 mod error;
 mod page;
 mod payouts;
+pub mod probes;
 mod views;
 
 pub use error::ApiError;
@@ -87,7 +88,7 @@ pub async fn serve(
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("listening for HTTP on {address}"))?;
-    tracing::info!(%address, "the HTTP API is listening");
+    tracing::info!(%address, "listening for HTTP");
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
@@ -104,7 +105,7 @@ async fn dashboard() -> impl IntoResponse {
 }
 
 /// The process is up.
-async fn health() -> impl IntoResponse {
+pub(crate) async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
