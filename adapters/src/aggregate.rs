@@ -9,6 +9,7 @@ use crate::event_store::{
     EventId, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamAppend,
     StreamId, StreamVersion,
 };
+use crate::fold_cache::{FoldCache, Folded};
 use claims_domain::Decider;
 use claims_domain::accumulator::{
     AccumulatorDecider, AccumulatorEvent, BenefitYear, FamilyAccumulatorDecider,
@@ -29,9 +30,14 @@ use claims_domain::rule_set::{RuleSetDecider, RuleSetEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A domain aggregate whose events are kept in the event store.
-pub trait StoredAggregate: Decider<Event: Serialize + DeserializeOwned> {
+///
+/// Its state can be cloned and shared between tasks, so that a [`FoldCache`] can keep it.
+pub trait StoredAggregate:
+    Decider<Event: Serialize + DeserializeOwned, State: Clone + Send + Sync + 'static>
+{
     /// The stream category, the first part of every stream id of this aggregate.
     const CATEGORY: &'static str;
 
@@ -143,7 +149,20 @@ pub async fn load_many<D: StoredAggregate>(
 /// gives it, so an append decided on it is checked against the store as usual.
 #[derive(Debug, Default)]
 pub struct StreamsRead {
+    /// Each stream's events read: all of them, or those after its state in `folded`.
     events: HashMap<StreamId, Vec<RecordedEvent>>,
+    /// The states taken from the cache, which the events read continue.
+    folded: HashMap<StreamId, FoldedBase>,
+    cache: Option<FoldCache>,
+}
+
+/// A state taken from the cache, for [`StreamsRead`]'s `Debug`.
+struct FoldedBase(Folded);
+
+impl std::fmt::Debug for FoldedBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "folded up to version {}", self.0.version)
+    }
 }
 
 impl StreamsRead {
@@ -152,12 +171,28 @@ impl StreamsRead {
         store: &dyn EventStore,
         streams: impl IntoIterator<Item = StreamId>,
     ) -> Result<Self, AggregateError> {
-        let mut names: Vec<StreamId> = streams.into_iter().collect();
-        names.sort_unstable();
-        names.dedup();
-        Ok(Self {
-            events: store.read_streams(&names).await?,
-        })
+        Self::read_through(None, store, streams).await
+    }
+
+    /// Nothing read yet; what [`StreamsRead::read_more`] reads goes through `cache`: the
+    /// states it keeps are taken and only the events after them read, and what is then
+    /// loaded is kept in it in turn.
+    pub fn through(cache: Option<FoldCache>) -> Self {
+        Self {
+            cache,
+            ..Self::default()
+        }
+    }
+
+    /// As [`StreamsRead::read`], through `cache` ([`StreamsRead::through`]).
+    pub async fn read_through(
+        cache: Option<FoldCache>,
+        store: &dyn EventStore,
+        streams: impl IntoIterator<Item = StreamId>,
+    ) -> Result<Self, AggregateError> {
+        let mut read = Self::through(cache);
+        read.read_more(store, streams).await?;
+        Ok(read)
     }
 
     /// Reads those of `streams` not read yet, adding them to the rest: one round trip, or
@@ -177,7 +212,23 @@ impl StreamsRead {
         }
         missing.sort_unstable();
         missing.dedup();
-        self.events.extend(store.read_streams(&missing).await?);
+        let Some(cache) = &self.cache else {
+            self.events.extend(store.read_streams(&missing).await?);
+            return Ok(());
+        };
+        let mut from = Vec::with_capacity(missing.len());
+        let mut folded = Vec::new();
+        for stream in missing {
+            match cache.take(&stream) {
+                Some(base) => {
+                    from.push((stream.clone(), base.version + 1));
+                    folded.push((stream, FoldedBase(base)));
+                }
+                None => from.push((stream, 1)),
+            }
+        }
+        self.events.extend(store.read_streams_from(&from).await?);
+        self.folded.extend(folded);
         Ok(())
     }
 
@@ -186,15 +237,54 @@ impl StreamsRead {
         self.events.contains_key(stream)
     }
 
-    /// Folds one of the streams read into its aggregate. A stream that was not among them
-    /// is [`AggregateError::NotRead`]: loading it as empty would decide on a state that
-    /// was never looked at.
+    /// Folds one of the streams read into its aggregate, from the state the cache kept if
+    /// it kept one. A stream that was not among them is [`AggregateError::NotRead`]:
+    /// loading it as empty would decide on a state that was never looked at.
     pub fn load<D: StoredAggregate>(&self, stream: &StreamId) -> Result<Loaded<D>, AggregateError> {
         let recorded = self
             .events
             .get(stream)
             .ok_or_else(|| AggregateError::NotRead(stream.clone()))?;
-        fold(stream.clone(), recorded)
+        let Some(FoldedBase(base)) = self.folded.get(stream) else {
+            let loaded = fold::<D>(stream.clone(), recorded)?;
+            if loaded.version > 0 {
+                self.keep(&loaded);
+            }
+            return Ok(loaded);
+        };
+        let state = base
+            .state
+            .downcast_ref::<D::State>()
+            .ok_or_else(|| AggregateError::FoldedAsAnother(stream.clone()))?;
+        let mut loaded = Loaded {
+            state: state.clone(),
+            stream: stream.clone(),
+            version: base.version,
+        };
+        if recorded.is_empty() {
+            return Ok(loaded);
+        }
+        for event in recorded {
+            loaded.state = D::evolve(loaded.state, &decode::<D>(event)?);
+            loaded.version = event.version;
+        }
+        self.keep(&loaded);
+        Ok(loaded)
+    }
+
+    /// Hands a state just folded to the cache, if reading through one.
+    fn keep<D: StoredAggregate>(&self, loaded: &Loaded<D>) {
+        if let Some(cache) = &self.cache
+            && cache.keeps(&loaded.stream)
+        {
+            cache.keep(
+                &loaded.stream,
+                Folded {
+                    version: loaded.version,
+                    state: Arc::new(loaded.state.clone()),
+                },
+            );
+        }
     }
 }
 
@@ -287,6 +377,10 @@ pub enum AggregateError {
     /// reported rather than deciding on a state nobody looked at.
     #[error("stream {0} was not among the streams read together")]
     NotRead(StreamId),
+    /// The state a [`FoldCache`] kept for a stream is of another aggregate than the one
+    /// asked for: a bug in the caller (streams of one category belong to one aggregate).
+    #[error("the state kept for stream {0} is of another aggregate")]
+    FoldedAsAnother(StreamId),
     /// A decided event could not be serialised.
     #[error("an event for stream {stream} cannot be serialised: {source}")]
     Encode {

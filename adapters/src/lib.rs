@@ -13,4 +13,5 @@ pub mod aggregate;
 pub mod bus;
 pub mod event_store;
 pub mod failure_streak;
+pub mod fold_cache;
 pub mod read_models;

@@ -42,6 +42,7 @@ macro_rules! event_store_contract {
             appends_and_reads_back_a_stream,
             a_stream_never_written_reads_as_empty,
             several_streams_read_at_once_each_whole_and_in_order,
+            several_streams_read_at_once_each_from_its_own_version,
             appends_continue_at_the_exact_version,
             no_stream_refuses_a_stream_that_exists,
             exact_refuses_a_stream_at_another_version,
@@ -755,6 +756,72 @@ async fn several_streams_read_at_once_each_whole_and_in_order(store: Arc<dyn Eve
         .await
         .unwrap();
     assert!(odd.values().all(Vec::is_empty), "{odd:?}");
+}
+
+async fn several_streams_read_at_once_each_from_its_own_version(store: Arc<dyn EventStore>) {
+    let plan = StreamId::from_raw("plan-gold");
+    let member = StreamId::from_raw("member-1");
+    let quiet = StreamId::from_raw("provider-1");
+    let never_written = StreamId::from_raw("member-2");
+    for round in 0..3 {
+        store
+            .append(vec![
+                append(
+                    &plan,
+                    ExpectedVersion::Exact(round),
+                    vec![event("PlanEvent")],
+                ),
+                append(
+                    &member,
+                    ExpectedVersion::Exact(round * 2),
+                    vec![event("MemberEvent"), event("MemberEvent")],
+                ),
+            ])
+            .await
+            .unwrap();
+    }
+    store
+        .append(vec![append(
+            &quiet,
+            ExpectedVersion::NoStream,
+            vec![event("Other")],
+        )])
+        .await
+        .unwrap();
+
+    let versions = |events: &Vec<RecordedEvent>| -> Vec<u64> {
+        events.iter().map(|event| event.version).collect()
+    };
+    let read = store
+        .read_streams_from(&[
+            (plan.clone(), 3),
+            (member.clone(), 5),
+            (quiet.clone(), 2),
+            (never_written.clone(), 1),
+            // Named twice: read from the lower version.
+            (member.clone(), 6),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 4, "one entry per stream named: {read:?}");
+    assert_eq!(versions(&read[&plan]), vec![3]);
+    assert_eq!(versions(&read[&member]), vec![5, 6]);
+    assert_eq!(read[&member], store.read_stream(&member, 5).await.unwrap());
+    assert!(read[&quiet].is_empty(), "nothing after its last version");
+    assert!(read[&never_written].is_empty());
+    // From the start, each stream reads whole, as read_streams reads it.
+    let whole = store
+        .read_streams_from(&[(plan.clone(), 1), (member.clone(), 0)])
+        .await
+        .unwrap();
+    assert_eq!(whole[&plan], store.read_stream(&plan, 1).await.unwrap());
+    assert_eq!(versions(&whole[&member]), vec![1, 2, 3, 4, 5, 6]);
+    assert!(store.read_streams_from(&[]).await.unwrap().is_empty());
+    let beyond = store
+        .read_streams_from(&[(plan.clone(), u64::MAX)])
+        .await
+        .unwrap();
+    assert!(beyond[&plan].is_empty(), "{beyond:?}");
 }
 
 async fn appends_continue_at_the_exact_version(store: Arc<dyn EventStore>) {

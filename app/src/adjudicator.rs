@@ -51,6 +51,7 @@ use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, Loaded, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, WorkQueue};
 use claims_adapters::event_store::{EventStore, RecordedEvent, StreamAppend, StreamId};
+use claims_adapters::fold_cache::FoldCache;
 use claims_domain::Decider;
 use claims_domain::accumulator::{
     Accumulated, AccumulatorCommand, AccumulatorDecider, AccumulatorError, FamilyAccumulatorDecider,
@@ -174,7 +175,7 @@ impl Adjudicator {
         stored: Option<StreamsRead>,
     ) -> Result<Vec<Result<(Inputs, AdjudicationContext), AdjudicatorError>>, AggregateError> {
         let store = self.store.as_ref();
-        let mut stored = stored.unwrap_or_default();
+        let mut stored = stored.unwrap_or_else(|| StreamsRead::through(self.folds.clone()));
         stored
             .read_more(
                 store,
@@ -397,6 +398,9 @@ pub struct Adjudicator {
     plan_terms: Arc<Mutex<TermsByRevision>>,
     /// Holds claims to be retried while the store takes no writes.
     gate: StoreGate,
+    /// The plans, providers, members and benefit years folded before, if the process
+    /// keeps them, so a batch reads only what was appended to them since.
+    folds: Option<FoldCache>,
 }
 
 /// Plan revisions' terms, by plan and revision.
@@ -412,7 +416,15 @@ impl Adjudicator {
             clock,
             batch: DEFAULT_BATCH,
             plan_terms: Arc::default(),
+            folds: None,
         }
+    }
+
+    /// Reads the aggregates a decision rests on through `cache` ([`FoldCache`]): the
+    /// process's, shared with its intake.
+    pub fn with_fold_cache(mut self, cache: FoldCache) -> Self {
+        self.folds = Some(cache);
+        self
     }
 
     /// Holds the claims to be retried while the store takes no writes through `gate`
@@ -549,7 +561,8 @@ impl Adjudicator {
         claims: &[ClaimId],
         foreseen: Vec<StreamId>,
     ) -> Vec<Result<Adjudicated, AdjudicatorError>> {
-        let read = match StreamsRead::read(
+        let read = match StreamsRead::read_through(
+            self.folds.clone(),
             self.store.as_ref(),
             claims
                 .iter()

@@ -25,16 +25,21 @@ use crate::shutdown::{self, ShutdownTrigger};
 use crate::store_gate::StoreGate;
 use crate::subjects;
 use anyhow::{Context, bail};
-use claims_adapters::aggregate::{self, streams};
+use claims_adapters::aggregate::{self, StoredAggregate, streams};
 use claims_adapters::bus::{
     InProcessBus, Message, MessageBus, NatsBus, NatsBusConfig, Subject, SubjectPattern,
     WorkQueueSpec,
 };
 use claims_adapters::event_store::{EventStore, PostgresEventStore, SqliteEventStore};
+use claims_adapters::fold_cache::FoldCache;
 use claims_adapters::read_models::{PostgresReadModels, Projector, ReadModels, SqliteReadModels};
 use claims_domain::Decider;
+use claims_domain::accumulator::{AccumulatorDecider, FamilyAccumulatorDecider};
 use claims_domain::authorizations::{AuthorizationCommand, AuthorizationsDecider};
 use claims_domain::claim::{Appeal, ClaimDecider, ClaimState, Review};
+use claims_domain::member::MemberDecider;
+use claims_domain::plan::PlanDecider;
+use claims_domain::provider::ProviderDecider;
 use claims_domain::rules::authorization::Authorization;
 use claims_domain::{ClaimId, Currency, InsurerId, MemberId, Money, WalletAddress};
 use claims_settlement::service::{SettledBatch, SettlementService, TokenDenomination};
@@ -281,6 +286,28 @@ mod queues {
     pub const OUTCOMES_CANCELLED: &str = "outcomes-cancelled";
 }
 
+/// The most streams a process keeps folded ([`FoldCache`]): a member's enrolment, benefit
+/// year and authorisations are three, so about a year's active members of a mid-sized
+/// insurer, in tens of megabytes; the least recently used half goes when it is full.
+const FOLDED_STREAMS: usize = 60_000;
+
+/// The cache of what intake checks submissions against and adjudication decides on: plans,
+/// providers, members, their authorisations and benefit years (and their families'). Not
+/// the claims: each is read once or twice in its life.
+fn decision_fold_cache() -> FoldCache {
+    FoldCache::new(
+        &[
+            PlanDecider::CATEGORY,
+            ProviderDecider::CATEGORY,
+            MemberDecider::CATEGORY,
+            AuthorizationsDecider::CATEGORY,
+            AccumulatorDecider::CATEGORY,
+            FamilyAccumulatorDecider::CATEGORY,
+        ],
+        FOLDED_STREAMS,
+    )
+}
+
 /// A running engine.
 pub struct Engine {
     metrics: EngineMetrics,
@@ -336,6 +363,9 @@ impl Engine {
         let gate = StoreGate::new(store.clone())
             .with_shutdown(shutdown.clone())
             .with_held(metrics.held());
+        // One cache of folded aggregates for intake and the adjudicators: both read the
+        // same plans, providers and members batch after batch.
+        let folds = decision_fold_cache();
         if runs(Role::Intake) {
             for _ in 0..config.intakes.max(1) {
                 let intake_queue = dyn_bus
@@ -349,6 +379,7 @@ impl Engine {
                     Intake::new(store.clone(), dyn_bus.clone())
                         .with_batch(config.batch)
                         .with_gate(gate.clone())
+                        .with_fold_cache(folds.clone())
                         .run(intake_queue),
                 ));
             }
@@ -428,6 +459,7 @@ impl Engine {
                     Adjudicator::new(store.clone(), config.clock.clone())
                         .with_batch(config.batch)
                         .with_gate(gate.clone())
+                        .with_fold_cache(folds.clone())
                         .run(queue),
                 ));
             }

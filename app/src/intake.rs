@@ -42,6 +42,7 @@ use crate::verdict::Verdict;
 use claims_adapters::aggregate::{self, AggregateError, StreamsRead, streams};
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
 use claims_adapters::event_store::{EventStore, StreamAppend};
+use claims_adapters::fold_cache::FoldCache;
 use claims_domain::Decider;
 use claims_domain::claim::{
     Claim, ClaimCommand, ClaimDecider, ClaimError, CorrectionKind, SubmissionContext,
@@ -208,6 +209,8 @@ pub struct Intake {
     enrolments: Arc<Enrolments>,
     /// Holds submissions to be retried while the store takes no writes.
     gate: StoreGate,
+    /// The members, providers and plans read before, if the process keeps them.
+    folds: Option<FoldCache>,
 }
 
 /// What intake concluded about one message: the answer to send (with the insurer it goes
@@ -238,7 +241,15 @@ impl Intake {
             bus,
             batch: DEFAULT_BATCH,
             enrolments: Arc::default(),
+            folds: None,
         }
+    }
+
+    /// Reads the members, providers and plans a submission is checked against through
+    /// `cache` ([`FoldCache`]): the process's, shared with its adjudicators.
+    pub fn with_fold_cache(mut self, cache: FoldCache) -> Self {
+        self.folds = Some(cache);
+        self
     }
 
     /// Holds the submissions to be retried while the store takes no writes through `gate`
@@ -454,7 +465,8 @@ impl Intake {
     /// met before ([`crate::foresight`]); a second for the plans of the others.
     async fn decide_all(&self, claims: &[Claim]) -> Result<Vec<Submitted>, AggregateError> {
         let store = self.store.as_ref();
-        let mut read = StreamsRead::read(
+        let mut read = StreamsRead::read_through(
+            self.folds.clone(),
             store,
             claims.iter().flat_map(|claim| {
                 [
@@ -563,7 +575,8 @@ impl Intake {
         let original = claim
             .corrects
             .map(|correction| streams::claim(correction.claim));
-        let read = StreamsRead::read(
+        let read = StreamsRead::read_through(
+            self.folds.clone(),
             store,
             [
                 streams::claim(claim.id),

@@ -93,6 +93,34 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(read)
     }
 
+    /// Reads several streams at once, each from its own version on: every stream named
+    /// gets an entry, its events from that version in version order (empty when it has
+    /// none there); a stream named twice is read from the lower of its versions. As with
+    /// [`EventStore::read_streams`], each stream is consistent with itself and the streams
+    /// need not come from one snapshot.
+    ///
+    /// This is how a reader that kept a stream's state folded up to some version
+    /// ([`crate::fold_cache::FoldCache`]) reads only what was appended since. The default
+    /// reads the streams whole and drops what comes before each one's version; PostgreSQL
+    /// reads only the events asked for.
+    async fn read_streams_from(
+        &self,
+        from: &[(StreamId, StreamVersion)],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        let mut first: HashMap<&StreamId, StreamVersion> = HashMap::with_capacity(from.len());
+        for (stream, version) in from {
+            let lowest = first.entry(stream).or_insert(*version);
+            *lowest = (*lowest).min(*version);
+        }
+        let names: Vec<StreamId> = first.keys().map(|stream| (*stream).clone()).collect();
+        let mut read = self.read_streams(&names).await?;
+        for (stream, events) in &mut read {
+            let version = first.get(stream).copied().unwrap_or(1);
+            events.retain(|event| event.version >= version);
+        }
+        Ok(read)
+    }
+
     /// Reads up to `limit` events of every stream, in log order, strictly after `after`.
     ///
     /// Only events a later call can never precede are returned: on PostgreSQL, events of

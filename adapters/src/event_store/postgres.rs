@@ -130,6 +130,7 @@ mod statements {
     pub(super) const READ_STREAM: &str = include_str!("postgres/read_stream.sql");
     /// Several whole streams, in one query.
     pub(super) const READ_STREAMS: &str = include_str!("postgres/read_streams.sql");
+    pub(super) const READ_STREAMS_FROM: &str = include_str!("postgres/read_streams_from.sql");
     /// The whole log after a position, below the oldest transaction in flight.
     pub(super) const READ_ALL: &str = include_str!("postgres/read_all.sql");
     /// A reader's checkpoint.
@@ -589,6 +590,40 @@ impl EventStore for PostgresEventStore {
             .bind(names)
             .fetch_all(&self.pool)
             .await?;
+        for row in rows {
+            let event = row.into_recorded()?;
+            read.entry(event.stream.clone()).or_default().push(event);
+        }
+        Ok(read)
+    }
+
+    async fn read_streams_from(
+        &self,
+        from: &[(StreamId, StreamVersion)],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        let mut first: HashMap<StreamId, StreamVersion> = HashMap::with_capacity(from.len());
+        for (stream, version) in from {
+            let lowest = first.entry(stream.clone()).or_insert(*version);
+            *lowest = (*lowest).min(*version);
+        }
+        if first.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let names: Vec<&str> = first.keys().map(StreamId::as_str).collect();
+        // A version beyond a bigint reads as empty, as it would for any past the end.
+        let versions: Vec<i64> = first
+            .values()
+            .map(|version| i64::try_from(*version).unwrap_or(i64::MAX))
+            .collect();
+        let rows = sqlx::query_as::<_, EventRow>(statements::READ_STREAMS_FROM)
+            .bind(names)
+            .bind(versions)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut read: HashMap<StreamId, Vec<RecordedEvent>> = first
+            .into_keys()
+            .map(|stream| (stream, Vec::new()))
+            .collect();
         for row in rows {
             let event = row.into_recorded()?;
             read.entry(event.stream.clone()).or_default().push(event);
