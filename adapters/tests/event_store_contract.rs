@@ -405,7 +405,7 @@ mod postgres_schema {
             event_type: stored.event_type,
             schema_version: stored.schema_version,
             payload: stored.payload.to_value(),
-            metadata: stored.metadata,
+            metadata: stored.metadata.to_value(),
         }
     }
 

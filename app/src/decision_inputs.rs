@@ -80,15 +80,12 @@ impl DecisionInputs {
     pub fn of(event: &RecordedEvent) -> Result<Option<Self>, UnreadableInputs> {
         event
             .metadata
-            .get(DECISION_INPUTS)
-            .map(|versions| {
-                serde_json::from_value(versions.clone()).map_err(|source| UnreadableInputs {
-                    stream: event.stream.clone(),
-                    event: event.version,
-                    source,
-                })
+            .field(DECISION_INPUTS)
+            .map_err(|source| UnreadableInputs {
+                stream: event.stream.clone(),
+                event: event.version,
+                source,
             })
-            .transpose()
     }
 }
 

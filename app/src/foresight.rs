@@ -62,7 +62,7 @@ impl Enrolment {
 
     /// The enrolment an event's metadata records, if it records one that reads.
     pub fn recorded_with(event: &RecordedEvent) -> Option<Self> {
-        serde_json::from_value(event.metadata.get(ENROLMENT)?.clone()).ok()
+        event.metadata.field(ENROLMENT).ok().flatten()
     }
 
     /// The streams deciding `claim` reads, as far as they can be told before reading any:
@@ -125,7 +125,7 @@ mod tests {
 
     use super::*;
     use chrono::NaiveDate;
-    use claims_adapters::event_store::{EventId, EventPayload, LogPosition};
+    use claims_adapters::event_store::{EventId, LogPosition, StoredJson};
     use claims_domain::{ClaimId, InsurerClaimRef, InsurerId, ProviderId};
     use serde_json::json;
 
@@ -163,8 +163,8 @@ mod tests {
             position: LogPosition::START,
             event_type: "ClaimSubmitted".to_owned(),
             schema_version: 1,
-            payload: EventPayload::from_value(&json!({})),
-            metadata,
+            payload: StoredJson::from_value(&json!({})),
+            metadata: StoredJson::from_value(&metadata),
             recorded_at: chrono::Utc::now(),
         }
     }

@@ -47,8 +47,9 @@ impl Keeper {
         Ok(events.first().map(|first| {
             first
                 .metadata
-                .get(KEPT_BY)
-                .and_then(Value::as_str)
+                .field::<String>(KEPT_BY)
+                .ok()
+                .flatten()
                 .and_then(|insurer| InsurerId::new(insurer).ok())
                 .map_or(Keeper::Operator, Keeper::Insurer)
         }))

@@ -19,7 +19,7 @@ use claims_adapters::bus::{
 };
 use claims_adapters::event_store::{
     AppendOutcome, EventStore, LogPosition, LogWaiter, RecordedEvent, SqliteEventStore, StoreError,
-    StreamAppend, StreamId, StreamVersion,
+    StoredJson, StreamAppend, StreamId, StreamVersion,
 };
 use claims_domain::accumulator::AccumulatorDecider;
 use claims_domain::claim::{Claim, ClaimDecider, ClaimStatus};
@@ -421,7 +421,9 @@ async fn submitted_event(
         .await
         .unwrap()
         .remove(0);
-    metadata(&mut event.metadata);
+    let mut changed = event.metadata.to_value();
+    metadata(&mut changed);
+    event.metadata = StoredJson::from_value(&changed);
     Message::new(subjects::event(&event), serde_json::to_vec(&event).unwrap())
 }
 

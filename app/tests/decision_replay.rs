@@ -271,7 +271,7 @@ async fn copy_log(
     }
     let to = SqliteEventStore::in_memory().await.unwrap();
     for event in events {
-        let mut metadata = event.metadata.clone();
+        let mut metadata = event.metadata.to_value();
         if strip && let Some(fields) = metadata.as_object_mut() {
             fields.remove("decision_inputs");
         }

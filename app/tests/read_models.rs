@@ -247,7 +247,7 @@ async fn copy_log(from: &dyn EventStore, to: &dyn EventStore) {
         let Some(last) = page.last() else { break };
         after = last.position;
         for event in page {
-            support::log::append_as_recorded(to, &event, event.metadata.clone()).await;
+            support::log::append_as_recorded(to, &event, event.metadata.to_value()).await;
         }
     }
 }

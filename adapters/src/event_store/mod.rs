@@ -20,16 +20,16 @@
 //! (`adapters/tests/event_store_contract.rs`) runs against both.
 
 mod append_plan;
-mod payload;
 mod postgres;
 mod sqlite;
+mod stored_json;
 mod subscription;
 mod types;
 mod wakeup;
 
-pub use payload::EventPayload;
 pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
+pub use stored_json::StoredJson;
 pub use subscription::{DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, LogSubscription};
 pub use types::*;
 pub use wakeup::LogWaiter;

@@ -95,8 +95,8 @@
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::wakeup::{LogHints, LogWaiter};
 use super::{
-    AppendOutcome, EventId, EventPayload, EventStore, ExpectedVersion, LogPosition, RecordedEvent,
-    StoreError, StreamAppend, StreamId, StreamVersion,
+    AppendOutcome, EventId, EventStore, ExpectedVersion, LogPosition, RecordedEvent, StoreError,
+    StoredJson, StreamAppend, StreamId, StreamVersion,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -1177,7 +1177,7 @@ struct EventRow {
     event_type: String,
     schema_version: i32,
     payload: JsonColumn,
-    metadata: Json<serde_json::Value>,
+    metadata: JsonColumn,
     recorded_at: DateTime<Utc>,
 }
 
@@ -1206,8 +1206,8 @@ impl EventRow {
             position,
             event_type: self.event_type,
             schema_version,
-            payload: EventPayload::from_json_column(self.payload.0),
-            metadata: self.metadata.0,
+            payload: StoredJson::from_json_column(self.payload.0),
+            metadata: StoredJson::from_json_column(self.metadata.0),
             recorded_at: self.recorded_at,
         })
     }

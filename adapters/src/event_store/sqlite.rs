@@ -12,7 +12,7 @@
 use super::append_plan::{self, EncodedEvent, PlannedStream, StoredEvent};
 use super::wakeup::{LogHints, LogWaiter};
 use super::{
-    AppendOutcome, EventId, EventPayload, EventStore, LogPosition, RecordedEvent, StoreError,
+    AppendOutcome, EventId, EventStore, LogPosition, RecordedEvent, StoreError, StoredJson,
     StreamAppend, StreamId, StreamVersion,
 };
 use async_trait::async_trait;
@@ -512,9 +512,10 @@ impl EventRow {
             position,
             event_type: self.event_type,
             schema_version,
-            payload: EventPayload::from_text(self.payload)
+            payload: StoredJson::from_text(self.payload)
                 .map_err(|error| corrupt(format!("its payload is not JSON: {error}")))?,
-            metadata: parse_json(&self.metadata, position, "metadata")?,
+            metadata: StoredJson::from_text(self.metadata)
+                .map_err(|error| corrupt(format!("its metadata is not JSON: {error}")))?,
             recorded_at,
         })
     }

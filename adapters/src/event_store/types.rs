@@ -1,6 +1,6 @@
 //! The values that cross the event-store port.
 
-use super::EventPayload;
+use super::StoredJson;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -156,10 +156,11 @@ pub struct RecordedEvent {
     pub event_type: String,
     /// The payload's schema version.
     pub schema_version: u32,
-    /// The serialised event, as JSON text (decode it with [`EventPayload::decode`]).
-    pub payload: EventPayload,
-    /// Correlation data.
-    pub metadata: serde_json::Value,
+    /// The serialised event, as JSON text (decode it with [`StoredJson::decode`]).
+    pub payload: StoredJson,
+    /// Correlation data, as JSON text: a reader decodes the fields it wants
+    /// ([`StoredJson::decode`] into a struct of them) and skips the rest.
+    pub metadata: StoredJson,
     /// When the store recorded it.
     pub recorded_at: DateTime<Utc>,
 }
