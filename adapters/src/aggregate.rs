@@ -272,6 +272,27 @@ impl StreamsRead {
         Ok(loaded)
     }
 
+    /// The aggregate as it was just before `version` of its stream: the fold of the
+    /// events read before it. This is how a reader handling one event of a stream sees
+    /// what the stream held when it was stored, without decoding that event or the later
+    /// ones. A stream whose state was taken from a cache past `version` cannot be folded
+    /// back and is [`AggregateError::NotRead`], as is one not read.
+    pub fn load_before<D: StoredAggregate>(
+        &self,
+        stream: &StreamId,
+        version: StreamVersion,
+    ) -> Result<Loaded<D>, AggregateError> {
+        let recorded = self
+            .events
+            .get(stream)
+            .ok_or_else(|| AggregateError::NotRead(stream.clone()))?;
+        if self.folded.contains_key(stream) {
+            return Err(AggregateError::NotRead(stream.clone()));
+        }
+        let before = recorded.partition_point(|event| event.version < version);
+        fold(stream.clone(), &recorded[..before])
+    }
+
     /// Hands a state just folded to the cache, if reading through one.
     fn keep<D: StoredAggregate>(&self, loaded: &Loaded<D>) {
         if let Some(cache) = &self.cache

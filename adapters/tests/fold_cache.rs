@@ -1,10 +1,11 @@
 //! Reading through a [`FoldCache`]: a stream's state folded before is taken up again and
 //! only the events appended since are read and folded on, with the same state and version
-//! as reading the whole stream.
+//! as reading the whole stream. And folding a stream read only up to one of its events
+//! (`StreamsRead::load_before`).
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
-use claims_adapters::aggregate::{StoredAggregate, StreamsRead, load};
+use claims_adapters::aggregate::{AggregateError, StoredAggregate, StreamsRead, load};
 use claims_adapters::event_store::{
     EventId, EventStore, ExpectedVersion, NewEvent, SqliteEventStore, StreamAppend, StreamId,
 };
@@ -140,4 +141,30 @@ async fn streams_of_other_categories_are_read_whole_every_time() {
         load_through(&cache, &second, &tally).await,
         (vec![10, 20, 30], 3)
     );
+}
+
+#[tokio::test]
+async fn a_stream_folds_as_it_was_before_one_of_its_events() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    let tally = StreamId::new(Tally::CATEGORY, "a");
+    mark(&store, &tally, &[1, 2, 3]).await;
+    let read = StreamsRead::read(&store, [tally.clone()]).await.unwrap();
+    let before = |version| {
+        let loaded = read.load_before::<Tally>(&tally, version).unwrap();
+        (loaded.state, loaded.version)
+    };
+    assert_eq!(before(1), (vec![], 0));
+    assert_eq!(before(3), (vec![1, 2], 2));
+    assert_eq!(before(9), (vec![1, 2, 3], 3));
+
+    // A state kept past the version cannot be folded back: refused, not guessed.
+    let cache = FoldCache::new(&[Tally::CATEGORY], 100);
+    load_through(&cache, &store, &tally).await;
+    let kept = StreamsRead::read_through(Some(cache), &store, [tally.clone()])
+        .await
+        .unwrap();
+    assert!(matches!(
+        kept.load_before::<Tally>(&tally, 2),
+        Err(AggregateError::NotRead(stream)) if stream == tally
+    ));
 }

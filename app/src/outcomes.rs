@@ -181,9 +181,9 @@ impl Outcomes {
         };
         let span = tracing::info_span!("outcome", claim = %claim_id);
         async {
-            let claim =
-                aggregate::load::<ClaimDecider>(self.store.as_ref(), streams::claim(claim_id))
-                    .await?;
+            let stream = streams::claim(claim_id);
+            let read = StreamsRead::read(self.store.as_ref(), [stream.clone()]).await?;
+            let claim = read.load_before::<ClaimDecider>(&stream, recorded.version)?;
             let Some(message) = notice(claim_id, &claim.state, recorded)? else {
                 return Ok(());
             };
@@ -206,14 +206,16 @@ fn notice_from(
     let Some(claim_id) = streams::claim_of(&recorded.stream) else {
         return Ok(None);
     };
-    let claim = read.load::<ClaimDecider>(&streams::claim(claim_id))?;
+    // The claim as the event found it: for a decision, only its submission is decoded.
+    let claim = read.load_before::<ClaimDecider>(&streams::claim(claim_id), recorded.version)?;
     tracing::info_span!("outcome", claim = %claim_id)
         .in_scope(|| notice(claim_id, &claim.state, recorded))
 }
 
 /// The notice a claim's event calls for: a `ClaimResponse` for a decision, a payment
 /// notice for a confirmed payout, a cancelled `ClaimResponse` for a void or a replacement,
-/// nothing for the rest.
+/// nothing for the rest. `claim` is the claim as the event found it: its stream's events
+/// before the event's own.
 fn notice(
     claim_id: ClaimId,
     claim: &ClaimState,
