@@ -275,8 +275,8 @@ impl StreamsRead {
     /// The aggregate as it was just before `version` of its stream: the fold of the
     /// events read before it. This is how a reader handling one event of a stream sees
     /// what the stream held when it was stored, without decoding that event or the later
-    /// ones. A stream whose state was taken from a cache past `version` cannot be folded
-    /// back and is [`AggregateError::NotRead`], as is one not read.
+    /// ones. Only a stream read whole can be folded to an earlier version: one whose
+    /// state was taken from a cache is [`AggregateError::NotRead`], as is one not read.
     pub fn load_before<D: StoredAggregate>(
         &self,
         stream: &StreamId,

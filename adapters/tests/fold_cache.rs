@@ -157,7 +157,7 @@ async fn a_stream_folds_as_it_was_before_one_of_its_events() {
     assert_eq!(before(3), (vec![1, 2], 2));
     assert_eq!(before(9), (vec![1, 2, 3], 3));
 
-    // A state kept past the version cannot be folded back: refused, not guessed.
+    // A stream continued from a kept state cannot be folded back: refused, not guessed.
     let cache = FoldCache::new(&[Tally::CATEGORY], 100);
     load_through(&cache, &store, &tally).await;
     let kept = StreamsRead::read_through(Some(cache), &store, [tally.clone()])
