@@ -35,6 +35,30 @@ pub enum Say {
     Quiet,
 }
 
+/// Logs a failure as its streak says ([`FailureStreak::failed`]): a warning for the first
+/// and for one a minute or more after the last warning (with the streak's `failures` and
+/// `failing_for`), debug otherwise. A macro rather than a function, so that each line
+/// keeps the target of the module that logs it, by which operators filter.
+///
+/// ```ignore
+/// log_failure!(say, (%queue, %error),
+///     first: "pulling failed; retrying (said again every minute while it fails)",
+///     still: "pulling still fails; retrying",
+///     again: "pulling failed again");
+/// ```
+#[macro_export]
+macro_rules! log_failure {
+    ($say:expr, ($($field:tt)+), first: $first:literal, still: $still:literal, again: $again:literal $(,)?) => {
+        match $say {
+            $crate::failure_streak::Say::First => ::tracing::warn!($($field)+, $first),
+            $crate::failure_streak::Say::Still { failures, failing_for } => {
+                ::tracing::warn!($($field)+, failures, ?failing_for, $still)
+            }
+            $crate::failure_streak::Say::Quiet => ::tracing::debug!($($field)+, $again),
+        }
+    };
+}
+
 /// A streak that ended with a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {
@@ -100,6 +124,84 @@ impl FailureStreak {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failure_is_logged_at_the_level_its_streak_says_with_the_streak_so_far() {
+        let written = Written::default();
+        let writer = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let error = "connection refused";
+        tracing::subscriber::with_default(subscriber, || {
+            for say in [
+                Say::First,
+                Say::Quiet,
+                Say::Still {
+                    failures: 7,
+                    failing_for: Duration::from_secs(61),
+                },
+            ] {
+                crate::log_failure!(say, (%error, queue = "intake"),
+                    first: "pulling failed",
+                    still: "pulling still fails",
+                    again: "pulling failed again");
+            }
+        });
+        let text = String::from_utf8(
+            written
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+        .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with(" WARN") && lines[0].contains("pulling failed"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with("DEBUG") && lines[1].contains("pulling failed again"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with(" WARN")
+                && lines[2].contains("pulling still fails")
+                && lines[2].contains("failures=7")
+                && lines[2].contains("failing_for=61s"),
+            "{text}"
+        );
+        for line in &lines {
+            assert!(
+                line.contains("error=connection refused") && line.contains("queue=\"intake\""),
+                "{line}"
+            );
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_streak_is_said_at_its_start_once_a_minute_and_at_its_end() {

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use claims_adapters::aggregate::{self, streams};
 use claims_adapters::bus::{MessageBus, SubjectPattern};
 use claims_adapters::event_store::{EventStore, LogPosition, RecordedEvent};
-use claims_adapters::failure_streak::{FailureStreak, Say};
+use claims_adapters::failure_streak::FailureStreak;
+use claims_adapters::log_failure;
 use claims_domain::adjudication::Decision;
 use claims_domain::claim::{ClaimDecider, ClaimEvent};
 use claims_domain::payout::{PayoutBatchDecider, PayoutBatchEvent};
@@ -394,20 +395,10 @@ impl EngineMetrics {
                 }
                 Err(error) => {
                     let (say, pause) = streak.failed();
-                    match say {
-                        Say::First => {
-                            tracing::warn!(%error, "metrics could not read the log; retrying (said again every minute while it fails)")
-                        }
-                        Say::Still {
-                            failures,
-                            failing_for,
-                        } => {
-                            tracing::warn!(%error, failures, ?failing_for, "metrics still cannot read the log; retrying")
-                        }
-                        Say::Quiet => {
-                            tracing::debug!(%error, "metrics could not read the log again")
-                        }
-                    }
+                    log_failure!(say, (%error),
+                        first: "metrics could not read the log; retrying (said again every minute while it fails)",
+                        still: "metrics still cannot read the log; retrying",
+                        again: "metrics could not read the log again");
                     pause
                 }
             };

@@ -19,7 +19,8 @@ use claims_adapters::bus::{BusError, Message, MessageBus};
 use claims_adapters::event_store::{
     EventStore, LogPosition, LogSubscription, RecordedEvent, StoreError,
 };
-use claims_adapters::failure_streak::{FailureStreak, Say};
+use claims_adapters::failure_streak::FailureStreak;
+use claims_adapters::log_failure;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -199,18 +200,10 @@ impl Relay {
         shutdown: &mut Shutdown,
     ) {
         let (say, pause) = streak.failed();
-        match say {
-            Say::First => {
-                warn!(%error, "relay failed; resuming from its checkpoint (said again every minute while it fails)");
-            }
-            Say::Still {
-                failures,
-                failing_for,
-            } => {
-                warn!(%error, failures, ?failing_for, "relay still failing; resuming from its checkpoint");
-            }
-            Say::Quiet => debug!(%error, "relay failed again"),
-        }
+        log_failure!(say, (%error),
+            first: "relay failed; resuming from its checkpoint (said again every minute while it fails)",
+            still: "relay still failing; resuming from its checkpoint",
+            again: "relay failed again");
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = shutdown.wait() => {}

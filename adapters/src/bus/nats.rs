@@ -73,7 +73,7 @@ use super::{
     BusConnection, BusError, Message, MessageBus, Published, Subject, SubjectPattern, Subscription,
     WorkQueue, WorkQueueSpec,
 };
-use crate::failure_streak::{FailureStreak, Say};
+use crate::failure_streak::FailureStreak;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
@@ -120,18 +120,10 @@ fn connection_event(
             );
         }
         Event::ServerError(error) => tracing::warn!(%error, "the NATS server reported an error"),
-        Event::ClientError(error) => match client_errors.failed().0 {
-            Say::First => {
-                tracing::warn!(%error, "the NATS client reported an error (said again every minute while it goes on)")
-            }
-            Say::Still {
-                failures,
-                failing_for,
-            } => {
-                tracing::warn!(%error, failures, ?failing_for, "the NATS client still reports errors")
-            }
-            Say::Quiet => tracing::debug!(%error, "the NATS client reported an error again"),
-        },
+        Event::ClientError(error) => crate::log_failure!(client_errors.failed().0, (%error),
+            first: "the NATS client reported an error (said again every minute while it goes on)",
+            still: "the NATS client still reports errors",
+            again: "the NATS client reported an error again"),
         Event::Draining | Event::Closed => tracing::debug!(%event, "NATS connection"),
     }
 }

@@ -3,7 +3,7 @@
 use super::projection::{self, Change};
 use super::{ReadModelError, ReadModels};
 use crate::event_store::{EventStore, LogPosition, LogSubscription, RecordedEvent};
-use crate::failure_streak::{FailureStreak, Say};
+use crate::failure_streak::FailureStreak;
 use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
@@ -94,18 +94,10 @@ impl Projector {
                 Err(error) => error,
             };
             let (say, pause) = streak.failed();
-            match say {
-                Say::First => {
-                    warn!(error = %result, ?pause, "read model projection failed; retrying (said again every minute while it fails)");
-                }
-                Say::Still {
-                    failures,
-                    failing_for,
-                } => {
-                    warn!(error = %result, failures, ?failing_for, "read model projection still failing; retrying");
-                }
-                Say::Quiet => debug!(error = %result, ?pause, "read model projection failed again"),
-            }
+            crate::log_failure!(say, (error = %result, ?pause),
+                first: "read model projection failed; retrying (said again every minute while it fails)",
+                still: "read model projection still failing; retrying",
+                again: "read model projection failed again");
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(pause) => {}

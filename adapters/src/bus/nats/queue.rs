@@ -4,7 +4,7 @@
 use super::arrivals::ArrivalRate;
 use super::{NatsBusConfig, Shared, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
-use crate::failure_streak::{FailureStreak, Say};
+use crate::failure_streak::FailureStreak;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
@@ -421,20 +421,10 @@ impl NatsWorkQueue {
     async fn pull_failed(&mut self, error: String) {
         let queue = &self.spec.name;
         let (say, pause) = self.failing.failed();
-        match say {
-            Say::First => {
-                tracing::warn!(%queue, %error, "pulling from the work queue failed; retrying (said again every minute while it fails)");
-            }
-            Say::Still {
-                failures,
-                failing_for,
-            } => {
-                tracing::warn!(%queue, %error, failures, ?failing_for, "pulling from the work queue still fails; retrying");
-            }
-            Say::Quiet => {
-                tracing::debug!(%queue, %error, "pulling from the work queue failed again")
-            }
-        }
+        crate::log_failure!(say, (%queue, %error),
+            first: "pulling from the work queue failed; retrying (said again every minute while it fails)",
+            still: "pulling from the work queue still fails; retrying",
+            again: "pulling from the work queue failed again");
         tokio::time::sleep(pause).await;
     }
 
