@@ -422,8 +422,8 @@ impl Adjudicator {
 
     /// Reads the aggregates a decision rests on through `cache` ([`FoldCache`]): the
     /// process's, shared with its intake.
-    pub fn with_fold_cache(mut self, cache: FoldCache) -> Self {
-        self.folds = Some(cache);
+    pub fn with_fold_cache(mut self, cache: Option<FoldCache>) -> Self {
+        self.folds = cache;
         self
     }
 

@@ -68,6 +68,10 @@ pub struct ServeSettings {
     /// share its batch, when fewer are waiting than the batch takes (default 2; 0 takes
     /// only what is ready).
     pub queue_linger_ms: Option<u64>,
+    /// The most plans, providers, members and benefit years intake and the adjudicators of
+    /// this process keep folded between batches (default 60,000; 0 keeps none and reads
+    /// every stream whole).
+    pub folded_streams: Option<usize>,
     /// The HTTP API's address, such as `0.0.0.0:8080`.
     pub listen: Option<String>,
     /// A tracing filter, such as `info` or `claims=debug,warn` (`RUST_LOG` wins).
@@ -196,6 +200,8 @@ pub struct ServeConfig {
     pub adjudicators: usize,
     /// How the roles take work from their queues.
     pub queues: QueueSettings,
+    /// The most streams kept folded between batches (0: none).
+    pub folded_streams: usize,
     /// Where this process serves HTTP: the API with the `api` role (on
     /// [`DEFAULT_LISTEN`] unless set), else only its health, readiness and own metrics
     /// ([`crate::api::probes`]), and those only when `listen` is set, so that several
@@ -278,6 +284,9 @@ impl ServeSettings {
                 "CLAIMS_QUEUE_LINGER_MS" => {
                     settings.queue_linger_ms = Some(number(&name, &value)?);
                 }
+                "CLAIMS_FOLDED_STREAMS" => {
+                    settings.folded_streams = Some(number(&name, &value)?);
+                }
                 "CLAIMS_LISTEN" => settings.listen = Some(value),
                 "CLAIMS_LOG_LEVEL" => settings.log_level = Some(value),
                 "CLAIMS_LOG_FORMAT" => settings.log_format = Some(value),
@@ -330,6 +339,7 @@ impl ServeSettings {
             queue_batch: over.queue_batch.or(self.queue_batch),
             ack_wait_secs: over.ack_wait_secs.or(self.ack_wait_secs),
             queue_linger_ms: over.queue_linger_ms.or(self.queue_linger_ms),
+            folded_streams: over.folded_streams.or(self.folded_streams),
             listen: over.listen.or(self.listen),
             log_level: over.log_level.or(self.log_level),
             log_format: over.log_format.or(self.log_format),
@@ -460,6 +470,9 @@ impl ServeSettings {
             bus,
             adjudicators: self.adjudicators.unwrap_or(2),
             queues,
+            folded_streams: self
+                .folded_streams
+                .unwrap_or(crate::engine::DEFAULT_FOLDED_STREAMS),
             listen,
             log_level: self.log_level.unwrap_or_else(|| "warn".to_owned()),
             log_format,
@@ -732,6 +745,29 @@ mod tests {
         assert_eq!(config.database, Database::File(DEFAULT_DATABASE.into()));
         assert!(matches!(config.bus, BusChoice::InProcess));
         assert_eq!(config.listen.unwrap().to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn the_folded_streams_default_and_can_be_set_or_turned_off() {
+        let default = ServeSettings::default().resolve().unwrap();
+        assert_eq!(
+            default.folded_streams,
+            crate::engine::DEFAULT_FOLDED_STREAMS
+        );
+        let file: ServeSettings = toml::from_str("folded_streams = 5000").unwrap();
+        assert_eq!(file.clone().resolve().unwrap().folded_streams, 5000);
+        let off = file.overridden_by(
+            ServeSettings::from_env([("CLAIMS_FOLDED_STREAMS".to_owned(), "0".to_owned())])
+                .unwrap(),
+        );
+        assert_eq!(off.resolve().unwrap().folded_streams, 0);
+        let error =
+            ServeSettings::from_env([("CLAIMS_FOLDED_STREAMS".to_owned(), "lots".to_owned())])
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("CLAIMS_FOLDED_STREAMS"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -233,6 +233,9 @@ pub struct EmbeddedConfig {
     pub reconcile_every: Option<Duration>,
     /// The roles this process runs (every one by default).
     pub roles: BTreeSet<Role>,
+    /// The most streams intake and the adjudicators keep folded between batches
+    /// ([`FoldCache`]); 0 keeps none.
+    pub folded_streams: usize,
 }
 
 impl EmbeddedConfig {
@@ -260,6 +263,7 @@ impl EmbeddedConfig {
             float: 10_000_000,
             reconcile_every: None,
             roles: Role::ALL.into_iter().collect(),
+            folded_streams: DEFAULT_FOLDED_STREAMS,
         }
     }
 }
@@ -286,26 +290,29 @@ mod queues {
     pub const OUTCOMES_CANCELLED: &str = "outcomes-cancelled";
 }
 
-/// The most streams a process keeps folded ([`FoldCache`]): a member's enrolment, benefit
-/// year and authorisations are three, so about a year's active members of a mid-sized
-/// insurer, in tens of megabytes; the least recently used half goes when it is full.
-const FOLDED_STREAMS: usize = 60_000;
+/// The most streams a process keeps folded by default ([`FoldCache`]): a member's
+/// enrolment, benefit year and authorisations are three, so 20,000 members met recently;
+/// the least recently used half goes when it is full.
+pub const DEFAULT_FOLDED_STREAMS: usize = 60_000;
 
 /// The cache of what intake checks submissions against and adjudication decides on: plans,
-/// providers, members, their authorisations and benefit years (and their families'). Not
-/// the claims: each is read once or twice in its life.
-fn decision_fold_cache() -> FoldCache {
-    FoldCache::new(
-        &[
-            PlanDecider::CATEGORY,
-            ProviderDecider::CATEGORY,
-            MemberDecider::CATEGORY,
-            AuthorizationsDecider::CATEGORY,
-            AccumulatorDecider::CATEGORY,
-            FamilyAccumulatorDecider::CATEGORY,
-        ],
-        FOLDED_STREAMS,
-    )
+/// providers, members, their authorisations and benefit years (and their families'), at
+/// most `capacity` of them; none when `capacity` is 0. Not the claims: each is read once
+/// or twice in its life.
+fn decision_fold_cache(capacity: usize) -> Option<FoldCache> {
+    (capacity > 0).then(|| {
+        FoldCache::new(
+            &[
+                PlanDecider::CATEGORY,
+                ProviderDecider::CATEGORY,
+                MemberDecider::CATEGORY,
+                AuthorizationsDecider::CATEGORY,
+                AccumulatorDecider::CATEGORY,
+                FamilyAccumulatorDecider::CATEGORY,
+            ],
+            capacity,
+        )
+    })
 }
 
 /// A running engine.
@@ -365,7 +372,7 @@ impl Engine {
             .with_held(metrics.held());
         // One cache of folded aggregates for intake and the adjudicators: both read the
         // same plans, providers and members batch after batch.
-        let folds = decision_fold_cache();
+        let folds = decision_fold_cache(config.folded_streams);
         if runs(Role::Intake) {
             for _ in 0..config.intakes.max(1) {
                 let intake_queue = dyn_bus

@@ -247,8 +247,8 @@ impl Intake {
 
     /// Reads the members, providers and plans a submission is checked against through
     /// `cache` ([`FoldCache`]): the process's, shared with its adjudicators.
-    pub fn with_fold_cache(mut self, cache: FoldCache) -> Self {
-        self.folds = Some(cache);
+    pub fn with_fold_cache(mut self, cache: Option<FoldCache>) -> Self {
+        self.folds = cache;
         self
     }
 

@@ -70,7 +70,7 @@ enum Command {
         /// A TOML configuration file (keys: roles, database, database_url,
         /// database_schema, nats_url, stream, nats_namespace, nats_user, nats_password, nats_token,
         /// nats_credentials, adjudicators, intakes, notifiers, queue_batch, ack_wait_secs,
-        /// queue_linger_ms, listen, log_level, log_format, and for a real
+        /// queue_linger_ms, folded_streams, listen, log_level, log_format, and for a real
         /// chain rpc_url, settlement_contract, settlement_token, settlement_from_block,
         /// settler_key_file, settler_keystore, confirmations, confirmation_timeout_secs,
         /// replace_after_secs, poll_interval_ms, batch_size, batch_wait_ms, claim_cap,
@@ -109,7 +109,8 @@ enum Command {
         /// Adjudication workers in this process (default 2).
         #[arg(long)]
         adjudicators: Option<usize>,
-        /// The HTTP API's address (default 127.0.0.1:8080).
+        /// Where to serve HTTP: the API with the api role (default 127.0.0.1:8080), else
+        /// only this process's health, readiness and gauges (none unless set).
         #[arg(long)]
         listen: Option<String>,
         /// Settle on the chain at this JSON-RPC endpoint instead of the embedded EVM.

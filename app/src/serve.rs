@@ -24,6 +24,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     engine_config.batch = config.queues.batch;
     engine_config.ack_wait = config.queues.ack_wait;
     engine_config.roles = config.roles.clone();
+    engine_config.folded_streams = config.folded_streams;
     engine_config.chain = config.chain.clone();
     engine_config.settler = config.settler;
     if matches!(engine_config.bus, crate::engine::BusChoice::InProcess)

@@ -70,7 +70,13 @@ fn submission(claim_ref: &str, member: &str, billed: &str) -> Vec<u8> {
 }
 
 async fn engine() -> Engine {
+    engine_keeping(claims::engine::DEFAULT_FOLDED_STREAMS).await
+}
+
+/// [`engine`], keeping at most `folded_streams` streams folded between batches.
+async fn engine_keeping(folded_streams: usize) -> Engine {
     let mut config = EmbeddedConfig::new(Database::InMemory, clock());
+    config.folded_streams = folded_streams;
     config.settler = SettlerConfig {
         max_batch: 1000,
         max_wait: None,
@@ -217,6 +223,60 @@ async fn a_resubmitted_claim_is_the_same_claim() {
         "one claim, submitted once"
     );
     engine.shutdown().await;
+}
+
+/// The plans, members and benefit years kept folded between batches decide claims exactly
+/// as reading every stream whole does: a member's claims, one after another, each meeting
+/// what the ones before it used of the deductible, come out the same with and without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_decide_the_same_whether_folded_streams_are_kept_or_not() {
+    let mut decided = Vec::new();
+    for folded_streams in [0, claims::engine::DEFAULT_FOLDED_STREAMS] {
+        let engine = engine_keeping(folded_streams).await;
+        let mut decisions = Vec::new();
+        for (number, billed) in ["180.00 USD", "1200.00 USD", "90.00 USD", "2400.00 USD"]
+            .into_iter()
+            .enumerate()
+        {
+            let reply = engine
+                .submit(
+                    &insurer(),
+                    submission(&format!("ACME-F{number}"), "M-1001", billed),
+                )
+                .await
+                .unwrap();
+            assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+            let state = engine
+                .wait_for_claim(
+                    reply.claim_id.unwrap(),
+                    "decided",
+                    Duration::from_secs(30),
+                    |state| state.adjudication.is_some(),
+                )
+                .await
+                .unwrap();
+            decisions.push(state.adjudication.unwrap());
+        }
+        let year = load::<AccumulatorDecider>(
+            engine.store().as_ref(),
+            streams::accumulator(&MemberId::new("M-1001").unwrap(), 2026),
+        )
+        .await
+        .unwrap();
+        decided.push((decisions, year.state, year.version));
+        engine.shutdown().await;
+    }
+    let deductibles: Vec<String> = decided[0]
+        .0
+        .iter()
+        .map(|adjudication| adjudication.cost_sharing.deductible.to_string())
+        .collect();
+    assert_eq!(
+        deductibles,
+        ["180.00 USD", "70.00 USD", "0.00 USD", "0.00 USD"],
+        "the deductible is met across the claims"
+    );
+    assert_eq!(decided[0], decided[1], "kept folded or read whole");
 }
 
 /// Invariant 2: two workers deciding claims of the same member at the same time never both
