@@ -38,6 +38,19 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 
+/// The first version to read of each stream named in a [`EventStore::read_streams_from`]
+/// request: a stream named twice is read from the lower of its versions.
+pub(crate) fn first_versions(
+    from: &[(StreamId, StreamVersion)],
+) -> HashMap<StreamId, StreamVersion> {
+    let mut first: HashMap<StreamId, StreamVersion> = HashMap::with_capacity(from.len());
+    for (stream, version) in from {
+        let lowest = first.entry(stream.clone()).or_insert(*version);
+        *lowest = (*lowest).min(*version);
+    }
+    first
+}
+
 /// The event log. Implementations: [`SqliteEventStore`] (embedded default) and
 /// [`PostgresEventStore`] (production), under the same contract.
 #[async_trait]
@@ -107,12 +120,8 @@ pub trait EventStore: Send + Sync + 'static {
         &self,
         from: &[(StreamId, StreamVersion)],
     ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
-        let mut first: HashMap<&StreamId, StreamVersion> = HashMap::with_capacity(from.len());
-        for (stream, version) in from {
-            let lowest = first.entry(stream).or_insert(*version);
-            *lowest = (*lowest).min(*version);
-        }
-        let names: Vec<StreamId> = first.keys().map(|stream| (*stream).clone()).collect();
+        let first = first_versions(from);
+        let names: Vec<StreamId> = first.keys().cloned().collect();
         let mut read = self.read_streams(&names).await?;
         for (stream, events) in &mut read {
             let version = first.get(stream).copied().unwrap_or(1);

@@ -601,11 +601,7 @@ impl EventStore for PostgresEventStore {
         &self,
         from: &[(StreamId, StreamVersion)],
     ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
-        let mut first: HashMap<StreamId, StreamVersion> = HashMap::with_capacity(from.len());
-        for (stream, version) in from {
-            let lowest = first.entry(stream.clone()).or_insert(*version);
-            *lowest = (*lowest).min(*version);
-        }
+        let first = super::first_versions(from);
         if first.is_empty() {
             return Ok(HashMap::new());
         }
