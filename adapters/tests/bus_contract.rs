@@ -249,6 +249,99 @@ mod nats {
         }
     }
 
+    /// An operator who deletes a queue's consumer on the server (`nats consumer rm`) does
+    /// not stop the queue: the bus declares it again, and neither the message in hand when
+    /// it went nor one published after it is lost; what was acknowledged before the bus
+    /// last looked is not delivered again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queue_whose_consumer_is_deleted_on_the_server_is_declared_again() {
+        let (bus, ns, cleanup) = connect().await;
+        let spec = ns.queue("intake", &["work"]);
+        let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+        bus.publish(ns.message("work", "done")).await.unwrap();
+        next(&mut queue).await.ack().await.unwrap();
+        bus.publish(ns.message("work", "in hand")).await.unwrap();
+        let in_hand = next(&mut queue).await;
+        // The bus looks at its consumers once a second: let it see "done" acknowledged.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let declared = stream
+            .consumer_info(&spec.name)
+            .await
+            .unwrap()
+            .config
+            .clone();
+        stream
+            .delete_consumer(&spec.name)
+            .await
+            .expect("deleting the queue's consumer");
+        bus.publish(ns.message("work", "after")).await.unwrap();
+        // The worker's answer goes to a consumer that no longer exists.
+        in_hand
+            .nak(None, "failed while the consumer was gone")
+            .await
+            .unwrap();
+
+        let mut delivered = Vec::new();
+        for _ in 0..2 {
+            let delivery = next_within(&mut queue, Duration::from_secs(5))
+                .await
+                .expect("the queue should deliver again once its consumer is back");
+            delivered.push((payload(&delivery.message), delivery.attempt));
+            delivery.ack().await.unwrap();
+        }
+        assert_eq!(
+            delivered,
+            [("in hand".to_owned(), 1), ("after".to_owned(), 1)]
+        );
+        assert_quiet(next_within(&mut queue, QUIET).await);
+        // Declared again as the spec says: the same filter, attempts and dead letters.
+        let again = stream
+            .consumer_info(&spec.name)
+            .await
+            .unwrap()
+            .config
+            .clone();
+        assert_eq!(
+            (
+                again.description,
+                again.filter_subject,
+                again.max_deliver,
+                again.ack_wait
+            ),
+            (
+                declared.description,
+                declared.filter_subject,
+                declared.max_deliver,
+                declared.ack_wait
+            )
+        );
+    }
+
+    /// A queue that never acknowledged anything starts again where it was declared: what the
+    /// stream held before the declaration stays outside it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_deleted_before_any_acknowledgement_is_declared_again_from_its_start() {
+        let (bus, ns, cleanup) = connect().await;
+        bus.publish(ns.message("work", "before")).await.unwrap();
+        let spec = ns.queue("intake", &["work"]);
+        let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+        bus.publish(ns.message("work", "declared")).await.unwrap();
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        stream.delete_consumer(&spec.name).await.unwrap();
+
+        let delivery = next_within(&mut queue, Duration::from_secs(5))
+            .await
+            .expect("the queue should deliver again once its consumer is back");
+        assert_eq!(payload(&delivery.message), "declared");
+        delivery.ack().await.unwrap();
+        assert_quiet(next_within(&mut queue, QUIET).await);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shutdown_ends_pullers_and_subscriptions_and_refuses_publishing() {
         let (bus, ns, _cleanup) = connect().await;

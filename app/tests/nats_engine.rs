@@ -438,3 +438,81 @@ async fn a_rule_set_sent_over_nats_is_stored_once_and_a_bad_one_is_answered_with
     engine.shutdown().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();
 }
+
+/// An operator who deletes the engine's queues' consumers on the server while it runs (a
+/// `nats consumer rm` aimed elsewhere) does not stop it: each is declared again, and a
+/// claim submitted afterwards is answered and decided as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_still_decided_after_the_queues_consumers_are_deleted_on_the_server() {
+    let server = NatsServer::start().await;
+    let (client, jetstream) = server.connect().await;
+    let engine = engine_on(&server).await;
+    let mut acks = client.subscribe("claims.ack.acme-health").await.unwrap();
+    let mut outcomes = client
+        .subscribe("claims.outcome.acme-health")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let loaded = support::reference::send(
+        &engine,
+        "acme-health",
+        "application/json",
+        &support::reference::example_json(),
+    )
+    .await;
+    assert_eq!(loaded.status, ReplyStatus::Accepted, "{loaded:?}");
+
+    let knee = file("../examples/claims/01-knee-arthroscopy.json");
+    let office = String::from_utf8(file("tests/fixtures/fhir/claim/good/office-visit.json"))
+        .unwrap()
+        .replace("Patient/M-1001", "Patient/M-1003")
+        .into_bytes();
+    let mut decided = Vec::new();
+    for (claim_ref, content_type, body) in [
+        ("ACME-2026-0001", "application/json", knee),
+        ("ACME-2026-0042", "application/fhir+json", office),
+    ] {
+        if !decided.is_empty() {
+            let stream = jetstream.get_stream(insurer::STREAM).await.unwrap();
+            for queue in ["intake", "adjudication", "outcomes-decided"] {
+                stream.delete_consumer(queue).await.unwrap();
+            }
+        }
+        assert!(!submit(&jetstream, claim_ref, content_type, None, body).await);
+        // What was acknowledged in the second before the deletion may come again: the
+        // first claim's answer (as a duplicate) and its notice.
+        loop {
+            let reply: IntakeReply =
+                serde_json::from_slice(&next(&mut acks, "answer on claims.ack").await.payload)
+                    .unwrap();
+            if reply.claim_ref.as_deref() == Some(claim_ref) {
+                assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
+                break;
+            }
+            assert!(
+                reply.duplicate,
+                "only a repeated answer comes first: {reply:?}"
+            );
+        }
+        loop {
+            let message = next(&mut outcomes, "outcome").await;
+            if header(&message, "Claims-Notice") != Some("decided") {
+                continue;
+            }
+            let response: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+            let heard = response["request"]["identifier"]["value"].clone();
+            if heard == claim_ref {
+                decided.push(heard);
+                break;
+            }
+            assert!(
+                decided.contains(&heard),
+                "only a repeated notice comes first: {heard}"
+            );
+        }
+    }
+    assert_eq!(decided, ["ACME-2026-0001", "ACME-2026-0042"]);
+
+    engine.shutdown().await;
+    jetstream.delete_stream(insurer::STREAM).await.unwrap();
+}

@@ -25,6 +25,9 @@
 //! `ack_wait` and `max_deliver` are the spec's; its description records the dead-letter
 //! subject, so any process (and the advisory listener) knows where its dead letters go, and
 //! re-declaring the queue with a different spec is refused with [`BusError::QueueMismatch`].
+//! A consumer deleted on the server is declared again within a second by every process
+//! that declared its queue, from the acknowledgement floor it last saw
+//! (`nats/consumer_watch.rs`).
 //!
 //! **Dead letters.** A nak or drop on the last allowed delivery, and every reject, first
 //! publishes a copy to the queue's dead-letter subject (with the
@@ -60,6 +63,7 @@
 
 mod arrivals;
 mod config;
+mod consumer_watch;
 mod convert;
 mod dead_letter;
 mod dead_letters;
@@ -78,6 +82,7 @@ use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -157,11 +162,18 @@ struct Shared {
     advisories: Mutex<Option<JoinHandle<()>>>,
     /// Stopped workers' last pull requests, read out so what they bring is handed back.
     hand_backs: Mutex<Vec<JoinHandle<()>>>,
+    /// One watch per queue declared here, declaring its consumer again if it is deleted on
+    /// the server (`consumer_watch.rs`); stopped with the last handle.
+    watches: Mutex<HashMap<String, JoinHandle<()>>>,
     /// How many times the client has connected, its receivers told of reconnections only:
     /// a pull request outstanding when the connection dropped may be gone with it, and a
     /// worker told of a reconnection asks again rather than wait for the request to run
     /// out (`queue.rs`).
     connections: watch::Sender<u64>,
+    /// How many times a queue's consumer was declared again here after being deleted on
+    /// the server: a worker whose pull request went to the deleted one asks again at once
+    /// rather than wait out the request's expiry.
+    redeclared: watch::Sender<u64>,
 }
 
 impl NatsBus {
@@ -232,7 +244,9 @@ impl NatsBus {
             shutdown: watch::Sender::new(false),
             advisories: Mutex::new(None),
             hand_backs: Mutex::new(Vec::new()),
+            watches: Mutex::new(HashMap::new()),
             connections,
+            redeclared: watch::Sender::new(0),
         });
         let listener = tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories));
         *shared
@@ -504,6 +518,13 @@ impl Drop for Shared {
             .take()
         {
             listener.abort();
+        }
+        let watches = self
+            .watches
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, watch) in watches.drain() {
+            watch.abort();
         }
     }
 }

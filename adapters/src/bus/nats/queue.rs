@@ -2,7 +2,7 @@
 //! acker that turns a worker's answer into ack, nak, term and dead letters.
 
 use super::arrivals::ArrivalRate;
-use super::{NatsBusConfig, Shared, dead_letter};
+use super::{NatsBusConfig, Shared, consumer_watch, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
 use crate::failure_streak::FailureStreak;
 use async_nats::HeaderMap;
@@ -47,14 +47,17 @@ pub(super) async fn declare(
         Some(consumer) => consumer,
         None => create(shared, &spec).await?,
     };
+    let spec = Arc::new(spec);
+    consumer_watch::watch(shared, &spec, consumer.cached_info());
     Ok(Box::new(NatsWorkQueue {
         shared: shared.clone(),
-        spec: Arc::new(spec),
+        spec,
         consumer,
         pull: None,
         pending: 0,
         arrivals: ArrivalRate::default(),
         connections: shared.connections.subscribe(),
+        redeclared: shared.redeclared.subscribe(),
         failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
     }))
 }
@@ -96,7 +99,7 @@ fn covers(outer: &SubjectPattern, inner: &SubjectPattern) -> bool {
 }
 
 /// The consumer a spec asks for, filtering on the subjects as they travel on the wire.
-fn consumer_config(config: &NatsBusConfig, spec: &WorkQueueSpec) -> pull::Config {
+pub(super) fn consumer_config(config: &NatsBusConfig, spec: &WorkQueueSpec) -> pull::Config {
     let mut filters: Vec<String> = spec
         .subjects
         .iter()
@@ -224,6 +227,8 @@ struct NatsWorkQueue {
     arrivals: ArrivalRate,
     /// The client's connection count, seen as of the outstanding pull request.
     connections: watch::Receiver<u64>,
+    /// The consumers declared again here, seen as of the outstanding pull request.
+    redeclared: watch::Receiver<u64>,
     /// Pull requests failed in a row (the server away, say): said once, once a minute
     /// and when pulls work again, not at every retry.
     failing: FailureStreak,
@@ -338,6 +343,7 @@ impl NatsWorkQueue {
             pending: 0,
             arrivals: ArrivalRate::default(),
             connections: self.shared.connections.subscribe(),
+            redeclared: self.shared.redeclared.subscribe(),
             failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
         };
         let hand_back = tokio::spawn(async move {
@@ -379,6 +385,7 @@ impl NatsWorkQueue {
                 Ok(batch) => {
                     self.pull = Some(batch);
                     self.connections.borrow_and_update();
+                    self.redeclared.borrow_and_update();
                     if let Some(ended) = self.failing.succeeded() {
                         tracing::info!(queue = %self.spec.name, failures = ended.failures, failed_for = ?ended.lasted, "pulling from the work queue again");
                     }
@@ -397,6 +404,14 @@ impl NatsWorkQueue {
             // seconds more for an answer that never comes. Whatever it may still bring
             // is handed back, and the caller asks again on the new connection.
             Ok(()) = self.connections.changed() => {
+                if let Some(pull) = self.pull.take() {
+                    self.hand_back(pull);
+                }
+                return None;
+            }
+            // The same when the request went to a consumer that was deleted on the server
+            // and has been declared again (`consumer_watch.rs`).
+            Ok(()) = self.redeclared.changed() => {
                 if let Some(pull) = self.pull.take() {
                     self.hand_back(pull);
                 }
