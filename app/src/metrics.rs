@@ -357,6 +357,12 @@ impl EngineMetrics {
                 "Times this process lost its connection to the message bus and made it again, since it started.",
                 &[(String::new(), connection.reconnections)],
             );
+            counter(
+                out,
+                "claims_bus_queues_redeclared_total",
+                "Times this process found a work queue's consumer deleted on the NATS server and saw it declared again, since it started.",
+                &[(String::new(), connection.queues_redeclared)],
+            );
         }
     }
 

@@ -512,6 +512,16 @@ async fn claims_are_still_decided_after_the_queues_consumers_are_deleted_on_the_
         }
     }
     assert_eq!(decided, ["ACME-2026-0001", "ACME-2026-0042"]);
+    // Operators see it: three queues found deleted and declared again.
+    assert!(
+        engine
+            .metrics()
+            .render()
+            .lines()
+            .any(|line| line == "claims_bus_queues_redeclared_total 3"),
+        "{}",
+        engine.metrics().render()
+    );
 
     engine.shutdown().await;
     jetstream.delete_stream(insurer::STREAM).await.unwrap();

@@ -65,6 +65,7 @@ pub trait MessageBus: Send + Sync + 'static {
         BusConnection {
             connected: true,
             reconnections: 0,
+            queues_redeclared: 0,
         }
     }
 }

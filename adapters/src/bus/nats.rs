@@ -304,6 +304,7 @@ impl MessageBus for NatsBus {
             connected: self.shared.client.connection_state()
                 == async_nats::connection::State::Connected,
             reconnections: self.shared.connections.borrow().saturating_sub(1),
+            queues_redeclared: *self.shared.redeclared.borrow(),
         }
     }
 

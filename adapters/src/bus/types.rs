@@ -71,6 +71,9 @@ pub struct BusConnection {
     pub connected: bool,
     /// How many times the connection was lost and made again since the bus was opened.
     pub reconnections: u64,
+    /// How many times this process found one of its work queues missing on the server
+    /// (deleted there) and saw it declared again, since the bus was opened.
+    pub queues_redeclared: u64,
 }
 
 /// The definition of a durable work queue.
