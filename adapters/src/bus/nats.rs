@@ -21,13 +21,13 @@
 //! the server, not in a worker's buffer, until some worker is ready for it.
 //! [`WorkQueue::next_batch`] asks for one the same way, then for the rest with one
 //! `no_wait` fetch that takes only what is already pending (a fetch the server leaves open
-//! without sending anything is handed back after 100 ms rather than waited out). The consumer's
+//! without sending anything is not waited out past 100 ms: it runs on in the background,
+//! and what it brings later comes with the worker's next call). The consumer's
 //! `ack_wait` and `max_deliver` are the spec's; its description records the dead-letter
 //! subject, so any process (and the advisory listener) knows where its dead letters go, and
 //! re-declaring the queue with a different spec is refused with [`BusError::QueueMismatch`].
-//! A consumer deleted on the server is declared again within a second by every process
-//! that declared its queue, from the acknowledgement floor it last saw
-//! (`nats/consumer_watch.rs`).
+//! A consumer deleted on the server is declared again by the first process whose pull then
+//! fails, from the oldest message that process had not finished (`nats/consumer_watch.rs`).
 //!
 //! **Dead letters.** A nak or drop on the last allowed delivery, and every reject, first
 //! publishes a copy to the queue's dead-letter subject (with the
@@ -160,11 +160,13 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// The advisory listener, stopped with the last handle.
     advisories: Mutex<Option<JoinHandle<()>>>,
-    /// Stopped workers' last pull requests, read out so what they bring is handed back.
+    /// Workers' requests read out in the background (`queue.rs`, `let_run`), so that at
+    /// shutdown what they bring is handed back.
     hand_backs: Mutex<Vec<JoinHandle<()>>>,
-    /// One watch per queue declared here, declaring its consumer again if it is deleted on
-    /// the server (`consumer_watch.rs`); stopped with the last handle.
-    watches: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// One watch per queue declared here: what its workers have unfinished, and a task that
+    /// declares its consumer again if it is deleted on the server (`consumer_watch.rs`);
+    /// stopped with the last handle.
+    watches: Mutex<consumer_watch::Watches>,
     /// How many times the client has connected, its receivers told of reconnections only:
     /// a pull request outstanding when the connection dropped may be gone with it, and a
     /// worker told of a reconnection asks again rather than wait for the request to run
@@ -322,6 +324,17 @@ impl MessageBus for NatsBus {
 }
 
 impl Shared {
+    /// Keeps a background read-out of a worker's request for [`NatsBus::handed_back`].
+    fn track_hand_back(&self, hand_back: JoinHandle<()>) {
+        let mut hand_backs = self
+            .hand_backs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Those done are let go: a busy worker leaves many fetches to run in a day.
+        hand_backs.retain(|earlier| !earlier.is_finished());
+        hand_backs.push(hand_back);
+    }
+
     fn is_shut_down(&self) -> bool {
         *self.shutdown.borrow()
     }
@@ -524,7 +537,7 @@ impl Drop for Shared {
             .watches
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        for (_, watch) in watches.drain() {
+        for (_, (_, watch)) in watches.drain() {
             watch.abort();
         }
     }

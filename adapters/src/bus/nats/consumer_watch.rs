@@ -3,14 +3,23 @@
 //! A queue's durable consumer holds its place in the stream and which deliveries are still
 //! unacknowledged. Deleted on the server (an operator's `nats consumer rm`, a server
 //! restored without its consumers), the queue would stop: every pull fails, and the work
-//! waits for someone to restart the engine. So each process watches the consumer of every
-//! queue it declared, once every [`WATCH_EVERY`], and declares a missing one again.
+//! waits for someone to restart the engine. So when a worker's pull fails, the process
+//! asks the server whether the queue's consumer is still there (at most once a second),
+//! and declares a missing one again.
 //!
-//! The server has forgotten what was acknowledged, so the new consumer starts just after
-//! the acknowledgement floor last seen, which is at most [`WATCH_EVERY`] old: every
-//! message unacknowledged when the consumer went, and every one published since, is
-//! delivered (as a first attempt). What was acknowledged between the last look and the
-//! deletion is delivered again, which the engine's idempotent consumers absorb.
+//! It looks only when a pull fails, not on a timer: a consumer's info makes nats-server
+//! 2.9 count the queue's pending messages, and asked every second for every queue under a
+//! backlog of 20,000 claims it slowed the server enough to answer fetches late and to
+//! cost several times the processor time per claim (`docs/benchmarks.md`).
+//!
+//! The server has forgotten what was acknowledged, so the new consumer starts from the
+//! oldest message this process still has unfinished: one a worker holds, or one handed
+//! back for a later attempt until that attempt is due and its `ack_wait` has passed; with
+//! none, just after the newest message delivered here. Every message published since, and
+//! every one this process had not finished, is delivered again (as a first attempt); what
+//! this process or another finished after that point comes again too, which the engine's
+//! idempotent consumers absorb. What only another process held (several processes share
+//! a queue) is delivered again only if that process declares the consumer first.
 
 use super::Shared;
 use super::queue::consumer_config;
@@ -19,87 +28,184 @@ use crate::failure_streak::FailureStreak;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::ConsumerCreateStrictErrorKind;
-use std::sync::{Arc, PoisonError, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-/// How often a process looks at each of its queues' consumers: how long a deleted one
-/// stops its queue, and how much acknowledged work it may deliver again.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two looks at a queue's consumer: pulls fail every half second
+/// while the server is away, and each look is a request to it.
+const LOOK_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts watching the consumer of `spec`'s queue, unless this process already does;
-/// `declared` is the consumer as the declaration found it.
-pub(super) fn watch(shared: &Arc<Shared>, spec: &Arc<WorkQueueSpec>, declared: &consumer::Info) {
+/// A process's watches, by queue name, each with the task that looks at the consumer.
+pub(super) type Watches = HashMap<String, (Arc<Watched>, JoinHandle<()>)>;
+
+/// One queue's watch in a process: what its workers have unfinished, and the signal to
+/// look at its consumer.
+pub(super) struct Watched {
+    unfinished: Mutex<Unfinished>,
+    look: Notify,
+}
+
+/// The messages of a queue this process has not finished, by stream sequence.
+struct Unfinished {
+    /// Each with the time until which it counts: its `ack_wait` while a worker holds it,
+    /// the end of the next attempt's `ack_wait` once it was handed back. By then the
+    /// server has given it to some worker again, whose process counts it.
+    held: BTreeMap<u64, Instant>,
+    /// Every message up to this sequence was delivered here or settled before.
+    through: u64,
+}
+
+impl Watched {
+    /// A worker holds the message at `sequence` until `until` (delivered, or said to be
+    /// in progress), or it was handed back and its next attempt ends by then.
+    pub(super) fn hold(&self, sequence: u64, until: Instant) {
+        let mut unfinished = self.unfinished();
+        unfinished.held.insert(sequence, until);
+        unfinished.through = unfinished.through.max(sequence);
+    }
+
+    /// The message at `sequence` is acknowledged or dead-lettered.
+    pub(super) fn finished(&self, sequence: u64) {
+        self.unfinished().held.remove(&sequence);
+    }
+
+    /// A pull failed: is the consumer still there?
+    pub(super) fn look(&self) {
+        self.look.notify_one();
+    }
+
+    /// Where a consumer declared again must start so that nothing this process has
+    /// unfinished, and nothing it was not yet given, is skipped.
+    fn resume_from(&self) -> u64 {
+        let now = Instant::now();
+        let mut unfinished = self.unfinished();
+        unfinished.held.retain(|_, until| *until > now);
+        let next = unfinished.through.saturating_add(1);
+        unfinished
+            .held
+            .keys()
+            .next()
+            .map_or(next, |oldest| (*oldest).min(next))
+    }
+
+    fn unfinished(&self) -> std::sync::MutexGuard<'_, Unfinished> {
+        self.unfinished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The watch of `spec`'s queue in this process, started on its first declaration here;
+/// `declared` is the consumer as that declaration found it.
+pub(super) fn watch(
+    shared: &Arc<Shared>,
+    spec: &Arc<WorkQueueSpec>,
+    declared: &consumer::Info,
+) -> Arc<Watched> {
     let mut watches = shared
         .watches
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    watches.retain(|_, watch| !watch.is_finished());
-    if !watches.contains_key(&spec.name) {
-        // A consumer that delivered but never acknowledged anything holds every message
-        // it was given as unfinished, so it starts again from the stream's first.
-        let floor = settled_through(declared).unwrap_or(0);
-        let watch = tokio::spawn(keep(Arc::downgrade(shared), spec.clone(), floor));
-        watches.insert(spec.name.clone(), watch);
+    if let Some((watched, task)) = watches.get(&spec.name)
+        && !task.is_finished()
+    {
+        return watched.clone();
     }
+    // A consumer that delivered but never acknowledged anything holds every message it
+    // was given as unfinished, so it would start again from the stream's first.
+    let watched = Arc::new(Watched {
+        unfinished: Mutex::new(Unfinished {
+            held: BTreeMap::new(),
+            through: settled_through(declared).unwrap_or(0),
+        }),
+        look: Notify::new(),
+    });
+    let task = tokio::spawn(keep(Arc::downgrade(shared), spec.clone(), watched.clone()));
+    watches.insert(spec.name.clone(), (watched.clone(), task));
+    watched
 }
 
-/// Looks at the consumer every [`WATCH_EVERY`] until the bus shuts down or is dropped.
-async fn keep(shared: Weak<Shared>, spec: Arc<WorkQueueSpec>, mut floor: u64) {
+/// Looks at the consumer whenever a worker's pull fails, until the bus shuts down or is
+/// dropped.
+async fn keep(shared: Weak<Shared>, spec: Arc<WorkQueueSpec>, watched: Arc<Watched>) {
     let Some(mut shutdown) = shared.upgrade().map(|shared| shared.shutdown.subscribe()) else {
         return;
     };
-    let mut failing = FailureStreak::new(WATCH_EVERY, WATCH_EVERY);
+    let mut failing = FailureStreak::new(LOOK_AT_MOST_EVERY, LOOK_AT_MOST_EVERY);
     loop {
         tokio::select! {
-            () = tokio::time::sleep(WATCH_EVERY) => {}
+            () = watched.look.notified() => {}
             changed = shutdown.changed() => if changed.is_err() { return },
         }
         if *shutdown.borrow() {
             return;
         }
-        let Some(shared) = shared.upgrade() else {
+        let Some(strong) = shared.upgrade() else {
             return;
         };
-        match shared.stream.consumer_info(&spec.name).await {
-            // The floor never goes back, and the one seen last is the safest start.
-            Ok(info) => floor = floor.max(settled_through(&info).unwrap_or(floor)),
-            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
-                match declare_again(&shared, &spec, floor).await {
-                    Ok(declared) => {
-                        // Here or by another process: either way this process's workers
-                        // ask the new consumer rather than wait on the deleted one.
-                        shared.redeclared.send_modify(|count| *count += 1);
-                        if let Some(start) = declared {
-                            tracing::warn!(queue = %spec.name, from_stream_sequence = start, "the work queue's consumer was gone from the NATS server; declared it again (messages acknowledged in the last second before it went may be delivered again)");
+        look(&strong, &spec, &watched, &mut failing).await;
+        drop(strong);
+        tokio::select! {
+            () = tokio::time::sleep(LOOK_AT_MOST_EVERY) => {}
+            changed = shutdown.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Asks the server for the queue's consumer and declares it again if it is gone.
+async fn look(
+    shared: &Shared,
+    spec: &WorkQueueSpec,
+    watched: &Watched,
+    failing: &mut FailureStreak,
+) {
+    match shared.stream.consumer_info(&spec.name).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
+            match declare_again(shared, spec, watched.resume_from()).await {
+                Ok(declared) => {
+                    // Here or by another process: either way this process's workers ask
+                    // the new consumer rather than wait on the deleted one.
+                    shared.redeclared.send_modify(|count| *count += 1);
+                    match declared {
+                        Some(start) => {
+                            tracing::warn!(queue = %spec.name, from_stream_sequence = start, "the work queue's consumer was gone from the NATS server; declared it again from the oldest message this process had not finished (some finished ones may be delivered again)")
+                        }
+                        None => {
+                            tracing::warn!(queue = %spec.name, "the work queue's consumer was gone from the NATS server; another process declared it again")
                         }
                     }
-                    Err(error) => {
-                        let queue = &spec.name;
-                        crate::log_failure!(failing.failed().0, (%queue, %error),
-                            first: "the work queue's consumer is gone from the NATS server and could not be declared again; retrying (said again every minute while it fails)",
-                            still: "the work queue's consumer is still gone from the NATS server",
-                            again: "declaring the work queue's consumer again failed");
-                        continue;
-                    }
+                }
+                Err(error) => {
+                    let queue = &spec.name;
+                    crate::log_failure!(failing.failed().0, (%queue, %error),
+                        first: "the work queue's consumer is gone from the NATS server and could not be declared again; retrying (said again every minute while it fails)",
+                        still: "the work queue's consumer is still gone from the NATS server",
+                        again: "declaring the work queue's consumer again failed");
+                    return;
                 }
             }
-            Err(error) if error.kind() == ConsumerInfoErrorKind::StreamNotFound => {
-                // Not re-created here: the relay's checkpoint says its events were
-                // published, so what the stream held is lost to the queues either way,
-                // and that needs a person, not a silent new stream.
-                let (queue, stream) = (&spec.name, &shared.config.stream);
-                crate::log_failure!(failing.failed().0, (%queue, %stream),
-                    first: "the NATS stream is gone: nothing can be pulled or published until it exists again (a restarted engine creates it; what it held is lost); said again every minute while it is gone",
-                    still: "the NATS stream is still gone",
-                    again: "the NATS stream is still gone");
-                continue;
-            }
-            // The server away: the pullers say so.
-            Err(_) => continue,
         }
-        if let Some(ended) = failing.succeeded() {
-            tracing::info!(queue = %spec.name, failures = ended.failures, failed_for = ?ended.lasted, "the work queue's consumer is on the NATS server again");
+        Err(error) if error.kind() == ConsumerInfoErrorKind::StreamNotFound => {
+            // Not re-created here: the relay's checkpoint says its events were published,
+            // so what the stream held is lost to the queues either way, and that needs a
+            // person, not a silent new stream.
+            let (queue, stream) = (&spec.name, &shared.config.stream);
+            crate::log_failure!(failing.failed().0, (%queue, %stream),
+                first: "the NATS stream is gone: nothing can be pulled or published until it exists again (a restarted engine creates it; what it held is lost); said again every minute while it is gone",
+                still: "the NATS stream is still gone",
+                again: "the NATS stream is still gone");
+            return;
         }
+        // The server away: the pullers say so.
+        Err(_) => return,
+    }
+    if let Some(ended) = failing.succeeded() {
+        tracing::info!(queue = %spec.name, failures = ended.failures, failed_for = ?ended.lasted, "the work queue's consumer is on the NATS server again");
     }
 }
 
@@ -117,14 +223,13 @@ fn settled_through(info: &consumer::Info) -> Option<u64> {
     }
 }
 
-/// Declares the queue's consumer again, from just after `floor`; `None` when another
+/// Declares the queue's consumer again, from stream sequence `start`; `None` when another
 /// process got there first.
 async fn declare_again(
     shared: &Shared,
     spec: &WorkQueueSpec,
-    floor: u64,
+    mut start: u64,
 ) -> Result<Option<u64>, String> {
-    let mut start = floor.saturating_add(1);
     // A stream deleted and created again numbers its messages from 1: a floor beyond its
     // end belongs to the old one, and every message here is new to the queue.
     let stream = shared

@@ -2,7 +2,8 @@
 //! acker that turns a worker's answer into ack, nak, term and dead letters.
 
 use super::arrivals::ArrivalRate;
-use super::{NatsBusConfig, Shared, consumer_watch, dead_letter};
+use super::consumer_watch::{self, Watched};
+use super::{NatsBusConfig, Shared, dead_letter};
 use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
 use crate::failure_streak::FailureStreak;
 use async_nats::HeaderMap;
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// How long one pull request waits on the server for a message before it is renewed. It
@@ -30,9 +31,13 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// fetch's end. The server answers such a fetch within a round trip, but it can also leave
 /// one open without sending anything: when what it counted as pending goes to another
 /// worker's request first, or when the consumer already has all the unacknowledged
-/// deliveries it allows (`bus_contract.rs` shows the second). The server gives no way to
-/// end that request early, and a server-side expiry would make every fetch that finds
-/// nothing pending wait it out; so the worker stops waiting and hands the fetch back.
+/// deliveries it allows (`bus_contract.rs` shows the second); and a busy machine answers
+/// late. The server gives no way to end that request early, and a server-side expiry
+/// would make every fetch that finds nothing pending wait it out; so the worker stops
+/// waiting and lets the fetch run in the background: what it brings comes with the
+/// worker's next calls. (Until 2026-12-07 it was handed back to the server, which spends
+/// an attempt: on a slow machine under a backlog, claims were dead-lettered after five
+/// such hand-backs without ever being looked at.)
 const FETCH_PATIENCE: Duration = Duration::from_millis(100);
 
 /// Declares (or re-opens) a work queue: its consumer is created on first declaration and
@@ -48,7 +53,8 @@ pub(super) async fn declare(
         None => create(shared, &spec).await?,
     };
     let spec = Arc::new(spec);
-    consumer_watch::watch(shared, &spec, consumer.cached_info());
+    let watched = consumer_watch::watch(shared, &spec, consumer.cached_info());
+    let (strays_in, strays) = mpsc::unbounded_channel();
     Ok(Box::new(NatsWorkQueue {
         shared: shared.clone(),
         spec,
@@ -59,6 +65,10 @@ pub(super) async fn declare(
         connections: shared.connections.subscribe(),
         redeclared: shared.redeclared.subscribe(),
         failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
+        strays,
+        strays_in,
+        watched,
+        pull_overdue: None,
     }))
 }
 
@@ -232,6 +242,35 @@ struct NatsWorkQueue {
     /// Pull requests failed in a row (the server away, say): said once, once a minute
     /// and when pulls work again, not at every retry.
     failing: FailureStreak,
+    /// What a request left to run in the background brought while the worker runs,
+    /// delivered by its next calls before anything pulled later ([`Self::let_run`]).
+    strays: mpsc::UnboundedReceiver<async_nats::jetstream::Message>,
+    strays_in: mpsc::UnboundedSender<async_nats::jetstream::Message>,
+    /// What this process has of the queue unfinished, and whom to tell a pull failed.
+    watched: Arc<Watched>,
+    /// When the outstanding pull request is overdue if the server has not ended it.
+    pull_overdue: Option<Instant>,
+}
+
+/// What becomes of what a request left to run in the background brings.
+#[derive(Clone, Copy)]
+enum Then {
+    /// The worker's next calls deliver it.
+    Keep,
+    /// It goes back to the server at once: the worker is stopping.
+    HandBack,
+}
+
+/// What a worker waiting on its pull request got.
+enum Pulled {
+    /// The request's answer: a message, an error, or its end.
+    Own(Option<Result<async_nats::jetstream::Message, async_nats::Error>>),
+    /// A message an earlier request, left to run in the background, brought.
+    Stray(async_nats::jetstream::Message),
+    /// The request went out on a connection since lost, or to a consumer since deleted.
+    Stale,
+    /// The request is past its expiry and the server has not said so.
+    Overdue,
 }
 
 #[async_trait]
@@ -290,7 +329,16 @@ impl NatsWorkQueue {
             // below, or for another worker.
             tokio::time::sleep(linger).await;
         }
-        let mut fetch = match self.consumer.fetch().max_messages(wanted).messages().await {
+        // The expiry bounds the fetch on the server: one it keeps open forever would later
+        // send messages to an inbox nobody reads, each then waiting out `ack_wait`.
+        let mut fetch = match self
+            .consumer
+            .fetch()
+            .max_messages(wanted)
+            .expires(PULL_EXPIRY)
+            .messages()
+            .await
+        {
             Ok(fetch) => fetch,
             Err(error) => {
                 // The first message is in hand; the rest wait for the next call.
@@ -311,11 +359,20 @@ impl NatsWorkQueue {
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    // Left open by the server: whatever it still brings is handed back.
+                    // Left open by the server, or slow to answer on a busy machine: what
+                    // it still brings comes with this worker's next calls.
                     tracing::debug!(queue = %self.spec.name, waited = ?FETCH_PATIENCE, messages = batch.len(), "the server left a fetch for more messages open; handling the batch in hand");
-                    self.hand_back(fetch);
+                    self.let_run(fetch, Then::Keep);
                     break;
                 }
+            }
+        }
+        while batch.len() < max {
+            let Ok(message) = self.strays.try_recv() else {
+                break;
+            };
+            if let Some(delivery) = self.deliver(message).await {
+                batch.push(delivery);
             }
         }
         batch
@@ -325,17 +382,70 @@ impl NatsWorkQueue {
     /// here will process: the server would count it delivered and hold it until `ack_wait`
     /// (30 s for the engine's queues) before any other worker could have it. So the request
     /// is read out to its end (at most [`PULL_EXPIRY`]) in the background and whatever it
-    /// brings is handed back at once; [`super::NatsBus::handed_back`] waits for that.
+    /// brings is handed back at once, as is what earlier requests brought and no call took;
+    /// [`super::NatsBus::handed_back`] waits for that.
     fn hand_back_outstanding(&mut self) {
         if let Some(pull) = self.pull.take() {
-            self.hand_back(pull);
+            self.let_run(pull, Then::HandBack);
+        }
+        let (_, none) = mpsc::unbounded_channel();
+        let mut strays = std::mem::replace(&mut self.strays, none);
+        // Requests still running in the background hand back what they bring from now on.
+        strays.close();
+        let queue = self.detached();
+        let hand_back = tokio::spawn(async move {
+            while let Some(message) = strays.recv().await {
+                queue.give_back(message).await;
+            }
+        });
+        self.shared.track_hand_back(hand_back);
+    }
+
+    /// Reads a pull request out in the background (for at most [`PULL_EXPIRY`] and a
+    /// little more). What it brings goes to this worker's next calls while the worker
+    /// runs ([`Then::Keep`]): handing it back to the server would spend one of the
+    /// message's attempts, and a busy machine that keeps answering fetches late would
+    /// dead-letter messages no worker ever looked at. At shutdown, and once the worker is
+    /// gone, it is handed back at once; [`super::NatsBus::handed_back`] waits for that.
+    fn let_run(&self, mut pull: pull::Batch, then: Then) {
+        let queue = self.detached();
+        let strays = self.strays_in.clone();
+        let shutdown = self.shared.shutdown.subscribe();
+        let hand_back = tokio::spawn(async move {
+            let read_out = async {
+                while let Some(pulled) = pull.next().await {
+                    let Ok(message) = pulled else { continue };
+                    let message = match then {
+                        Then::Keep if !*shutdown.borrow() => match strays.send(message) {
+                            Ok(()) => continue,
+                            // The worker is gone.
+                            Err(mpsc::error::SendError(message)) => message,
+                        },
+                        _ => message,
+                    };
+                    queue.give_back(message).await;
+                }
+            };
+            let _ = tokio::time::timeout(PULL_EXPIRY + RETRY_AFTER, read_out).await;
+        });
+        self.shared.track_hand_back(hand_back);
+    }
+
+    /// Hands a message no worker here will process back to the server at once.
+    async fn give_back(&self, message: async_nats::jetstream::Message) {
+        if let Some(delivery) = self.deliver(message).await
+            && let Err(error) = delivery
+                .nak(None, "the worker stopped before processing it")
+                .await
+        {
+            tracing::warn!(queue = %self.spec.name, %error, "a message pulled at shutdown could not be handed back; the server redelivers it after ack_wait");
         }
     }
 
-    /// Reads a pull request out in the background, handing back at once whatever it
-    /// brings; [`super::NatsBus::handed_back`] waits for that.
-    fn hand_back(&self, mut pull: pull::Batch) {
-        let queue = NatsWorkQueue {
+    /// A handle on the same queue for a background task: enough to deliver and hand back.
+    fn detached(&self) -> NatsWorkQueue {
+        let (strays_in, strays) = mpsc::unbounded_channel();
+        NatsWorkQueue {
             shared: self.shared.clone(),
             spec: self.spec.clone(),
             consumer: self.consumer.clone(),
@@ -345,34 +455,20 @@ impl NatsWorkQueue {
             connections: self.shared.connections.subscribe(),
             redeclared: self.shared.redeclared.subscribe(),
             failing: FailureStreak::new(RETRY_AFTER, RETRY_AFTER),
-        };
-        let hand_back = tokio::spawn(async move {
-            let read_out = async {
-                while let Some(pulled) = pull.next().await {
-                    let Ok(message) = pulled else { continue };
-                    if let Some(delivery) = queue.deliver(message).await
-                        && let Err(error) = delivery
-                            .nak(None, "the worker stopped before processing it")
-                            .await
-                    {
-                        tracing::warn!(queue = %queue.spec.name, %error, "a message pulled at shutdown could not be handed back; the server redelivers it after ack_wait");
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(PULL_EXPIRY + RETRY_AFTER, read_out).await;
-        });
-        let mut hand_backs = self
-            .shared
-            .hand_backs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Those done are let go: a busy worker hands back many fetches in a day.
-        hand_backs.retain(|earlier| !earlier.is_finished());
-        hand_backs.push(hand_back);
+            strays,
+            strays_in,
+            watched: self.watched.clone(),
+            pull_overdue: None,
+        }
     }
 
     /// Waits for one message from the server, or for the pull request to run out.
     async fn pull_one(&mut self) -> Option<Delivery> {
+        // What an earlier request brought in the background goes first: it was in the
+        // stream before anything a new request would bring.
+        if let Ok(message) = self.strays.try_recv() {
+            return self.deliver(message).await;
+        }
         if self.pull.is_none() {
             match self
                 .consumer
@@ -384,6 +480,7 @@ impl NatsWorkQueue {
             {
                 Ok(batch) => {
                     self.pull = Some(batch);
+                    self.pull_overdue = Some(Instant::now() + PULL_EXPIRY + RETRY_AFTER);
                     self.connections.borrow_and_update();
                     self.redeclared.borrow_and_update();
                     if let Some(ended) = self.failing.succeeded() {
@@ -397,43 +494,59 @@ impl NatsWorkQueue {
             }
         }
         let pull = self.pull.as_mut()?;
+        let overdue = self.pull_overdue;
         let pulled = tokio::select! {
-            pulled = pull.next() => pulled,
+            pulled = pull.next() => Pulled::Own(pulled),
+            // The server ends every request at its expiry; one that has not heard even
+            // that went to nobody, as it does when the consumer was deleted. The client
+            // gives up on it only seconds later.
+            () = tokio::time::sleep_until(overdue.unwrap_or_else(Instant::now)), if overdue.is_some() => Pulled::Overdue,
+            Some(message) = self.strays.recv() => Pulled::Stray(message),
             // The request went out on a connection that has since dropped: a restarted
             // server has forgotten it, and the client would wait out its expiry and five
-            // seconds more for an answer that never comes. Whatever it may still bring
-            // is handed back, and the caller asks again on the new connection.
-            Ok(()) = self.connections.changed() => {
-                if let Some(pull) = self.pull.take() {
-                    self.hand_back(pull);
-                }
-                return None;
-            }
+            // seconds more for an answer that never comes.
+            Ok(()) = self.connections.changed() => Pulled::Stale,
             // The same when the request went to a consumer that was deleted on the server
             // and has been declared again (`consumer_watch.rs`).
-            Ok(()) = self.redeclared.changed() => {
-                if let Some(pull) = self.pull.take() {
-                    self.hand_back(pull);
-                }
-                return None;
-            }
+            Ok(()) = self.redeclared.changed() => Pulled::Stale,
         };
-        self.pull = None;
         match pulled {
-            Some(Ok(message)) => {
-                self.pending = message.info().map_or(0, |info| info.pending);
-                self.deliver(message).await
-            }
-            Some(Err(error)) => {
-                self.pull_failed(error.to_string()).await;
+            // The request stays outstanding for the next call.
+            Pulled::Stray(message) => self.deliver(message).await,
+            Pulled::Overdue => {
+                self.pull_overdue = None;
+                self.watched.look();
                 None
             }
-            // The request ran out with nothing to deliver; the caller asks again.
-            None => None,
+            Pulled::Stale => {
+                // Whatever it may still bring comes later; the caller asks again.
+                if let Some(pull) = self.pull.take() {
+                    self.let_run(pull, Then::Keep);
+                }
+                None
+            }
+            Pulled::Own(pulled) => {
+                self.pull = None;
+                self.pull_overdue = None;
+                match pulled {
+                    Some(Ok(message)) => {
+                        self.pending = message.info().map_or(0, |info| info.pending);
+                        self.deliver(message).await
+                    }
+                    Some(Err(error)) => {
+                        self.pull_failed(error.to_string()).await;
+                        None
+                    }
+                    // The request ran out with nothing to deliver; the caller asks again.
+                    None => None,
+                }
+            }
         }
     }
 
     async fn pull_failed(&mut self, error: String) {
+        // Perhaps its consumer was deleted on the server.
+        self.watched.look();
         let queue = &self.spec.name;
         let (say, pause) = self.failing.failed();
         crate::log_failure!(say, (%queue, %error),
@@ -445,8 +558,11 @@ impl NatsWorkQueue {
 
     /// Hands a message to the worker, or dead-letters one the port cannot represent.
     async fn deliver(&self, message: async_nats::jetstream::Message) -> Option<Delivery> {
-        let attempt = match message.info() {
-            Ok(info) => u32::try_from(info.delivered).unwrap_or(u32::MAX),
+        let (attempt, sequence) = match message.info() {
+            Ok(info) => (
+                u32::try_from(info.delivered).unwrap_or(u32::MAX),
+                info.stream_sequence,
+            ),
             Err(error) => {
                 tracing::warn!(queue = %self.spec.name, %error, "a delivery without JetStream metadata was skipped");
                 return None;
@@ -458,13 +574,17 @@ impl NatsWorkQueue {
             headers: message.headers,
             payload: message.payload,
         };
+        let delivered = Instant::now();
+        self.watched.hold(sequence, delivered + self.spec.ack_wait);
         let answer = Arc::new(Answer {
             shared: self.shared.clone(),
             spec: self.spec.clone(),
+            watched: self.watched.clone(),
             acker,
             stored,
             attempt,
-            ack_wait_from: Mutex::new(Instant::now()),
+            sequence,
+            ack_wait_from: Mutex::new(delivered),
             answered: AtomicBool::new(false),
         });
         match to_port(&self.shared.config, &answer.stored) {
@@ -500,9 +620,12 @@ struct Stored {
 struct Answer {
     shared: Arc<Shared>,
     spec: Arc<WorkQueueSpec>,
+    watched: Arc<Watched>,
     acker: async_nats::jetstream::message::Acker,
     stored: Stored,
     attempt: u32,
+    /// The message's place in the stream.
+    sequence: u64,
     /// When the server's `ack_wait` last started: at delivery, or at the last progress.
     ack_wait_from: Mutex<Instant>,
     answered: AtomicBool,
@@ -537,6 +660,7 @@ impl Answer {
             .ack_wait_from
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = sent;
+        self.watched.hold(self.sequence, sent + self.spec.ack_wait);
         Ok(())
     }
 
@@ -548,6 +672,7 @@ impl Answer {
         if !self.first_answer() {
             return Ok(());
         }
+        self.watched.finished(self.sequence);
         self.acker
             .ack()
             .await
@@ -565,6 +690,7 @@ impl Answer {
         }
         tracing::debug!(queue = %self.spec.name, attempt = self.attempt, reason, ?delay, "delivery handed back");
         let delay = delay.filter(|delay| !delay.is_zero());
+        self.held_for_next_attempt(delay.unwrap_or_default());
         self.acker
             .ack_with(AckKind::Nak(delay))
             .await
@@ -588,6 +714,7 @@ impl Answer {
         let outcome = if self.is_last() {
             self.give_up(&reason).await
         } else {
+            self.held_for_next_attempt(Duration::ZERO);
             self.acker
                 .ack_with(AckKind::Nak(None))
                 .await
@@ -598,9 +725,18 @@ impl Answer {
         }
     }
 
+    /// Counts the message as unfinished here until its next attempt, `after` from now, has
+    /// had its `ack_wait`: by then another delivery counts it.
+    fn held_for_next_attempt(&self, after: Duration) {
+        let until = Instant::now() + after + self.spec.ack_wait;
+        self.watched.hold(self.sequence, until);
+    }
+
     fn answered_too_late(&self, what: &str) -> bool {
         let late = self.expired();
         if late {
+            // The server has delivered it again, or will at once.
+            self.held_for_next_attempt(Duration::ZERO);
             tracing::debug!(queue = %self.spec.name, answer = what, "answer after ack_wait ignored: the message was already handed back");
         }
         late
@@ -610,6 +746,7 @@ impl Answer {
     /// dead letter cannot be stored, the message is left to the server, which delivers it
     /// again after `ack_wait` (or reports it as out of attempts).
     async fn give_up(&self, reason: &str) -> Result<(), BusError> {
+        self.watched.finished(self.sequence);
         dead_letter::send(
             &self.shared,
             dead_letter::DeadLetter {
