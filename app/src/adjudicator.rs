@@ -71,7 +71,7 @@ use claims_domain::{ClaimId, MemberId, PlanId};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, Span, info, warn};
 
 /// `ClaimSubmitted` events a worker takes from its queue at once, unless configured
 /// otherwise.
@@ -516,11 +516,11 @@ impl Adjudicator {
             )
             .await
             .into_iter();
-        let mut concluded: Vec<Concluded> = Vec::with_capacity(deliveries.len());
-        for (delivery, claim) in deliveries.into_iter().zip(claims) {
-            let Some(claim) = claim else {
+        let mut verdicts: Vec<(Verdict, Span)> = Vec::with_capacity(deliveries.len());
+        for (delivery, claim) in deliveries.iter().zip(&claims) {
+            let Some(claim) = *claim else {
                 let reason = "not a stored claim event: the adjudication queue only takes ClaimSubmitted events";
-                concluded.push((delivery, Verdict::Unprocessable(reason.to_owned())).into());
+                verdicts.push((Verdict::Unprocessable(reason.to_owned()), Span::none()));
                 continue;
             };
             let span = tracing::info_span!("adjudicate", %claim, attempt = delivery.attempt);
@@ -529,19 +529,50 @@ impl Adjudicator {
                     streams::claim(claim),
                 )))
             });
-            let verdict = match outcome {
-                Ok(_) => Verdict::Done,
-                Err(error @ AdjudicatorError::Unprocessable { .. }) => {
-                    Verdict::Unprocessable(error.to_string())
-                }
-                Err(error) => {
-                    span.in_scope(|| warn!(%error, "adjudication failed; it will be retried"));
-                    Verdict::retry(&delivery, Duration::from_millis(100), error)
-                }
-            };
-            concluded.push(Concluded::in_span(delivery, verdict, span));
+            let verdict = verdict_on(delivery, outcome, &span);
+            verdicts.push((verdict, span));
         }
+        self.retry_last_attempts_after_outage(&deliveries, &claims, &mut verdicts)
+            .await;
+        let concluded: Vec<Concluded> = deliveries
+            .into_iter()
+            .zip(verdicts)
+            .map(|(delivery, (verdict, span))| Concluded::in_span(delivery, verdict, span))
+            .collect();
         self.gate.conclude_all("adjudication", concluded).await;
+    }
+
+    /// Decides once more, claim by claim, the last attempts that failed while the store took
+    /// no writes, once it takes them again ([`StoreGate::held_until_back`]): otherwise the
+    /// bus would dead-letter them although the store is back. A failure then stands.
+    async fn retry_last_attempts_after_outage(
+        &self,
+        deliveries: &[Delivery],
+        claims: &[Option<ClaimId>],
+        verdicts: &mut [(Verdict, Span)],
+    ) {
+        let failed: Vec<usize> = (0..verdicts.len())
+            .filter(|index| matches!(verdicts[*index].0, Verdict::Retry { .. }))
+            .collect();
+        let last_failed: Vec<usize> = failed
+            .iter()
+            .copied()
+            .filter(|index| deliveries[*index].is_last_attempt())
+            .collect();
+        if last_failed.is_empty() {
+            return;
+        }
+        // Every failed delivery is held (kept alive on the bus), not only the last attempts.
+        let held: Vec<&Delivery> = failed.iter().map(|index| &deliveries[*index]).collect();
+        if !self.gate.held_until_back("adjudication", &held).await {
+            return;
+        }
+        for index in last_failed {
+            let Some(claim) = claims[index] else { continue };
+            let (verdict, span) = &mut verdicts[index];
+            let outcome = self.adjudicate(claim).instrument(span.clone()).await;
+            *verdict = verdict_on(&deliveries[index], outcome, span);
+        }
     }
 
     /// Decides several claims, in order, as one worker deciding them one after another
@@ -938,4 +969,22 @@ fn decide(
 /// Logs a decision once it is stored.
 fn log_decided(adjudication: &Adjudication) {
     info!(decision = ?adjudication.decision, payer = %adjudication.payer_paid, member = %adjudication.member_responsibility, "claim adjudicated");
+}
+
+/// What becomes of a `ClaimSubmitted` delivery, given its claim's adjudication.
+fn verdict_on(
+    delivery: &Delivery,
+    outcome: Result<Adjudicated, AdjudicatorError>,
+    span: &Span,
+) -> Verdict {
+    match outcome {
+        Ok(_) => Verdict::Done,
+        Err(error @ AdjudicatorError::Unprocessable { .. }) => {
+            Verdict::Unprocessable(error.to_string())
+        }
+        Err(error) => {
+            span.in_scope(|| warn!(%error, "adjudication failed; it will be retried"));
+            Verdict::retry(delivery, Duration::from_millis(100), error)
+        }
+    }
 }

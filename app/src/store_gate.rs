@@ -94,6 +94,17 @@ impl Drop for Holding {
     }
 }
 
+/// How a hold ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// The store took writes: nothing was held.
+    NotAway,
+    /// The store was away and takes writes again.
+    Back,
+    /// The store was still away at [`MAX_HOLD`], or the process is stopping.
+    GaveUp,
+}
+
 /// What a role asks before handing failed work back to the bus.
 #[derive(Clone)]
 pub struct StoreGate {
@@ -143,15 +154,23 @@ impl StoreGate {
         }
     }
 
+    /// Holds `held`, whose work failed, while the store takes no writes; true if it took
+    /// none and takes them again now. A role then works a last attempt among them once
+    /// more before giving up on it: the outage failed it, not the message, and the bus
+    /// would otherwise dead-letter it although the store is back.
+    pub async fn held_until_back(&self, queue: &str, held: &[&Delivery]) -> bool {
+        !held.is_empty() && self.hold_while_away(queue, held).await == Hold::Back
+    }
+
     /// Tells the bus the verdict on one delivery, holding it first if it is to be tried
     /// again and the store takes no writes.
     pub async fn conclude(&self, queue: &str, delivery: Delivery, verdict: Verdict) {
         self.conclude_all(queue, vec![(delivery, verdict)]).await;
     }
 
-    async fn hold_while_away(&self, queue: &str, held: &[&Delivery]) {
+    async fn hold_while_away(&self, queue: &str, held: &[&Delivery]) -> Hold {
         let Err(error) = self.store.check().await else {
-            return;
+            return Hold::NotAway;
         };
         warn!(queue, %error, held = held.len(), "the event store takes no writes; holding the messages until it does");
         let _holding = Holding::new(&self.held, held.len());
@@ -210,11 +229,13 @@ impl StoreGate {
         tokio::select! {
             back = store_back => if back {
                 info!(queue, held = held.len(), waited = ?started.elapsed(), "the event store takes writes again; handing the held messages back");
+                Hold::Back
             } else {
                 warn!(queue, held = held.len(), waited = ?started.elapsed(), "the event store still takes no writes; handing the held messages back to the bus's retries");
+                Hold::GaveUp
             },
-            () = keep_alive => {}
-            () = stopping => {}
+            () = keep_alive => Hold::GaveUp,
+            () = stopping => Hold::GaveUp,
         }
     }
 }

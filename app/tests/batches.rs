@@ -11,6 +11,7 @@ use claims::adjudicator::{Adjudicated, Adjudicator};
 use claims::clock::{Clock, FixedClock};
 use claims::intake::{Intake, IntakeReply, ReplyStatus};
 use claims::reference::ReferenceData;
+use claims::store_gate::{HeldMessages, StoreGate};
 use claims::subjects;
 use claims_adapters::aggregate::{load, streams};
 use claims_adapters::bus::{
@@ -510,5 +511,217 @@ async fn a_batch_reads_its_members_plans_with_its_claims_once_their_enrolment_is
             .unwrap()
             .state;
         assert_eq!(state.status, Some(ClaimStatus::Approved), "{claim}");
+    }
+}
+
+/// A submission whose last delivery fails because the store takes no writes is held until
+/// it takes them again, then stored and answered `accepted`, not dead-lettered: the
+/// outage failed it, not the claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    let store = OutageStore::over(store().await);
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    let mut queue = bus
+        .work_queue(WorkQueueSpec {
+            max_deliveries: 1,
+            ..queue_spec("intake", subjects::all_submissions())
+        })
+        .await
+        .unwrap();
+    let mut acks = bus
+        .subscribe(SubjectPattern::from(subjects::ack(&insurer())))
+        .await
+        .unwrap();
+    let mut dead = bus
+        .subscribe(SubjectPattern::from(subjects::dead_letter("intake")))
+        .await
+        .unwrap();
+    let held = HeldMessages::default();
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let intake = Intake::new(store_dyn.clone(), bus.clone())
+        .with_gate(StoreGate::new(store_dyn).with_held(held.clone()));
+
+    bus.publish(submission("OUTAGE-1", "M-1001")).await.unwrap();
+    let delivery = tokio::time::timeout(PATIENCE, queue.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(delivery.is_last_attempt());
+    store.away(true);
+    let handling = tokio::spawn(async move { intake.handle(delivery).await });
+    held_one(&held).await;
+    store.away(false);
+    tokio::time::timeout(PATIENCE, handling)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let answer = tokio::time::timeout(PATIENCE, acks.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let reply: IntakeReply = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(
+        (reply.status, reply.claim_ref.as_deref()),
+        (ReplyStatus::Accepted, Some("OUTAGE-1")),
+        "{reply:?}"
+    );
+    let claim = load::<ClaimDecider>(store.as_ref(), streams::claim(claim_id("OUTAGE-1")))
+        .await
+        .unwrap();
+    assert_eq!(claim.version, 1, "the claim is stored once");
+    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
+        panic!("nothing should be dead-lettered, got {letter:?}");
+    }
+    nothing_left(&mut queue).await;
+}
+
+/// The same for an adjudication: a `ClaimSubmitted` whose last delivery fails while the
+/// store takes no writes is decided once the store is back, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    let store = OutageStore::over(store().await);
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    Intake::new(store_dyn.clone(), bus.clone())
+        .submit_all(vec![claim("OUTAGE-2", "M-1002", "2026-03-02")])
+        .await;
+    let mut queue = bus
+        .work_queue(WorkQueueSpec {
+            max_deliveries: 1,
+            ..queue_spec(
+                "adjudication",
+                subjects::events_of_type("claim", "ClaimSubmitted"),
+            )
+        })
+        .await
+        .unwrap();
+    let mut dead = bus
+        .subscribe(SubjectPattern::from(subjects::dead_letter("adjudication")))
+        .await
+        .unwrap();
+    let held = HeldMessages::default();
+    let adjudicator = Adjudicator::new(store_dyn.clone(), clock())
+        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+
+    bus.publish(submitted_event(store_dyn.as_ref(), claim_id("OUTAGE-2"), |_| {}).await)
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(PATIENCE, queue.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(delivery.is_last_attempt());
+    store.away(true);
+    let handling = tokio::spawn(async move { adjudicator.handle(delivery).await });
+    held_one(&held).await;
+    store.away(false);
+    tokio::time::timeout(PATIENCE, handling)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let claim = load::<ClaimDecider>(store.as_ref(), streams::claim(claim_id("OUTAGE-2")))
+        .await
+        .unwrap();
+    assert_eq!(claim.version, 2, "submitted, then decided once");
+    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
+        panic!("nothing should be dead-lettered, got {letter:?}");
+    }
+    nothing_left(&mut queue).await;
+}
+
+/// Waits until the gate holds a message.
+async fn held_one(held: &HeldMessages) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while held.now() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message is not held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A store that refuses every write, and says it takes none, while it is `away`.
+struct OutageStore {
+    inner: Arc<dyn EventStore>,
+    away: std::sync::atomic::AtomicBool,
+}
+
+impl OutageStore {
+    fn over(inner: Arc<dyn EventStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            away: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn away(&self, away: bool) {
+        self.away.store(away, Ordering::SeqCst);
+    }
+
+    fn refuse(&self) -> Result<(), StoreError> {
+        if self.away.load(Ordering::SeqCst) {
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for OutageStore {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        self.refuse()?;
+        self.inner.append(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, from).await
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[StreamId],
+    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        self.inner.read_streams(streams).await
+    }
+
+    async fn read_all(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+
+    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
+        self.inner.stream_all(after)
+    }
+
+    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
+        self.inner.load_checkpoint(reader).await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.refuse()?;
+        self.inner.check().await
+    }
+
+    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
+        self.inner.save_checkpoint(reader, position).await
+    }
+
+    async fn event_count(&self) -> Result<u64, StoreError> {
+        self.inner.event_count().await
+    }
+
+    fn log_waiter(&self) -> LogWaiter {
+        self.inner.log_waiter()
     }
 }
