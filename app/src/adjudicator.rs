@@ -543,31 +543,22 @@ impl Adjudicator {
     }
 
     /// Decides once more, claim by claim, the last attempts that failed while the store took
-    /// no writes, once it takes them again ([`StoreGate::held_until_back`]): otherwise the
-    /// bus would dead-letter them although the store is back. A failure then stands.
+    /// no writes, once it takes them again ([`StoreGate::last_attempts_to_retry`]):
+    /// otherwise the bus would dead-letter them although the store is back. A failure
+    /// then stands.
     async fn retry_last_attempts_after_outage(
         &self,
         deliveries: &[Delivery],
         claims: &[Option<ClaimId>],
         verdicts: &mut [(Verdict, Span)],
     ) {
-        let failed: Vec<usize> = (0..verdicts.len())
-            .filter(|index| matches!(verdicts[*index].0, Verdict::Retry { .. }))
-            .collect();
-        let last_failed: Vec<usize> = failed
-            .iter()
-            .copied()
-            .filter(|index| deliveries[*index].is_last_attempt())
-            .collect();
-        if last_failed.is_empty() {
-            return;
-        }
-        // Every failed delivery is held (kept alive on the bus), not only the last attempts.
-        let held: Vec<&Delivery> = failed.iter().map(|index| &deliveries[*index]).collect();
-        if !self.gate.held_until_back("adjudication", &held).await {
-            return;
-        }
-        for index in last_failed {
+        let again = self
+            .gate
+            .last_attempts_to_retry("adjudication", deliveries, |index| {
+                matches!(verdicts[index].0, Verdict::Retry { .. })
+            })
+            .await;
+        for index in again {
             let Some(claim) = claims[index] else { continue };
             let (verdict, span) = &mut verdicts[index];
             let outcome = self.adjudicate(claim).instrument(span.clone()).await;

@@ -356,43 +356,27 @@ impl Intake {
     }
 
     /// Submits once more, claim by claim, the last attempts that failed while the store
-    /// took no writes, once it takes them again ([`StoreGate::held_until_back`]): otherwise
-    /// the insurer would hear `not-stored` and the bus dead-letter the claim although the
-    /// store is back. Each gets one more try; a failure then is answered as before.
+    /// took no writes, once it takes them again ([`StoreGate::last_attempts_to_retry`]):
+    /// otherwise the insurer would hear `not-stored` and the bus dead-letter the claim
+    /// although the store is back. A failure then is answered as before.
     async fn retry_last_attempts_after_outage(
         &self,
         deliveries: &[Delivery],
         handled: &mut [Option<Handled>],
     ) {
-        let failed: Vec<usize> = handled
-            .iter()
-            .enumerate()
-            .filter(|(_, done)| {
+        let again = self
+            .gate
+            .last_attempts_to_retry("intake", deliveries, |index| {
                 matches!(
-                    done,
+                    handled[index],
                     Some(Handled {
                         verdict: Verdict::Retry { .. },
                         ..
                     })
                 )
             })
-            .map(|(index, _)| index)
-            .collect();
-        let last_failed: Vec<usize> = failed
-            .iter()
-            .copied()
-            .filter(|index| deliveries[*index].is_last_attempt())
-            .collect();
-        if last_failed.is_empty() {
-            return;
-        }
-        // Every failed delivery of the batch is held (kept alive on the bus), not only the
-        // last attempts; the others are handed back as usual afterwards.
-        let held: Vec<&Delivery> = failed.iter().map(|index| &deliveries[*index]).collect();
-        if !self.gate.held_until_back("intake", &held).await {
-            return;
-        }
-        for index in last_failed {
+            .await;
+        for index in again {
             handled[index] = Some(match read(&deliveries[index].message) {
                 Read::Settled(done) => done,
                 Read::Claim { insurer, claim, .. } => self.one(insurer, claim).await,

@@ -158,21 +158,39 @@ impl Outcomes {
         deliveries: Vec<Delivery>,
         events: Vec<Result<RecordedEvent, String>>,
     ) {
-        let mut concluded = Vec::with_capacity(deliveries.len());
-        for (delivery, event) in deliveries.into_iter().zip(events) {
-            let verdict = match event {
-                Err(reason) => Verdict::Unprocessable(reason),
-                Ok(recorded) => match self.notify(&recorded).await {
-                    Ok(()) => Verdict::Done,
-                    Err(error) => {
-                        warn!(%error, "outcome notice failed; it will be retried");
-                        Verdict::retry(&delivery, Duration::from_millis(500), error)
-                    }
-                },
-            };
-            concluded.push((delivery, verdict));
+        let mut verdicts = Vec::with_capacity(deliveries.len());
+        for (delivery, event) in deliveries.iter().zip(&events) {
+            verdicts.push(match event {
+                Err(reason) => Verdict::Unprocessable(reason.clone()),
+                Ok(recorded) => self.verdict(delivery, recorded).await,
+            });
         }
+        // A last attempt that failed while the store took no writes is worked once more
+        // once it takes them again, rather than dead-lettered (see `StoreGate`).
+        let again = self
+            .gate
+            .last_attempts_to_retry("outcomes", &deliveries, |index| {
+                matches!(verdicts[index], Verdict::Retry { .. })
+            })
+            .await;
+        for index in again {
+            if let Ok(recorded) = &events[index] {
+                verdicts[index] = self.verdict(&deliveries[index], recorded).await;
+            }
+        }
+        let concluded: Vec<(Delivery, Verdict)> = deliveries.into_iter().zip(verdicts).collect();
         self.gate.conclude_all("outcomes", concluded).await;
+    }
+
+    /// Notifies one event's outcome: done, or to be tried again.
+    async fn verdict(&self, delivery: &Delivery, recorded: &RecordedEvent) -> Verdict {
+        match self.notify(recorded).await {
+            Ok(()) => Verdict::Done,
+            Err(error) => {
+                warn!(%error, "outcome notice failed; it will be retried");
+                Verdict::retry(delivery, Duration::from_millis(500), error)
+            }
+        }
     }
 
     async fn notify(&self, recorded: &RecordedEvent) -> Result<(), OutcomeError> {

@@ -154,12 +154,35 @@ impl StoreGate {
         }
     }
 
-    /// Holds `held`, whose work failed, while the store takes no writes; true if it took
-    /// none and takes them again now. A role then works a last attempt among them once
-    /// more before giving up on it: the outage failed it, not the message, and the bus
-    /// would otherwise dead-letter it although the store is back.
-    pub async fn held_until_back(&self, queue: &str, held: &[&Delivery]) -> bool {
-        !held.is_empty() && self.hold_while_away(queue, held).await == Hold::Back
+    /// The last attempts among `deliveries` whose work `failed`, to be worked once more
+    /// because the store took no writes and takes them again now: the outage failed them,
+    /// not the messages, and the bus would otherwise dead-letter them although the store
+    /// is back. Only when some failed delivery is a last attempt are the failed ones held
+    /// here (all of them, so the bus keeps every one); otherwise [`Self::conclude_all`]
+    /// holds them as usual. Their indexes, in order; none if the store never went away,
+    /// is still away at [`MAX_HOLD`], or the process is stopping.
+    pub async fn last_attempts_to_retry(
+        &self,
+        queue: &str,
+        deliveries: &[Delivery],
+        failed: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let failed: Vec<usize> = (0..deliveries.len())
+            .filter(|index| failed(*index))
+            .collect();
+        let last: Vec<usize> = failed
+            .iter()
+            .copied()
+            .filter(|index| deliveries[*index].is_last_attempt())
+            .collect();
+        if last.is_empty() {
+            return last;
+        }
+        let held: Vec<&Delivery> = failed.iter().map(|index| &deliveries[*index]).collect();
+        match self.hold_while_away(queue, &held).await {
+            Hold::Back => last,
+            Hold::NotAway | Hold::GaveUp => Vec::new(),
+        }
     }
 
     /// Tells the bus the verdict on one delivery, holding it first if it is to be tried

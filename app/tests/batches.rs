@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use claims::adjudicator::{Adjudicated, Adjudicator};
 use claims::clock::{Clock, FixedClock};
 use claims::intake::{Intake, IntakeReply, ReplyStatus};
+use claims::outcomes::Outcomes;
 use claims::reference::ReferenceData;
 use claims::store_gate::{HeldMessages, StoreGate};
 use claims::subjects;
@@ -631,6 +632,78 @@ async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_i
     nothing_left(&mut queue).await;
 }
 
+/// The same for an outcome notice: a `ClaimAdjudicated` whose last delivery fails while
+/// the store is away is notified once it is back, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    let store = OutageStore::over(store().await);
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let bus = Arc::new(InProcessBus::new());
+    let bus_dyn: Arc<dyn MessageBus> = bus.clone();
+    Intake::new(store_dyn.clone(), bus_dyn.clone())
+        .submit_all(vec![claim("OUTAGE-3", "M-1001", "2026-03-02")])
+        .await;
+    Adjudicator::new(store_dyn.clone(), clock())
+        .adjudicate(claim_id("OUTAGE-3"))
+        .await
+        .unwrap();
+    let queue = bus_dyn
+        .work_queue(WorkQueueSpec {
+            max_deliveries: 1,
+            ..queue_spec(
+                "outcomes-decided",
+                subjects::events_of_type("claim", "ClaimAdjudicated"),
+            )
+        })
+        .await
+        .unwrap();
+    let mut notices = bus_dyn
+        .subscribe(SubjectPattern::from(subjects::outcome(&insurer())))
+        .await
+        .unwrap();
+    let mut dead = bus_dyn
+        .subscribe(SubjectPattern::from(subjects::dead_letter(
+            "outcomes-decided",
+        )))
+        .await
+        .unwrap();
+    let held = HeldMessages::default();
+    let outcomes = Outcomes::new(store_dyn.clone(), bus_dyn.clone())
+        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+
+    let decided = store_dyn
+        .read_stream(&streams::claim(claim_id("OUTAGE-3")), 2)
+        .await
+        .unwrap()
+        .remove(0);
+    store.away(true);
+    bus_dyn
+        .publish(Message::new(
+            subjects::event(&decided),
+            serde_json::to_vec(&decided).unwrap(),
+        ))
+        .await
+        .unwrap();
+    let running = tokio::spawn(outcomes.run(queue));
+    held_one(&held).await;
+    store.away(false);
+
+    let notice = tokio::time::timeout(PATIENCE, notices.next())
+        .await
+        .expect("the notice once the store is back")
+        .unwrap();
+    let response: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
+    assert_eq!(response["request"]["identifier"]["value"], "OUTAGE-3");
+    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
+        panic!("nothing should be dead-lettered, got {letter:?}");
+    }
+    bus.shutdown();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// Waits until the gate holds a message.
 async fn held_one(held: &HeldMessages) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -643,7 +716,7 @@ async fn held_one(held: &HeldMessages) {
     }
 }
 
-/// A store that refuses every write, and says it takes none, while it is `away`.
+/// A store that refuses every read and write, and says it takes none, while it is `away`.
 struct OutageStore {
     inner: Arc<dyn EventStore>,
     away: std::sync::atomic::AtomicBool,
@@ -682,6 +755,7 @@ impl EventStore for OutageStore {
         stream: &StreamId,
         from: StreamVersion,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.refuse()?;
         self.inner.read_stream(stream, from).await
     }
 
@@ -689,6 +763,7 @@ impl EventStore for OutageStore {
         &self,
         streams: &[StreamId],
     ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        self.refuse()?;
         self.inner.read_streams(streams).await
     }
 
