@@ -91,12 +91,31 @@ impl ReferenceIntake {
     /// Processes reference-data messages until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
         while let Some(delivery) = queue.next().await {
-            let verdict = self.verdict(&delivery).await;
+            let mut not_stored = None;
+            let mut verdict = self.verdict(&delivery, &mut not_stored).await;
+            // A last attempt that failed while the store took no writes is worked once more
+            // once it takes them again, rather than dead-lettered (see `StoreGate`).
+            let again = self
+                .gate
+                .last_attempts_to_retry("reference", std::slice::from_ref(&delivery), |_| {
+                    matches!(verdict, Verdict::Retry { .. })
+                })
+                .await;
+            if !again.is_empty() {
+                not_stored = None;
+                verdict = self.verdict(&delivery, &mut not_stored).await;
+            }
+            if let Some((insurer, reply)) = not_stored {
+                self.answer(&insurer, &delivery.message, &reply).await;
+            }
             self.gate.conclude("reference", delivery, verdict).await;
         }
     }
 
-    async fn verdict(&self, delivery: &Delivery) -> Verdict {
+    /// Handles one message and answers it, except for a last attempt that failed to store:
+    /// its `rejected` answer is left in `not_stored`, sent once the gate has decided it is
+    /// not worked again.
+    async fn verdict(&self, delivery: &Delivery, not_stored: &mut Option<NotStored>) -> Verdict {
         let message = &delivery.message;
         let Some(insurer) = subjects::reference_sender(&message.subject) else {
             return Verdict::Unprocessable(format!(
@@ -108,7 +127,7 @@ impl ReferenceIntake {
             .header("Content-Type")
             .is_some_and(|media| media.trim().eq_ignore_ascii_case(RULE_SET_CONTENT_TYPE))
         {
-            return self.rule_set(&insurer, delivery).await;
+            return self.rule_set(&insurer, delivery, not_stored).await;
         }
         let data = match parse(&message.payload) {
             Ok(data) => data,
@@ -144,8 +163,7 @@ impl ReferenceIntake {
             }
             Err(ReferenceError::Store(error)) => {
                 warn!(%insurer, %error, attempt = delivery.attempt, "storing reference data failed; it will be retried");
-                self.answer_if_last(&insurer, delivery, "this reference data", &error)
-                    .await;
+                *not_stored = not_stored_if_last(&insurer, delivery, "this reference data", &error);
                 Verdict::retry(delivery, Duration::from_millis(200), error)
             }
             Err(error) => {
@@ -157,7 +175,12 @@ impl ReferenceIntake {
     }
 
     /// Checks and stores a rule set sent as its files.
-    async fn rule_set(&self, insurer: &InsurerId, delivery: &Delivery) -> Verdict {
+    async fn rule_set(
+        &self,
+        insurer: &InsurerId,
+        delivery: &Delivery,
+        not_stored: &mut Option<NotStored>,
+    ) -> Verdict {
         let message = &delivery.message;
         let files = match serde_json::from_slice::<RuleSetMessage>(&message.payload) {
             Ok(sent) => sent.files,
@@ -187,8 +210,7 @@ impl ReferenceIntake {
             Ok(RuleSetLoaded::Unchanged(_)) => (0, 1),
             Err(RuleSetLoadError::Store(error)) => {
                 warn!(%insurer, %error, attempt = delivery.attempt, "storing a rule set failed; it will be retried");
-                self.answer_if_last(insurer, delivery, "this rule set", &error)
-                    .await;
+                *not_stored = not_stored_if_last(insurer, delivery, "this rule set", &error);
                 return Verdict::retry(delivery, Duration::from_millis(200), error);
             }
             Err(error) => {
@@ -206,26 +228,6 @@ impl ReferenceIntake {
         };
         self.answer(insurer, message, &reply).await;
         Verdict::Done
-    }
-
-    /// Answers `rejected` when the delivery whose work just failed was its last: the bus
-    /// dead-letters it rather than trying again.
-    async fn answer_if_last(
-        &self,
-        insurer: &InsurerId,
-        delivery: &Delivery,
-        what: &str,
-        fault: &impl std::fmt::Display,
-    ) {
-        if delivery.is_last_attempt() {
-            let reason = answer::not_stored(what, delivery.attempt, fault);
-            self.answer(
-                insurer,
-                &delivery.message,
-                &ReferenceReply::rejected(reason),
-            )
-            .await;
-        }
     }
 
     async fn answer(&self, insurer: &InsurerId, message: &Message, reply: &ReferenceReply) {
@@ -265,5 +267,22 @@ fn parse(payload: &[u8]) -> Result<ReferenceData, String> {
             },
             error.into_inner()
         )
+    })
+}
+
+/// The `rejected` answer to a message whose last delivery failed to store, and its sender.
+type NotStored = (InsurerId, ReferenceReply);
+
+/// The answer for a delivery whose work just failed, if it was its last: the bus
+/// dead-letters it rather than trying again.
+fn not_stored_if_last(
+    insurer: &InsurerId,
+    delivery: &Delivery,
+    what: &str,
+    fault: &impl std::fmt::Display,
+) -> Option<NotStored> {
+    delivery.is_last_attempt().then(|| {
+        let reason = answer::not_stored(what, delivery.attempt, fault);
+        (insurer.clone(), ReferenceReply::rejected(reason))
     })
 }

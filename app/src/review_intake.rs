@@ -107,16 +107,36 @@ impl ReviewIntake {
 
     /// Processes reviewer commands until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
+        let gate = self.adjudicator.gate();
         while let Some(delivery) = queue.next().await {
-            let verdict = self.verdict(&delivery).await;
-            self.adjudicator
-                .gate()
-                .conclude("reviews", delivery, verdict)
+            let mut not_stored = None;
+            let mut verdict = self.verdict(&delivery, &mut not_stored).await;
+            // A last attempt that failed while the store took no writes is worked once more
+            // once it takes them again, rather than dead-lettered (see `StoreGate`).
+            let again = gate
+                .last_attempts_to_retry("reviews", std::slice::from_ref(&delivery), |_| {
+                    matches!(verdict, Verdict::Retry { .. })
+                })
                 .await;
+            if !again.is_empty() {
+                not_stored = None;
+                verdict = self.verdict(&delivery, &mut not_stored).await;
+            }
+            if let Some((insurer, reply)) = not_stored {
+                self.answer(&insurer, &delivery.message, &reply).await;
+            }
+            gate.conclude("reviews", delivery, verdict).await;
         }
     }
 
-    async fn verdict(&self, delivery: &Delivery) -> Verdict {
+    /// Handles one command and answers it, except for a last attempt that failed to store:
+    /// its `rejected` answer is left in `not_stored`, sent once the gate has decided it is
+    /// not worked again.
+    async fn verdict(
+        &self,
+        delivery: &Delivery,
+        not_stored: &mut Option<(InsurerId, ReviewReply)>,
+    ) -> Verdict {
         let message = &delivery.message;
         let Some(insurer) = subjects::reviewer_of(&message.subject) else {
             return Verdict::Unprocessable(format!(
@@ -181,8 +201,7 @@ impl ReviewIntake {
                 warn!(%claim, %error, attempt = delivery.attempt, "review failed; it will be retried");
                 if delivery.is_last_attempt() {
                     let reason = answer::not_stored("this review", delivery.attempt, &error);
-                    let reply = ReviewReply::rejected(named, reason);
-                    self.answer(&insurer, message, &reply).await;
+                    *not_stored = Some((insurer, ReviewReply::rejected(named, reason)));
                 }
                 return Verdict::retry(delivery, Duration::from_millis(200), error);
             }

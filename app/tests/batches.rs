@@ -12,6 +12,7 @@ use claims::clock::{Clock, FixedClock};
 use claims::intake::{Intake, IntakeReply, ReplyStatus};
 use claims::outcomes::Outcomes;
 use claims::reference::ReferenceData;
+use claims::reference_intake::{ReferenceIntake, ReferenceReply};
 use claims::store_gate::{HeldMessages, StoreGate};
 use claims::subjects;
 use claims_adapters::aggregate::{load, streams};
@@ -694,6 +695,77 @@ async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store
         .unwrap();
     let response: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
     assert_eq!(response["request"]["identifier"]["value"], "OUTAGE-3");
+    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
+        panic!("nothing should be dead-lettered, got {letter:?}");
+    }
+    bus.shutdown();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// The same for reference data: a message whose last delivery fails while the store is
+/// away is stored once it is back and answered `accepted`, not `rejected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_reference_data_message_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    let store = OutageStore::over(store().await);
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let bus = Arc::new(InProcessBus::new());
+    let bus_dyn: Arc<dyn MessageBus> = bus.clone();
+    let queue = bus_dyn
+        .work_queue(WorkQueueSpec {
+            max_deliveries: 1,
+            ..queue_spec("reference", subjects::all_reference_data())
+        })
+        .await
+        .unwrap();
+    let mut answers = bus_dyn
+        .subscribe(SubjectPattern::from(subjects::reference_ack(&insurer())))
+        .await
+        .unwrap();
+    let mut dead = bus_dyn
+        .subscribe(SubjectPattern::from(subjects::dead_letter("reference")))
+        .await
+        .unwrap();
+    let held = HeldMessages::default();
+    let reference = ReferenceIntake::new(store_dyn.clone(), bus_dyn.clone())
+        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+    let provider: toml::Value = toml::from_str(
+        r#"
+[[provider]]
+id = "lab-c"
+name = "Lab C"
+wallet = "0x1111111111111111111111111111111111111111"
+"#,
+    )
+    .unwrap();
+
+    store.away(true);
+    bus_dyn
+        .publish(
+            Message::new(
+                subjects::reference(&insurer()),
+                serde_json::to_vec(&provider).unwrap(),
+            )
+            .with_header("Content-Type", "application/json"),
+        )
+        .await
+        .unwrap();
+    let running = tokio::spawn(reference.run(queue));
+    held_one(&held).await;
+    store.away(false);
+
+    let answer = tokio::time::timeout(PATIENCE, answers.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let reply: ReferenceReply = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(
+        (reply.status, reply.stored),
+        (ReplyStatus::Accepted, 1),
+        "{reply:?}"
+    );
     if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
         panic!("nothing should be dead-lettered, got {letter:?}");
     }
