@@ -30,7 +30,7 @@ use claims_domain::{ClaimId, Currency, InsurerClaimRef, InsurerId, MemberId};
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const REFERENCE: &str = r#"
@@ -324,19 +324,23 @@ async fn two_claims_of_one_member_in_one_adjudication_batch_apply_the_deductible
     );
 }
 
-/// A store that counts the round trips the roles ask of it.
-struct CountingStore {
+/// A store over another that counts the round trips the roles ask of it and, while it is
+/// `away`, refuses every read and write and says it takes none, as a database that is
+/// down does.
+struct TestStore {
     inner: Arc<dyn EventStore>,
     reads: AtomicUsize,
     appends: AtomicUsize,
+    away: AtomicBool,
 }
 
-impl CountingStore {
+impl TestStore {
     fn over(inner: Arc<dyn EventStore>) -> Arc<Self> {
         Arc::new(Self {
             inner,
             reads: AtomicUsize::new(0),
             appends: AtomicUsize::new(0),
+            away: AtomicBool::new(false),
         })
     }
 
@@ -347,11 +351,24 @@ impl CountingStore {
             self.appends.swap(0, Ordering::SeqCst),
         )
     }
+
+    fn away(&self, away: bool) {
+        self.away.store(away, Ordering::SeqCst);
+    }
+
+    fn refuse(&self) -> Result<(), StoreError> {
+        if self.away.load(Ordering::SeqCst) {
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[async_trait]
-impl EventStore for CountingStore {
+impl EventStore for TestStore {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
+        self.refuse()?;
         self.appends.fetch_add(1, Ordering::SeqCst);
         self.inner.append(appends).await
     }
@@ -361,6 +378,7 @@ impl EventStore for CountingStore {
         stream: &StreamId,
         from: StreamVersion,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.refuse()?;
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_stream(stream, from).await
     }
@@ -369,6 +387,7 @@ impl EventStore for CountingStore {
         &self,
         streams: &[StreamId],
     ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
+        self.refuse()?;
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_streams(streams).await
     }
@@ -390,6 +409,7 @@ impl EventStore for CountingStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
+        self.refuse()?;
         self.inner.check().await
     }
 
@@ -432,7 +452,7 @@ async fn submitted_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_reads_its_members_plans_with_its_claims_once_their_enrolment_is_known() {
-    let counting = CountingStore::over(store().await);
+    let counting = TestStore::over(store().await);
     let store: Arc<dyn EventStore> = counting.clone();
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let intake = Intake::new(store.clone(), bus.clone());
@@ -521,7 +541,7 @@ async fn a_batch_reads_its_members_plans_with_its_claims_once_their_enrolment_is
 /// outage failed it, not the claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
-    let store = OutageStore::over(store().await);
+    let store = TestStore::over(store().await);
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let mut queue = bus
         .work_queue(WorkQueueSpec {
@@ -582,7 +602,7 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
 /// store takes no writes is decided once the store is back, not dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
-    let store = OutageStore::over(store().await);
+    let store = TestStore::over(store().await);
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     Intake::new(store_dyn.clone(), bus.clone())
@@ -637,7 +657,7 @@ async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_i
 /// the store is away is notified once it is back, not dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
-    let store = OutageStore::over(store().await);
+    let store = TestStore::over(store().await);
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let bus = Arc::new(InProcessBus::new());
     let bus_dyn: Arc<dyn MessageBus> = bus.clone();
@@ -709,7 +729,7 @@ async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store
 /// away is stored once it is back and answered `accepted`, not `rejected`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_reference_data_message_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
-    let store = OutageStore::over(store().await);
+    let store = TestStore::over(store().await);
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let bus = Arc::new(InProcessBus::new());
     let bus_dyn: Arc<dyn MessageBus> = bus.clone();
@@ -785,90 +805,5 @@ async fn held_one(held: &HeldMessages) {
             "the message is not held"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A store that refuses every read and write, and says it takes none, while it is `away`.
-struct OutageStore {
-    inner: Arc<dyn EventStore>,
-    away: std::sync::atomic::AtomicBool,
-}
-
-impl OutageStore {
-    fn over(inner: Arc<dyn EventStore>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            away: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    fn away(&self, away: bool) {
-        self.away.store(away, Ordering::SeqCst);
-    }
-
-    fn refuse(&self) -> Result<(), StoreError> {
-        if self.away.load(Ordering::SeqCst) {
-            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl EventStore for OutageStore {
-    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
-        self.refuse()?;
-        self.inner.append(appends).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from: StreamVersion,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.refuse()?;
-        self.inner.read_stream(stream, from).await
-    }
-
-    async fn read_streams(
-        &self,
-        streams: &[StreamId],
-    ) -> Result<HashMap<StreamId, Vec<RecordedEvent>>, StoreError> {
-        self.refuse()?;
-        self.inner.read_streams(streams).await
-    }
-
-    async fn read_all(
-        &self,
-        after: LogPosition,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(after, limit).await
-    }
-
-    fn stream_all(&self, after: LogPosition) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
-        self.inner.stream_all(after)
-    }
-
-    async fn load_checkpoint(&self, reader: &str) -> Result<LogPosition, StoreError> {
-        self.inner.load_checkpoint(reader).await
-    }
-
-    async fn check(&self) -> Result<(), StoreError> {
-        self.refuse()?;
-        self.inner.check().await
-    }
-
-    async fn save_checkpoint(&self, reader: &str, position: LogPosition) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(reader, position).await
-    }
-
-    async fn event_count(&self) -> Result<u64, StoreError> {
-        self.inner.event_count().await
-    }
-
-    fn log_waiter(&self) -> LogWaiter {
-        self.inner.log_waiter()
     }
 }
