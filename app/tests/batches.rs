@@ -17,8 +17,8 @@ use claims::store_gate::{HeldMessages, StoreGate};
 use claims::subjects;
 use claims_adapters::aggregate::{load, streams};
 use claims_adapters::bus::{
-    Delivery, InProcessBus, Message, MessageBus, SubjectPattern, WorkQueue, WorkQueueSpec,
-    dead_letter_headers,
+    Delivery, InProcessBus, Message, MessageBus, SubjectPattern, Subscription, WorkQueue,
+    WorkQueueSpec, dead_letter_headers,
 };
 use claims_adapters::event_store::{
     AppendOutcome, EventStore, LogPosition, LogWaiter, RecordedEvent, SqliteEventStore, StoreError,
@@ -146,10 +146,7 @@ async fn one_bad_message_in_an_intake_batch_is_answered_alone_and_the_good_claim
         .subscribe(SubjectPattern::from(subjects::ack(&insurer())))
         .await
         .unwrap();
-    let mut dead = bus
-        .subscribe(SubjectPattern::from(subjects::dead_letter("intake")))
-        .await
-        .unwrap();
+    let mut dead = dead_letters(&bus, "intake").await;
     let sent = [
         submission("B-1", "M-1001"),
         Message::new(subjects::submit(&insurer()), &b"{ not json"[..]),
@@ -247,10 +244,7 @@ async fn two_claims_of_one_member_in_one_adjudication_batch_apply_the_deductible
         subjects::events_of_type("claim", "ClaimSubmitted"),
     );
     let mut queue = bus.work_queue(spec).await.unwrap();
-    let mut dead = bus
-        .subscribe(SubjectPattern::from(subjects::dead_letter("adjudication")))
-        .await
-        .unwrap();
+    let mut dead = dead_letters(&bus, "adjudication").await;
     let mut messages = Vec::new();
     for (index, claim) in submitted.iter().enumerate() {
         let event = store
@@ -544,24 +538,17 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
     let store = TestStore::over(store().await);
     let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
     let mut queue = bus
-        .work_queue(WorkQueueSpec {
-            max_deliveries: 1,
-            ..queue_spec("intake", subjects::all_submissions())
-        })
+        .work_queue(last_delivery_spec("intake", subjects::all_submissions()))
         .await
         .unwrap();
     let mut acks = bus
         .subscribe(SubjectPattern::from(subjects::ack(&insurer())))
         .await
         .unwrap();
-    let mut dead = bus
-        .subscribe(SubjectPattern::from(subjects::dead_letter("intake")))
-        .await
-        .unwrap();
-    let held = HeldMessages::default();
+    let mut dead = dead_letters(&bus, "intake").await;
     let store_dyn: Arc<dyn EventStore> = store.clone();
-    let intake = Intake::new(store_dyn.clone(), bus.clone())
-        .with_gate(StoreGate::new(store_dyn).with_held(held.clone()));
+    let (gate, held) = gate_over(&store_dyn);
+    let intake = Intake::new(store_dyn, bus.clone()).with_gate(gate);
 
     bus.publish(submission("OUTAGE-1", "M-1001")).await.unwrap();
     let delivery = tokio::time::timeout(PATIENCE, queue.next())
@@ -592,9 +579,7 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
         .await
         .unwrap();
     assert_eq!(claim.version, 1, "the claim is stored once");
-    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
-        panic!("nothing should be dead-lettered, got {letter:?}");
-    }
+    nothing_dead_lettered(&mut dead).await;
     nothing_left(&mut queue).await;
 }
 
@@ -609,22 +594,15 @@ async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_i
         .submit_all(vec![claim("OUTAGE-2", "M-1002", "2026-03-02")])
         .await;
     let mut queue = bus
-        .work_queue(WorkQueueSpec {
-            max_deliveries: 1,
-            ..queue_spec(
-                "adjudication",
-                subjects::events_of_type("claim", "ClaimSubmitted"),
-            )
-        })
+        .work_queue(last_delivery_spec(
+            "adjudication",
+            subjects::events_of_type("claim", "ClaimSubmitted"),
+        ))
         .await
         .unwrap();
-    let mut dead = bus
-        .subscribe(SubjectPattern::from(subjects::dead_letter("adjudication")))
-        .await
-        .unwrap();
-    let held = HeldMessages::default();
-    let adjudicator = Adjudicator::new(store_dyn.clone(), clock())
-        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+    let mut dead = dead_letters(&bus, "adjudication").await;
+    let (gate, held) = gate_over(&store_dyn);
+    let adjudicator = Adjudicator::new(store_dyn.clone(), clock()).with_gate(gate);
 
     bus.publish(submitted_event(store_dyn.as_ref(), claim_id("OUTAGE-2"), |_| {}).await)
         .await
@@ -647,9 +625,7 @@ async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_i
         .await
         .unwrap();
     assert_eq!(claim.version, 2, "submitted, then decided once");
-    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
-        panic!("nothing should be dead-lettered, got {letter:?}");
-    }
+    nothing_dead_lettered(&mut dead).await;
     nothing_left(&mut queue).await;
 }
 
@@ -669,28 +645,19 @@ async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store
         .await
         .unwrap();
     let queue = bus_dyn
-        .work_queue(WorkQueueSpec {
-            max_deliveries: 1,
-            ..queue_spec(
-                "outcomes-decided",
-                subjects::events_of_type("claim", "ClaimAdjudicated"),
-            )
-        })
+        .work_queue(last_delivery_spec(
+            "outcomes-decided",
+            subjects::events_of_type("claim", "ClaimAdjudicated"),
+        ))
         .await
         .unwrap();
     let mut notices = bus_dyn
         .subscribe(SubjectPattern::from(subjects::outcome(&insurer())))
         .await
         .unwrap();
-    let mut dead = bus_dyn
-        .subscribe(SubjectPattern::from(subjects::dead_letter(
-            "outcomes-decided",
-        )))
-        .await
-        .unwrap();
-    let held = HeldMessages::default();
-    let outcomes = Outcomes::new(store_dyn.clone(), bus_dyn.clone())
-        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+    let mut dead = dead_letters(&bus_dyn, "outcomes-decided").await;
+    let (gate, held) = gate_over(&store_dyn);
+    let outcomes = Outcomes::new(store_dyn.clone(), bus_dyn.clone()).with_gate(gate);
 
     let decided = store_dyn
         .read_stream(&streams::claim(claim_id("OUTAGE-3")), 2)
@@ -715,9 +682,7 @@ async fn a_last_outcome_notice_failed_by_an_outage_is_tried_again_once_the_store
         .unwrap();
     let response: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
     assert_eq!(response["request"]["identifier"]["value"], "OUTAGE-3");
-    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
-        panic!("nothing should be dead-lettered, got {letter:?}");
-    }
+    nothing_dead_lettered(&mut dead).await;
     bus.shutdown();
     tokio::time::timeout(PATIENCE, running)
         .await
@@ -734,23 +699,19 @@ async fn a_last_reference_data_message_failed_by_an_outage_is_tried_again_once_t
     let bus = Arc::new(InProcessBus::new());
     let bus_dyn: Arc<dyn MessageBus> = bus.clone();
     let queue = bus_dyn
-        .work_queue(WorkQueueSpec {
-            max_deliveries: 1,
-            ..queue_spec("reference", subjects::all_reference_data())
-        })
+        .work_queue(last_delivery_spec(
+            "reference",
+            subjects::all_reference_data(),
+        ))
         .await
         .unwrap();
     let mut answers = bus_dyn
         .subscribe(SubjectPattern::from(subjects::reference_ack(&insurer())))
         .await
         .unwrap();
-    let mut dead = bus_dyn
-        .subscribe(SubjectPattern::from(subjects::dead_letter("reference")))
-        .await
-        .unwrap();
-    let held = HeldMessages::default();
-    let reference = ReferenceIntake::new(store_dyn.clone(), bus_dyn.clone())
-        .with_gate(StoreGate::new(store_dyn.clone()).with_held(held.clone()));
+    let mut dead = dead_letters(&bus_dyn, "reference").await;
+    let (gate, held) = gate_over(&store_dyn);
+    let reference = ReferenceIntake::new(store_dyn.clone(), bus_dyn.clone()).with_gate(gate);
     let provider: toml::Value = toml::from_str(
         r#"
 [[provider]]
@@ -786,14 +747,39 @@ wallet = "0x1111111111111111111111111111111111111111"
         (ReplyStatus::Accepted, 1),
         "{reply:?}"
     );
-    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
-        panic!("nothing should be dead-lettered, got {letter:?}");
-    }
+    nothing_dead_lettered(&mut dead).await;
     bus.shutdown();
     tokio::time::timeout(PATIENCE, running)
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A queue that allows one delivery: every message arrives on its last attempt.
+fn last_delivery_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {
+    WorkQueueSpec {
+        max_deliveries: 1,
+        ..queue_spec(name, subjects)
+    }
+}
+
+/// A gate on `store`, and the gauge of what it holds.
+fn gate_over(store: &Arc<dyn EventStore>) -> (StoreGate, HeldMessages) {
+    let held = HeldMessages::default();
+    (StoreGate::new(store.clone()).with_held(held.clone()), held)
+}
+
+/// What `queue` dead-letters from now on.
+async fn dead_letters(bus: &Arc<dyn MessageBus>, queue: &str) -> Subscription {
+    bus.subscribe(SubjectPattern::from(subjects::dead_letter(queue)))
+        .await
+        .unwrap()
+}
+
+async fn nothing_dead_lettered(dead: &mut Subscription) {
+    if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
+        panic!("nothing should be dead-lettered, got {letter:?}");
+    }
 }
 
 /// Waits until the gate holds a message.
