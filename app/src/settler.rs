@@ -10,7 +10,13 @@
 //! A refused batch stays open with its settlement indices, and the settler sends it again,
 //! unchanged, every [`RETRY_OPEN_BATCHES`] (or the interval given to
 //! [`Settler::retrying_open_batches_every`]) until the chain takes it. Open batches are found
-//! in the log when the settler starts, so a restart forgets none.
+//! in the log when the settler starts, so a restart forgets none. So does a batch the chain
+//! took but the store could not record: sending it again records it from the contract's
+//! log.
+//!
+//! A batch that fails while the store takes no writes is held by the [`StoreGate`]; if any
+//! of its claims came on its last delivery, the batch is paid once more when the store is
+//! back, rather than dead-lettering claims that nothing was wrong with.
 
 use crate::clock::Clock;
 use crate::shutdown::Shutdown;
@@ -173,30 +179,52 @@ impl Settler {
         if self.waiting.is_empty() {
             return;
         }
-        let waiting = std::mem::take(&mut self.waiting);
-        let claims: Vec<ClaimId> = waiting.iter().map(|(claim, _)| *claim).collect();
-        match self.service.settle(&claims, self.clock.now()).await {
+        let (claims, deliveries): (Vec<ClaimId>, Vec<Delivery>) =
+            std::mem::take(&mut self.waiting).into_iter().unzip();
+        let mut settled = self.service.settle(&claims, self.clock.now()).await;
+        // A store error comes before the batch was scheduled (after, it is `Unrecorded`).
+        if matches!(settled, Err(SettlementError::Store(_))) {
+            // An outage of the store failed the batch, not its claims: if any came on its
+            // last delivery, the bus would dead-letter it although the store is back, so the
+            // gate holds them all until it is, and the batch is paid once more.
+            let again = self
+                .gate
+                .last_attempts_to_retry("settlement", &deliveries, |_| true)
+                .await;
+            if !again.is_empty() {
+                info!(
+                    claims = claims.len(),
+                    last_deliveries = again.len(),
+                    "the event store takes writes again; paying the batch once more"
+                );
+                settled = self.service.settle(&claims, self.clock.now()).await;
+            }
+        }
+        match settled {
             Ok(settled) => {
                 if let Some(batch) = settled {
                     info!(batch = %batch.batch, claims = batch.claims.len(), transaction = %batch.transaction, "batch paid");
                 }
-                for (_, delivery) in waiting {
-                    conclude(delivery, Verdict::Done).await;
-                }
+                conclude_each(deliveries, Verdict::Done).await;
             }
             Err(SettlementError::Chain { batch, source }) => {
                 // The claims are safe in a scheduled batch; the batch is sent again later.
                 error!(%batch, error = %source, claims = claims.len(), "the chain refused a payout batch; it stays open and will be sent again");
                 self.keep_open(batch);
-                for (_, delivery) in waiting {
-                    conclude(delivery, Verdict::Done).await;
-                }
+                conclude_each(deliveries, Verdict::Done).await;
+            }
+            Err(SettlementError::Unrecorded { batch, source }) => {
+                // Paid (or perhaps paid) but not recorded: sending the batch again records
+                // it from the contract's log and pays nothing twice. Its claims are safe in it.
+                error!(%batch, error = %source, claims = claims.len(), "a payout batch went to the chain but could not be recorded; it stays open and will be sent again");
+                self.keep_open(batch);
+                conclude_each(deliveries, Verdict::Done).await;
             }
             Err(error) => {
                 warn!(%error, claims = claims.len(), "payout batch failed; the claims will be retried");
-                let retried = waiting
+                let retried = deliveries
                     .into_iter()
-                    .map(|(_, delivery)| {
+                    .map(|delivery| {
                         let verdict = Verdict::retry(&delivery, Duration::from_secs(1), &error);
                         (delivery, verdict)
                     })
@@ -233,5 +261,11 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+async fn conclude_each(deliveries: Vec<Delivery>, verdict: Verdict) {
+    for delivery in deliveries {
+        conclude(delivery, verdict.clone()).await;
     }
 }

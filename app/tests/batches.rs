@@ -1,7 +1,9 @@
 //! Roles handling their queues a batch at a time: intake answers every message of a batch
 //! and stores its good claims together even when one message is bad, and an adjudication
 //! batch holding two claims of one member applies the deductible once; and a batch costs
-//! one read of the store for all its claims once their members' enrolment is known.
+//! one read of the store for all its claims once their members' enrolment is known. A
+//! message on its last delivery that failed while the store was away is worked once more
+//! when it is back, by every role, the settler among them.
 
 #![allow(clippy::unwrap_used)] // A test that cannot unwrap has failed; the panic says where.
 
@@ -13,11 +15,14 @@ use claims::intake::{Intake, IntakeReply, ReplyStatus};
 use claims::outcomes::Outcomes;
 use claims::reference::ReferenceData;
 use claims::reference_intake::{ReferenceIntake, ReferenceReply};
+use claims::review_intake::{ReviewIntake, ReviewReply};
+use claims::settler::{Settler, SettlerConfig};
+use claims::shutdown;
 use claims::store_gate::{HeldMessages, StoreGate};
 use claims::subjects;
 use claims_adapters::aggregate::{load, streams};
 use claims_adapters::bus::{
-    Delivery, InProcessBus, Message, MessageBus, SubjectPattern, Subscription, WorkQueue,
+    Delivery, InProcessBus, Message, MessageBus, Subject, SubjectPattern, Subscription, WorkQueue,
     WorkQueueSpec, dead_letter_headers,
 };
 use claims_adapters::event_store::{
@@ -27,6 +32,9 @@ use claims_adapters::event_store::{
 use claims_domain::accumulator::AccumulatorDecider;
 use claims_domain::claim::{Claim, ClaimDecider, ClaimStatus};
 use claims_domain::{ClaimId, Currency, InsurerClaimRef, InsurerId, MemberId};
+use claims_settlement::embedded::EmbeddedChainConfig;
+use claims_settlement::service::{SettlementService, TokenDenomination};
+use claims_settlement::{EmbeddedChain, SettlementChain, TokenAmount};
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,8 +106,12 @@ fn submission_on(claim_ref: &str, member: &str, day: &str) -> Message {
 }
 
 async fn store() -> Arc<dyn EventStore> {
+    store_with(REFERENCE).await
+}
+
+async fn store_with(reference: &str) -> Arc<dyn EventStore> {
     let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::in_memory().await.unwrap());
-    ReferenceData::from_toml(REFERENCE)
+    ReferenceData::from_toml(reference)
         .unwrap()
         .store(store.as_ref())
         .await
@@ -326,6 +338,8 @@ struct TestStore {
     reads: AtomicUsize,
     appends: AtomicUsize,
     away: AtomicBool,
+    /// Appends to let through before going away; `usize::MAX`: never go away by itself.
+    away_after: AtomicUsize,
 }
 
 impl TestStore {
@@ -335,6 +349,7 @@ impl TestStore {
             reads: AtomicUsize::new(0),
             appends: AtomicUsize::new(0),
             away: AtomicBool::new(false),
+            away_after: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -348,6 +363,12 @@ impl TestStore {
 
     fn away(&self, away: bool) {
         self.away.store(away, Ordering::SeqCst);
+    }
+
+    /// Goes away once `appends` more appends have been stored, as a database lost in the
+    /// middle of a role's work.
+    fn away_after_appends(&self, appends: usize) {
+        self.away_after.store(appends, Ordering::SeqCst);
     }
 
     fn refuse(&self) -> Result<(), StoreError> {
@@ -364,7 +385,16 @@ impl EventStore for TestStore {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, StoreError> {
         self.refuse()?;
         self.appends.fetch_add(1, Ordering::SeqCst);
-        self.inner.append(appends).await
+        let outcome = self.inner.append(appends).await;
+        match self.away_after.load(Ordering::SeqCst) {
+            usize::MAX => {}
+            0 | 1 => {
+                self.away_after.store(usize::MAX, Ordering::SeqCst);
+                self.away(true);
+            }
+            left => self.away_after.store(left - 1, Ordering::SeqCst),
+        }
+        outcome
     }
 
     async fn read_stream(
@@ -565,11 +595,7 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
         .unwrap()
         .unwrap();
 
-    let answer = tokio::time::timeout(PATIENCE, acks.next())
-        .await
-        .unwrap()
-        .unwrap();
-    let reply: IntakeReply = serde_json::from_slice(&answer.payload).unwrap();
+    let reply: IntakeReply = next_answer(&mut acks).await;
     assert_eq!(
         (reply.status, reply.claim_ref.as_deref()),
         (ReplyStatus::Accepted, Some("OUTAGE-1")),
@@ -724,24 +750,14 @@ wallet = "0x1111111111111111111111111111111111111111"
 
     store.away(true);
     bus_dyn
-        .publish(
-            Message::new(
-                subjects::reference(&insurer()),
-                serde_json::to_vec(&provider).unwrap(),
-            )
-            .with_header("Content-Type", "application/json"),
-        )
+        .publish(json_message(subjects::reference(&insurer()), &provider))
         .await
         .unwrap();
     let running = tokio::spawn(reference.run(queue));
     held_one(&held).await;
     store.away(false);
 
-    let answer = tokio::time::timeout(PATIENCE, answers.next())
-        .await
-        .unwrap()
-        .unwrap();
-    let reply: ReferenceReply = serde_json::from_slice(&answer.payload).unwrap();
+    let reply: ReferenceReply = next_answer(&mut answers).await;
     assert_eq!(
         (reply.status, reply.stored),
         (ReplyStatus::Accepted, 1),
@@ -753,6 +769,245 @@ wallet = "0x1111111111111111111111111111111111111111"
         .await
         .unwrap()
         .unwrap();
+}
+
+/// The same for a reviewer's command: an approval whose last delivery fails while the
+/// store is away is recorded once it is back and answered `accepted`, not `rejected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_review_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    // Claims billed above 1,000.00 wait for a reviewer.
+    let reviewed = REFERENCE.replace(
+        "coinsurance = \"20%\"",
+        "coinsurance = \"20%\"\nreview_threshold = \"1000.00 USD\"",
+    );
+    let store = TestStore::over(store_with(&reviewed).await);
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+    Intake::new(store_dyn.clone(), bus.clone())
+        .submit_all(vec![claim("OUTAGE-4", "M-1001", "2026-03-02")])
+        .await;
+    Adjudicator::new(store_dyn.clone(), clock())
+        .adjudicate(claim_id("OUTAGE-4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(store.as_ref(), "OUTAGE-4").await,
+        Some(ClaimStatus::Pended)
+    );
+    let queue = bus
+        .work_queue(last_delivery_spec("reviews", subjects::all_reviews()))
+        .await
+        .unwrap();
+    let mut answers = bus
+        .subscribe(SubjectPattern::from(subjects::review_ack(&insurer())))
+        .await
+        .unwrap();
+    let mut dead = dead_letters(&bus, "reviews").await;
+    let (gate, held) = gate_over(&store_dyn);
+    let reviews = ReviewIntake::new(
+        Adjudicator::new(store_dyn.clone(), clock()).with_gate(gate),
+        bus.clone(),
+    );
+    let approval =
+        serde_json::json!({ "claim_ref": "OUTAGE-4", "reviewer": "Dr Rao", "verdict": "approve" });
+
+    store.away(true);
+    bus.publish(json_message(subjects::review(&insurer()), &approval))
+        .await
+        .unwrap();
+    let running = tokio::spawn(reviews.run(queue));
+    held_one(&held).await;
+    store.away(false);
+
+    let reply: ReviewReply = next_answer(&mut answers).await;
+    assert_eq!(
+        (reply.status, reply.decision.as_deref(), reply.duplicate),
+        (ReplyStatus::Accepted, Some("approved"), false),
+        "{reply:?}"
+    );
+    assert_eq!(
+        status_of(store.as_ref(), "OUTAGE-4").await,
+        Some(ClaimStatus::Approved)
+    );
+    nothing_dead_lettered(&mut dead).await;
+    running.abort();
+}
+
+/// The same for a payout: an approved claim whose last delivery to the settler fails while
+/// the store is away is paid once the store is back, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_payout_failed_by_an_outage_is_tried_again_once_the_store_is_back() {
+    let spec = last_delivery_spec(
+        "settlement",
+        subjects::events_of_type("claim", "ClaimAdjudicated"),
+    );
+    let (mut rig, settler, queue) = PayoutRig::new("OUTAGE-5", spec).await;
+
+    rig.store.away(true);
+    let running = rig.start(settler, queue).await;
+    held_one(&rig.held).await;
+    rig.store.away(false);
+
+    rig.paid_once("OUTAGE-5", running).await;
+}
+
+/// A batch the chain took but the store could not record, because it went away in
+/// between, stays open and is sent again once the store is back: recorded from the
+/// contract's log, paid once, its claim never dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_the_store_could_not_record_is_recorded_once_it_is_back() {
+    let spec = queue_spec(
+        "settlement",
+        subjects::events_of_type("claim", "ClaimAdjudicated"),
+    );
+    let (mut rig, settler, queue) = PayoutRig::new("OUTAGE-6", spec).await;
+    let settler = settler.retrying_open_batches_every(Duration::from_millis(100));
+
+    // The batch is scheduled (one append), then the store goes away before the payment
+    // can be recorded.
+    rig.store.away_after_appends(1);
+    let running = rig.start(settler, queue).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while payouts_on_chain(&rig.chain) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was paid");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A few resends fail while the store is away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        rig.store.away.load(Ordering::SeqCst),
+        "the recording failed"
+    );
+    rig.store.away(false);
+
+    rig.paid_once("OUTAGE-6", running).await;
+}
+
+/// An approved claim, a settler to pay it over a store that can go away, and what the
+/// payout tests look at.
+struct PayoutRig {
+    store: Arc<TestStore>,
+    bus: Arc<dyn MessageBus>,
+    decided: Message,
+    dead: Subscription,
+    held: HeldMessages,
+    chain: Arc<EmbeddedChain>,
+}
+
+/// A settler running until its trigger.
+type RunningSettler = (shutdown::ShutdownTrigger, tokio::task::JoinHandle<()>);
+
+impl PayoutRig {
+    /// `claim_ref` approved, and a settler paying each claim of `spec` (a `settlement`
+    /// queue) as soon as it arrives, on an embedded chain.
+    async fn new(claim_ref: &str, spec: WorkQueueSpec) -> (Self, Settler, Box<dyn WorkQueue>) {
+        let store = TestStore::over(store().await);
+        let store_dyn: Arc<dyn EventStore> = store.clone();
+        let bus: Arc<dyn MessageBus> = Arc::new(InProcessBus::new());
+        let decided = approved(&store_dyn, &bus, claim_ref).await;
+        let queue = bus.work_queue(spec).await.unwrap();
+        let dead = dead_letters(&bus, "settlement").await;
+        let (gate, held) = gate_over(&store_dyn);
+        let chain = Arc::new(
+            EmbeddedChain::launch(EmbeddedChainConfig::with_float(
+                TokenAmount::from_base_units(1_000_000_000_000),
+            ))
+            .unwrap(),
+        );
+        let paying: Arc<dyn SettlementChain> = chain.clone();
+        let service = SettlementService::new(store_dyn, paying, TokenDenomination(Currency::USD));
+        let config = SettlerConfig {
+            max_batch: 1,
+            max_wait: None,
+        };
+        let settler = Settler::new(Arc::new(service), clock(), config).with_gate(gate);
+        let rig = Self {
+            store,
+            bus,
+            decided,
+            dead,
+            held,
+            chain,
+        };
+        (rig, settler, queue)
+    }
+
+    /// Publishes the claim's decision to `queue` and runs `settler` on it.
+    async fn start(&self, settler: Settler, queue: Box<dyn WorkQueue>) -> RunningSettler {
+        self.bus.publish(self.decided.clone()).await.unwrap();
+        let (stop, shutdown) = shutdown::channel();
+        (stop, tokio::spawn(settler.run(queue, shutdown)))
+    }
+
+    /// Waits until the claim is recorded as paid, checks that it was paid once on chain
+    /// and never dead-lettered, and stops the settler.
+    async fn paid_once(&mut self, claim_ref: &str, (stop, running): RunningSettler) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let status = status_of(self.store.as_ref(), claim_ref).await;
+            if status == Some(ClaimStatus::Paid) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "claim {claim_ref} is {status:?}, not paid"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(payouts_on_chain(&self.chain), 1, "paid once on chain");
+        nothing_dead_lettered(&mut self.dead).await;
+        stop.trigger();
+        tokio::time::timeout(PATIENCE, running)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Submits and decides a claim of `M-1001` (approved: it owes the plan's share of a
+/// surgery) and returns the relay's message for its `ClaimAdjudicated`.
+async fn approved(
+    store: &Arc<dyn EventStore>,
+    bus: &Arc<dyn MessageBus>,
+    claim_ref: &str,
+) -> Message {
+    Intake::new(store.clone(), bus.clone())
+        .submit_all(vec![claim(claim_ref, "M-1001", "2026-03-02")])
+        .await;
+    Adjudicator::new(store.clone(), clock())
+        .adjudicate(claim_id(claim_ref))
+        .await
+        .unwrap();
+    let decided = store
+        .read_stream(&streams::claim(claim_id(claim_ref)), 2)
+        .await
+        .unwrap()
+        .remove(0);
+    Message::new(
+        subjects::event(&decided),
+        serde_json::to_vec(&decided).unwrap(),
+    )
+}
+
+/// Payout batches the chain took into a block.
+fn payouts_on_chain(chain: &EmbeddedChain) -> usize {
+    chain
+        .transactions()
+        .iter()
+        .filter(|transaction| {
+            transaction.to == Some(chain.settlement_address())
+                && transaction.from == chain.settler_address()
+                && transaction.block.is_some()
+        })
+        .count()
+}
+
+async fn status_of(store: &dyn EventStore, claim_ref: &str) -> Option<ClaimStatus> {
+    load::<ClaimDecider>(store, streams::claim(claim_id(claim_ref)))
+        .await
+        .unwrap()
+        .state
+        .status
 }
 
 /// A queue that allows one delivery: every message arrives on its last attempt.
@@ -767,6 +1022,21 @@ fn last_delivery_spec(name: &str, subjects: SubjectPattern) -> WorkQueueSpec {
 fn gate_over(store: &Arc<dyn EventStore>) -> (StoreGate, HeldMessages) {
     let held = HeldMessages::default();
     (StoreGate::new(store.clone()).with_held(held.clone()), held)
+}
+
+/// `body` as a JSON message on `subject`, as a sender's client publishes it.
+fn json_message(subject: Subject, body: &impl serde::Serialize) -> Message {
+    Message::new(subject, serde_json::to_vec(body).unwrap())
+        .with_header("Content-Type", "application/json")
+}
+
+/// The next answer heard on `answers`.
+async fn next_answer<T: serde::de::DeserializeOwned>(answers: &mut Subscription) -> T {
+    let answer = tokio::time::timeout(PATIENCE, answers.next())
+        .await
+        .expect("an answer")
+        .unwrap();
+    serde_json::from_slice(&answer.payload).unwrap()
 }
 
 /// What `queue` dead-letters from now on.

@@ -92,6 +92,17 @@ pub enum SettlementError {
         /// What the chain said.
         source: ChainError,
     },
+    /// The chain took the batch (or may have: the answer was lost with the store), but
+    /// recording it in the event store failed. The batch stays scheduled;
+    /// [`SettlementService::resume`] records it from the contract's `BatchSettled` log
+    /// without paying anything twice.
+    #[error("batch {batch}: settled on chain but not recorded: {source}")]
+    Unrecorded {
+        /// The batch.
+        batch: PayoutBatchId,
+        /// Why the store refused.
+        source: AggregateError,
+    },
     /// A claim's payout cannot be expressed in the token.
     #[error("claim {claim}: {reason}")]
     Unpayable {
@@ -129,6 +140,16 @@ impl From<ClaimError> for SettlementError {
 impl From<PayoutBatchError> for SettlementError {
     fn from(error: PayoutBatchError) -> Self {
         SettlementError::Domain(error.to_string())
+    }
+}
+
+/// Names a store error of [`SettlementService::pay`] for what it is: the batch went to the
+/// chain and is not recorded, so the caller must resume it rather than schedule its claims
+/// again (they are in this batch, and a new one would skip them).
+fn unrecorded(batch: PayoutBatchId) -> impl FnOnce(SettlementError) -> SettlementError {
+    move |error| match error {
+        SettlementError::Store(source) => SettlementError::Unrecorded { batch, source },
+        other => other,
     }
 }
 
@@ -188,7 +209,10 @@ impl SettlementService {
             let Some(scheduled) = self.schedule(batch, claims, now).await? else {
                 return Ok(None);
             };
-            self.pay(batch, scheduled).await.map(Some)
+            self.pay(batch, scheduled)
+                .await
+                .map(Some)
+                .map_err(unrecorded(batch))
         }
         .instrument(span)
         .await
@@ -224,7 +248,7 @@ impl SettlementService {
                 )));
             }
             info!(claims = indexed.len(), "resuming a scheduled payout batch");
-            self.pay(batch, indexed).await.map(Some)
+            self.pay(batch, indexed).await.map(Some).map_err(unrecorded(batch))
         }
         .instrument(span)
         .await
@@ -385,7 +409,8 @@ impl SettlementService {
     }
 
     /// Steps 2 and 3: send the batch, netted per provider, check the receipt, then record
-    /// it on the batch and its claims.
+    /// it on the batch and its claims. The store is touched only by the recording, so a
+    /// store error here comes after the chain (see [`unrecorded`]).
     async fn pay(
         &self,
         batch: PayoutBatchId,
