@@ -320,6 +320,65 @@ mod nats {
         );
     }
 
+    /// Two processes share a queue; the consumer is deleted while the second holds a
+    /// message, and the first declares it again from after that message (it knows only
+    /// its own). When the second hands its message back, it finds the consumer starting
+    /// after it and declares it again from there: the message is delivered again, not
+    /// skipped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_another_process_holds_is_not_skipped_when_the_consumer_is_declared_again() {
+        let (first, ns, cleanup) = connect().await;
+        let second = NatsBus::connect(first.config().clone()).await.unwrap();
+        let spec = ns.queue("intake", &["work"]);
+        let mut first_queue = first.work_queue(spec.clone()).await.unwrap();
+        let mut second_queue = second.work_queue(spec.clone()).await.unwrap();
+        first
+            .publish(ns.message("work", "held by the second"))
+            .await
+            .unwrap();
+        let in_hand = next(&mut second_queue).await;
+        first
+            .publish(ns.message("work", "done by the first"))
+            .await
+            .unwrap();
+        next(&mut first_queue).await.ack().await.unwrap();
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        stream.delete_consumer(&spec.name).await.unwrap();
+        first.publish(ns.message("work", "after")).await.unwrap();
+        // The first process's pull fails; it declares the consumer again after what it
+        // was given, and takes the new message.
+        let after = next_within(&mut first_queue, Duration::from_secs(5))
+            .await
+            .expect("the first process should declare the consumer again");
+        assert_eq!(payload(&after.message), "after");
+        after.ack().await.unwrap();
+
+        in_hand
+            .nak(None, "failed after the consumer was deleted")
+            .await
+            .unwrap();
+
+        let mut delivered = BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !delivered.contains("held by the second") && Instant::now() < deadline {
+            let delivery = tokio::select! {
+                delivery = next_within(&mut first_queue, QUIET) => delivery,
+                delivery = next_within(&mut second_queue, QUIET) => delivery,
+            };
+            if let Some(delivery) = delivery {
+                delivered.insert(payload(&delivery.message));
+                delivery.ack().await.unwrap();
+            }
+        }
+        assert!(
+            delivered.contains("held by the second"),
+            "the message the second process handed back was skipped; delivered: {delivered:?}"
+        );
+        second.shutdown();
+    }
+
     /// A queue that never acknowledged anything starts again where it was declared: what the
     /// stream held before the declaration stays outside it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,16 +18,26 @@
 //! none, just after the newest message delivered here. Every message published since, and
 //! every one this process had not finished, is delivered again (as a first attempt); what
 //! this process or another finished after that point comes again too, which the engine's
-//! idempotent consumers absorb. What only another process held (several processes share
-//! a queue) is delivered again only if that process declares the consumer first.
+//! idempotent consumers absorb.
+//!
+//! Several processes share a queue, and the first to look declares the consumer for all.
+//! A message that only another process held may lie before that start. So each process
+//! also looks when it hands a message back (at most every ten seconds), and whenever it finds the consumer declared
+//! again from after a message it has not finished, it replaces that consumer with one
+//! starting from its oldest: a consumer's start only ever moves back, so the processes
+//! agree after at most one replacement each, and nothing any of them left unfinished is
+//! skipped. Two gaps are left: a process killed in the same seconds leaves nobody to
+//! speak for its messages, and one that handed a message back just before the deletion,
+//! with none of its pulls open to fail, does not look until it hands back another.
 
 use super::Shared;
 use super::queue::consumer_config;
 use crate::bus::WorkQueueSpec;
 use crate::failure_streak::FailureStreak;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
-use async_nats::jetstream::stream::ConsumerCreateStrictErrorKind;
+use async_nats::jetstream::stream::{ConsumerCreateStrictErrorKind, ConsumerErrorKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -39,6 +49,12 @@ use tokio::time::Instant;
 /// while the server is away, and each look is a request to it.
 const LOOK_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
+/// The least time between two looks for messages handed back. A consumer's info costs
+/// nats-server 2.9 a count of the queue's pending messages, and a busy engine hands back
+/// many messages (a conflict, a store outage); a handed-back message counts as unfinished
+/// for a whole `ack_wait`, so one look in that time is enough for it.
+const LOOK_AFTER_HANDING_BACK_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
 /// A process's watches, by queue name, each with the task that looks at the consumer.
 pub(super) type Watches = HashMap<String, (Arc<Watched>, JoinHandle<()>)>;
 
@@ -47,6 +63,8 @@ pub(super) type Watches = HashMap<String, (Arc<Watched>, JoinHandle<()>)>;
 pub(super) struct Watched {
     unfinished: Mutex<Unfinished>,
     look: Notify,
+    /// When a handed-back message last asked for a look.
+    looked_after_handing_back: Mutex<Option<Instant>>,
 }
 
 /// The messages of a queue this process has not finished, by stream sequence.
@@ -73,9 +91,32 @@ impl Watched {
         self.unfinished().held.remove(&sequence);
     }
 
-    /// A pull failed: is the consumer still there?
+    /// A pull failed: is the consumer still there, and does it still cover everything
+    /// unfinished here?
     pub(super) fn look(&self) {
         self.look.notify_one();
+    }
+
+    /// A message was handed back: another process may have declared the consumer again
+    /// from after it, without a pull of this process failing. Looks, but not more often
+    /// than [`LOOK_AFTER_HANDING_BACK_AT_MOST_EVERY`].
+    pub(super) fn handed_back(&self) {
+        let mut looked = self
+            .looked_after_handing_back
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if looked.is_none_or(|at| at.elapsed() >= LOOK_AFTER_HANDING_BACK_AT_MOST_EVERY) {
+            *looked = Some(Instant::now());
+            self.look();
+        }
+    }
+
+    /// The oldest message this process has not finished, if any.
+    fn oldest_unfinished(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut unfinished = self.unfinished();
+        unfinished.held.retain(|_, until| *until > now);
+        unfinished.held.keys().next().copied()
     }
 
     /// Where a consumer declared again must start so that nothing this process has
@@ -123,6 +164,7 @@ pub(super) fn watch(
             through: settled_through(declared).unwrap_or(0),
         }),
         look: Notify::new(),
+        looked_after_handing_back: Mutex::new(None),
     });
     let task = tokio::spawn(keep(Arc::downgrade(shared), spec.clone(), watched.clone()));
     watches.insert(spec.name.clone(), (watched.clone(), task));
@@ -164,7 +206,21 @@ async fn look(
     failing: &mut FailureStreak,
 ) {
     match shared.stream.consumer_info(&spec.name).await {
-        Ok(_) => {}
+        Ok(info) => {
+            if let Some(oldest) = skips_unfinished(&info, watched) {
+                let skipped_from = start_sequence(&info).unwrap_or_default();
+                match replace(shared, spec, oldest).await {
+                    Ok(()) => {
+                        shared.redeclared.send_modify(|count| *count += 1);
+                        tracing::warn!(queue = %spec.name, from_stream_sequence = oldest, skipped_from, "another process declared the work queue's consumer again from after a message this process has not finished; declared it again from that message (some finished ones may be delivered again)");
+                    }
+                    Err(error) => {
+                        tracing::warn!(queue = %spec.name, %error, "the work queue's consumer starts after a message this process has not finished, and could not be declared again; looking again");
+                        watched.look();
+                    }
+                }
+            }
+        }
         Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
             match declare_again(shared, spec, watched.resume_from()).await {
                 Ok(declared) => {
@@ -176,7 +232,10 @@ async fn look(
                             tracing::warn!(queue = %spec.name, from_stream_sequence = start, "the work queue's consumer was gone from the NATS server; declared it again from the oldest message this process had not finished (some finished ones may be delivered again)")
                         }
                         None => {
-                            tracing::warn!(queue = %spec.name, "the work queue's consumer was gone from the NATS server; another process declared it again")
+                            tracing::warn!(queue = %spec.name, "the work queue's consumer was gone from the NATS server; another process declared it again");
+                            // From where that process saw fit: look whether it covers
+                            // what this one has unfinished.
+                            watched.look();
                         }
                     }
                 }
@@ -220,6 +279,41 @@ fn settled_through(info: &consumer::Info) -> Option<u64> {
         Some(info.delivered.stream_sequence)
     } else {
         None
+    }
+}
+
+/// The oldest message this process has unfinished, when the queue's consumer was declared
+/// again from after it: that consumer will never deliver it. A consumer declared from a
+/// start delivers nothing before it, so a message held here from before that start came
+/// from the consumer it replaced. The engine's own first declaration has no start.
+fn skips_unfinished(info: &consumer::Info, watched: &Watched) -> Option<u64> {
+    let start = start_sequence(info)?;
+    watched.oldest_unfinished().filter(|oldest| *oldest < start)
+}
+
+fn start_sequence(info: &consumer::Info) -> Option<u64> {
+    match info.config.deliver_policy {
+        DeliverPolicy::ByStartSequence { start_sequence } => Some(start_sequence),
+        _ => None,
+    }
+}
+
+/// Deletes the queue's consumer and declares it again from `start`. Workers of every
+/// process holding its deliveries find out as the consumer's deletion fails their pulls;
+/// what they finish meanwhile comes again, which the engine absorbs.
+async fn replace(shared: &Shared, spec: &WorkQueueSpec, start: u64) -> Result<(), String> {
+    if let Err(error) = shared.stream.delete_consumer(&spec.name).await {
+        let gone = matches!(error.kind(), ConsumerErrorKind::JetStream(refused)
+            if refused.error_code() == ErrorCode::CONSUMER_NOT_FOUND);
+        // Deleted meanwhile by someone else: declaring it is all that is left to do.
+        if !gone {
+            return Err(error.to_string());
+        }
+    }
+    match declare_again(shared, spec, start).await? {
+        Some(_) => Ok(()),
+        // Another process declared it first: the next look compares its start.
+        None => Err("another process declared the consumer first".to_owned()),
     }
 }
 

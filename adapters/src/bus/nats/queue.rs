@@ -730,6 +730,7 @@ impl Answer {
     fn held_for_next_attempt(&self, after: Duration) {
         let until = Instant::now() + after + self.spec.ack_wait;
         self.watched.hold(self.sequence, until);
+        self.watched.handed_back();
     }
 
     fn answered_too_late(&self, what: &str) -> bool {
