@@ -211,21 +211,7 @@ mod nats {
         let (bus, ns, cleanup) = connect().await;
         let spec = ns.queue("intake", &["work"]);
         let mut queue = bus.work_queue(spec.clone()).await.unwrap();
-        // One unacknowledged delivery at a time: the second message stays pending while
-        // the first is in hand.
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
-        let mut consumer = stream
-            .consumer_info(&spec.name)
-            .await
-            .unwrap()
-            .config
-            .clone();
-        consumer.max_ack_pending = 1;
-        stream
-            .create_consumer(consumer)
-            .await
-            .expect("allowing one unacknowledged delivery");
+        one_unacknowledged_at_a_time(&cleanup, &spec).await;
 
         bus.publish_all(vec![ns.message("work", "a"), ns.message("work", "b")])
             .await
@@ -249,6 +235,57 @@ mod nats {
         for delivery in rest {
             delivery.ack().await.unwrap();
         }
+    }
+
+    /// What such a fetch brings while the worker is busy waits for the worker's next call.
+    /// If it waited there past its `ack_wait`, the server has taken it back: the worker
+    /// gets the server's next delivery of it, not the stale copy as well, which it would
+    /// work alongside whoever has the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_left_waiting_past_its_ack_wait_comes_once_as_the_next_attempt() {
+        let (bus, ns, cleanup) = connect().await;
+        let spec = WorkQueueSpec {
+            ack_wait: Duration::from_secs(2),
+            ..ns.queue("intake", &["work"])
+        };
+        let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+        one_unacknowledged_at_a_time(&cleanup, &spec).await;
+        bus.publish_all(vec![ns.message("work", "a"), ns.message("work", "b")])
+            .await
+            .unwrap();
+        let batch = next_batch_within(&mut queue, 10, Duration::from_secs(10)).await;
+        assert_eq!(payloads(&batch), ["a"]);
+        for delivery in batch {
+            // The fetch left open now brings b, and the worker is busy past b's ack_wait.
+            delivery.ack().await.unwrap();
+        }
+        tokio::time::sleep(spec.ack_wait + Duration::from_secs(1)).await;
+
+        let again = next_batch_within(&mut queue, 10, Duration::from_secs(10)).await;
+        assert_eq!(payloads(&again), ["b"]);
+        assert_eq!(again[0].attempt, 2, "the stale copy of b was delivered");
+        for delivery in again {
+            delivery.ack().await.unwrap();
+        }
+        assert_quiet(next_within(&mut queue, spec.ack_wait + QUIET).await);
+    }
+
+    /// Lets the queue's consumer have one unacknowledged delivery at a time: a second
+    /// message stays pending while the first is in hand.
+    async fn one_unacknowledged_at_a_time(cleanup: &DeleteStream, spec: &WorkQueueSpec) {
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let mut consumer = stream
+            .consumer_info(&spec.name)
+            .await
+            .unwrap()
+            .config
+            .clone();
+        consumer.max_ack_pending = 1;
+        stream
+            .create_consumer(consumer)
+            .await
+            .expect("allowing one unacknowledged delivery");
     }
 
     /// An operator who deletes a queue's consumer on the server (`nats consumer rm`) does

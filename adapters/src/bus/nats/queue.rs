@@ -244,12 +244,19 @@ struct NatsWorkQueue {
     failing: FailureStreak,
     /// What a request left to run in the background brought while the worker runs,
     /// delivered by its next calls before anything pulled later ([`Self::let_run`]).
-    strays: mpsc::UnboundedReceiver<async_nats::jetstream::Message>,
-    strays_in: mpsc::UnboundedSender<async_nats::jetstream::Message>,
+    strays: mpsc::UnboundedReceiver<Stray>,
+    strays_in: mpsc::UnboundedSender<Stray>,
     /// What this process has of the queue unfinished, and whom to tell a pull failed.
     watched: Arc<Watched>,
     /// When the outstanding pull request is overdue if the server has not ended it.
     pull_overdue: Option<Instant>,
+}
+
+/// A message a request left to run in the background brought, with when it came: the
+/// server counts its `ack_wait` from then, not from when a worker takes it.
+struct Stray {
+    message: async_nats::jetstream::Message,
+    arrived: Instant,
 }
 
 /// What becomes of what a request left to run in the background brings.
@@ -266,7 +273,7 @@ enum Pulled {
     /// The request's answer: a message, an error, or its end.
     Own(Option<Result<async_nats::jetstream::Message, async_nats::Error>>),
     /// A message an earlier request, left to run in the background, brought.
-    Stray(async_nats::jetstream::Message),
+    Stray(Stray),
     /// The request went out on a connection since lost, or to a consumer since deleted.
     Stale,
     /// The request is past its expiry and the server has not said so.
@@ -349,7 +356,7 @@ impl NatsWorkQueue {
         loop {
             match tokio::time::timeout(FETCH_PATIENCE, fetch.next()).await {
                 Ok(Some(Ok(message))) => {
-                    if let Some(delivery) = self.deliver(message).await {
+                    if let Some(delivery) = self.deliver(message, Instant::now()).await {
                         batch.push(delivery);
                     }
                 }
@@ -368,10 +375,10 @@ impl NatsWorkQueue {
             }
         }
         while batch.len() < max {
-            let Ok(message) = self.strays.try_recv() else {
+            let Ok(stray) = self.strays.try_recv() else {
                 break;
             };
-            if let Some(delivery) = self.deliver(message).await {
+            if let Some(delivery) = self.deliver(stray.message, stray.arrived).await {
                 batch.push(delivery);
             }
         }
@@ -394,8 +401,8 @@ impl NatsWorkQueue {
         strays.close();
         let queue = self.detached();
         let hand_back = tokio::spawn(async move {
-            while let Some(message) = strays.recv().await {
-                queue.give_back(message).await;
+            while let Some(stray) = strays.recv().await {
+                queue.give_back(stray.message, stray.arrived).await;
             }
         });
         self.shared.track_hand_back(hand_back);
@@ -415,15 +422,19 @@ impl NatsWorkQueue {
             let read_out = async {
                 while let Some(pulled) = pull.next().await {
                     let Ok(message) = pulled else { continue };
-                    let message = match then {
-                        Then::Keep if !*shutdown.borrow() => match strays.send(message) {
+                    let stray = Stray {
+                        message,
+                        arrived: Instant::now(),
+                    };
+                    let stray = match then {
+                        Then::Keep if !*shutdown.borrow() => match strays.send(stray) {
                             Ok(()) => continue,
                             // The worker is gone.
-                            Err(mpsc::error::SendError(message)) => message,
+                            Err(mpsc::error::SendError(stray)) => stray,
                         },
-                        _ => message,
+                        _ => stray,
                     };
-                    queue.give_back(message).await;
+                    queue.give_back(stray.message, stray.arrived).await;
                 }
             };
             let _ = tokio::time::timeout(PULL_EXPIRY + RETRY_AFTER, read_out).await;
@@ -432,8 +443,8 @@ impl NatsWorkQueue {
     }
 
     /// Hands a message no worker here will process back to the server at once.
-    async fn give_back(&self, message: async_nats::jetstream::Message) {
-        if let Some(delivery) = self.deliver(message).await
+    async fn give_back(&self, message: async_nats::jetstream::Message, arrived: Instant) {
+        if let Some(delivery) = self.deliver(message, arrived).await
             && let Err(error) = delivery
                 .nak(None, "the worker stopped before processing it")
                 .await
@@ -466,8 +477,8 @@ impl NatsWorkQueue {
     async fn pull_one(&mut self) -> Option<Delivery> {
         // What an earlier request brought in the background goes first: it was in the
         // stream before anything a new request would bring.
-        if let Ok(message) = self.strays.try_recv() {
-            return self.deliver(message).await;
+        if let Ok(stray) = self.strays.try_recv() {
+            return self.deliver(stray.message, stray.arrived).await;
         }
         if self.pull.is_none() {
             match self
@@ -501,7 +512,7 @@ impl NatsWorkQueue {
             // that went to nobody, as it does when the consumer was deleted. The client
             // gives up on it only seconds later.
             () = tokio::time::sleep_until(overdue.unwrap_or_else(Instant::now)), if overdue.is_some() => Pulled::Overdue,
-            Some(message) = self.strays.recv() => Pulled::Stray(message),
+            Some(stray) = self.strays.recv() => Pulled::Stray(stray),
             // The request went out on a connection that has since dropped: a restarted
             // server has forgotten it, and the client would wait out its expiry and five
             // seconds more for an answer that never comes.
@@ -512,7 +523,7 @@ impl NatsWorkQueue {
         };
         match pulled {
             // The request stays outstanding for the next call.
-            Pulled::Stray(message) => self.deliver(message).await,
+            Pulled::Stray(stray) => self.deliver(stray.message, stray.arrived).await,
             Pulled::Overdue => {
                 self.pull_overdue = None;
                 self.watched.look();
@@ -531,7 +542,7 @@ impl NatsWorkQueue {
                 match pulled {
                     Some(Ok(message)) => {
                         self.pending = message.info().map_or(0, |info| info.pending);
-                        self.deliver(message).await
+                        self.deliver(message, Instant::now()).await
                     }
                     Some(Err(error)) => {
                         self.pull_failed(error.to_string()).await;
@@ -556,8 +567,15 @@ impl NatsWorkQueue {
         tokio::time::sleep(pause).await;
     }
 
-    /// Hands a message to the worker, or dead-letters one the port cannot represent.
-    async fn deliver(&self, message: async_nats::jetstream::Message) -> Option<Delivery> {
+    /// Hands a message that `arrived` to the worker, or dead-letters one the port cannot
+    /// represent. One that waited here past its `ack_wait` is left alone: the server has
+    /// taken it back and delivers it again, and a worker that took this copy too would
+    /// work it alongside the next.
+    async fn deliver(
+        &self,
+        message: async_nats::jetstream::Message,
+        arrived: Instant,
+    ) -> Option<Delivery> {
         let (attempt, sequence) = match message.info() {
             Ok(info) => (
                 u32::try_from(info.delivered).unwrap_or(u32::MAX),
@@ -568,14 +586,17 @@ impl NatsWorkQueue {
                 return None;
             }
         };
+        if arrived.elapsed() >= self.spec.ack_wait {
+            tracing::debug!(queue = %self.spec.name, sequence, attempt, "a message waited here past its ack_wait; the server delivers it again");
+            return None;
+        }
         let (message, acker) = message.split();
         let stored = Stored {
             subject: message.subject.to_string(),
             headers: message.headers,
             payload: message.payload,
         };
-        let delivered = Instant::now();
-        self.watched.hold(sequence, delivered + self.spec.ack_wait);
+        self.watched.hold(sequence, arrived + self.spec.ack_wait);
         let answer = Arc::new(Answer {
             shared: self.shared.clone(),
             spec: self.spec.clone(),
@@ -584,7 +605,7 @@ impl NatsWorkQueue {
             stored,
             attempt,
             sequence,
-            ack_wait_from: Mutex::new(delivered),
+            ack_wait_from: Mutex::new(arrived),
             answered: AtomicBool::new(false),
         });
         match to_port(&self.shared.config, &answer.stored) {
