@@ -23,7 +23,7 @@ use crate::answer;
 use crate::keeper::Keeper;
 use crate::reference::{ReferenceData, ReferenceError};
 use crate::rule_sets::{self, RuleSetLoadError, RuleSetLoaded};
-use crate::store_gate::StoreGate;
+use crate::store_gate::{StoreGate, WorksOne};
 use crate::subjects;
 use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -70,6 +70,18 @@ pub struct ReferenceIntake {
     gate: StoreGate,
 }
 
+impl WorksOne for ReferenceIntake {
+    type Deferred = NotStored;
+
+    fn work(
+        &self,
+        delivery: &Delivery,
+        deferred: &mut Option<NotStored>,
+    ) -> impl Future<Output = Verdict> + Send {
+        self.verdict(delivery, deferred)
+    }
+}
+
 impl ReferenceIntake {
     /// The role over a store and a bus.
     pub fn new(store: Arc<dyn EventStore>, bus: Arc<dyn MessageBus>) -> Self {
@@ -91,20 +103,9 @@ impl ReferenceIntake {
     /// Processes reference-data messages until the queue closes.
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
         while let Some(delivery) = queue.next().await {
-            let mut not_stored = None;
-            let mut verdict = self.verdict(&delivery, &mut not_stored).await;
             // A last attempt that failed while the store took no writes is worked once more
             // once it takes them again, rather than dead-lettered (see `StoreGate`).
-            let again = self
-                .gate
-                .last_attempts_to_retry("reference", std::slice::from_ref(&delivery), |_| {
-                    matches!(verdict, Verdict::Retry { .. })
-                })
-                .await;
-            if !again.is_empty() {
-                not_stored = None;
-                verdict = self.verdict(&delivery, &mut not_stored).await;
-            }
+            let (verdict, not_stored) = self.gate.work_one("reference", &delivery, &self).await;
             if let Some((insurer, reply)) = not_stored {
                 self.answer(&insurer, &delivery.message, &reply).await;
             }

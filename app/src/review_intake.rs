@@ -17,6 +17,7 @@
 use crate::adjudicator::{Adjudicated, Adjudicator, AdjudicatorError};
 use crate::answer;
 use crate::intake::ReplyStatus;
+use crate::store_gate::WorksOne;
 use crate::subjects;
 use crate::verdict::Verdict;
 use claims_adapters::bus::{Delivery, Message, MessageBus, WorkQueue};
@@ -99,6 +100,18 @@ pub struct ReviewIntake {
     bus: Arc<dyn MessageBus>,
 }
 
+impl WorksOne for ReviewIntake {
+    type Deferred = (InsurerId, ReviewReply);
+
+    fn work(
+        &self,
+        delivery: &Delivery,
+        deferred: &mut Option<(InsurerId, ReviewReply)>,
+    ) -> impl Future<Output = Verdict> + Send {
+        self.verdict(delivery, deferred)
+    }
+}
+
 impl ReviewIntake {
     /// The role, deciding reviews with `adjudicator` and answering on `bus`.
     pub fn new(adjudicator: Adjudicator, bus: Arc<dyn MessageBus>) -> Self {
@@ -109,19 +122,9 @@ impl ReviewIntake {
     pub async fn run(self, mut queue: Box<dyn WorkQueue>) {
         let gate = self.adjudicator.gate();
         while let Some(delivery) = queue.next().await {
-            let mut not_stored = None;
-            let mut verdict = self.verdict(&delivery, &mut not_stored).await;
             // A last attempt that failed while the store took no writes is worked once more
             // once it takes them again, rather than dead-lettered (see `StoreGate`).
-            let again = gate
-                .last_attempts_to_retry("reviews", std::slice::from_ref(&delivery), |_| {
-                    matches!(verdict, Verdict::Retry { .. })
-                })
-                .await;
-            if !again.is_empty() {
-                not_stored = None;
-                verdict = self.verdict(&delivery, &mut not_stored).await;
-            }
+            let (verdict, not_stored) = gate.work_one("reviews", &delivery, &self).await;
             if let Some((insurer, reply)) = not_stored {
                 self.answer(&insurer, &delivery.message, &reply).await;
             }

@@ -105,6 +105,22 @@ enum Hold {
     GaveUp,
 }
 
+/// A role that works its queue's messages one at a time, through
+/// [`StoreGate::work_one`].
+pub trait WorksOne: Sync {
+    /// An answer kept back until the gate has decided whether the delivery is worked
+    /// again.
+    type Deferred: Send;
+
+    /// Works one delivery to its verdict, leaving in `deferred` an answer to send only if
+    /// the delivery is not worked again.
+    fn work(
+        &self,
+        delivery: &Delivery,
+        deferred: &mut Option<Self::Deferred>,
+    ) -> impl Future<Output = Verdict> + Send;
+}
+
 /// What a role asks before handing failed work back to the bus.
 #[derive(Clone)]
 pub struct StoreGate {
@@ -183,6 +199,33 @@ impl StoreGate {
             Hold::Back => last,
             Hold::NotAway | Hold::GaveUp => Vec::new(),
         }
+    }
+
+    /// Works one delivery to its verdict with `role` and, when it was a last attempt that
+    /// failed while the store took no writes, once more when the store takes them again
+    /// (see [`Self::last_attempts_to_retry`]). The role may leave an answer meant
+    /// only for a delivery that is not worked again (a `rejected` that the retry could
+    /// make wrong); the slot of the work that counts comes back with its verdict, for
+    /// the role to send before it concludes the delivery.
+    pub async fn work_one<R: WorksOne>(
+        &self,
+        queue: &str,
+        delivery: &Delivery,
+        role: &R,
+    ) -> (Verdict, Option<R::Deferred>) {
+        let mut deferred = None;
+        let verdict = role.work(delivery, &mut deferred).await;
+        let again = self
+            .last_attempts_to_retry(queue, std::slice::from_ref(delivery), |_| {
+                matches!(verdict, Verdict::Retry { .. })
+            })
+            .await;
+        if again.is_empty() {
+            return (verdict, deferred);
+        }
+        let mut deferred = None;
+        let verdict = role.work(delivery, &mut deferred).await;
+        (verdict, deferred)
     }
 
     /// Tells the bus the verdict on one delivery, holding it first if it is to be tried
