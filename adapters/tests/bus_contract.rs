@@ -270,6 +270,44 @@ mod nats {
         assert_quiet(next_within(&mut queue, spec.ack_wait + QUIET).await);
     }
 
+    /// Takes and acknowledges what `first` (and `second`, if given) deliver, adding each
+    /// payload to `delivered`, until `wanted` is among them or ten seconds pass.
+    async fn take_until(
+        wanted: &str,
+        delivered: &mut Vec<String>,
+        first: &mut Box<dyn WorkQueue>,
+        mut second: Option<&mut Box<dyn WorkQueue>>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !delivered.iter().any(|seen| seen == wanted) && Instant::now() < deadline {
+            let delivery = match second.as_deref_mut() {
+                Some(second) => tokio::select! {
+                    delivery = next_within(first, QUIET) => delivery,
+                    delivery = next_within(second, QUIET) => delivery,
+                },
+                None => next_within(first, QUIET).await,
+            };
+            if let Some(delivery) = delivery {
+                delivered.push(payload(&delivery.message));
+                delivery.ack().await.unwrap();
+            }
+        }
+    }
+
+    /// Fails unless one of two processes' queues delivers `wanted` within ten seconds.
+    async fn delivered_again(
+        wanted: &str,
+        delivered: &mut Vec<String>,
+        first: &mut Box<dyn WorkQueue>,
+        second: &mut Box<dyn WorkQueue>,
+    ) {
+        take_until(wanted, delivered, first, Some(second)).await;
+        assert!(
+            delivered.iter().any(|seen| seen == wanted),
+            "{wanted:?} was skipped; delivered: {delivered:?}"
+        );
+    }
+
     /// Lets the queue's consumer have one unacknowledged delivery at a time: a second
     /// message stays pending while the first is in hand.
     async fn one_unacknowledged_at_a_time(cleanup: &DeleteStream, spec: &WorkQueueSpec) {
@@ -315,7 +353,8 @@ mod nats {
             .await
             .expect("deleting the queue's consumer");
         bus.publish(ns.message("work", "after")).await.unwrap();
-        // The worker's answer goes to a consumer that no longer exists.
+        // The worker's answer goes to a consumer that no longer exists, or, if the bus
+        // heard of the deletion first and declared the consumer again, nowhere.
         in_hand
             .nak(None, "failed while the consumer was gone")
             .await
@@ -329,9 +368,12 @@ mod nats {
             delivered.push((payload(&delivery.message), delivery.attempt));
             delivery.ack().await.unwrap();
         }
+        // In either order: when the consumer is declared again before the worker's nak
+        // reaches the server, the new message has been seen to come first.
+        delivered.sort();
         assert_eq!(
             delivered,
-            [("in hand".to_owned(), 1), ("after".to_owned(), 1)]
+            [("after".to_owned(), 1), ("in hand".to_owned(), 1)]
         );
         assert_quiet(next_within(&mut queue, QUIET).await);
         // Declared again as the spec says: the same filter, attempts and dead letters.
@@ -384,35 +426,69 @@ mod nats {
         let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
         stream.delete_consumer(&spec.name).await.unwrap();
         first.publish(ns.message("work", "after")).await.unwrap();
-        // The first process's pull fails; it declares the consumer again after what it
-        // was given, and takes the new message.
-        let after = next_within(&mut first_queue, Duration::from_secs(5))
-            .await
-            .expect("the first process should declare the consumer again");
-        assert_eq!(payload(&after.message), "after");
-        after.ack().await.unwrap();
-
+        // The first process's pull fails and it declares the consumer again, perhaps after
+        // what it was given (the second may have been quicker, hearing of the deletion).
+        let mut delivered = Vec::new();
+        take_until("after", &mut delivered, &mut first_queue, None).await;
         in_hand
             .nak(None, "failed after the consumer was deleted")
             .await
             .unwrap();
 
-        let mut delivered = BTreeSet::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !delivered.contains("held by the second") && Instant::now() < deadline {
-            let delivery = tokio::select! {
-                delivery = next_within(&mut first_queue, QUIET) => delivery,
-                delivery = next_within(&mut second_queue, QUIET) => delivery,
-            };
-            if let Some(delivery) = delivery {
-                delivered.insert(payload(&delivery.message));
-                delivery.ack().await.unwrap();
-            }
-        }
-        assert!(
-            delivered.contains("held by the second"),
-            "the message the second process handed back was skipped; delivered: {delivered:?}"
-        );
+        delivered_again(
+            "held by the second",
+            &mut delivered,
+            &mut first_queue,
+            &mut second_queue,
+        )
+        .await;
+        second.shutdown();
+    }
+
+    /// The same when the second process handed its message back before the deletion and
+    /// has no pull open to fail: it hears the server announce the deletion, and looks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_another_process_handed_back_before_the_consumer_was_deleted_is_not_skipped()
+    {
+        let (first, ns, cleanup) = connect().await;
+        let second = NatsBus::connect(first.config().clone()).await.unwrap();
+        let spec = ns.queue("intake", &["work"]);
+        let mut first_queue = first.work_queue(spec.clone()).await.unwrap();
+        let mut second_queue = second.work_queue(spec.clone()).await.unwrap();
+        first
+            .publish(ns.message("work", "handed back"))
+            .await
+            .unwrap();
+        // Handed back for a later attempt, which the deleted consumer will never make.
+        next(&mut second_queue)
+            .await
+            .nak(
+                Some(Duration::from_secs(60)),
+                "failed before the consumer was deleted",
+            )
+            .await
+            .unwrap();
+        first.publish(ns.message("work", "done")).await.unwrap();
+        let done = next(&mut first_queue).await;
+        assert_eq!(payload(&done.message), "done");
+        done.ack().await.unwrap();
+        let mut delivered = Vec::new();
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        stream.delete_consumer(&spec.name).await.unwrap();
+        first.publish(ns.message("work", "after")).await.unwrap();
+
+        // Only the first process pulls at first: its pull fails, and it declares the
+        // consumer again after what it was given.
+        take_until("after", &mut delivered, &mut first_queue, None).await;
+        delivered_again(
+            "handed back",
+            &mut delivered,
+            &mut first_queue,
+            &mut second_queue,
+        )
+        .await;
         second.shutdown();
     }
 

@@ -158,8 +158,9 @@ struct Shared {
     config: NatsBusConfig,
     heard_prefix: String,
     shutdown: watch::Sender<bool>,
-    /// The advisory listener, stopped with the last handle.
-    advisories: Mutex<Option<JoinHandle<()>>>,
+    /// The advisory listeners (dead letters, consumers created and deleted), stopped with
+    /// the last handle.
+    advisories: Mutex<Vec<JoinHandle<()>>>,
     /// Workers' requests read out in the background (`queue.rs`, `let_run`), so that at
     /// shutdown what they bring is handed back.
     hand_backs: Mutex<Vec<JoinHandle<()>>>,
@@ -231,6 +232,8 @@ impl NatsBus {
                 source,
             })?;
         let advisories = dead_letter::subscribe_to_advisories(&client, &config.stream).await?;
+        let consumer_changes =
+            consumer_watch::subscribe_to_changes(&client, &config.stream).await?;
         tracing::info!(
             url = %config.url,
             stream = %config.stream,
@@ -244,17 +247,23 @@ impl NatsBus {
             config,
             heard_prefix,
             shutdown: watch::Sender::new(false),
-            advisories: Mutex::new(None),
+            advisories: Mutex::new(Vec::new()),
             hand_backs: Mutex::new(Vec::new()),
             watches: Mutex::new(HashMap::new()),
             connections,
             redeclared: watch::Sender::new(0),
         });
-        let listener = tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories));
+        let listeners = vec![
+            tokio::spawn(dead_letter::listen(Arc::downgrade(&shared), advisories)),
+            tokio::spawn(consumer_watch::listen(
+                Arc::downgrade(&shared),
+                consumer_changes,
+            )),
+        ];
         *shared
             .advisories
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+            .unwrap_or_else(PoisonError::into_inner) = listeners;
         Ok(Self { shared })
     }
 
@@ -525,11 +534,11 @@ fn not_stored(subject: &Subject, error: &dyn std::fmt::Display) -> BusError {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(listener) = self
+        for listener in self
             .advisories
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
+            .drain(..)
         {
             listener.abort();
         }

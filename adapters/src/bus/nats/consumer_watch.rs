@@ -3,11 +3,12 @@
 //! A queue's durable consumer holds its place in the stream and which deliveries are still
 //! unacknowledged. Deleted on the server (an operator's `nats consumer rm`, a server
 //! restored without its consumers), the queue would stop: every pull fails, and the work
-//! waits for someone to restart the engine. So when a worker's pull fails, the process
-//! asks the server whether the queue's consumer is still there (at most once a second),
-//! and declares a missing one again.
+//! waits for someone to restart the engine. So when the server announces that a consumer
+//! of the stream was deleted (an advisory every process hears), or a worker's pull fails,
+//! the process asks the server whether the queue's consumer is still there (at most once
+//! a second), and declares a missing one again.
 //!
-//! It looks only when a pull fails, not on a timer: a consumer's info makes nats-server
+//! It looks only on such a sign, not on a timer: a consumer's info makes nats-server
 //! 2.9 count the queue's pending messages, and asked every second for every queue under a
 //! backlog of 20,000 claims it slowed the server enough to answer fetches late and to
 //! cost several times the processor time per claim (`docs/benchmarks.md`).
@@ -21,15 +22,20 @@
 //! idempotent consumers absorb.
 //!
 //! Several processes share a queue, and the first to look declares the consumer for all.
-//! A message that only another process held may lie before that start. So each process
-//! also looks when it hands a message back (at most every ten seconds), and whenever it finds the consumer declared
+//! A message that only another process held may lie before that start. So every process
+//! also looks when the server announces that one of its queues' consumers was deleted or
+//! created (JetStream's advisories, which every process hears), and when it hands a
+//! message back (at most every ten seconds: an advisory is not stored, and a process
+//! reconnecting at that moment misses it). Whenever it finds the consumer declared
 //! again from after a message it has not finished, it replaces that consumer with one
 //! starting from its oldest: a consumer's start only ever moves back, so the processes
 //! agree after at most one replacement each, and nothing any of them left unfinished is
-//! skipped. Two gaps are left: a process killed in the same seconds leaves nobody to
-//! speak for its messages, and one that handed a message back just before the deletion,
-//! with none of its pulls open to fail, does not look until it hands back another.
+//! skipped. A worker's answer to a delivery of the consumer that is gone is not sent:
+//! it would reach the consumer declared in its place, whose start covers the message. A
+//! process killed in the same seconds leaves nobody to speak for its messages: that gap
+//! is left.
 
+use super::NatsBusError;
 use super::Shared;
 use super::queue::consumer_config;
 use crate::bus::WorkQueueSpec;
@@ -38,7 +44,10 @@ use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::{ConsumerCreateStrictErrorKind, ConsumerErrorKind};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -65,6 +74,9 @@ pub(super) struct Watched {
     look: Notify,
     /// When a handed-back message last asked for a look.
     looked_after_handing_back: Mutex<Option<Instant>>,
+    /// Counts the consumers this process found gone or replaced: a delivery made before
+    /// the count moved came from a consumer that no longer exists.
+    generation: AtomicU64,
 }
 
 /// The messages of a queue this process has not finished, by stream sequence.
@@ -109,6 +121,24 @@ impl Watched {
             *looked = Some(Instant::now());
             self.look();
         }
+    }
+
+    /// The consumer's generation as this process knows it (see [`Self::orphaned`]).
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether a delivery made in `generation` came from a consumer since gone. A nak
+    /// for it would reach the consumer declared in its place, which has that message
+    /// pending under a delivery of its own: it would deliver it once more while a worker
+    /// has it. The new consumer's start covers the message anyway.
+    pub(super) fn orphaned(&self, generation: u64) -> bool {
+        self.generation() != generation
+    }
+
+    /// The consumer is gone, or about to be: what was delivered so far came from it.
+    fn orphan_outstanding(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The oldest message this process has not finished, if any.
@@ -165,10 +195,54 @@ pub(super) fn watch(
         }),
         look: Notify::new(),
         looked_after_handing_back: Mutex::new(None),
+        generation: AtomicU64::new(0),
     });
     let task = tokio::spawn(keep(Arc::downgrade(shared), spec.clone(), watched.clone()));
     watches.insert(spec.name.clone(), (watched.clone(), task));
     watched
+}
+
+/// The server's advisories that a consumer of `stream` was created or deleted, heard by
+/// every process (not as a queue group): each looks at its own queues.
+pub(super) async fn subscribe_to_changes(
+    client: &async_nats::Client,
+    stream: &str,
+) -> Result<BoxStream<'static, async_nats::Message>, NatsBusError> {
+    let mut changes = Vec::new();
+    for change in ["CREATED", "DELETED"] {
+        let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.{change}.{stream}.*");
+        let heard = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| NatsBusError::Advisories { subject, source })?;
+        changes.push(heard);
+    }
+    Ok(futures::stream::select_all(changes).boxed())
+}
+
+/// Asks the watch of the queue an advisory names to look at its consumer, until the bus
+/// is dropped.
+pub(super) async fn listen(
+    shared: Weak<Shared>,
+    mut changes: BoxStream<'static, async_nats::Message>,
+) {
+    while let Some(change) = changes.next().await {
+        let Some(shared) = shared.upgrade() else {
+            break;
+        };
+        // `$JS.EVENT.ADVISORY.CONSUMER.<change>.<stream>.<consumer>`
+        let Some(consumer) = change.subject.as_str().rsplit('.').next() else {
+            continue;
+        };
+        let watches = shared
+            .watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((watched, _)) = watches.get(consumer) {
+            tracing::debug!(queue = consumer, advisory = %change.subject, "the work queue's consumer changed on the server; looking at it");
+            watched.look();
+        }
+    }
 }
 
 /// Looks at the consumer whenever a worker's pull fails, until the bus shuts down or is
@@ -209,6 +283,7 @@ async fn look(
         Ok(info) => {
             if let Some(oldest) = skips_unfinished(&info, watched) {
                 let skipped_from = start_sequence(&info).unwrap_or_default();
+                watched.orphan_outstanding();
                 match replace(shared, spec, oldest).await {
                     Ok(()) => {
                         shared.redeclared.send_modify(|count| *count += 1);
@@ -222,6 +297,7 @@ async fn look(
             }
         }
         Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
+            watched.orphan_outstanding();
             match declare_again(shared, spec, watched.resume_from()).await {
                 Ok(declared) => {
                     // Here or by another process: either way this process's workers ask

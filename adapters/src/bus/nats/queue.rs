@@ -606,6 +606,7 @@ impl NatsWorkQueue {
             attempt,
             sequence,
             ack_wait_from: Mutex::new(arrived),
+            generation: self.watched.generation(),
             answered: AtomicBool::new(false),
         });
         match to_port(&self.shared.config, &answer.stored) {
@@ -649,6 +650,8 @@ struct Answer {
     sequence: u64,
     /// When the server's `ack_wait` last started: at delivery, or at the last progress.
     ack_wait_from: Mutex<Instant>,
+    /// The consumer's generation when it delivered this ([`Watched::orphaned`]).
+    generation: u64,
     answered: AtomicBool,
 }
 
@@ -703,7 +706,7 @@ impl Answer {
     }
 
     async fn nak(&self, delay: Option<Duration>, reason: &str) -> Result<(), BusError> {
-        if !self.first_answer() || self.answered_too_late("nak") {
+        if !self.first_answer() || self.answered_too_late("nak") || self.orphaned() {
             return Ok(());
         }
         if self.is_last() {
@@ -728,6 +731,9 @@ impl Answer {
     /// A worker dropped the delivery unanswered: hand it back, or on its last attempt
     /// dead-letter it.
     async fn dropped(&self) {
+        if self.orphaned() {
+            return;
+        }
         let reason = format!(
             "the worker dropped the last of {} deliveries without acknowledging it",
             self.attempt
@@ -752,6 +758,17 @@ impl Answer {
         let until = Instant::now() + after + self.spec.ack_wait;
         self.watched.hold(self.sequence, until);
         self.watched.handed_back();
+    }
+
+    /// A delivery of a consumer since gone is left to the one that replaced it, which
+    /// starts at or before it: counted as unfinished here until then, not handed back.
+    fn orphaned(&self) -> bool {
+        let orphaned = self.watched.orphaned(self.generation);
+        if orphaned {
+            self.held_for_next_attempt(Duration::ZERO);
+            tracing::debug!(queue = %self.spec.name, sequence = self.sequence, "a delivery of a consumer since deleted is left to the one declared in its place");
+        }
+        orphaned
     }
 
     fn answered_too_late(&self, what: &str) -> bool {
