@@ -30,7 +30,7 @@
 //! again from after a message it has not finished, it replaces that consumer with one
 //! starting from its oldest: a consumer's start only ever moves back, so the processes
 //! agree after at most one replacement each, and nothing any of them left unfinished is
-//! skipped. A worker's answer to a delivery of the consumer that is gone is not sent:
+//! skipped. A worker's hand-back of a delivery of the consumer that is gone is not sent:
 //! it would reach the consumer declared in its place, whose start covers the message. A
 //! process killed in the same seconds leaves nobody to speak for its messages: that gap
 //! is left.
@@ -103,8 +103,8 @@ impl Watched {
         self.unfinished().held.remove(&sequence);
     }
 
-    /// A pull failed: is the consumer still there, and does it still cover everything
-    /// unfinished here?
+    /// A pull failed, or the server announced a change: is the consumer still there, and
+    /// does it still cover everything unfinished here?
     pub(super) fn look(&self) {
         self.look.notify_one();
     }
