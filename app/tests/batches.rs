@@ -581,19 +581,10 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
     let intake = Intake::new(store_dyn, bus.clone()).with_gate(gate);
 
     bus.publish(submission("OUTAGE-1", "M-1001")).await.unwrap();
-    let delivery = tokio::time::timeout(PATIENCE, queue.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(delivery.is_last_attempt());
-    store.away(true);
-    let handling = tokio::spawn(async move { intake.handle(delivery).await });
-    held_one(&held).await;
-    store.away(false);
-    tokio::time::timeout(PATIENCE, handling)
-        .await
-        .unwrap()
-        .unwrap();
+    handled_through_outage(&store, &held, &mut queue, |delivery| async move {
+        intake.handle(delivery).await;
+    })
+    .await;
 
     let reply: IntakeReply = next_answer(&mut acks).await;
     assert_eq!(
@@ -601,10 +592,11 @@ async fn a_last_attempt_failed_by_an_outage_is_tried_again_once_the_store_is_bac
         (ReplyStatus::Accepted, Some("OUTAGE-1")),
         "{reply:?}"
     );
-    let claim = load::<ClaimDecider>(store.as_ref(), streams::claim(claim_id("OUTAGE-1")))
-        .await
-        .unwrap();
-    assert_eq!(claim.version, 1, "the claim is stored once");
+    assert_eq!(
+        version_of(store.as_ref(), "OUTAGE-1").await,
+        1,
+        "the claim is stored once"
+    );
     nothing_dead_lettered(&mut dead).await;
     nothing_left(&mut queue).await;
 }
@@ -633,24 +625,16 @@ async fn a_last_adjudication_failed_by_an_outage_is_tried_again_once_the_store_i
     bus.publish(submitted_event(store_dyn.as_ref(), claim_id("OUTAGE-2"), |_| {}).await)
         .await
         .unwrap();
-    let delivery = tokio::time::timeout(PATIENCE, queue.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(delivery.is_last_attempt());
-    store.away(true);
-    let handling = tokio::spawn(async move { adjudicator.handle(delivery).await });
-    held_one(&held).await;
-    store.away(false);
-    tokio::time::timeout(PATIENCE, handling)
-        .await
-        .unwrap()
-        .unwrap();
+    handled_through_outage(&store, &held, &mut queue, |delivery| async move {
+        adjudicator.handle(delivery).await;
+    })
+    .await;
 
-    let claim = load::<ClaimDecider>(store.as_ref(), streams::claim(claim_id("OUTAGE-2")))
-        .await
-        .unwrap();
-    assert_eq!(claim.version, 2, "submitted, then decided once");
+    assert_eq!(
+        version_of(store.as_ref(), "OUTAGE-2").await,
+        2,
+        "submitted, then decided once"
+    );
     nothing_dead_lettered(&mut dead).await;
     nothing_left(&mut queue).await;
 }
@@ -1050,6 +1034,36 @@ async fn nothing_dead_lettered(dead: &mut Subscription) {
     if let Ok(letter) = tokio::time::timeout(Duration::from_millis(250), dead.next()).await {
         panic!("nothing should be dead-lettered, got {letter:?}");
     }
+}
+
+/// Takes the queue's next delivery, a last attempt, and has `handle` work it while the
+/// store is away; brings the store back once the gate holds it, and waits for the work.
+async fn handled_through_outage<Handling: Future<Output = ()> + Send + 'static>(
+    store: &TestStore,
+    held: &HeldMessages,
+    queue: &mut Box<dyn WorkQueue>,
+    handle: impl FnOnce(Delivery) -> Handling,
+) {
+    let delivery = tokio::time::timeout(PATIENCE, queue.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(delivery.is_last_attempt());
+    store.away(true);
+    let handling = tokio::spawn(handle(delivery));
+    held_one(held).await;
+    store.away(false);
+    tokio::time::timeout(PATIENCE, handling)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn version_of(store: &dyn EventStore, claim_ref: &str) -> u64 {
+    load::<ClaimDecider>(store, streams::claim(claim_id(claim_ref)))
+        .await
+        .unwrap()
+        .version
 }
 
 /// Waits until the gate holds a message.
