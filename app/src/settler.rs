@@ -10,9 +10,9 @@
 //! A refused batch stays open with its settlement indices, and the settler sends it again,
 //! unchanged, every [`RETRY_OPEN_BATCHES`] (or the interval given to
 //! [`Settler::retrying_open_batches_every`]) until the chain takes it. Open batches are found
-//! in the log when the settler starts, so a restart forgets none. So does a batch the chain
-//! took but the store could not record: sending it again records it from the contract's
-//! log.
+//! in the log when the settler starts, so a restart forgets none. A batch the chain took
+//! but the store could not record is sent again as soon as the store takes writes, which
+//! records it from the contract's log (and stays open like a refused one if that fails).
 //!
 //! A batch that fails while the store takes no writes is held by the [`StoreGate`]; if any
 //! of its claims came on its last delivery, the batch is paid once more when the store is
@@ -215,9 +215,25 @@ impl Settler {
             }
             Err(SettlementError::Unrecorded { batch, source }) => {
                 // Paid (or perhaps paid) but not recorded: sending the batch again records
-                // it from the contract's log and pays nothing twice. Its claims are safe in it.
-                error!(%batch, error = %source, claims = claims.len(), "a payout batch went to the chain but could not be recorded; it stays open and will be sent again");
-                self.keep_open(batch);
+                // it from the contract's log and pays nothing twice. That is done as soon
+                // as the store takes writes again, holding the claims' messages till then;
+                // failing that, with the open batches.
+                error!(%batch, error = %source, claims = claims.len(), "a payout batch went to the chain but could not be recorded; it is sent again once the event store takes writes");
+                let recorded = self.gate.hold_until_back("settlement", &deliveries).await
+                    && match self.service.resume(batch).await {
+                        Ok(_) => {
+                            info!(%batch, "payout batch recorded from the chain's log");
+                            true
+                        }
+                        Err(error) => {
+                            warn!(%batch, %error, "payout batch still not recorded; it stays open and will be sent again");
+                            false
+                        }
+                    };
+                if !recorded {
+                    self.keep_open(batch);
+                }
+                // Its claims are safe in the batch either way.
                 conclude_each(deliveries, Verdict::Done).await;
             }
             Err(error) => {

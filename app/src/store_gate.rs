@@ -201,6 +201,17 @@ impl StoreGate {
         }
     }
 
+    /// Holds `deliveries` while the store takes no writes (see [`Self::conclude_all`]);
+    /// true once it takes them, false if it is still away at [`MAX_HOLD`] or the process
+    /// is stopping.
+    pub async fn hold_until_back(&self, queue: &str, deliveries: &[Delivery]) -> bool {
+        let held: Vec<&Delivery> = deliveries.iter().collect();
+        match self.hold_while_away(queue, &held).await {
+            Hold::NotAway | Hold::Back => true,
+            Hold::GaveUp => false,
+        }
+    }
+
     /// Works one delivery to its verdict with `role` and, when it was a last attempt that
     /// failed while the store took no writes, once more when the store takes them again
     /// (see [`Self::last_attempts_to_retry`]). The role may leave an answer meant
