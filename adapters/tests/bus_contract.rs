@@ -492,6 +492,90 @@ mod nats {
         second.shutdown();
     }
 
+    /// A worker rejects a delivery of a consumer since deleted. The consumer declared in
+    /// its place starts at or before that message, so it delivers it again, and a worker
+    /// rejects it again: the message is dead-lettered once, not twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_rejected_by_a_worker_of_a_deleted_consumer_is_dead_lettered_once() {
+        let (bus, ns, cleanup) = connect().await;
+        let spec = ns.queue("intake", &["work"]);
+        let mut dead_letters = bus
+            .subscribe(SubjectPattern::from(spec.dead_letter.clone()))
+            .await
+            .unwrap();
+        let mut queue = bus.work_queue(spec.clone()).await.unwrap();
+        bus.publish(ns.message("work", "malformed")).await.unwrap();
+        let in_hand = next(&mut queue).await;
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        stream.delete_consumer(&spec.name).await.unwrap();
+        bus.publish(ns.message("work", "after")).await.unwrap();
+        // The consumer declared again starts at the message in hand; each worker that gets
+        // it rejects it.
+        let mut delivered = Vec::new();
+        for _ in 0..2 {
+            let delivery = next_within(&mut queue, Duration::from_secs(5))
+                .await
+                .expect("the queue should deliver again once its consumer is back");
+            delivered.push(payload(&delivery.message));
+            if payload(&delivery.message) == "malformed" {
+                delivery.reject("not a claim").await.unwrap();
+            } else {
+                delivery.ack().await.unwrap();
+            }
+        }
+        delivered.sort();
+        assert_eq!(delivered, ["after", "malformed"]);
+        in_hand.reject("not a claim").await.unwrap();
+
+        let letter = heard(&mut dead_letters).await;
+        assert_eq!(payload(&letter), "malformed");
+        if let Ok(again) = tokio::time::timeout(Duration::from_secs(1), dead_letters.next()).await {
+            panic!("the message was dead-lettered twice; the second: {again:?}");
+        }
+    }
+
+    /// A subscription reads what the stream stores through a consumer of its own. When
+    /// that consumer is lost before it delivered anything (a server restarted, or here,
+    /// deleted), the client makes it again from the stream's first message: the
+    /// subscription still hears only what was stored after it subscribed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscription_whose_consumer_is_lost_hears_nothing_from_before_it() {
+        let (bus, ns, cleanup) = connect().await;
+        let dead_letters = ns.pattern("deadletter.>");
+        bus.publish(ns.message("deadletter.intake", "before"))
+            .await
+            .unwrap();
+        let mut subscription = bus.subscribe(dead_letters).await.unwrap();
+
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        use futures::StreamExt;
+        let mut consumers = stream.consumers();
+        let mut deleted = 0;
+        while let Some(consumer) = consumers.next().await {
+            let consumer = consumer.unwrap();
+            if consumer.config.deliver_subject.is_some() {
+                stream.delete_consumer(&consumer.name).await.unwrap();
+                deleted += 1;
+            }
+        }
+        assert_eq!(deleted, 1, "the subscription's consumer");
+        // The client notices the missing heartbeats (about ten seconds) and makes the
+        // consumer again.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        bus.publish(ns.message("deadletter.intake", "after"))
+            .await
+            .unwrap();
+
+        let heard = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("the subscription should hear what comes after")
+            .unwrap();
+        assert_eq!(payload(&heard), "after");
+    }
+
     /// A queue that never acknowledged anything starts again where it was declared: what the
     /// stream held before the declaration stays outside it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1112,7 +1196,14 @@ async fn after_max_deliveries_a_message_is_dead_lettered(bus: Arc<dyn MessageBus
     let letter = heard(&mut dead_letters).await;
     assert_eq!(letter.subject, spec.dead_letter);
     assert_eq!(payload(&letter), "claim");
-    assert_eq!(letter.id, None);
+    // An id of its own, naming the queue and the message, not the original's (the stream
+    // would drop the dead letter as a duplicate of it): a second dead letter of this
+    // message from this queue is the duplicate, and is dropped.
+    assert!(
+        letter.id.is_some() && letter.id != sent.id,
+        "dead letter id {:?}",
+        letter.id
+    );
     assert_eq!(
         letter.header(dead_letter_headers::REASON),
         Some("plan store still unavailable")

@@ -643,10 +643,9 @@ fn cap(setting: &str, text: &str) -> Result<TokenAmount, ConfigError> {
 /// A NATS subject namespace (`staging`, `eu-staging`): one subject token of letters,
 /// digits, `-` and `_`, as the bus takes it (`NatsBus::connect` refuses anything else, so
 /// it is refused here, before a server's permissions are written for it). It may not
-/// start with `_` or `$` (NATS's own subjects: inboxes, the bus's republished copies, the
-/// JetStream API) nor be a root of the engine's subjects (`claims`, `events`,
-/// `deadletter`), which an engine without a namespace on the same server would capture
-/// too.
+/// start with `_` or `$` (NATS's own subjects: inboxes, the JetStream API) nor be a root
+/// of the engine's subjects (`claims`, `events`, `deadletter`), which an engine without a
+/// namespace on the same server would capture too.
 pub fn namespace(text: String) -> Result<String, ConfigError> {
     const SETTING: &str = "nats_namespace";
     let text = text.trim().to_owned();

@@ -18,15 +18,15 @@
 //! sets that inbox prefix (`claims submit` does).
 //!
 //! The engine's user has what its roles need: the engine's subjects (`claims.>`,
-//! `events.>`, `deadletter.>`), the JetStream API, acknowledgements and advisories, the
-//! stream's republished copies and every inbox (answers to insurers, its own API replies).
+//! `events.>`, `deadletter.>`), the JetStream API, acknowledgements, flow control and
+//! advisories, and every inbox (answers to insurers, its own API replies, its
+//! subscriptions' deliveries).
 //!
 //! For an engine under a subject namespace (`claims serve --nats-namespace staging`), every
 //! permission names its subject as the bus puts it on the wire
 //! ([`claims_adapters::bus::wire_subject`]): `staging.claims.submit.<insurer>`,
 //! `staging.events.>`, while NATS's own subjects keep their names (`_INBOX.<insurer>.>`,
-//! `$JS.API.>`, `$JS.ACK.>`, and `_CLAIMS_BUS.>`, where the stream republishes
-//! `staging.…` as `_CLAIMS_BUS.<stream>.staging.…`).
+//! `$JS.API.>`, `$JS.ACK.>`, `$JS.FC.>`).
 
 use crate::subjects;
 use claims_adapters::bus::wire_subject;
@@ -143,17 +143,18 @@ pub fn insurer_permissions(insurer: &InsurerId) -> Permissions {
 }
 
 /// The engine's rights: every engine subject, the JetStream API (streams, consumers,
-/// pulls, reading a message back), acknowledgements, advisories (deliveries that ran out of
-/// attempts), the stream's republished copies (`_CLAIMS_BUS.>`) and every inbox.
+/// pulls, reading a message back), acknowledgements, flow control (of the consumers its
+/// subscriptions read the stream through), advisories (deliveries that ran out of
+/// attempts, consumers created and deleted) and every inbox.
 pub fn engine_permissions() -> Permissions {
     let engine_subjects: Vec<String> = subjects::engine_subjects()
         .iter()
         .map(ToString::to_string)
         .collect();
     let mut publish = engine_subjects.clone();
-    publish.extend(["$JS.API.>", "$JS.ACK.>", "_INBOX.>"].map(str::to_owned));
+    publish.extend(["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"].map(str::to_owned));
     let mut subscribe = engine_subjects;
-    subscribe.extend(["$JS.EVENT.ADVISORY.>", "_CLAIMS_BUS.>", "_INBOX.>"].map(str::to_owned));
+    subscribe.extend(["$JS.EVENT.ADVISORY.>", "_INBOX.>"].map(str::to_owned));
     Permissions { publish, subscribe }
 }
 
@@ -445,6 +446,7 @@ mod tests {
                 "staging.deadletter.>",
                 "$JS.API.>",
                 "$JS.ACK.>",
+                "$JS.FC.>",
                 "_INBOX.>"
             ]
         );
@@ -455,13 +457,12 @@ mod tests {
                 "staging.events.>",
                 "staging.deadletter.>",
                 "$JS.EVENT.ADVISORY.>",
-                "_CLAIMS_BUS.>",
                 "_INBOX.>"
             ]
         );
 
         // Every kind of subject the engine uses, as a namespaced bus sends it, stored or
-        // plain, and the stream's republished copy of what it stores.
+        // plain.
         let bus = NatsBusConfig::new(
             "nats://127.0.0.1:4222",
             "CLAIMS",
@@ -484,8 +485,6 @@ mod tests {
             let wire = bus.on_wire(subject.as_str());
             assert!(allows(&rights.publish, &wire), "publish {wire}");
             assert!(allows(&rights.subscribe, &wire), "subscribe {wire}");
-            let heard = format!("{}.{wire}", bus.heard_prefix());
-            assert!(allows(&rights.subscribe, &heard), "subscribe {heard}");
         }
         // The same subjects outside the namespace are another engine's.
         assert!(!allows(&rights.publish, subjects::submit(&acme).as_str()));

@@ -237,6 +237,7 @@ impl Bus {
     fn dead_letter(&self, queue: &WorkQueueSpec, dead: DeadLetter) -> Result<(), BusError> {
         let DeadLetter {
             message,
+            sequence,
             deliveries,
             reason,
         } = dead;
@@ -251,7 +252,7 @@ impl Bus {
         let original_subject = message.subject.to_string();
         let copy = Message {
             subject: queue.dead_letter.clone(),
-            id: None,
+            id: Some(format!("dead-letter-{}-{sequence}", queue.name)),
             ..message
         }
         .with_header(dead_letter_headers::REASON, reason)
@@ -338,6 +339,8 @@ struct InFlight {
 #[derive(Debug)]
 struct DeadLetter {
     message: Message,
+    /// The message's capture sequence in the queue: with the queue, its dead letter's id.
+    sequence: u64,
     deliveries: u32,
     reason: String,
 }
@@ -425,6 +428,7 @@ impl Queue {
                         self.spec.ack_wait, pending.deliveries
                     ),
                     deliveries: pending.deliveries,
+                    sequence,
                     message: pending.message,
                 });
             } else {
@@ -536,6 +540,7 @@ impl Queue {
         };
         if let Some(reason) = gives_up {
             return Some(DeadLetter {
+                sequence,
                 deliveries: pending.deliveries,
                 message: pending.message,
                 reason,

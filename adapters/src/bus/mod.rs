@@ -11,7 +11,8 @@
 //!   workers may pull from the same queue; each message goes to one of them;
 //! - a pulled [`Delivery`] must be acked once its work is stored; a nak (or a worker that
 //!   drops it) hands it back for redelivery, and after `max_deliveries` attempts the
-//!   message goes to the queue's dead-letter subject with the reason;
+//!   message goes to the queue's dead-letter subject with the reason, once: the dead
+//!   letter's id names the queue and the message, so a second is a duplicate;
 //! - [`MessageBus::subscribe`] is a plain, non-durable subscription (replies, outcomes).
 //!
 //! Subjects are dot-separated tokens; patterns use `*` for one token and `>` for the rest.

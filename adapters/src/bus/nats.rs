@@ -37,15 +37,17 @@
 //! hears (as a queue group, so one process per advisory handles it), reads the message by
 //! its stream sequence and dead-letters it with a reason saying it was never acknowledged.
 //! Dead-letter subjects must be among the stream's subjects, so dead letters are stored.
-//! A dead letter is published before the original is let go, so a crash in between can
-//! leave two copies, never none.
+//! A dead letter is published before the original is let go, so a crash in between leaves
+//! the message to be delivered again, never lost; its dead letter's message id (the queue
+//! and the original's stream sequence) makes a second one a duplicate the stream drops.
 //!
 //! **Subscriptions hear what the stream stored.** A JetStream publish is also a plain NATS
 //! message that every subscriber hears, duplicate or not, so a plain subscription would
-//! hear a re-sent claim the port promises to drop. The stream therefore republishes each
-//! message it stores under [`NatsBusConfig::heard_prefix`]; a subscription listens there
-//! for subjects the stream captures, and to the plain subject for the rest (answers to an
-//! insurer and replies to its inbox, which never touch the stream).
+//! hear a re-sent claim the port promises to drop. A subscription therefore reads the
+//! subjects the stream captures through ephemeral ordered consumers of its own (from the
+//! moment it subscribes), and listens to the plain subject for the rest (answers to an
+//! insurer and replies to its inbox, which never touch the stream); see
+//! `nats/subscription.rs`.
 //!
 //! Replies: a JetStream publish uses the NATS reply subject for the stream's
 //! acknowledgement, so a message's `reply_to` travels in the `Claims-Reply-To` header when
@@ -156,7 +158,6 @@ struct Shared {
     jetstream: jetstream::Context,
     stream: stream::Stream,
     config: NatsBusConfig,
-    heard_prefix: String,
     shutdown: watch::Sender<bool>,
     /// The advisory listeners (dead letters, consumers created and deleted), stopped with
     /// the last handle.
@@ -216,9 +217,8 @@ impl NatsBus {
                 source,
             })?;
         let jetstream = jetstream::new(client.clone());
-        let heard_prefix = config.heard_prefix();
         jetstream
-            .create_or_update_stream(stream_config(&config, &heard_prefix))
+            .create_or_update_stream(kept_republishing(&jetstream, stream_config(&config)).await)
             .await
             .map_err(|source| NatsBusError::Stream {
                 stream: config.stream.clone(),
@@ -245,7 +245,6 @@ impl NatsBus {
             jetstream,
             stream,
             config,
-            heard_prefix,
             shutdown: watch::Sender::new(false),
             advisories: Mutex::new(Vec::new()),
             hand_backs: Mutex::new(Vec::new()),
@@ -576,14 +575,36 @@ pub async fn connect_options(
     })
 }
 
+/// `wanted`, keeping the republishing of a stream made by an earlier version: nothing
+/// listens to those copies any more, but nats-server 2.9 refuses to change a stream's
+/// republishing, and would refuse the whole update.
+async fn kept_republishing(
+    jetstream: &jetstream::Context,
+    mut wanted: stream::Config,
+) -> stream::Config {
+    if let Ok(existing) = jetstream.get_stream(&wanted.name).await
+        && let Some(republish) = existing.cached_info().config.republish.clone()
+    {
+        tracing::warn!(
+            stream = %wanted.name,
+            destination = %republish.destination,
+            "the stream republishes every message it stores, as streams made by earlier versions did; nothing needs the copies now, and they cost nats-server processor time (docs/operations.md, \"A stream that still republishes\")"
+        );
+        wanted.republish = Some(republish);
+    }
+    wanted
+}
+
 /// The stream: every configured subject, kept for `max_age`, deduplicated within the
-/// window, republished under `heard_prefix` for subscriptions.
-fn stream_config(config: &NatsBusConfig, heard_prefix: &str) -> stream::Config {
+/// window. Nothing is republished: subscriptions read the stream through consumers of
+/// their own (a stream made by an earlier version keeps republishing, see
+/// [`kept_republishing`]).
+fn stream_config(config: &NatsBusConfig) -> stream::Config {
     stream::Config {
         name: config.stream.clone(),
         description: Some(
-            "The claims engine's messages: work queues read them, subscriptions hear their \
-             republished copies, dead letters stay here for operators."
+            "The claims engine's messages: work queues and subscriptions read them, dead \
+             letters stay here for operators."
                 .to_owned(),
         ),
         subjects: config
@@ -603,11 +624,7 @@ fn stream_config(config: &NatsBusConfig, heard_prefix: &str) -> stream::Config {
         max_messages: -1,
         max_bytes: -1,
         max_messages_per_subject: -1,
-        republish: Some(stream::Republish {
-            source: ">".to_owned(),
-            destination: format!("{heard_prefix}.>"),
-            headers_only: false,
-        }),
+        republish: None,
         ..stream::Config::default()
     }
 }

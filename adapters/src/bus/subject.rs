@@ -113,6 +113,51 @@ impl SubjectPattern {
         }
         subject_tokens.next().is_none()
     }
+
+    /// True when every subject `inner` names is one this pattern names too.
+    pub fn covers(&self, inner: &SubjectPattern) -> bool {
+        let mut outer_tokens = self.0.split('.');
+        let mut inner_tokens = inner.0.split('.');
+        loop {
+            match (outer_tokens.next(), inner_tokens.next()) {
+                (None, None) => return true,
+                (Some(REST), Some(_)) => return true,
+                (Some(ONE_TOKEN), Some(token)) if token != REST => {}
+                (Some(outer), Some(inner)) if outer == inner && outer != ONE_TOKEN => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// The pattern naming exactly the subjects both patterns name, if they share any:
+    /// `claims.submit.acme` for `claims.*.acme` and `claims.submit.>`.
+    pub fn overlap(&self, other: &SubjectPattern) -> Option<SubjectPattern> {
+        let mut mine = self.0.split('.');
+        let mut theirs = other.0.split('.');
+        let mut tokens = Vec::new();
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => break,
+                // `>` takes one or more tokens: whatever the other pattern has left.
+                (Some(REST), Some(token)) => {
+                    tokens.push(token);
+                    tokens.extend(theirs);
+                    break;
+                }
+                (Some(token), Some(REST)) => {
+                    tokens.push(token);
+                    tokens.extend(mine);
+                    break;
+                }
+                (Some(ONE_TOKEN), Some(token)) | (Some(token), Some(ONE_TOKEN)) => {
+                    tokens.push(token);
+                }
+                (Some(a), Some(b)) if a == b => tokens.push(a),
+                _ => return None,
+            }
+        }
+        Some(Self(tokens.join(".")))
+    }
 }
 
 impl From<Subject> for SubjectPattern {
@@ -185,6 +230,57 @@ mod tests {
 
     fn pattern(text: &str) -> SubjectPattern {
         SubjectPattern::new(text).unwrap()
+    }
+
+    #[test]
+    fn a_pattern_covers_the_subjects_it_matches_and_no_more() {
+        let covers = |outer: &str, inner: &str| pattern(outer).covers(&pattern(inner));
+        assert!(covers("claims.>", "claims.submit.*"));
+        assert!(covers("claims.>", "claims.>"));
+        assert!(covers("claims.>", "claims.a.>"));
+        assert!(covers("events.*.x", "events.claim.x"));
+        assert!(covers("events.*.x", "events.*.x"));
+        assert!(!covers("events.*", "events.>"));
+        assert!(!covers("claims.>", "claims"));
+        assert!(!covers("claims.submit.acme", "claims.submit.*"));
+        assert!(!covers("claims.>", "events.>"));
+        assert!(!covers("a.b", "a.b.c"));
+    }
+
+    #[test]
+    fn two_patterns_overlap_in_the_subjects_both_name() {
+        let overlap = |a: &str, b: &str| {
+            let one = pattern(a).overlap(&pattern(b)).map(|p| p.0);
+            let other = pattern(b).overlap(&pattern(a)).map(|p| p.0);
+            assert_eq!(one, other, "{a} and {b}");
+            one
+        };
+        let named = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            overlap("claims.*.acme", "claims.submit.>"),
+            named("claims.submit.acme")
+        );
+        assert_eq!(overlap(">", "events.claim.*"), named("events.claim.*"));
+        assert_eq!(
+            overlap("claims.>", "claims.submit.*"),
+            named("claims.submit.*")
+        );
+        assert_eq!(overlap("a.>", "a.*.>"), named("a.*.>"));
+        assert_eq!(overlap("*.b", "a.*"), named("a.b"));
+        assert_eq!(overlap("a.b", "a.b"), named("a.b"));
+        assert_eq!(overlap("a.>", "a"), None);
+        assert_eq!(overlap("claims.>", "events.>"), None);
+        assert_eq!(overlap("a.*", "a.b.c"), None);
+        assert_eq!(overlap("a.b", "a.c"), None);
+        // What an overlap names, both name.
+        for (a, b, inside) in [
+            ("claims.*.acme", "claims.submit.>", "claims.submit.acme"),
+            (">", "x.*", "x.y"),
+        ] {
+            let both = pattern(a).overlap(&pattern(b)).unwrap();
+            assert!(both.matches(&subject(inside)));
+            assert!(pattern(a).covers(&both) && pattern(b).covers(&both));
+        }
     }
 
     fn reason_subject(text: &str) -> &'static str {

@@ -13,7 +13,7 @@ pub struct NatsBusConfig {
     /// Who the engine is to the server.
     pub credentials: NatsCredentials,
     /// The JetStream stream that stores every message the engine's queues read, such as
-    /// `CLAIMS`. Its name also names its advisories and its republished subjects.
+    /// `CLAIMS`. Its name also names its advisories.
     pub stream: String,
     /// The subjects the stream captures, such as `claims.submit.>`, `events.>`,
     /// `deadletter.>`. Every work queue's subjects and dead-letter subject must be among
@@ -103,13 +103,6 @@ impl NatsBusConfig {
             .and_then(|namespace| subject.strip_prefix(namespace)?.strip_prefix('.'))
             .unwrap_or(subject)
     }
-
-    /// Where the stream republishes what it stored, so that subscriptions hear each stored
-    /// message once (and never a dropped duplicate): `_CLAIMS_BUS.<stream>`, outside every
-    /// subject the engine uses.
-    pub fn heard_prefix(&self) -> String {
-        format!("_CLAIMS_BUS.{}", self.stream)
-    }
 }
 
 /// Where a subject (or pattern) of an engine under `namespace` travels on the wire:
@@ -124,8 +117,8 @@ pub fn wire_subject(namespace: Option<&str>, subject: &str) -> String {
     }
 }
 
-/// True for the subjects of NATS itself, never namespaced: inboxes (`_INBOX.…`), the
-/// bus's republished copies (`_CLAIMS_BUS.…`) and the server's API (`$JS.…`).
+/// True for the subjects of NATS itself, never namespaced: inboxes (`_INBOX.…`) and the
+/// server's API (`$JS.…`).
 fn is_nats_own(subject: &str) -> bool {
     subject.starts_with('_') || subject.starts_with('$')
 }

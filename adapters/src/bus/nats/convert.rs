@@ -4,7 +4,7 @@
 //! subject travels as the `Claims-Reply-To` header when the message goes through the
 //! stream, because a JetStream publish uses the NATS reply subject for the stream's
 //! acknowledgement and the stream does not store it. Every other `Nats-` header is the
-//! server's (stream, sequence, republishing) and is not part of the message.
+//! server's (stream, sequence) and is not part of the message.
 
 use crate::bus::{BusError, Message, Subject};
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
@@ -124,7 +124,7 @@ mod tests {
     fn a_message_survives_the_stream_with_its_id_headers_and_reply() {
         let sent = message();
         let mut headers = to_headers(&sent, true).unwrap();
-        // What the server adds when it stores and republishes.
+        // What the server adds when it stores and delivers.
         headers.insert("Nats-Stream", "CLAIMS");
         headers.insert("Nats-Sequence", "7");
         let back = from_nats(

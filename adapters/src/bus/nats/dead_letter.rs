@@ -16,6 +16,9 @@ const DEAD_LETTER_MARK: &str = "dead letters to ";
 /// none of the original's, or JetStream would drop it as a duplicate of the original.
 const SERVER_PREFIX: &str = "Nats-";
 
+/// The header JetStream deduplicates on.
+const MESSAGE_ID: &str = "Nats-Msg-Id";
+
 /// The description of a work queue's consumer.
 pub(super) fn describe(queue: &str, dead_letter: &Subject) -> String {
     format!("Claims work queue {queue}; {DEAD_LETTER_MARK}{dead_letter}")
@@ -40,6 +43,8 @@ pub(super) struct DeadLetter<'a> {
     pub headers: Option<&'a HeaderMap>,
     /// The message's body.
     pub payload: Bytes,
+    /// The message's place in the stream: with the queue, what makes its dead letter one.
+    pub sequence: u64,
     /// Deliveries attempted.
     pub deliveries: u64,
     /// Why it is given up on.
@@ -48,16 +53,15 @@ pub(super) struct DeadLetter<'a> {
 
 /// Publishes the dead letter (through the stream, which stores it), with the original's
 /// headers and reply subject and the reason.
+///
+/// A queue dead-letters a message once: the dead letter's message id is the queue's name
+/// and the original's stream sequence, so within the stream's duplicate window a second
+/// one is dropped. A second comes when the term after the first is lost (a crash, a lost
+/// connection) and the message is delivered again, when a worker rejects a delivery of a
+/// consumer since deleted and the one declared in its place delivers the message again,
+/// or when a late answer and the server's `MAX_DELIVERIES` advisory meet.
 pub(super) async fn send(shared: &Shared, mut letter: DeadLetter<'_>) -> Result<(), BusError> {
     letter.original_subject = shared.config.off_wire(letter.original_subject);
-    tracing::warn!(
-        queue = letter.queue,
-        subject = letter.original_subject,
-        dead_letter = letter.to,
-        deliveries = letter.deliveries,
-        reason = letter.reason,
-        "message dead-lettered"
-    );
     let to = Subject::new(letter.to)?;
     let mut headers = HeaderMap::new();
     for (name, values) in letter.headers.into_iter().flat_map(HeaderMap::iter) {
@@ -85,14 +89,44 @@ pub(super) async fn send(shared: &Shared, mut letter: DeadLetter<'_>) -> Result<
     );
     set(&mut headers, dead_letter_headers::QUEUE, letter.queue);
     if shared.captures(&to) {
-        shared.store(&to, headers, letter.payload).await.map(drop)
+        let id = format!(
+            "{}-dead-letter-{}-{}",
+            shared.config.stream, letter.queue, letter.sequence
+        );
+        set(&mut headers, MESSAGE_ID, &id);
+        let stored = shared.store(&to, headers, letter.payload.clone()).await?;
+        if stored.duplicate {
+            tracing::debug!(
+                queue = letter.queue,
+                stream_sequence = letter.sequence,
+                reason = letter.reason,
+                "message already dead-lettered; this dead letter is dropped"
+            );
+        } else {
+            log_dead_lettered(&letter);
+        }
+        Ok(())
     } else {
+        log_dead_lettered(&letter);
         tracing::warn!(
             dead_letter = %to,
             "the stream does not capture this dead-letter subject; the dead letter is not stored"
         );
         shared.send_plain(&to, None, headers, letter.payload).await
     }
+}
+
+/// Says a message was dead-lettered (not when its dead letter was a duplicate).
+fn log_dead_lettered(letter: &DeadLetter<'_>) {
+    tracing::warn!(
+        queue = letter.queue,
+        subject = letter.original_subject,
+        stream_sequence = letter.sequence,
+        dead_letter = letter.to,
+        deliveries = letter.deliveries,
+        reason = letter.reason,
+        "message dead-lettered"
+    );
 }
 
 /// Sets a dead-letter header; a value NATS cannot carry (a line break in a reason) is
@@ -187,6 +221,7 @@ async fn dead_letter_unanswered(shared: &Shared, payload: &[u8]) -> Result<(), B
             original_subject: stored.subject.as_str(),
             headers: Some(&stored.headers),
             payload: stored.payload,
+            sequence: advisory.stream_seq,
             deliveries: advisory.deliveries,
             reason: &reason,
         },

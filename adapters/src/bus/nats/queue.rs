@@ -4,7 +4,7 @@
 use super::arrivals::ArrivalRate;
 use super::consumer_watch::{self, Watched};
 use super::{NatsBusConfig, Shared, dead_letter};
-use crate::bus::{Acker, BusError, Delivery, Message, SubjectPattern, WorkQueue, WorkQueueSpec};
+use crate::bus::{Acker, BusError, Delivery, Message, WorkQueue, WorkQueueSpec};
 use crate::failure_streak::FailureStreak;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer, pull};
@@ -77,7 +77,7 @@ pub(super) async fn declare(
 fn ensure_captured(shared: &Shared, spec: &WorkQueueSpec) -> Result<(), BusError> {
     let stream_subjects = &shared.config.subjects;
     for pattern in &spec.subjects {
-        if !stream_subjects.iter().any(|outer| covers(outer, pattern)) {
+        if !stream_subjects.iter().any(|outer| outer.covers(pattern)) {
             return Err(BusError::InvalidSubject {
                 subject: pattern.to_string(),
                 reason: "the NATS bus's stream does not capture these subjects; add them to its configuration",
@@ -91,21 +91,6 @@ fn ensure_captured(shared: &Shared, spec: &WorkQueueSpec) -> Result<(), BusError
         });
     }
     Ok(())
-}
-
-/// True when every subject `inner` matches is matched by `outer`.
-fn covers(outer: &SubjectPattern, inner: &SubjectPattern) -> bool {
-    let mut outer_tokens = outer.as_str().split('.');
-    let mut inner_tokens = inner.as_str().split('.');
-    loop {
-        match (outer_tokens.next(), inner_tokens.next()) {
-            (None, None) => return true,
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(token)) if token != ">" => {}
-            (Some(outer), Some(inner)) if outer == inner && outer != "*" => {}
-            _ => return false,
-        }
-    }
 }
 
 /// The consumer a spec asks for, filtering on the subjects as they travel on the wire.
@@ -394,6 +379,10 @@ impl NatsWorkQueue {
     fn hand_back_outstanding(&mut self) {
         if let Some(pull) = self.pull.take() {
             self.let_run(pull, Then::HandBack);
+        }
+        // Done at an earlier call: the channel left in place of the strays has no sender.
+        if self.strays.is_closed() {
+            return;
         }
         let (_, none) = mpsc::unbounded_channel();
         let mut strays = std::mem::replace(&mut self.strays, none);
@@ -721,6 +710,9 @@ impl Answer {
             .map_err(|error| self.failed("nak", &error))
     }
 
+    /// Sent for a delivery of a consumer since gone as well: the worker's verdict stands.
+    /// The consumer declared in its place delivers the message again, and the dead letter
+    /// of the reject that follows is a duplicate the stream drops ([`dead_letter::send`]).
     async fn reject(&self, reason: &str) -> Result<(), BusError> {
         if !self.first_answer() || self.answered_too_late("reject") {
             return Ok(());
@@ -794,6 +786,7 @@ impl Answer {
                 original_subject: &self.stored.subject,
                 headers: self.stored.headers.as_ref(),
                 payload: self.stored.payload.clone(),
+                sequence: self.sequence,
                 deliveries: u64::from(self.attempt),
                 reason,
             },
@@ -863,32 +856,4 @@ fn to_port(config: &NatsBusConfig, stored: &Stored) -> Result<Message, BusError>
         stored.headers.as_ref(),
         stored.payload.clone(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
-    use super::*;
-
-    fn pattern(text: &str) -> SubjectPattern {
-        SubjectPattern::new(text).unwrap()
-    }
-
-    #[test]
-    fn a_pattern_covers_the_subjects_it_matches_and_no_more() {
-        assert!(covers(&pattern("claims.>"), &pattern("claims.submit.*")));
-        assert!(covers(&pattern("claims.>"), &pattern("claims.>")));
-        assert!(covers(&pattern("claims.>"), &pattern("claims.a.>")));
-        assert!(covers(&pattern("events.*.x"), &pattern("events.claim.x")));
-        assert!(covers(&pattern("events.*.x"), &pattern("events.*.x")));
-        assert!(!covers(&pattern("events.*"), &pattern("events.>")));
-        assert!(!covers(&pattern("claims.>"), &pattern("claims")));
-        assert!(!covers(
-            &pattern("claims.submit.acme"),
-            &pattern("claims.submit.*")
-        ));
-        assert!(!covers(&pattern("claims.>"), &pattern("events.>")));
-        assert!(!covers(&pattern("a.b"), &pattern("a.b.c")));
-    }
 }
