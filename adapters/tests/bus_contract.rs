@@ -188,6 +188,55 @@ mod nats {
 
     bus_contract!(fresh);
 
+    /// A stream made by an earlier version republishes what it stores, and nats-server
+    /// 2.9 refuses to change that: the bus takes such a stream as it is rather than fail
+    /// to start, and its subscriptions still hear each stored message once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_that_republishes_is_taken_as_it_is() {
+        let namespace = Namespace::new();
+        let stream = format!("CLAIMS_TEST_{}", namespace.0);
+        let cleanup = DeleteStream {
+            stream: stream.clone(),
+        };
+        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
+        jetstream
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: stream.clone(),
+                subjects: vec![format!("{}.>", namespace.0)],
+                max_age: Duration::from_secs(15 * 60),
+                republish: Some(async_nats::jetstream::stream::Republish {
+                    source: ">".to_owned(),
+                    destination: format!("_CLAIMS_BUS.{stream}.>"),
+                    headers_only: false,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+
+        let config = NatsBusConfig {
+            max_age: Duration::from_secs(15 * 60),
+            ..NatsBusConfig::new(url(), stream.clone(), vec![namespace.pattern(">")])
+        };
+        let bus = NatsBus::connect(config)
+            .await
+            .expect("the bus should start on a stream that republishes");
+        let mut subscription = bus.subscribe(namespace.pattern("work")).await.unwrap();
+        let mut queue = bus
+            .work_queue(namespace.queue("intake", &["work"]))
+            .await
+            .unwrap();
+        let sent = namespace.message("work", "job").with_id("job-1");
+        bus.publish(sent.clone()).await.unwrap();
+        bus.publish(sent).await.unwrap();
+
+        assert_eq!(payload(&heard(&mut subscription).await), "job");
+        heard_nothing(&mut subscription).await;
+        next(&mut queue).await.ack().await.unwrap();
+        assert_quiet(next_within(&mut queue, QUIET).await);
+        drop(cleanup);
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_a_typed_error() {
         let config = NatsBusConfig::new(
