@@ -483,7 +483,9 @@ impl Engine {
                 metrics.clone().follow_log(store.clone(), shutdown.clone()),
             ));
             tasks.push(tokio::spawn(
-                metrics.clone().count_dead_letters(dyn_bus.clone()),
+                metrics
+                    .clone()
+                    .count_dead_letters(dyn_bus.clone(), shutdown.clone()),
             ));
             let mut projector_shutdown = shutdown.clone();
             tasks.push(tokio::spawn(

@@ -40,6 +40,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// The longest pause between attempts while the log cannot be read.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
+/// How long the dead-letter count waits before subscribing again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
+
 /// A latency histogram in milliseconds.
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -415,8 +418,11 @@ impl EngineMetrics {
         }
     }
 
-    /// Counts dead letters as they pass on the bus until it shuts down.
-    pub async fn count_dead_letters(self, bus: Arc<dyn MessageBus>) {
+    /// Counts dead letters as they pass on the bus until shutdown. On NATS a subscription
+    /// asks the server for a consumer of the stream; one that cannot be made (a server
+    /// busy or away at start-up, the stream missing) or that ends is tried again every
+    /// few seconds, so the count does not stop for good with no one noticing.
+    pub async fn count_dead_letters(self, bus: Arc<dyn MessageBus>, mut shutdown: Shutdown) {
         let pattern = match SubjectPattern::new("deadletter.>") {
             Ok(pattern) => pattern,
             Err(error) => {
@@ -424,15 +430,34 @@ impl EngineMetrics {
                 return;
             }
         };
-        let mut letters = match bus.subscribe(pattern).await {
-            Ok(letters) => letters,
-            Err(error) => {
-                tracing::error!(%error, "dead letters cannot be counted");
-                return;
+        let mut streak = FailureStreak::new(RESUBSCRIBE_AFTER, RESUBSCRIBE_AFTER);
+        loop {
+            match bus.subscribe(pattern.clone()).await {
+                Ok(mut letters) => {
+                    if let Some(ended) = streak.succeeded() {
+                        tracing::info!(failures = ended.failures, failed_for = ?ended.lasted, "dead letters are counted again");
+                    }
+                    loop {
+                        tokio::select! {
+                            () = shutdown.wait() => return,
+                            letter = letters.next() => match letter {
+                                Some(letter) => self.dead_lettered(letter.subject.as_str()),
+                                None => break,
+                            },
+                        }
+                    }
+                }
+                Err(error) => {
+                    log_failure!(streak.failed().0, (%error),
+                        first: "dead letters cannot be counted; subscribing again (said again every minute while it fails)",
+                        still: "dead letters still cannot be counted",
+                        again: "dead letters cannot be counted again");
+                }
             }
-        };
-        while let Some(letter) = letters.next().await {
-            self.dead_lettered(letter.subject.as_str());
+            tokio::select! {
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
+            }
         }
     }
 }

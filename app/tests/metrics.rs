@@ -14,7 +14,9 @@ use claims::intake::{Intake, ReplyStatus};
 use claims::metrics::EngineMetrics;
 use claims::reference::ReferenceData;
 use claims::submission::ClaimSubmission;
-use claims_adapters::bus::{InProcessBus, SubjectPattern};
+use claims_adapters::bus::{
+    InProcessBus, Message, MessageBus, NatsBus, NatsBusConfig, Subject, SubjectPattern,
+};
 use claims_adapters::event_store::{EventStore, SqliteEventStore};
 use claims_domain::InsurerId;
 use claims_domain::adjudication::Decision;
@@ -272,4 +274,68 @@ async fn metrics_report_no_total_from_the_log_until_they_have_counted_all_of_it(
     }
     stop.trigger();
     counting.await.unwrap();
+}
+
+/// On NATS the dead-letter count reads the stream through a consumer it asks the server
+/// for. When that cannot be made at start-up (here the stream is missing), the count
+/// subscribes again until it can, rather than stay at zero for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_counted_once_the_stream_can_be_read() {
+    let url = std::env::var("CLAIMS_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let namespace = format!("m{}", uuid::Uuid::new_v4().simple());
+    let stream = format!("CLAIMS_TEST_{namespace}");
+    let config = NatsBusConfig {
+        max_age: Duration::from_secs(15 * 60),
+        ..NatsBusConfig::new(
+            url.clone(),
+            stream.clone(),
+            vec![SubjectPattern::new("deadletter.>").unwrap()],
+        )
+        .in_namespace(namespace.clone())
+    };
+    let bus = Arc::new(NatsBus::connect(config).await.unwrap());
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let made = jetstream
+        .get_stream(&stream)
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    jetstream.delete_stream(&stream).await.unwrap();
+
+    let metrics = EngineMetrics::new();
+    let (trigger, shutdown) = claims::shutdown::channel();
+    let counting = tokio::spawn(metrics.clone().count_dead_letters(bus.clone(), shutdown));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    jetstream.create_stream(made).await.unwrap();
+
+    // Published until counted: the count subscribes again every two seconds.
+    let dead = Subject::new("deadletter.intake").unwrap();
+    let mut counted = None;
+    for _ in 0..20 {
+        bus.publish(Message::new(
+            dead.clone(),
+            bytes::Bytes::from_static(b"not a claim"),
+        ))
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        counted = sample(
+            &metrics.render(),
+            "claims_dead_letters_total{queue=\"intake\"}",
+        );
+        if counted.is_some() {
+            break;
+        }
+    }
+    trigger.trigger();
+    counting.await.unwrap();
+    jetstream.delete_stream(&stream).await.unwrap();
+    assert!(
+        counted.is_some(),
+        "no dead letter was counted:\n{}",
+        metrics.render()
+    );
 }
