@@ -160,6 +160,18 @@ mod nats {
         stream: String,
     }
 
+    impl DeleteStream {
+        /// The fixture's stream as a plain client sees it, to do what an operator would
+        /// (delete a consumer, change its settings).
+        async fn on_the_server(&self) -> async_nats::jetstream::stream::Stream {
+            let client = async_nats::connect(url()).await.unwrap();
+            async_nats::jetstream::new(client)
+                .get_stream(&self.stream)
+                .await
+                .unwrap()
+        }
+    }
+
     impl Drop for DeleteStream {
         fn drop(&mut self) {
             let stream = self.stream.clone();
@@ -360,8 +372,7 @@ mod nats {
     /// Lets the queue's consumer have one unacknowledged delivery at a time: a second
     /// message stays pending while the first is in hand.
     async fn one_unacknowledged_at_a_time(cleanup: &DeleteStream, spec: &WorkQueueSpec) {
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         let mut consumer = stream
             .consumer_info(&spec.name)
             .await
@@ -389,8 +400,7 @@ mod nats {
         bus.publish(ns.message("work", "in hand")).await.unwrap();
         let in_hand = next(&mut queue).await;
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         let declared = stream
             .consumer_info(&spec.name)
             .await
@@ -471,8 +481,7 @@ mod nats {
             .unwrap();
         next(&mut first_queue).await.ack().await.unwrap();
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         stream.delete_consumer(&spec.name).await.unwrap();
         first.publish(ns.message("work", "after")).await.unwrap();
         // The first process's pull fails and it declares the consumer again, perhaps after
@@ -523,8 +532,7 @@ mod nats {
         done.ack().await.unwrap();
         let mut delivered = Vec::new();
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         stream.delete_consumer(&spec.name).await.unwrap();
         first.publish(ns.message("work", "after")).await.unwrap();
 
@@ -556,8 +564,7 @@ mod nats {
         bus.publish(ns.message("work", "malformed")).await.unwrap();
         let in_hand = next(&mut queue).await;
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         stream.delete_consumer(&spec.name).await.unwrap();
         bus.publish(ns.message("work", "after")).await.unwrap();
         // The consumer declared again starts at the message in hand; each worker that gets
@@ -598,8 +605,7 @@ mod nats {
             .unwrap();
         let mut subscription = bus.subscribe(dead_letters).await.unwrap();
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         use futures::StreamExt;
         let mut consumers = stream.consumers();
         let mut deleted = 0;
@@ -635,8 +641,7 @@ mod nats {
         let mut queue = bus.work_queue(spec.clone()).await.unwrap();
         bus.publish(ns.message("work", "declared")).await.unwrap();
 
-        let jetstream = async_nats::jetstream::new(async_nats::connect(url()).await.unwrap());
-        let stream = jetstream.get_stream(&cleanup.stream).await.unwrap();
+        let stream = cleanup.on_the_server().await;
         stream.delete_consumer(&spec.name).await.unwrap();
 
         let delivery = next_within(&mut queue, Duration::from_secs(5))
